@@ -1,0 +1,46 @@
+"""Shared fixtures.
+
+Real scenes live in ``../shared/data`` beside the checkout (development machines and CI). In a
+user's fresh clone they are absent: tests that need them skip with the reason, except under
+``CI=true`` where missing data is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def _shared(sub: str) -> Path:
+    path = SHARED_DATA / sub
+    if not path.exists():
+        msg = f"real test data not found at {path} (it lives in ../shared/data beside the checkout)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + "; under CI=true missing data is a failure")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fern_dir() -> Path:
+    """``../shared/data/llff_fern/fern``: poses_bounds.npy, images_8, sparse/0/cameras.bin."""
+    return _shared("llff_fern/fern")
+
+
+@pytest.fixture(scope="session")
+def lego_dir() -> Path:
+    """``../shared/data/nerf_synthetic_lego/lego``: transforms_*.json with a subset of the PNGs."""
+    return _shared("nerf_synthetic_lego/lego")
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    return torch.device("cpu")
