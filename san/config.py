@@ -39,7 +39,9 @@ def _convert(tp, value, where: str):
                 return _convert(a, value, where)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(f"{where}: {value!r} does not match {tp}")
+        if len(errors) == 1:  # ``X | None``: keep X's message (it names the bad key inside X)
+            raise ConfigError(errors[0])
+        raise ConfigError(f"{where}: {value!r} does not match {tp} ({'; '.join(errors)})")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -75,24 +77,40 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config
     """Build the frozen dataclass ``cls`` from ``data``; unknown keys are an error naming the key."""
     data = dict(data or {})
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = {f.name for f in fields}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(names))})")
+        paths = ", ".join(f"{where}.{k}" for k in unknown)
+        raise ConfigError(f"{where}: unknown key(s) {paths} (allowed: {', '.join(sorted(names))})")
+    required = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ConfigError(f"{where}: missing required key(s) {', '.join(f'{where}.{k}' for k in missing)}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
     return cls(**kwargs)
 
 
 def with_preset(presets: Mapping[str, Mapping[str, Any]], section: Mapping[str, Any] | None, where: str) -> dict:
-    """Merge ``section`` over the preset it names (key ``preset``); returns a new dict without ``preset``."""
+    """Merge ``section`` over the preset it names (key ``preset``); returns a new dict without ``preset``.
+
+    Nested mappings (a section's sub-sections) merge recursively: an explicit key replaces only
+    that key of the preset, not the preset's whole sub-section.
+    """
     section = dict(section or {})
     name = section.pop("preset", None)
     if name is None:
         return section
     if name not in presets:
         raise ConfigError(f"{where}.preset: {name!r} is not one of {sorted(presets)}")
-    merged = dict(presets[name])
-    merged.update(section)
+    return _merge(presets[name], section)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict:
+    """``over`` on top of ``base`` (new dicts); nested mappings merge key by key."""
+    merged = {k: _merge(v, {}) if isinstance(v, Mapping) else v for k, v in base.items()}
+    for k, v in over.items():
+        merged[k] = _merge(merged[k], v) if isinstance(v, Mapping) and isinstance(merged.get(k), Mapping) else v
     return merged
 
 

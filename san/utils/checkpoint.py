@@ -24,7 +24,9 @@ def save_checkpoint(folder: str | os.PathLike, step: int, state: dict, keep: int
     path = folder / f"step_{step:07d}.ckpt"
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-    for old in sorted(folder.glob("step_*.ckpt"))[:-keep]:
+    # Numeric order (names sort wrongly past 9,999,999 steps); ``keep`` < 1 still keeps this one.
+    found = sorted((int(m.group(1)), p) for p in folder.glob("step_*.ckpt") if (m := _PATTERN.search(p.name)))
+    for _, old in found[: max(len(found) - max(keep, 1), 0)]:
         old.unlink()
     return path
 
