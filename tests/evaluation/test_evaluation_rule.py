@@ -1,0 +1,124 @@
+"""evaluate_segmentation end to end on a small synthetic scene: a (randomly initialised) NeRF and
+imitation field saved to disk, the TOY teacher, every output written and readable by the report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from san.cameras import intrinsics_matrix
+from san.data.scene import Frame, Normalization, Scene, save_scene
+from san.encodings.hashgrid import HashGridConfig
+from san.evaluation.protocol import EvaluationConfig
+from san.fields.nerf_field import NeRFFieldConfig
+from san.fields.semantic_field import SemanticFieldConfig
+from san.imitation.head import FeatureHeadConfig
+from san.imitation.model import ImitationModel, save_imitation
+from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
+from san.pipeline.evaluate_segmentation import evaluate_segmentation
+from san.pipeline.report import make_tables
+from san.rendering.samplers import SamplerConfig, SceneSpace
+from san.teachers import TeacherConfig, build_teacher
+
+TEACHER = "toy_multiscale_untrained"
+
+
+def _scene() -> Scene:
+    K = intrinsics_matrix(40.0, 40.0, 20.0, 15.0)
+    frames = []
+    for i in range(9):
+        c2w = np.eye(4)
+        c2w[0, 3] = 0.05 * (i - 4)
+        frames.append(Frame(f"/nowhere/img_{i:03d}.png", 40, 30, K, c2w, split="test" if i % 8 == 0 else "train"))
+    return Scene(tuple(frames), "forward_facing", 1.0, 5.0, Normalization.identity())
+
+
+@pytest.fixture(scope="module")
+def scene_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results") / "synthetic" / "toy"
+    scene = _scene()
+    save_scene(scene, root / "poses" / "cameras.json")
+    small = HashGridConfig(num_levels=4, features_per_level=2, log2_hashmap_size=10)
+    config = NeRFConfig(field=NeRFFieldConfig(grid=small), sampler=SamplerConfig(kind="uniform", num_samples=8), backend="torch")
+    (root / "nerf").mkdir()
+    save_nerf(NeRFModel(config, SceneSpace.from_scene(scene), "cpu"), root / "nerf" / "model.pt")
+    teacher = build_teacher(TEACHER, device="cpu")
+    field = ImitationModel(
+        SemanticFieldConfig(num_levels=4, features_per_level=2, log2_hashmap_size=10, max_resolution=64),
+        FeatureHeadConfig(width=16, layers=2),
+        teacher.info.feature_shapes,
+        teacher.info.input_size,
+        backend="torch",
+    )
+    (root / "imitation" / "full").mkdir(parents=True)
+    save_imitation(field, root / "imitation" / "full" / "field.pt", {"teacher": TEACHER})
+    (root / "imitation" / "full" / "train_stats.json").write_text(json.dumps({"wall_s": 120.0}))
+    return root
+
+
+def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
+    out = scene_dir / "evaluation" / "full"
+    config = EvaluationConfig(render_size=40, grid=3, qualitative_views=2, timing_warmup=0, timing_repeats=1, timing_encode_warmup=0, timing_encode_repeats=1)
+    record = evaluate_segmentation(
+        scene_dir / "nerf" / "model.pt",
+        scene_dir / "poses" / "cameras.json",
+        scene_dir / "imitation" / "full" / "field.pt",
+        out / "metrics.json",
+        out / "clicks.csv",
+        out / "qualitative.png",
+        "synthetic",
+        "toy",
+        "full",
+        TeacherConfig(name=TEACHER),
+        config,
+        stats_json=scene_dir / "imitation" / "full" / "train_stats.json",
+        device="cpu",
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["teacher"] == TEACHER and metrics["untrained"] is True
+    assert metrics["n_views"] == 2 and metrics["n_clicks"] == 18  # test frames 0 and 8
+    assert 0.0 <= metrics["mask_iou"] <= 1.0 and 0.0 <= metrics["iou_ceiling"] <= 1.0
+    assert metrics["train_minutes"] == pytest.approx(2.0)
+    assert set(metrics["timing_ms"]) == {"rgb_render", "teacher_encode", "imitation_encode_volume", "decode"}
+    assert metrics["fps"]["original"] > 0 and metrics["imitation_step"] == "imitation_encode_volume"
+    assert record["mask_iou"] == metrics["mask_iou"]
+    clicks = pd.read_csv(out / "clicks.csv")
+    assert len(clicks) == 18 and sorted(clicks["view"].unique()) == [0, 8]
+    assert (out / "qualitative.png").stat().st_size > 1000
+    tables = make_tables([out / "metrics.json"], tmp_path / "report")
+    assert all(p.is_file() for paths in tables.values() for p in paths)
+
+
+def test_field_of_another_teacher_is_refused(scene_dir, tmp_path):
+    with pytest.raises(ValueError, match="imitates teacher"):
+        evaluate_segmentation(
+            scene_dir / "nerf" / "model.pt",
+            scene_dir / "poses" / "cameras.json",
+            scene_dir / "imitation" / "full" / "field.pt",
+            tmp_path / "m.json",
+            tmp_path / "c.csv",
+            tmp_path / "q.png",
+            "synthetic",
+            "toy",
+            "full",
+            TeacherConfig(name="sam_untrained_tiny"),
+            device="cpu",
+        )
+
+
+def test_click_latency_benchmark(scene_dir, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_click_latency.py"
+    spec = importlib.util.spec_from_file_location("bench_click_latency", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "latency.json"
+    bench.main(["--scene-dir", str(scene_dir), "--teacher", TEACHER, "--render-size", "40", "--warmup", "0", "--repeats", "1", "--device", "cpu", "--out", str(out)])
+    record = json.loads(out.read_text())
+    assert record["ratio"] == pytest.approx(record["teacher_ms"] / record["imitation_ms"])
+    assert record["untrained"] is True and len(record["runs"]["teacher"]) == 1 and record["note"]

@@ -1,0 +1,131 @@
+"""The report on two fake scenes' metrics: tables with the right rows and columns, the untrained
+label, and the four figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imsave
+
+from san.pipeline.report import curve_label, make_tables, plot_figures
+from san.report import ReportConfig
+from san.report.tables import ReportError, load_metrics
+
+SCENES = (("demo", "demo"), ("llff", "fern"))
+VARIANTS = ("full", "no_aug", "mesh")  # mesh only for demo/demo
+
+
+def _metrics(dataset, scene, variant, iou):
+    encode = "imitation_encode_mesh" if variant == "mesh" else "imitation_encode_volume"
+    imitation_ms = 4.0 if variant == "mesh" else 10.0
+    fps = {"original": 1000 / 60050, "imitation": 1000 / (50 + imitation_ms), "speedup": 60050 / (50 + imitation_ms)}
+    fps["imitation_mesh" if variant == "mesh" else "imitation_volume"] = fps["imitation"]
+    return {
+        "dataset": dataset,
+        "scene": scene,
+        "variant": variant,
+        "teacher": "sam_untrained_tiny",
+        "untrained": True,
+        "timing_teacher": "sam_vit_h_untrained",
+        "timing_teacher_untrained": True,
+        "device": "cpu",
+        "render_size": 128,
+        "n_views": 3,
+        "mask_iou": iou,
+        "feature_mse": 0.01 if variant == "full" else 0.02,
+        "feature_cosine": 0.9,
+        "iou_ceiling": 0.95,
+        "train_minutes": 2.5,
+        "timing_ms": {"rgb_render": 20.0, "teacher_encode": 60000.0, encode: imitation_ms, "decode": 30.0},
+        "fps": fps,
+    }
+
+
+@pytest.fixture
+def fake_results(tmp_path):
+    metrics, curves, iou = [], [], 0.7
+    for dataset, scene in SCENES:
+        base = tmp_path / "results" / dataset / scene
+        nerf_curve = base / "nerf" / "training_curve.csv"
+        nerf_curve.parent.mkdir(parents=True)
+        pd.DataFrame({"step": [0, 10, 20], "loss": [0.1, 0.05, 0.02], "psnr": [10, 15, 20]}).to_csv(nerf_curve, index=False)
+        curves.append(nerf_curve)
+        for variant in VARIANTS:
+            if variant == "mesh" and scene != "demo":
+                continue
+            iou += 0.05
+            folder = base / "evaluation" / variant
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps(_metrics(dataset, scene, variant, iou)))
+            imsave(folder / "qualitative.png", np.random.default_rng(0).random((20, 60, 3)))
+            metrics.append(folder / "metrics.json")
+            curve = base / "imitation" / variant / "training_curve.csv"
+            curve.parent.mkdir(parents=True)
+            pd.DataFrame({"step": [0, 5], "loss": [1.0, 0.5]}).to_csv(curve, index=False)
+            curves.append(curve)
+    return metrics, curves
+
+
+def test_tables_rows_columns_and_untrained_label(fake_results, tmp_path):
+    metrics, _ = fake_results
+    out = tmp_path / "results" / "report"
+    written = make_tables(metrics, out)
+    for name in ("table1_timing", "table2_ablation", "iou_per_scene"):
+        assert [p.name for p in written[name]] == [f"{name}.csv", f"{name}.md", f"{name}.tex"]
+        assert all(p.is_file() for p in written[name])
+
+    t1 = pd.read_csv(out / "table1_timing.csv")
+    assert len(t1) == 1
+    assert list(t1.columns[:4]) == ["timing_teacher", "untrained", "device", "scenes"]
+    assert {"rgb_render_ms", "teacher_encode_ms", "imitation_encode_volume_ms", "imitation_encode_mesh_ms", "decode_ms", "fps_original", "fps_imitation", "encode_speedup"} <= set(t1.columns)
+    assert t1.loc[0, "untrained"] == "yes" and t1.loc[0, "scenes"] == 2
+    assert t1.loc[0, "encode_speedup"] == pytest.approx(6000.0)
+    assert t1.loc[0, "imitation_encode_mesh_ms"] == 4.0  # from the mesh variant
+    assert t1.loc[0, "fps_imitation"] == pytest.approx(1000 / 60)  # from the full variant
+    assert t1.loc[0, "fps_imitation_mesh"] == pytest.approx(1000 / 54)
+
+    t2 = pd.read_csv(out / "table2_ablation.csv")
+    assert list(t2["variant"]) == ["full", "no_aug", "mesh"]
+    assert list(t2["scenes"]) == [2, 2, 1]
+    assert list(t2.columns) == ["variant", "change", "teacher", "untrained", "scenes", "feature_mse", "feature_cosine", "mask_iou", "iou_ceiling", "train_minutes"]
+    # demo: full 0.75, no_aug 0.80, mesh 0.85; fern: full 0.90, no_aug 0.95.
+    assert t2["mask_iou"].tolist() == pytest.approx([0.825, 0.875, 0.85])
+
+    t3 = pd.read_csv(out / "iou_per_scene.csv")
+    assert list(t3.columns) == ["dataset", "scene", "teacher", "untrained", "iou_ceiling", "iou_full", "iou_no_aug", "iou_mesh"]
+    assert list(zip(t3["dataset"], t3["scene"])) == [("demo", "demo"), ("demo", "mean"), ("llff", "fern"), ("llff", "mean"), ("all", "mean")]
+    assert t3.loc[4, "iou_full"] == pytest.approx(0.825)
+    assert np.isnan(t3.loc[2, "iou_mesh"]) and t3.loc[4, "iou_mesh"] == pytest.approx(0.85)
+
+    for name in ("table1_timing", "table2_ablation", "iou_per_scene"):
+        md = (out / f"{name}.md").read_text()
+        assert "| untrained" in md and "UNTRAINED" in md.splitlines()[0]
+        tex = (out / f"{name}.tex").read_text()
+        assert r"\caption{" in tex and r"sam\_untrained\_tiny" in tex and "UNTRAINED" in tex
+
+
+def test_figures_exist(fake_results, tmp_path):
+    metrics, curves = fake_results
+    out = tmp_path / "figs"
+    panels = [m.with_name("qualitative.png") for m in reversed(metrics)]  # matched by folder, any order
+    paths = plot_figures(metrics, curves, out / "iou.png", out / "timing.png", out / "qual.png", out / "curves.png", panels, ReportConfig(dpi=40))
+    assert [p.name for p in paths] == ["iou.png", "timing.png", "qual.png", "curves.png"]
+    for p in paths:
+        assert p.is_file() and p.stat().st_size > 1000
+
+
+def test_curve_labels():
+    assert curve_label("results/llff/fern/nerf/training_curve.csv") == ("nerf", "llff/fern")
+    assert curve_label("results/llff/fern/imitation/no_aug/training_curve.csv") == ("imitation", "llff/fern [no_aug]")
+    with pytest.raises(ValueError):
+        curve_label("results/llff/fern/other.csv")
+
+
+def test_bad_metrics_name_the_file(tmp_path):
+    bad = tmp_path / "metrics.json"
+    bad.write_text(json.dumps({"dataset": "x"}))
+    with pytest.raises(ReportError, match="metrics.json: missing key"):
+        load_metrics([bad])
