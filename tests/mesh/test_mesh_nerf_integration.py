@@ -1,0 +1,108 @@
+"""The mesh stage against the real :class:`san.models.nerf.NeRFModel` (file format, scene spaces,
+radiance-field colours). The density is replaced by an analytic sphere so no training is needed."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import torch
+import trimesh
+
+from san.cameras import intrinsics_matrix, look_at
+from san.data.scene import Frame, Normalization, Scene, save_scene
+from san.encodings.hashgrid import HashGridConfig
+from san.fields.nerf_field import NeRFField, NeRFFieldConfig
+from san.mesh.chamfer import chamfer_distance
+from san.mesh.extract import MeshConfig
+from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
+from san.pipeline.extract_mesh import extract_mesh_stage, mesh_from_model, model_grid_domain, ndc_to_world
+from san.rendering.samplers import SamplerConfig, SceneSpace, world_to_ndc
+
+TINY = NeRFConfig(
+    field=NeRFFieldConfig(grid=HashGridConfig(num_levels=2, log2_hashmap_size=10, max_resolution=32), hidden_dim=16, color_hidden_dim=16),
+    sampler=SamplerConfig(kind="uniform", num_samples=8),
+    backend="torch",
+)
+
+
+def sphere_field(space: SceneSpace, centre, radius: float):
+    """A replacement for ``NeRFField.density_and_features``: a world-space sphere of density 10 on
+    its surface, whatever the scene space (grid-domain points are mapped back to the world)."""
+    c = torch.tensor(centre, dtype=torch.float32)
+
+    def density_and_features(self, x):
+        if space.kind == "forward_facing":
+            m = 1.0 + space.ndc_margin
+            ndc = (x - 0.5) / x.new_tensor([0.5 / m, 0.5 / m, 0.5])
+            world = ndc_to_world(ndc.double(), space.ndc_near, space.ndc_ax, space.ndc_ay).float()
+        else:
+            world = (x - 0.5) * 4.0  # inside the unit cube the contraction is the identity
+        sdf = (world - c).norm(dim=-1) - radius
+        sigma = 10.0 * torch.exp((-sdf / 0.02).clamp(max=30.0))
+        return sigma, torch.zeros(x.shape[0], self.config.geo_feat_dim)
+
+    return density_and_features
+
+
+def ring_scene(norm: Normalization) -> Scene:
+    f = 32 / 2 / math.tan(math.radians(30))
+    K = intrinsics_matrix(f, f, 16, 16)
+    frames = [
+        Frame(f"v{k}.png", 32, 32, K, look_at(np.array([0.9 * math.cos(a), 0.9 * math.sin(a), 0.3]), np.zeros(3), np.array([0.0, 0.0, 1.0])))
+        for k, a in enumerate(np.linspace(0, 2 * math.pi, 8, endpoint=False))
+    ]
+    return Scene(tuple(frames), "unbounded", 0.05, 1000.0, norm)
+
+
+def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
+    space = SceneSpace("unbounded", 0.05, 1000.0)
+    monkeypatch.setattr(NeRFField, "density_and_features", sphere_field(space, [0.1, 0.0, 0.05], 0.3))
+    model = NeRFModel(TINY, space, "cpu")
+    save_nerf(model, tmp_path / "model.pt")
+    T = np.diag([2.0, 2.0, 2.0, 1.0])
+    T[:3, 3] = [0.2, -0.4, 0.0]
+    norm = Normalization(T, 2.0)
+    save_scene(ring_scene(norm), tmp_path / "cameras.json")
+
+    record = extract_mesh_stage(tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64), "cpu")
+    assert record["grid"]["domain"] == "world" and record["grid"]["bbox_min"] == [-1.0, -1.0, -1.0]
+    assert record["colors"] is True
+    mesh_n = trimesh.load(tmp_path / "mesh" / "mesh_normalized.ply", force="mesh")
+    gt = trimesh.creation.icosphere(subdivisions=4, radius=0.3)
+    gt.apply_translation([0.1, 0.0, 0.05])
+    assert chamfer_distance(mesh_n, gt, 20_000)["symmetric"] < 0.01
+    mesh_in = trimesh.load(tmp_path / "mesh" / "mesh.ply", force="mesh")
+    assert np.allclose(mesh_in.vertices, norm.to_input_points(mesh_n.vertices), atol=1e-5)
+    assert json.loads((tmp_path / "mesh" / "mesh.json").read_text())["faces"] == len(mesh_in.faces)
+
+
+def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
+    space = SceneSpace("forward_facing", 1.0, 12.0, ndc_near=1.0, ndc_ax=1.2, ndc_ay=1.2, ndc_margin=0.1)
+    centre, radius = [0.2, -0.1, 3.0], 0.6
+    monkeypatch.setattr(NeRFField, "density_and_features", sphere_field(space, centre, radius))
+    model = NeRFModel(TINY, space, "cpu")
+    domain = model_grid_domain(model)
+    assert np.allclose(domain.bbox, [[-1.1, -1.1, -1.0], [1.1, 1.1, 1.0 - 2.0 / 12.0]])
+    g = torch.tensor([[0.3, -0.2, 0.1], [-0.9, 0.5, 0.7]], dtype=torch.float64)
+    assert torch.allclose(domain.to_grid(domain.to_world(g)), g, atol=1e-9)
+
+    f = 0.6 * 32  # ax = 2 f / W = 1.2
+    K = intrinsics_matrix(f, f, 16, 16)
+    frames = tuple(Frame(f"v{k}.png", 32, 32, K, look_at(np.array([x, 0.0, 0.0]), np.array([x, 0.0, 1.0]), np.array([0.0, -1.0, 0.0]))) for k, x in enumerate((-0.1, 0.1)))
+    scene = Scene(frames, "forward_facing", 1.0, 12.0, Normalization.identity())
+    result = mesh_from_model(model, scene, MeshConfig(resolution=96, target_faces=0))
+    assert result.stats["grid"]["domain"] == "ndc"
+    mesh = result.mesh
+    d = np.linalg.norm(mesh.vertices - np.array(centre), axis=1)
+    # Close to the world sphere after the NDC -> world map (NDC voxels are ~0.1 deep at z = 3.6).
+    assert np.abs(d - radius).mean() < 0.03 and np.abs(d - radius).max() < 0.12
+    outward = np.einsum("ij,ij->i", mesh.face_normals, mesh.triangles_center - np.array(centre))
+    assert (outward > 0).mean() > 0.99
+    assert mesh.visual.kind == "vertex"
+
+
+def test_world_to_ndc_round_trip():
+    p = torch.tensor([[0.3, -0.4, 2.5], [1.0, 2.0, 7.0]], dtype=torch.float64)
+    assert torch.allclose(ndc_to_world(world_to_ndc(p, 1.0, 1.3, 0.9), 1.0, 1.3, 0.9), p, atol=1e-9)

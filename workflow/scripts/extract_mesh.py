@@ -1,0 +1,20 @@
+"""Adapter for rule extract_mesh -> san.pipeline.extract_mesh.extract_mesh_stage."""
+
+from pathlib import Path
+
+from san.pipeline.adapter import run_rule
+from san.pipeline.extract_mesh import extract_mesh_stage
+
+
+def main(settings):
+    extract_mesh_stage(
+        snakemake.input.model,
+        snakemake.input.cameras,
+        Path(snakemake.output.summary).parent,
+        settings.mesh,
+        device=settings.device,
+        ground_truth=snakemake.params.ground_truth,
+    )
+
+
+run_rule(snakemake, main)
