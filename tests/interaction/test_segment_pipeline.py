@@ -1,0 +1,146 @@
+"""Batch segmentation (rule segment_prompts / `san segment`): prompts TSV, outputs, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from san.cli import main as cli_main
+from san.data.scene import Frame, Normalization, Scene, save_scene
+from san.interaction.session import SegmentationSession
+from san.pipeline.segment import (
+    MissingStageError,
+    PromptError,
+    check_prompts,
+    mesh_views,
+    read_prompts,
+    require_stages,
+    segment_scene,
+)
+
+
+def make_scene(make_camera, n_views: int = 4) -> Scene:
+    frames = []
+    for k in range(n_views):
+        a = 2 * np.pi * k / n_views
+        c2w, K, W, H = make_camera((1.5 * np.cos(a), 1.5 * np.sin(a), 4.0), up=(0.0, 1.0, 0.0))
+        frames.append(Frame(f"view_{k}.png", W, H, K, c2w, split="test" if k == n_views - 1 else "train"))
+    transform = np.eye(4)
+    transform[:3, :3] *= 0.5
+    return Scene(tuple(frames), "unbounded", 0.1, 10.0, Normalization(transform, 0.5))
+
+
+def write_tsv(path, rows, header="scene\tview\tx\ty\tlabel"):
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_read_prompts_and_its_errors(tmp_path):
+    good = write_tsv(tmp_path / "p.tsv", ["# a comment", "demo/a\t0\t10.5\t12.5\t1", "", "demo/a\t0\t30\t20\t0"])
+    df = read_prompts(good)
+    assert df["label"].tolist() == [1, 0] and df["view"].tolist() == [0, 0]
+    assert df["line"].tolist() == [3, 5]
+    bad = write_tsv(tmp_path / "b.tsv", ["demo/a\tzero\t1\t1\t1", "demo/a\t0\tnan\t1\t2"])
+    with pytest.raises(PromptError) as e:
+        read_prompts(bad)
+    msg = str(e.value)
+    assert "line 2: view 'zero' is not an integer" in msg
+    assert "line 3: x 'nan' is not a finite number" in msg
+    assert "line 3: label '2' must be 1 (positive) or 0 (negative)" in msg
+    with pytest.raises(PromptError, match=r"missing column\(s\) \['label'\]"):
+        read_prompts(write_tsv(tmp_path / "c.tsv", ["a\t0\t1\t1"], header="scene\tview\tx\ty"))
+    with pytest.raises(PromptError, match="not found"):
+        read_prompts(tmp_path / "absent.tsv")
+
+
+def test_check_prompts_names_unknown_views_and_outside_clicks(tmp_path, make_camera):
+    scene = make_scene(make_camera)
+    tsv = write_tsv(tmp_path / "p.tsv", ["demo/a\t7\t1\t1\t1", "demo/a\t1\t64\t1\t1", "demo/a\t1\t3\t3\t1"])
+    with pytest.raises(PromptError) as e:
+        check_prompts(read_prompts(tsv), "demo/a", scene)
+    msg = str(e.value)
+    assert "line 2 (demo/a, view 7): unknown view 7; demo/a has views 0..3" in msg
+    assert "line 3 (demo/a, view 1): click (64, 1) is outside the 64x48 image" in msg
+    assert "line 4" not in msg
+
+
+def test_require_stages_names_file_and_rule(tmp_path):
+    (tmp_path / "poses").mkdir()
+    (tmp_path / "poses" / "cameras.json").write_text("{}")
+    with pytest.raises(MissingStageError) as e:
+        require_stages(tmp_path, ("cameras", "nerf", "field", "mesh"), variant="no_aug")
+    msg = str(e.value)
+    assert "nerf/model.pt (made by rule train_nerf)" in msg
+    assert "imitation/no_aug/field.pt (made by rule train_imitation)" in msg
+    assert "mesh/mesh_normalized.ply (made by rule extract_mesh)" in msg
+    assert "cameras.json" not in msg
+
+
+def test_mesh_views_spread_over_training_views(make_camera):
+    scene = make_scene(make_camera, n_views=9)  # view 8 is the test view
+    assert mesh_views(scene, 8, 3) == [8, 0, 7]
+    assert mesh_views(scene, 2, 3)[0] == 2 and len(mesh_views(scene, 2, 3)) == 3
+    assert mesh_views(scene, 0, 1) == [0]
+
+
+def test_segment_scene_writes_masks_overlays_and_mesh(tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn):
+    scene = make_scene(make_camera)
+    ground = make_square(4.0, 0.0, subdivisions=4)
+    session = SegmentationSession(mesh_renderer(ground), features_fn, disk_decoder, scene.frames)
+    tsv = write_tsv(tmp_path / "p.tsv", [
+        "demo/a\t0\t32.5\t24.5\t1",
+        "demo/a\t0\t40.5\t24.5\t0",
+        "demo/a\t2\t20.5\t20.5\t1",
+        "demo/b\t0\t1\t1\t1",
+    ])
+    prompts = read_prompts(tsv)
+    rows = prompts[prompts["scene"] == "demo/a"]
+    out = tmp_path / "out"
+    entries = segment_scene(session, scene, rows, out, "demo/a", mesh=ground, views_for_mesh=3)
+    assert [e["view"] for e in entries] == [0, 2]
+    mask = np.asarray(Image.open(out / "view_000_mask.png"))
+    assert mask.shape == (48, 64) and set(np.unique(mask)) <= {0, 255} and mask[24, 32] == 255 and mask[24, 40] == 0
+    overlay = np.asarray(Image.open(out / "view_000_overlay.png"))
+    assert overlay.shape == (48, 64, 3)
+    record = json.loads((out / "view_000.json").read_text())
+    assert record["clicks"][1] == {"x": 40.5, "y": 24.5, "label": 0, "line": 3}
+    m = record["mesh"]
+    assert m["segment_faces"] > 0 and m["segment_faces"] + m["rest_faces"] == len(ground.faces)
+    assert m["frame"] == "input" and len(m["views"]) >= 2
+    seg = trimesh.load(out / "view_000_mesh" / "segment.glb", force="mesh", process=False)
+    assert len(seg.faces) == m["segment_faces"]
+    # Input frame = normalised / 0.5: the segment lies around the click, twice as far from the origin.
+    session.clear()
+    session.set_view(0)
+    click = session.add_click(32.5, 24.5).point
+    assert np.linalg.norm(seg.vertices.mean(0)[:2] - 2 * click[:2]) < 0.2
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["objects"]) == 2
+
+
+def test_cli_errors(tmp_path, make_camera, capsys):
+    scene_dir = tmp_path / "results" / "demo" / "a"
+    out = tmp_path / "out"
+    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "poses/cameras.json (made by rule prepare_poses)" in err and "nerf/model.pt (made by rule train_nerf)" in err
+    save_scene(make_scene(make_camera), scene_dir / "poses" / "cameras.json")
+    (scene_dir / "nerf").mkdir(parents=True)
+    (scene_dir / "nerf" / "model.pt").write_bytes(b"")
+    (scene_dir / "imitation" / "full").mkdir(parents=True)
+    (scene_dir / "imitation" / "full" / "field.pt").write_bytes(b"")
+    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "100,1", "--click", "2,2,0", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "click (100, 1) is outside the 64x48 image" in err
+    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "9", "--click", "1,1", "--out", str(out)])
+    assert code == 1 and "unknown view 9; demo/a has views 0..3" in capsys.readouterr().err
+    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out), "--export-mesh"])
+    assert code == 1 and "mesh/mesh_normalized.ply (made by rule extract_mesh)" in capsys.readouterr().err
+    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--out", str(out)])
+    assert code == 1 and "give --view and at least one --click" in capsys.readouterr().err
+    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1", "--out", str(out)])
+    assert code == 1 and "expected X,Y or X,Y,LABEL" in capsys.readouterr().err
