@@ -1,0 +1,520 @@
+"""The HDF5 feature cache: NeRF renderings, their cameras, and the teacher's features of them.
+
+Written once by rule ``cache_features`` (:func:`san.pipeline.cache_features.cache_features`), read
+lazily, one view at a time, by the imitation stage. ``N`` views, ``S = render_size``, ``M`` feature
+maps of shapes ``(C_i, h_i, w_i)`` (SAM: ``M = 1``, ``256x64x64``)::
+
+    rgb            N x S x S x 3  uint8    the rendering the teacher saw, top-left image_hw, zero pad
+    image_hw       N x 2          int32    (height, width) of each rendering (pipeline: longest side S)
+    c2w            N x 4 x 4      float32  OpenCV camera-to-world, normalised scene frame
+    K              N x 3 x 3      float32  intrinsics of the rendering (pixel centres at +0.5)
+    is_augmented   N              bool     True for interpolated cameras, False for training views
+    frame_index    N              int32    index into the training cameras, -1 when augmented
+    features/{i}   N x C_i x h_i x w_i float16  teacher map i over the padded square input, one
+                                           view per chunk, lzf or gzip compressed
+    valid_hw/{i}   N x 2          int32    top-left (h, w) cells of map i that cover the image
+
+Attributes (``File.attrs``): ``format_version``, ``teacher`` (registry name), ``untrained``
+(bool: random-weight teacher, features meaningless), ``checkpoint_sha256`` (``""`` when none),
+``input_size`` (teacher input side, 1024 for SAM), ``render_size`` (``S``), ``feature_shapes``
+(``M x 3``), ``nerf_digest`` (SHA-256 of the NeRF ``model.pt`` rendered), ``created`` (UTC ISO
+8601), ``san_version``, ``settings`` (JSON of the writer's configuration) and, when given,
+``timing`` (JSON).
+
+Files are written atomically (temporary file beside the target, then ``os.replace``): a file at
+the final path is always complete. Readers still check structure on open and content on
+:meth:`FeatureCache.validate`, and every error names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from san.cameras import orthonormality_error
+from san.teachers.base import TeacherInfo, valid_feature_hw
+from san.utils.io import atomic_path
+
+FORMAT_VERSION = 1
+COMPRESSIONS = ("lzf", "gzip", "none")
+_VIEW_DATASETS = ("rgb", "image_hw", "c2w", "K", "is_augmented", "frame_index")
+_ATTRS = (
+    "format_version",
+    "teacher",
+    "untrained",
+    "checkpoint_sha256",
+    "input_size",
+    "render_size",
+    "feature_shapes",
+    "nerf_digest",
+    "created",
+    "san_version",
+    "settings",
+)
+
+
+class FeatureCacheError(ValueError):
+    """A missing, truncated or inconsistent feature cache; the message names the file."""
+
+
+def san_version() -> str:
+    try:
+        return importlib.metadata.version("san")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class FeatureCacheMeta:
+    """The file attributes, typed (see the module docstring)."""
+
+    format_version: int
+    teacher: str
+    untrained: bool
+    checkpoint_sha256: str | None
+    input_size: int
+    render_size: int
+    feature_shapes: tuple[tuple[int, int, int], ...]
+    nerf_digest: str
+    created: str
+    san_version: str
+    settings: dict
+    timing: dict | None = None
+
+
+@dataclass(frozen=True)
+class CachedView:
+    """One cached view.
+
+    Attributes:
+        index: position in the file.
+        rgb: ``HxWx3`` uint8 rendering (cropped to its ``image_hw``).
+        c2w: ``4x4`` float32; ``K``: ``3x3`` float32; ``width``, ``height``: image size.
+        features: per map, ``CxHxW`` float16 over the padded square input (``h x w`` cells).
+        valid_hw: per map, the top-left ``(h, w)`` cells that cover the image.
+        is_augmented: interpolated camera (``True``) or training view.
+        frame_index: index into the training cameras, ``-1`` for augmented views.
+    """
+
+    index: int
+    rgb: np.ndarray
+    c2w: np.ndarray
+    K: np.ndarray
+    width: int
+    height: int
+    features: list[np.ndarray]
+    valid_hw: list[tuple[int, int]]
+    is_augmented: bool
+    frame_index: int
+
+
+def _compression_kwargs(compression: str) -> dict:
+    if compression not in COMPRESSIONS:
+        raise FeatureCacheError(f"compression {compression!r} is not one of {COMPRESSIONS}")
+    if compression == "none":
+        return {}
+    return {"compression": "gzip", "compression_opts": 4} if compression == "gzip" else {"compression": "lzf"}
+
+
+class FeatureCacheWriter:
+    """Fills a freshly created cache view by view; made by :func:`create_feature_cache`."""
+
+    def __init__(self, file: h5py.File, path: Path, num_views: int, render_size: int, info: TeacherInfo, compression: str):
+        self.file, self.path, self.num_views, self.render_size, self.info = file, path, num_views, render_size, info
+        self.written = np.zeros(num_views, dtype=bool)
+        kw = _compression_kwargs(compression)
+        n, s = num_views, render_size
+        file.create_dataset("rgb", (n, s, s, 3), dtype=np.uint8, chunks=(1, s, s, 3), **kw)
+        file.create_dataset("image_hw", (n, 2), dtype=np.int32)
+        file.create_dataset("c2w", (n, 4, 4), dtype=np.float32)
+        file.create_dataset("K", (n, 3, 3), dtype=np.float32)
+        file.create_dataset("is_augmented", (n,), dtype=bool)
+        file.create_dataset("frame_index", (n,), dtype=np.int32)
+        for i, shape in enumerate(info.feature_shapes):
+            file.create_dataset(f"features/{i}", (n, *shape), dtype=np.float16, chunks=(1, *shape), **kw)
+            file.create_dataset(f"valid_hw/{i}", (n, 2), dtype=np.int32)
+
+    def write(
+        self,
+        index: int,
+        rgb: np.ndarray,
+        c2w: np.ndarray,
+        K: np.ndarray,
+        features: Sequence[np.ndarray],
+        is_augmented: bool,
+        frame_index: int = -1,
+    ) -> None:
+        """Store view ``index``.
+
+        Args:
+            rgb: ``HxWx3`` uint8 rendering, ``max(H, W) <= render_size``.
+            c2w: ``4x4``; K: ``3x3`` (of the ``HxW`` rendering).
+            features: one ``CxHxW`` array per teacher map (any float dtype; stored as float16).
+            is_augmented: interpolated camera or training view.
+            frame_index: index into the training cameras (``-1`` for augmented views).
+        """
+        where = f"{self.path}: view {index}"
+        if not 0 <= index < self.num_views:
+            raise FeatureCacheError(f"{where}: index out of range [0, {self.num_views})")
+        rgb = np.asarray(rgb)
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise FeatureCacheError(f"{where}: rgb must be HxWx3 uint8, got {rgb.shape} {rgb.dtype}")
+        h, w = rgb.shape[:2]
+        if max(h, w) > self.render_size:
+            raise FeatureCacheError(f"{where}: rgb {h}x{w} exceeds render_size {self.render_size}")
+        if len(features) != len(self.info.feature_shapes):
+            raise FeatureCacheError(f"{where}: {len(features)} feature maps, teacher has {len(self.info.feature_shapes)}")
+        padded = np.zeros((self.render_size, self.render_size, 3), dtype=np.uint8)
+        padded[:h, :w] = rgb
+        self.file["rgb"][index] = padded
+        self.file["image_hw"][index] = (h, w)
+        self.file["c2w"][index] = np.asarray(c2w, dtype=np.float32).reshape(4, 4)
+        self.file["K"][index] = np.asarray(K, dtype=np.float32).reshape(3, 3)
+        self.file["is_augmented"][index] = bool(is_augmented)
+        self.file["frame_index"][index] = int(frame_index)
+        for i, (f, shape) in enumerate(zip(features, self.info.feature_shapes)):
+            f = np.asarray(f)
+            if f.shape != shape:
+                raise FeatureCacheError(f"{where}: feature map {i} has shape {f.shape}, expected {shape}")
+            f16 = f.astype(np.float16)
+            if not np.isfinite(f16).all():
+                raise FeatureCacheError(f"{where}: feature map {i} has NaN/inf values (or overflows float16)")
+            self.file[f"features/{i}"][index] = f16
+            self.file[f"valid_hw/{i}"][index] = valid_feature_hw((h, w), self.info.input_size, shape[1:])
+        self.written[index] = True
+
+    def set_json_attr(self, name: str, value: Any) -> None:
+        """Store a JSON-serialisable ``value`` as a string attribute (for example ``timing``)."""
+        self.file.attrs[name] = json.dumps(value)
+
+
+@contextlib.contextmanager
+def create_feature_cache(
+    path: str | os.PathLike,
+    num_views: int,
+    render_size: int,
+    teacher: TeacherInfo,
+    nerf_digest: str,
+    compression: str = "lzf",
+    settings: Mapping[str, Any] | None = None,
+) -> Iterator[FeatureCacheWriter]:
+    """Create a cache for ``num_views`` views atomically; every view must be written in the block.
+
+    Args:
+        path: target ``.h5`` file (replaced only when the block succeeds).
+        num_views: number of views ``N``.
+        render_size: ``S``, the longest side of every rendering.
+        teacher: the teacher's :class:`TeacherInfo` (name, checkpoint digest, shapes, untrained).
+        nerf_digest: SHA-256 of the NeRF model file the renderings come from.
+        compression: ``"lzf"`` (fast), ``"gzip"`` (smaller, slower) or ``"none"``.
+        settings: configuration to record as JSON (attribute ``settings``).
+    """
+    path = Path(path)
+    if num_views < 1:
+        raise FeatureCacheError(f"{path}: a feature cache needs at least one view")
+    _compression_kwargs(compression)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["teacher"] = teacher.name
+            f.attrs["untrained"] = bool(teacher.untrained)
+            f.attrs["checkpoint_sha256"] = teacher.checkpoint_sha256 or ""
+            f.attrs["input_size"] = int(teacher.input_size)
+            f.attrs["render_size"] = int(render_size)
+            f.attrs["feature_shapes"] = np.asarray(teacher.feature_shapes, dtype=np.int64)
+            f.attrs["nerf_digest"] = str(nerf_digest)
+            f.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            f.attrs["san_version"] = san_version()
+            f.attrs["settings"] = json.dumps(dict(settings or {}))
+            writer = FeatureCacheWriter(f, path, num_views, int(render_size), teacher, compression)
+            yield writer
+            missing = np.flatnonzero(~writer.written)
+            if missing.size:
+                raise FeatureCacheError(f"{path}: {missing.size} of {num_views} views were never written (first: {missing[0]})")
+
+
+def write_feature_cache(
+    path: str | os.PathLike,
+    rgb: Sequence[np.ndarray],
+    c2w: np.ndarray,
+    K: np.ndarray,
+    features: Sequence[np.ndarray],
+    is_augmented: Sequence[bool],
+    teacher: TeacherInfo,
+    nerf_digest: str,
+    frame_index: Sequence[int] | None = None,
+    render_size: int | None = None,
+    compression: str = "lzf",
+    settings: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a whole cache from memory (small caches and tests; the pipeline streams with
+    :func:`create_feature_cache`).
+
+    Args:
+        rgb: ``N`` uint8 ``HxWx3`` renderings (sizes may differ).
+        c2w: ``Nx4x4``; K: ``Nx3x3``.
+        features: per map, ``NxCxhxw``.
+        is_augmented: ``N`` bools; frame_index: ``N`` ints (default: ``-1`` for augmented views,
+            else the view's position).
+        render_size: ``S`` (default: the largest side in ``rgb``).
+    """
+    n = len(rgb)
+    size = render_size or max(max(im.shape[:2]) for im in rgb)
+    frames = list(frame_index) if frame_index is not None else [-1 if a else i for i, a in enumerate(is_augmented)]
+    with create_feature_cache(path, n, size, teacher, nerf_digest, compression, settings) as writer:
+        for i in range(n):
+            writer.write(i, rgb[i], c2w[i], K[i], [f[i] for f in features], bool(is_augmented[i]), frames[i])
+    return Path(path)
+
+
+def _str_attr(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class FeatureCache:
+    """Lazy reader of a feature cache; use :func:`open_feature_cache`.
+
+    Small per-view arrays (cameras, sizes, flags) are read on open; renderings and features are
+    read per view. Structure (attributes, dataset names, shapes, dtypes) is checked on open.
+    One open file per process: reopen it in each data-loader worker.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FeatureCacheError(f"{self.path}: no such feature cache (run rule cache_features first)")
+        try:
+            self.file = h5py.File(self.path, "r")
+        except OSError as e:
+            raise FeatureCacheError(f"{self.path}: cannot open as HDF5, the file is truncated or corrupt ({e})") from e
+        try:
+            self.meta = self._read_meta()
+            self._check_structure()
+            self.image_hw = self._read("image_hw")
+            self.c2w = self._read("c2w")
+            self.K = self._read("K")
+            self.is_augmented = self._read("is_augmented").astype(bool)
+            self.frame_index = self._read("frame_index")
+            self.valid_hw = [self._read(f"valid_hw/{i}") for i in range(self.num_maps)]
+        except BaseException:
+            self.file.close()
+            raise
+
+    def _error(self, problem: str) -> FeatureCacheError:
+        return FeatureCacheError(f"{self.path}: {problem}")
+
+    def _read(self, name: str, index=()) -> np.ndarray:
+        try:
+            return self.file[name][index]
+        except (OSError, KeyError) as e:
+            raise self._error(f"cannot read {name}{list(index) if index != () else ''}: the file is truncated or corrupt ({e})") from e
+
+    def _read_meta(self) -> FeatureCacheMeta:
+        attrs = self.file.attrs
+        missing = [k for k in _ATTRS if k not in attrs]
+        if missing:
+            raise self._error(f"not a san feature cache: missing attribute(s) {', '.join(missing)}")
+        version = int(attrs["format_version"])
+        if version != FORMAT_VERSION:
+            raise self._error(f"format_version {version}, this san reads {FORMAT_VERSION} (re-run rule cache_features)")
+        shapes = np.asarray(attrs["feature_shapes"])
+        if shapes.ndim != 2 or shapes.shape[1] != 3 or shapes.shape[0] < 1:
+            raise self._error(f"attribute feature_shapes must be Mx3, got shape {shapes.shape}")
+        try:
+            settings = json.loads(_str_attr(attrs["settings"]))
+            timing = json.loads(_str_attr(attrs["timing"])) if "timing" in attrs else None
+        except json.JSONDecodeError as e:
+            raise self._error(f"attribute settings/timing is not valid JSON ({e})") from e
+        meta = FeatureCacheMeta(
+            format_version=version,
+            teacher=_str_attr(attrs["teacher"]),
+            untrained=bool(attrs["untrained"]),
+            checkpoint_sha256=_str_attr(attrs["checkpoint_sha256"]) or None,
+            input_size=int(attrs["input_size"]),
+            render_size=int(attrs["render_size"]),
+            feature_shapes=tuple(tuple(int(v) for v in s) for s in shapes),
+            nerf_digest=_str_attr(attrs["nerf_digest"]),
+            created=_str_attr(attrs["created"]),
+            san_version=_str_attr(attrs["san_version"]),
+            settings=settings,
+            timing=timing,
+        )
+        if meta.untrained != ("untrained" in meta.teacher):
+            raise self._error(f"teacher {meta.teacher!r} and untrained={meta.untrained} disagree")
+        return meta
+
+    def _check_structure(self) -> None:
+        f, meta = self.file, self.meta
+        names = list(_VIEW_DATASETS) + [f"{g}/{i}" for i in range(self.num_maps) for g in ("features", "valid_hw")]
+        missing = [n for n in names if n not in f]
+        if missing:
+            raise self._error(f"missing dataset(s) {', '.join(missing)}")
+        extra = sorted(set(f.get("features", {}).keys()) - {str(i) for i in range(self.num_maps)})
+        if extra:
+            raise self._error(f"features/{extra[0]} is not in the feature_shapes attribute ({self.num_maps} map(s))")
+        n, s = f["rgb"].shape[0], meta.render_size
+        if n < 1:
+            raise self._error("no views")
+        expected = {
+            "rgb": ((n, s, s, 3), (np.uint8,)),
+            "image_hw": ((n, 2), (np.int32, np.int64)),
+            "c2w": ((n, 4, 4), (np.float32, np.float64)),
+            "K": ((n, 3, 3), (np.float32, np.float64)),
+            "is_augmented": ((n,), (np.bool_,)),
+            "frame_index": ((n,), (np.int32, np.int64)),
+        }
+        for i, shape in enumerate(meta.feature_shapes):
+            expected[f"features/{i}"] = ((n, *shape), (np.float16, np.float32))
+            expected[f"valid_hw/{i}"] = ((n, 2), (np.int32, np.int64))
+        problems = []
+        for name, (shape, dtypes) in expected.items():
+            ds = f[name]
+            if ds.shape != shape:
+                problems.append(f"{name} has shape {ds.shape}, expected {shape}")
+            if ds.dtype not in [np.dtype(d) for d in dtypes]:
+                problems.append(f"{name} has dtype {ds.dtype}, expected {' or '.join(np.dtype(d).name for d in dtypes)}")
+        if problems:
+            raise self._error("inconsistent layout: " + "; ".join(problems))
+
+    @property
+    def num_views(self) -> int:
+        return int(self.file["rgb"].shape[0])
+
+    def __len__(self) -> int:
+        return self.num_views
+
+    @property
+    def num_maps(self) -> int:
+        return len(self.meta.feature_shapes)
+
+    @property
+    def feature_shapes(self) -> tuple[tuple[int, int, int], ...]:
+        return self.meta.feature_shapes
+
+    def _check_index(self, index: int) -> int:
+        if not -self.num_views <= index < self.num_views:
+            raise IndexError(f"{self.path}: view {index} out of range ({self.num_views} views)")
+        return index % self.num_views
+
+    def rgb(self, index: int) -> np.ndarray:
+        """``HxWx3`` uint8 rendering of view ``index``."""
+        index = self._check_index(index)
+        h, w = (int(v) for v in self.image_hw[index])
+        return self._read("rgb", (index, slice(0, h), slice(0, w)))
+
+    def features(self, index: int) -> list[np.ndarray]:
+        """Per map, the ``CxHxW`` float16 features of view ``index`` (full padded map)."""
+        index = self._check_index(index)
+        return [self._read(f"features/{i}", (index,)) for i in range(self.num_maps)]
+
+    def view(self, index: int) -> CachedView:
+        """Everything stored for view ``index`` (one read per dataset)."""
+        index = self._check_index(index)
+        h, w = (int(v) for v in self.image_hw[index])
+        return CachedView(
+            index=index,
+            rgb=self.rgb(index),
+            c2w=self.c2w[index],
+            K=self.K[index],
+            width=w,
+            height=h,
+            features=self.features(index),
+            valid_hw=[tuple(int(v) for v in vh[index]) for vh in self.valid_hw],
+            is_augmented=bool(self.is_augmented[index]),
+            frame_index=int(self.frame_index[index]),
+        )
+
+    def sample_indices(self, full: bool = False) -> list[int]:
+        """Views :meth:`validate` reads: all with ``full``, else first, middle and last."""
+        n = self.num_views
+        return list(range(n)) if full else sorted({0, n // 2, n - 1})
+
+    def validate(self, full: bool = False) -> None:
+        """Check per-view metadata everywhere and content on a sample of views.
+
+        Checks: image sizes within ``render_size``; ``valid_hw``
+        equal to what the teacher geometry implies; ``frame_index`` consistent with
+        ``is_augmented``; on sampled views (every view with ``full``): features and renderings
+        readable (catches truncated or corrupt chunks), features finite, rotations orthonormal,
+        focal lengths positive.
+
+        Raises:
+            FeatureCacheError: naming the file and every problem found.
+        """
+        meta, problems = self.meta, []
+        s = meta.render_size
+        hw = self.image_hw
+        outside = np.flatnonzero((hw < 1).any(axis=1) | (hw > s).any(axis=1))
+        if outside.size:
+            j = int(outside[0])
+            problems.append(f"image_hw[{j}] = {hw[j].tolist()} is outside [1, render_size {s}]")
+        for i, (c, h, w) in enumerate(meta.feature_shapes):
+            expected = np.array([valid_feature_hw(v, meta.input_size, (h, w)) for v in hw])
+            wrong = np.flatnonzero((self.valid_hw[i] != expected).any(axis=1))
+            if wrong.size:
+                j = int(wrong[0])
+                found = self.valid_hw[i][j].tolist()
+                problems.append(f"valid_hw/{i}[{j}] = {found}, expected {expected[j].tolist()} for image {hw[j].tolist()}")
+        if ((self.frame_index >= 0) == self.is_augmented).any():
+            j = int(np.flatnonzero((self.frame_index >= 0) == self.is_augmented)[0])
+            problems.append(f"view {j}: frame_index {int(self.frame_index[j])} disagrees with is_augmented {bool(self.is_augmented[j])}")
+        for j in self.sample_indices(full):
+            try:
+                maps = self.features(j)
+                self.rgb(j)
+            except FeatureCacheError as e:
+                problems.append(str(e).removeprefix(f"{self.path}: "))
+                continue
+            for i, m in enumerate(maps):
+                if not np.isfinite(m).all():
+                    problems.append(f"features/{i}[{j}] has NaN/inf values")
+            if orthonormality_error(self.c2w[j, :3, :3]) > 1e-3:
+                problems.append(f"c2w[{j}] rotation is not orthonormal")
+            if not (self.K[j, 0, 0] > 0 and self.K[j, 1, 1] > 0):
+                problems.append(f"K[{j}] has non-positive focal lengths")
+        if problems:
+            raise self._error("; ".join(problems))
+
+    def feature_stats(self, indices: Sequence[int] | None = None) -> list[dict[str, float]]:
+        """Per map, ``mean, std, min, max`` over the valid cells of the given views (default: the
+        :meth:`sample_indices`)."""
+        indices = self.sample_indices() if indices is None else list(indices)
+        stats = []
+        for i in range(self.num_maps):
+            values = []
+            for j in indices:
+                h, w = (int(v) for v in self.valid_hw[i][j])
+                values.append(self._read(f"features/{i}", (j, slice(None), slice(0, h), slice(0, w))).astype(np.float32).ravel())
+            v = np.concatenate(values)
+            stats.append({"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max())})
+        return stats
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> "FeatureCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def open_feature_cache(path: str | os.PathLike, validate: bool = False) -> Iterator[FeatureCache]:
+    """Open a cache for reading (structure checked; content too with ``validate=True``)."""
+    cache = FeatureCache(path)
+    try:
+        if validate:
+            cache.validate()
+        yield cache
+    finally:
+        cache.close()

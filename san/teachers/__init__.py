@@ -1,0 +1,120 @@
+"""2D teachers (foundation models whose features the NeRF learns to imitate) and their registry.
+
+Usage::
+
+    from san.teachers import Prompts, build_teacher
+
+    teacher = build_teacher("sam_vit_h", checkpoint="weights/sam_vit_h_4b8939.pth")
+    features = teacher.encode(images)                    # images Bx3xHxW in [0, 1] -> [Bx256x64x64]
+    masks, scores, _ = teacher.decode([f[0] for f in features], Prompts.click(120.5, 80.5), (H, W))
+
+Registered names (``available_teachers()``):
+
+=========================  =================================================================
+``sam_vit_h|l|b``          segment-anything, weights from ``checkpoint`` (required)
+``sam_vit_h|l|b_untrained`` the same architectures with seeded random weights (timing only)
+``sam_untrained_tiny``     SAM's classes with a small ViT, seeded random weights: CPU demo/tests
+``toy_multiscale_untrained`` TOY two-map conv net for multi-scale tests, not a segmenter
+=========================  =================================================================
+
+Every teacher with random weights has ``untrained`` in its name and ``info.untrained = True``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from san.teachers.base import Decoded, Prompts, Teacher, TeacherError, TeacherInfo, TeacherInput
+from san.teachers.sam import SamTeacher, build_sam_teacher
+from san.teachers.toy import TOY_NAME, ToyMultiScaleTeacher
+from san.utils.device import resolve_device
+
+__all__ = [
+    "Decoded",
+    "Prompts",
+    "SamTeacher",
+    "Teacher",
+    "TeacherConfig",
+    "TeacherError",
+    "TeacherInfo",
+    "TeacherInput",
+    "ToyMultiScaleTeacher",
+    "available_teachers",
+    "build_teacher",
+    "register_teacher",
+    "teacher_from_config",
+]
+
+Builder = Callable[[str | None, int], Teacher]
+"""``builder(checkpoint, batch_size) -> Teacher`` (on the CPU)."""
+
+_REGISTRY: dict[str, Builder] = {}
+
+
+def register_teacher(name: str, builder: Builder) -> None:
+    """Make ``build_teacher(name, ...)`` call ``builder(checkpoint, batch_size)``."""
+    if name in _REGISTRY:
+        raise TeacherError(f"teacher {name!r} is already registered")
+    _REGISTRY[name] = builder
+
+
+def available_teachers() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _no_checkpoint(name: str, checkpoint: str | None) -> None:
+    if checkpoint is not None:
+        raise TeacherError(f"teacher {name!r} is untrained and takes no checkpoint (got {checkpoint})")
+
+
+def _toy(checkpoint: str | None, batch_size: int) -> Teacher:
+    _no_checkpoint(TOY_NAME, checkpoint)
+    return ToyMultiScaleTeacher(batch_size=batch_size)
+
+
+for _arch in ("vit_h", "vit_l", "vit_b"):
+    register_teacher(f"sam_{_arch}", lambda ckpt, bs, a=_arch: build_sam_teacher(a, ckpt, batch_size=bs))
+    register_teacher(f"sam_{_arch}_untrained", lambda ckpt, bs, a=_arch: build_sam_teacher(a, ckpt, untrained=True, batch_size=bs))
+register_teacher("sam_untrained_tiny", lambda ckpt, bs: build_sam_teacher("tiny", ckpt, untrained=True, batch_size=bs))
+register_teacher(TOY_NAME, _toy)
+
+
+def build_teacher(
+    name: str,
+    checkpoint: str | os.PathLike | None = None,
+    device: str = "auto",
+    batch_size: int = 1,
+) -> Teacher:
+    """Build the registered teacher ``name`` on ``device`` (``"auto"``: CUDA if present).
+
+    Args:
+        name: one of :func:`available_teachers`.
+        checkpoint: weights file for trained teachers (its SHA-256 lands in ``teacher.info``).
+        device: ``"auto" | "cpu" | "cuda[:N]"``.
+        batch_size: most images per backbone pass in :meth:`Teacher.encode`.
+    """
+    if name not in _REGISTRY:
+        raise TeacherError(f"unknown teacher {name!r} (available: {', '.join(available_teachers())})")
+    teacher = _REGISTRY[name](None if checkpoint is None else str(checkpoint), batch_size)
+    return teacher.to(resolve_device(device))
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """``teacher:`` section of ``config.yaml``.
+
+    Attributes:
+        name: registry name (see :func:`available_teachers`).
+        checkpoint: path of the weights file; required by ``sam_vit_h|l|b``, refused by untrained ones.
+        batch_size: most images per backbone pass (bounds GPU memory).
+    """
+
+    name: str = "sam_untrained_tiny"
+    checkpoint: str | None = None
+    batch_size: int = 1
+
+
+def teacher_from_config(config: TeacherConfig, device: str = "auto") -> Teacher:
+    return build_teacher(config.name, config.checkpoint, device, config.batch_size)
