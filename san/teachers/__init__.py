@@ -27,9 +27,25 @@ from dataclasses import dataclass
 from typing import Callable
 
 from san.teachers.base import Decoded, Prompts, Teacher, TeacherError, TeacherInfo, TeacherInput
-from san.teachers.sam import SamTeacher, build_sam_teacher
 from san.teachers.toy import TOY_NAME, ToyMultiScaleTeacher
 from san.utils.device import resolve_device
+
+
+def __getattr__(name: str):
+    # segment-anything (and torchvision behind it) is imported only when a SAM teacher is built,
+    # so that reading the configuration (every Snakemake job does) stays fast.
+    if name == "SamTeacher":
+        from san.teachers import sam
+
+        return getattr(sam, name)
+    raise AttributeError(f"module 'san.teachers' has no attribute {name!r}")
+
+
+def build_sam_teacher(arch, checkpoint=None, untrained=False, batch_size=1):
+    """See :func:`san.teachers.sam.build_sam_teacher` (imported on first use)."""
+    from san.teachers.sam import build_sam_teacher as build
+
+    return build(arch, checkpoint, untrained=untrained, batch_size=batch_size)
 
 __all__ = [
     "Decoded",

@@ -30,7 +30,6 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
-from segment_anything.utils.transforms import ResizeLongestSide
 from torch import nn
 from torch.nn import functional as F
 
@@ -149,6 +148,8 @@ class TeacherInput(NamedTuple):
 
 def resized_hw(image_hw: Sequence[int], input_size: int) -> tuple[int, int]:
     """``(H', W')`` of an ``(H, W)`` image once its longest side is ``input_size`` (SAM's rounding)."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
     return ResizeLongestSide.get_preprocess_shape(int(image_hw[0]), int(image_hw[1]), int(input_size))
 
 
@@ -182,6 +183,8 @@ class Teacher(nn.Module, abc.ABC):
             raise TeacherError(f"teacher {info.name!r}: batch_size must be >= 1, got {batch_size}")
         self.info = info
         self.batch_size = int(batch_size)
+        from segment_anything.utils.transforms import ResizeLongestSide
+
         self.transform = ResizeLongestSide(info.input_size)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)

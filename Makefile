@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine (see README):
+#   make demo   install into .venv, then run the demo DAG end to end on the embedded demo scene
+#   make test   install into .venv, then run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+CORES  ?= 2
+BIN     = $(VENV)/bin
+
+.PHONY: demo test install lint dryrun-paper report clean-results
+
+$(BIN)/san: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip >/dev/null
+	$(BIN)/pip install -e ".[test]"
+	touch $(BIN)/san
+
+install: $(BIN)/san
+
+demo: install
+	$(BIN)/snakemake --cores $(CORES)
+
+report: install
+	$(BIN)/snakemake --cores $(CORES) --report results/report/report.html
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/python .ci/check_lint.py $(BIN)/snakemake
+
+clean-results:
+	rm -rf results .snakemake

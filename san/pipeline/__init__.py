@@ -1,0 +1,1 @@
+"""One module per Snakemake rule; each exposes a pure function the rule's script calls."""

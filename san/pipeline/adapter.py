@@ -1,0 +1,55 @@
+"""What every ``workflow/scripts/*.py`` adapter shares: logging to the rule's ``log:``, the
+parsed :class:`~san.pipeline.settings.Settings`, and a test-only fault injection.
+
+Fault injection (for the cluster retry test only): ``SAN_FAIL_FIRST_ATTEMPT=rule_a,rule_b`` makes
+each job of those rules fail the first time it runs, so Snakemake's ``retries`` resubmits it (with
+more memory, since ``mem_mb`` scales with the attempt). "First time" is remembered by a marker file
+under ``SAN_FAULT_DIR`` (default ``.snakemake/san-faults``) rather than by ``snakemake.attempt``,
+which a job running under the Slurm executor does not see.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from san.pipeline.settings import Settings, parse_settings
+from san.utils.progress import setup_logging
+
+log = logging.getLogger("san")
+
+
+class InjectedFault(RuntimeError):
+    """Raised on purpose by ``SAN_FAIL_FIRST_ATTEMPT`` (tests of cluster retries)."""
+
+
+def inject_fault_once(rule: str, wildcards: dict) -> None:
+    """Raise :class:`InjectedFault` the first time a job of a rule named in ``SAN_FAIL_FIRST_ATTEMPT`` runs."""
+    failing = {r.strip() for r in os.environ.get("SAN_FAIL_FIRST_ATTEMPT", "").split(",") if r.strip()}
+    if rule not in failing:
+        return
+    job = "-".join([rule, *(f"{k}={v}" for k, v in sorted(wildcards.items()))]) or rule
+    marker = Path(os.environ.get("SAN_FAULT_DIR", ".snakemake/san-faults")) / job
+    if marker.exists():
+        log.info("fault injection: %s already failed once, running normally", job)
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("failed once on purpose\n")
+    raise InjectedFault(f"rule {rule}: fault injected on its first run (SAN_FAIL_FIRST_ATTEMPT; marker {marker})")
+
+
+def run_rule(smk: Any, body: Callable[[Settings], object]) -> None:
+    """Run ``body(settings)`` for the Snakemake ``script:`` object ``smk``."""
+    setup_logging(smk.log[0] if smk.log else None)
+    attempt = int(getattr(smk, "attempt", 1))
+    mem_mb = getattr(smk.resources, "mem_mb", None)
+    log.info("rule %s | wildcards %s | attempt %d | mem_mb %s | threads %s", smk.rule, dict(smk.wildcards), attempt, mem_mb, smk.threads)
+    inject_fault_once(smk.rule, dict(smk.wildcards))
+    settings = parse_settings(smk.config)
+    try:
+        body(settings)
+    except Exception:
+        log.exception("rule %s failed", smk.rule)
+        raise

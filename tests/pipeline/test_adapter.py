@@ -1,0 +1,107 @@
+"""``san.pipeline.adapter.run_rule``: what every workflow script shares (log file, settings, the
+``SAN_FAIL_FIRST_ATTEMPT`` fault injection used by the cluster retry test)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from snakemake.iocontainers import Namedlist, Wildcards
+
+from san.config import ConfigError
+from san.pipeline.adapter import InjectedFault, run_rule
+from san.pipeline.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """``run_rule`` reconfigures the root logger (``force=True``); undo it after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)
+
+
+def _smk(tmp_path: Path, rule: str = "train_nerf", attempt: int = 1, config: dict | None = None, log: bool = True):
+    return SimpleNamespace(
+        log=Namedlist([str(tmp_path / f"{rule}.log")] if log else []),
+        rule=rule,
+        wildcards=Wildcards(fromdict={"dataset": "demo", "scene": "demo"}),
+        attempt=attempt,
+        resources=Namedlist(fromdict={"mem_mb": 4000 * attempt, "_cores": 2}),
+        threads=2,
+        config={"scenes": "config/scenes.tsv", "nerf": {"preset": "cpu"}} if config is None else config,
+    )
+
+
+def test_runs_the_body_with_settings_and_logs_to_the_file(tmp_path):
+    got = []
+
+    def body(settings):
+        assert isinstance(settings, Settings)
+        got.append(settings)
+        logging.getLogger("san.pipeline.train_nerf").info("inside the body")
+
+    smk = _smk(tmp_path, attempt=2)
+    run_rule(smk, body)
+    assert len(got) == 1 and got[0].scenes == "config/scenes.tsv"
+    text = Path(smk.log[0]).read_text()
+    assert "rule train_nerf" in text and "'dataset': 'demo'" in text and "attempt 2" in text and "mem_mb 8000" in text
+    assert "inside the body" in text
+
+
+def test_fault_injection_fails_the_first_attempt_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAN_FAIL_FIRST_ATTEMPT", "extract_mesh, train_nerf")
+    monkeypatch.setenv("SAN_FAULT_DIR", str(tmp_path / "faults"))
+    calls = []
+    with pytest.raises(InjectedFault, match="train_nerf.*first run"):
+        run_rule(_smk(tmp_path, attempt=1), calls.append)
+    assert calls == []  # the body never ran
+    # The retry runs in a new process that may not know its attempt number (Slurm jobs do not).
+    run_rule(_smk(tmp_path, attempt=1), calls.append)
+    assert len(calls) == 1
+    # A rule that is not listed runs on its first attempt.
+    run_rule(_smk(tmp_path, rule="report", attempt=1), calls.append)
+    assert len(calls) == 2
+
+
+def test_no_fault_without_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("SAN_FAIL_FIRST_ATTEMPT", raising=False)
+    calls = []
+    run_rule(_smk(tmp_path, attempt=1), calls.append)
+    assert len(calls) == 1
+
+
+def test_failure_is_logged_with_traceback_and_reraised(tmp_path):
+    def body(settings):
+        raise ValueError("the body broke")
+
+    smk = _smk(tmp_path, rule="extract_mesh")
+    with pytest.raises(ValueError, match="the body broke"):
+        run_rule(smk, body)
+    text = Path(smk.log[0]).read_text()
+    assert "rule extract_mesh failed" in text and "Traceback" in text and "the body broke" in text
+
+
+def test_bad_config_fails_before_the_body(tmp_path):
+    calls = []
+    with pytest.raises(ConfigError, match=r"config\.nerf\.stepz"):
+        run_rule(_smk(tmp_path, config={"scenes": "s.tsv", "nerf": {"stepz": 1}}), calls.append)
+    assert calls == []
+
+
+def test_without_a_log_file(tmp_path):
+    calls = []
+    run_rule(_smk(tmp_path, log=False), calls.append)
+    assert len(calls) == 1 and list(tmp_path.iterdir()) == []

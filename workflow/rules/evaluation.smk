@@ -1,0 +1,24 @@
+rule evaluate_segmentation:
+    """Held-out views: teacher masks vs imitation masks for a 5x5 click grid; timings (Table 1)."""
+    input:
+        model=rules.train_nerf.output.model,
+        cameras=rules.prepare_poses.output.cameras,
+        field=rules.train_imitation.output.field,
+        stats=rules.train_imitation.output.stats,
+        mesh=rules.extract_mesh.output.normalized,
+    output:
+        metrics=f"{RESULTS}/{{dataset}}/{{scene}}/evaluation/{{variant}}/metrics.json",
+        clicks=f"{RESULTS}/{{dataset}}/{{scene}}/evaluation/{{variant}}/clicks.csv",
+        figure=report(
+            f"{RESULTS}/{{dataset}}/{{scene}}/evaluation/{{variant}}/qualitative.png",
+            category="Qualitative",
+            subcategory="{dataset}/{scene}",
+            labels={"scene": "{dataset}/{scene}", "variant": "{variant}"},
+        ),
+    log:
+        f"{RESULTS}/logs/evaluate_segmentation/{{dataset}}/{{scene}}/{{variant}}.log",
+    threads: SETTINGS.resources.for_stage("evaluate_segmentation").cpus
+    resources:
+        **resources_for("evaluate_segmentation"),
+    script:
+        "../scripts/evaluate_segmentation.py"

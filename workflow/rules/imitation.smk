@@ -1,0 +1,18 @@
+rule train_imitation:
+    """Semantic feature field imitating the teacher's embedding; one run per ablation variant."""
+    input:
+        model=rules.train_nerf.output.model,
+        cameras=rules.prepare_poses.output.cameras,
+        cache=f"{RESULTS}/{{dataset}}/{{scene}}/features/{TEACHER}.h5",
+        mesh=get_mesh_for_variant,
+    output:
+        field=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/field.pt",
+        curve=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/training_curve.csv",
+        stats=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/train_stats.json",
+    log:
+        f"{RESULTS}/logs/train_imitation/{{dataset}}/{{scene}}/{{variant}}.log",
+    threads: SETTINGS.resources.for_stage("train_imitation").cpus
+    resources:
+        **resources_for("train_imitation"),
+    script:
+        "../scripts/train_imitation.py"

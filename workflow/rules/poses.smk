@@ -1,0 +1,14 @@
+rule prepare_poses:
+    """Load COLMAP / LLFF / transforms.json poses, validate every image, normalise, split."""
+    input:
+        source=get_scene_source,
+    output:
+        cameras=f"{RESULTS}/{{dataset}}/{{scene}}/poses/cameras.json",
+    params:
+        row=lambda wildcards: scene_row(wildcards).to_dict(),
+    log:
+        f"{RESULTS}/logs/prepare_poses/{{dataset}}/{{scene}}.log",
+    resources:
+        **resources_for("prepare_poses"),
+    script:
+        "../scripts/prepare_poses.py"

@@ -1,0 +1,27 @@
+"""Adapter for rule evaluate_segmentation -> san.pipeline.evaluate_segmentation.evaluate_segmentation."""
+
+from san.pipeline.adapter import run_rule
+from san.pipeline.evaluate_segmentation import evaluate_segmentation
+
+
+def main(settings):
+    i, o, w = snakemake.input, snakemake.output, snakemake.wildcards
+    evaluate_segmentation(
+        i.model,
+        i.cameras,
+        i.field,
+        o.metrics,
+        o.clicks,
+        o.figure,
+        w.dataset,
+        w.scene,
+        w.variant,
+        settings.teacher,
+        settings.evaluation,
+        stats_json=i.stats,
+        mesh_path=i.mesh,
+        device=settings.device,
+    )
+
+
+run_rule(snakemake, main)
