@@ -1,0 +1,288 @@
+"""Multiresolution hash encoding (instant-ngp), pure PyTorch, with tiny-cuda-nn as an optional fast path.
+
+The backend is chosen in exactly one place, :func:`make_hash_encoding`: tiny-cuda-nn when it is
+importable *and* the encoding lives on a CUDA device, the pure-torch :class:`TorchHashEncoding`
+otherwise. Both give every hyperparameter of :class:`HashGridConfig` the same meaning and have the
+same state dict: ``params``, ``features_per_level x entries`` (feature-major; entries level after
+level), so a model trained with one backend loads into the other (the tcnn wrapper transposes its
+entry-major buffer on save / load).
+
+Level ``l`` (instant-ngp / tiny-cuda-nn definitions)::
+
+    per_level_scale = exp(ln(max_resolution / base_resolution) / (num_levels - 1))
+    scale_l         = base_resolution * per_level_scale ** l - 1
+    resolution_l    = ceil(scale_l) + 1
+    table_l         = min(2 ** log2_hashmap_size, next_multiple_of_8(resolution_l ** 3))
+
+A point ``x`` in ``[0, 1]^3`` lands at ``x * scale_l + 0.5`` in level ``l``'s grid; its eight
+surrounding vertices are interpolated trilinearly. Levels with ``resolution_l ** 3 <= table_l``
+index densely (``i + j * res + k * res^2``, no collisions), finer ones hash with
+``(i * 1) xor (j * 2654435761) xor (k * 805459861)``; both are taken modulo ``table_l``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+PRIMES = (1, 2654435761, 805459861)
+Backend = Literal["auto", "torch", "tcnn"]
+
+
+@dataclass(frozen=True)
+class HashGridConfig:
+    """Hyperparameters of a multiresolution hash grid (the instant-ngp names)."""
+
+    num_levels: int = 16
+    features_per_level: int = 2
+    log2_hashmap_size: int = 19
+    base_resolution: int = 16
+    max_resolution: int = 2048  # finest level's resolution over the unit cube
+    init_scale: float = 1e-4  # parameters start uniform in [-init_scale, init_scale]
+
+    def __post_init__(self) -> None:
+        if self.num_levels < 1 or self.features_per_level < 1:
+            raise ValueError("HashGridConfig: num_levels and features_per_level must be >= 1")
+        if not 1 <= self.base_resolution <= self.max_resolution:
+            raise ValueError("HashGridConfig: need 1 <= base_resolution <= max_resolution")
+
+    @property
+    def out_dim(self) -> int:
+        return self.num_levels * self.features_per_level
+
+    @property
+    def per_level_scale(self) -> float:
+        if self.num_levels == 1:
+            return 1.0
+        return math.exp(math.log(self.max_resolution / self.base_resolution) / (self.num_levels - 1))
+
+    def level_layout(self) -> list[tuple[float, int, int, bool]]:
+        """Per level ``(scale, resolution, table_size, dense)`` as tiny-cuda-nn computes them."""
+        out = []
+        max_params = 1 << self.log2_hashmap_size
+        for level in range(self.num_levels):
+            scale = self.base_resolution * self.per_level_scale**level - 1.0
+            res = int(math.ceil(scale)) + 1
+            dense_size = res**3
+            size = min(max_params, dense_size)
+            size = (size + 7) // 8 * 8
+            out.append((scale, res, size, dense_size <= size))
+        return out
+
+    @property
+    def num_entries(self) -> int:
+        return sum(size for _, _, size, _ in self.level_layout())
+
+
+class _HashGridInterpolate(torch.autograd.Function):
+    """``out[p, l, f] = sum_c weights[l, c, p] * table[rows[l, c, p], f]`` and its table gradient.
+
+    Everything is laid out "planar" (points innermost, one feature at a time): on CPU, 1-D
+    ``index_select`` / ``index_add_`` per feature are 4-5x faster than gathers and scatters of
+    ``F``-wide rows, and elementwise ops on a long contiguous innermost dimension avoid
+    TensorIterator's slow tiny-inner-dimension broadcasting. Gradients reach the table only.
+    """
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        L, _, P = rows.shape
+        F = table.shape[0]
+        flat = rows.reshape(-1)
+        out = torch.empty(F, L, P, dtype=table.dtype, device=table.device)
+        for f in range(F):
+            out[f] = (table[f].index_select(0, flat).view(L, 8, P) * weights).sum(1)
+        ctx.save_for_backward(rows, weights)
+        ctx.entries = table.shape[1]
+        return out.permute(2, 1, 0).reshape(P, L * F)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        rows, weights = ctx.saved_tensors
+        L, _, P = rows.shape
+        F = grad_out.shape[1] // L
+        g = grad_out.reshape(P, L, F).permute(2, 1, 0).contiguous()  # F L P
+        contrib = g.unsqueeze(2) * weights  # F L 8 P, contiguous
+        grad = torch.zeros(F, ctx.entries, dtype=grad_out.dtype, device=grad_out.device)
+        flat = rows.reshape(-1)
+        for f in range(F):
+            grad[f].index_add_(0, flat, contrib[f].reshape(-1))
+        return grad, None, None
+
+
+class TorchHashEncoding(nn.Module):
+    """Pure-PyTorch hash encoding; all levels in one vectorised gather (no Python loop over levels).
+
+    Forward: ``x Px3`` in ``[0, 1]^3`` (clamped) -> ``P x (num_levels * features_per_level)``,
+    level-major (level 0's features first).
+
+    Speed notes (CPU, measured on 24576 points x 8 levels x 4 features, one core: 70 ms forward +
+    backward, vs 136 ms for a row-major ``embedding_bag`` + 2-D scatter version and ~300 ms for
+    plain autograd gathers): corner rows are built from per-axis terms (dense levels: base row plus
+    a per-level ``8``-vector of corner offsets; hashed levels: xor of per-axis products) in int32
+    (hash products only need their low bits, so wrap-around is harmless); trilinear weights are
+    outer products of per-axis ``(1 - f, f)`` pairs; all in an ``L x 8 x P`` layout. Corner order:
+    ``x`` bit fastest, then ``y``, then ``z``.
+    """
+
+    backend = "torch"
+
+    def __init__(self, config: HashGridConfig):
+        super().__init__()
+        self.config = config
+        layout = config.level_layout()
+        F = config.features_per_level
+        self.params = nn.Parameter(torch.empty(F, config.num_entries).uniform_(-config.init_scale, config.init_scale))
+        sizes = [size for _, _, size, _ in layout]
+        offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        if offsets[-1] + sizes[-1] >= 2**31:
+            raise ValueError("HashGridConfig: more than 2^31 table entries")
+        self.num_dense = sum(dense for _, _, _, dense in layout)  # dense levels are the coarsest ones
+        res = torch.tensor([r for _, r, _, _ in layout], dtype=torch.int32)
+        self.register_buffer("scales", torch.tensor([s for s, _, _, _ in layout]).view(-1, 1, 1), persistent=False)
+        self.register_buffer("resolutions", res.view(-1, 1), persistent=False)
+        self.register_buffer("sizes", torch.tensor(sizes, dtype=torch.int32).view(-1, 1, 1), persistent=False)
+        self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.int32).view(-1, 1, 1), persistent=False)
+        one, r2 = torch.ones_like(res), res * res
+        corner_offsets = torch.stack([0 * res, one, res, res + one, r2, r2 + one, r2 + res, r2 + res + one], dim=-1)
+        self.register_buffer("dense_corner_offsets", corner_offsets[..., None], persistent=False)  # L x 8 x 1
+        primes = torch.tensor([p - 2**32 if p >= 2**31 else p for p in PRIMES], dtype=torch.int32)
+        self.register_buffer("primes", primes, persistent=False)
+
+    @property
+    def out_dim(self) -> int:
+        return self.config.out_dim
+
+    def corner_rows_and_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat-table rows and trilinear weights of the 8 corners of every level.
+
+        Args:
+            x: ``Px3`` points in ``[0, 1]^3`` (clamped).
+
+        Returns:
+            ``(rows Lx8xP int32, weights Lx8xP)``.
+        """
+        P, L, nd = x.shape[0], self.config.num_levels, self.num_dense
+        pos = x.clamp(0.0, 1.0).t()[None] * self.scales + 0.5  # L 3 P
+        cell_f = pos.floor()
+        frac = pos - cell_f
+        cell = cell_f.to(torch.int32)
+        parts = []
+        if nd > 0:
+            res = self.resolutions[:nd]
+            c = cell[:nd]
+            base = c[:, 0] + c[:, 1] * res + c[:, 2] * (res * res)  # nd P
+            rows = (base[:, None, :] + self.dense_corner_offsets[:nd]) % self.sizes[:nd]
+            parts.append(rows + self.offsets[:nd])
+        if nd < L:
+            c = cell[nd:]
+            p = self.primes
+            hx, hy, hz = c[:, 0] * p[0], c[:, 1] * p[1], c[:, 2] * p[2]
+            hx = torch.stack([hx, hx + p[0]], dim=1)
+            hy = torch.stack([hy, hy + p[1]], dim=1)
+            hz = torch.stack([hz, hz + p[2]], dim=1)
+            rows = (hz[:, :, None, None, :] ^ hy[:, None, :, None, :] ^ hx[:, None, None, :, :]).view(L - nd, 8, P)
+            parts.append((rows & (self.sizes[nd:] - 1)) + self.offsets[nd:])
+        rows = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+        wx = torch.stack([1.0 - frac[:, 0], frac[:, 0]], dim=1)  # L 2 P
+        wy = torch.stack([1.0 - frac[:, 1], frac[:, 1]], dim=1)
+        wz = torch.stack([1.0 - frac[:, 2], frac[:, 2]], dim=1)
+        weights = (wz[:, :, None, None, :] * wy[:, None, :, None, :] * wx[:, None, None, :, :]).view(L, 8, P)
+        return rows, weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, weights = self.corner_rows_and_weights(x)
+        return _HashGridInterpolate.apply(self.params, rows, weights.to(self.params.dtype))
+
+
+class TcnnHashEncoding(nn.Module):
+    """tiny-cuda-nn's ``HashGrid`` with the same hyperparameters and parameter layout (CUDA only)."""
+
+    backend = "tcnn"
+
+    def __init__(self, config: HashGridConfig, tcnn_module):
+        super().__init__()
+        self.config = config
+        self.encoding = tcnn_module.Encoding(
+            n_input_dims=3,
+            encoding_config={
+                "otype": "HashGrid",
+                "n_levels": config.num_levels,
+                "n_features_per_level": config.features_per_level,
+                "log2_hashmap_size": config.log2_hashmap_size,
+                "base_resolution": config.base_resolution,
+                "per_level_scale": config.per_level_scale,
+                "interpolation": "Linear",
+            },
+            dtype=torch.float32,
+        )
+        if self.encoding.params.numel() != config.num_entries * config.features_per_level:  # same layout
+            raise RuntimeError(
+                f"tiny-cuda-nn allocated {self.encoding.params.numel()} hash-grid parameters, expected "
+                f"{config.num_entries * config.features_per_level}: layouts differ, use backend='torch'"
+            )
+        with torch.no_grad():
+            self.encoding.params.uniform_(-config.init_scale, config.init_scale)
+
+    @property
+    def out_dim(self) -> int:
+        return self.config.out_dim
+
+    @property
+    def params(self) -> nn.Parameter:
+        return self.encoding.params
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoding(x.clamp(0.0, 1.0)).to(torch.float32)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        params = self.encoding.params if keep_vars else self.encoding.params.detach()
+        destination[prefix + "params"] = params.view(-1, self.config.features_per_level).t()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        key = prefix + "params"
+        if key not in state_dict:
+            missing_keys.append(key)
+            return
+        with torch.no_grad():
+            self.encoding.params.copy_(state_dict[key].t().reshape(-1))
+
+
+def _import_tcnn():
+    try:
+        import tinycudann
+    except ImportError:
+        return None
+    return tinycudann
+
+
+def make_hash_encoding(
+    config: HashGridConfig, backend: Backend = "auto", device: torch.device | str | None = None
+) -> nn.Module:
+    """The one place that picks the hash-grid implementation.
+
+    Args:
+        config: grid hyperparameters.
+        backend: ``"auto"`` (tiny-cuda-nn if importable and ``device`` is CUDA, else torch),
+            ``"torch"`` or ``"tcnn"`` (error when unavailable).
+        device: where the encoding will run (``None``: CUDA if available). The module is returned on it.
+
+    Returns:
+        A module mapping ``Px3`` points in ``[0, 1]^3`` to ``P x config.out_dim`` features, with a
+        ``backend`` attribute (``"torch"`` or ``"tcnn"``) and a ``params`` table parameter.
+    """
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if backend not in ("auto", "torch", "tcnn"):
+        raise ValueError(f"hash encoding backend {backend!r} is not one of auto, torch, tcnn")
+    tcnn = _import_tcnn() if backend != "torch" and device.type == "cuda" else None
+    if backend == "tcnn" and tcnn is None:
+        raise RuntimeError("hash encoding backend 'tcnn' requested but tinycudann is not importable or device is not CUDA")
+    if tcnn is not None:
+        with torch.cuda.device(device):
+            return TcnnHashEncoding(config, tcnn).to(device)
+    return TorchHashEncoding(config).to(device)

@@ -1,0 +1,264 @@
+"""``NeRFModel``: sampler + fields + volume renderer, and its file format (:func:`save_nerf`).
+
+Contract (``docs/architecture.md``): :meth:`NeRFModel.render_rays` returns a :class:`RenderOutput`
+whose ``weights`` and world ``positions`` let later stages render anything else along the same
+rays (:func:`san.rendering.volume.accumulate`), :meth:`NeRFModel.density` serves mesh extraction,
+:meth:`NeRFModel.render_camera` renders whole images. Grids of later stages query
+:meth:`NeRFModel.normalize_positions` so they live in the same domain as the density.
+"""
+
+from __future__ import annotations
+
+import os
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from san.cameras import RayBundle, generate_rays
+from san.config import from_dict, to_dict
+from san.encodings.hashgrid import HashGridConfig
+from san.fields.nerf_field import NeRFField, NeRFFieldConfig, ProposalField, ProposalFieldConfig
+from san.rendering.samplers import SamplerConfig, SceneSpace, sample_pdf, uniform_edges
+from san.rendering.volume import accumulate, compute_weights, expected_depth
+from san.utils.device import resolve_device
+from san.utils.io import atomic_path
+
+FILE_FORMAT = "san.nerf"
+FILE_VERSION = 1
+
+
+def _default_proposals() -> tuple[ProposalFieldConfig, ...]:
+    return (
+        ProposalFieldConfig(),
+        ProposalFieldConfig(grid=HashGridConfig(num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=256)),
+    )
+
+
+@dataclass(frozen=True)
+class NeRFConfig:
+    """Model hyperparameters (the ``nerf.model`` config section).
+
+    ``proposals`` has one entry per proposal level and must match ``sampler.proposal_samples``
+    when ``sampler.kind == "proposal"`` (it is ignored for ``"uniform"``).
+    """
+
+    field: NeRFFieldConfig = dataclasses.field(default_factory=NeRFFieldConfig)
+    sampler: SamplerConfig = dataclasses.field(default_factory=SamplerConfig)
+    proposals: tuple[ProposalFieldConfig, ...] = dataclasses.field(default_factory=_default_proposals)
+    backend: Literal["auto", "torch", "tcnn"] = "auto"
+    unbounded_far: float = 1000.0
+
+    def __post_init__(self) -> None:
+        if self.sampler.kind == "proposal" and len(self.proposals) != len(self.sampler.proposal_samples):
+            raise ValueError(
+                f"nerf.model: {len(self.proposals)} proposal field(s) but sampler.proposal_samples has "
+                f"{len(self.sampler.proposal_samples)} entries"
+            )
+
+
+@dataclass
+class RenderOutput:
+    """What :meth:`NeRFModel.render_rays` returns for ``N`` rays with ``S`` samples each.
+
+    Attributes:
+        rgb: ``Nx3`` in ``[0, 1]``.
+        depth: ``N`` expected distance along the ray (normalised world units, from the ray origin),
+            divided by the opacity.
+        accumulation: ``N`` opacity.
+        weights: ``NxS`` volume-rendering weights of the radiance-field samples.
+        positions: ``NxSx3`` sample positions in the normalised world frame (not NDC / contracted).
+        features: ``NxC`` weight-accumulated output of the ``features`` callable, if given.
+        edges: ``NxS+1`` sample-bin edges in the sampler's spacing ``s``.
+        proposal_edges, proposal_weights: per proposal level, its bins and weights (for the losses).
+    """
+
+    rgb: torch.Tensor
+    depth: torch.Tensor
+    accumulation: torch.Tensor
+    weights: torch.Tensor
+    positions: torch.Tensor
+    features: torch.Tensor | None = None
+    edges: torch.Tensor | None = None
+    proposal_edges: list[torch.Tensor] = dataclasses.field(default_factory=list)
+    proposal_weights: list[torch.Tensor] = dataclasses.field(default_factory=list)
+
+
+class NeRFModel(nn.Module):
+    """Hash-grid NeRF for one scene space.
+
+    In ``train()`` mode samples are stratified (random), in ``eval()`` mode deterministic.
+
+    Args:
+        config: hyperparameters.
+        space: the scene geometry (NDC or contraction, bounds), see :class:`SceneSpace`.
+        device: where parameters live (``None``: CUDA if available); it also decides the hash-grid
+            backend when ``config.backend == "auto"``.
+    """
+
+    def __init__(self, config: NeRFConfig, space: SceneSpace, device: torch.device | str | None = None):
+        super().__init__()
+        self.config = config
+        self.space = space
+        self.field = NeRFField(config.field, config.backend, device)
+        proposals = config.proposals if config.sampler.kind == "proposal" else ()
+        self.proposals = nn.ModuleList(ProposalField(c, config.backend, device) for c in proposals)
+
+    @property
+    def device(self) -> torch.device:
+        return self.field.encoding.params.device
+
+    @property
+    def encoding_backend(self) -> str:
+        return self.field.encoding.backend
+
+    def normalize_positions(self, points: torch.Tensor) -> torch.Tensor:
+        """World points ``...x3`` -> the grid domain ``[0, 1]^3`` every grid of this scene uses."""
+        return self.space.normalize_positions(points)
+
+    def bounding_box(self) -> np.ndarray:
+        """``2x3`` world ``[min, max]`` of the region to extract a mesh from."""
+        return self.space.bounding_box()
+
+    def _positions(self, rays: RayBundle, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bin edges ``s NxK+1`` -> ``(positions NxKx3 at the bin centres, t NxK)``."""
+        t_mid, _ = self.space.distances(rays, 0.5 * (s[:, 1:] + s[:, :-1]))
+        return rays.origins[:, None, :] + t_mid[..., None] * rays.directions[:, None, :], t_mid
+
+    def _deltas(self, rays: RayBundle, s: torch.Tensor) -> torch.Tensor:
+        _, r = self.space.distances(rays, s)
+        return r[:, 1:] - r[:, :-1]
+
+    def sample(self, rays: RayBundle) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Bin edges ``NxS+1`` (in ``s``) for the radiance field, plus each proposal level's edges and weights."""
+        sampler, N, dev = self.config.sampler, len(rays), rays.origins.device
+        stratified = self.training
+        if sampler.kind == "uniform":
+            return uniform_edges(N, sampler.num_samples, stratified, dev), [], []
+        edges = uniform_edges(N, sampler.proposal_samples[0], stratified, dev)
+        all_edges, all_weights = [], []
+        counts = list(sampler.proposal_samples[1:]) + [sampler.num_samples]
+        for proposal, count in zip(self.proposals, counts):
+            positions, _ = self._positions(rays, edges)
+            K = positions.shape[1]
+            sigma = proposal.density(self.space.normalize_positions(positions.reshape(-1, 3))).view(N, K)
+            weights = compute_weights(sigma, self._deltas(rays, edges))
+            all_edges.append(edges)
+            all_weights.append(weights)
+            edges = sample_pdf(edges, weights, count + 1, stratified, sampler.histogram_padding)
+        return edges, all_edges, all_weights
+
+    def render_rays(
+        self, rays: RayBundle, features: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> RenderOutput:
+        """Volume-render ``N`` rays (world frame, unit directions).
+
+        Args:
+            rays: the rays.
+            features: optional ``positions Px3 (world) -> values PxC``; its values are accumulated
+                with the same weights as the colour into ``RenderOutput.features``.
+        """
+        edges, prop_edges, prop_weights = self.sample(rays)
+        positions, t_mid = self._positions(rays, edges)
+        N, S = t_mid.shape
+        flat = positions.reshape(-1, 3)
+        dirs = rays.directions[:, None, :].expand(N, S, 3).reshape(-1, 3)
+        sigma, rgb = self.field(self.space.normalize_positions(flat), dirs)
+        weights = compute_weights(sigma.view(N, S), self._deltas(rays, edges))
+        out = RenderOutput(
+            rgb=accumulate(weights, rgb.view(N, S, 3)),
+            depth=expected_depth(weights, t_mid),
+            accumulation=weights.sum(-1),
+            weights=weights,
+            positions=positions,
+            edges=edges,
+            proposal_edges=prop_edges,
+            proposal_weights=prop_weights,
+        )
+        if features is not None:
+            values = features(flat)
+            out.features = accumulate(weights, values.view(N, S, -1))
+        return out
+
+    @torch.no_grad()
+    def density(self, points: torch.Tensor, chunk: int = 1 << 18) -> torch.Tensor:
+        """Density at world points ``Px3`` -> ``P`` (zero outside the modelled region), no gradients.
+
+        Units are those of the render distance: per world unit for unbounded scenes, per NDC unit
+        for forward-facing ones.
+        """
+        out = []
+        for i in range(0, points.shape[0], chunk):
+            p = points[i : i + chunk].to(self.device, torch.float32)
+            sigma = self.field.density(self.space.normalize_positions(p))
+            out.append(torch.where(self.space.inside(p), sigma, torch.zeros_like(sigma)))
+        return torch.cat(out) if out else points.new_zeros(0)
+
+    @torch.no_grad()
+    def render_camera(
+        self,
+        c2w: torch.Tensor | np.ndarray,
+        K: torch.Tensor | np.ndarray,
+        width: int,
+        height: int,
+        distortion: dict[str, float] | None = None,
+        chunk: int = 4096,
+    ) -> dict[str, torch.Tensor]:
+        """Render a whole camera (eval-mode sampling, no gradients).
+
+        Returns:
+            ``{"rgb": HxWx3, "depth": HxW, "accumulation": HxW}`` on the model's device.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            c2w_t = torch.as_tensor(c2w, dtype=torch.float32, device=self.device)
+            K_t = torch.as_tensor(K, dtype=torch.float32, device=self.device)
+            rays = generate_rays(c2w_t, K_t, width, height, distortion)
+            parts: dict[str, list[torch.Tensor]] = {"rgb": [], "depth": [], "accumulation": []}
+            for i in range(0, len(rays), chunk):
+                out = self.render_rays(rays[i : i + chunk])
+                parts["rgb"].append(out.rgb)
+                parts["depth"].append(out.depth)
+                parts["accumulation"].append(out.accumulation)
+        finally:
+            self.train(was_training)
+        return {
+            "rgb": torch.cat(parts["rgb"]).view(height, width, 3),
+            "depth": torch.cat(parts["depth"]).view(height, width),
+            "accumulation": torch.cat(parts["accumulation"]).view(height, width),
+        }
+
+
+def save_nerf(model: NeRFModel, path: str | os.PathLike) -> None:
+    """Write ``model`` with its config and scene space to ``path`` atomically."""
+    state = {
+        "format": FILE_FORMAT,
+        "version": FILE_VERSION,
+        "config": to_dict(model.config),
+        "space": asdict(model.space),
+        "encoding_backend": model.encoding_backend,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_nerf(path: str | os.PathLike, device: torch.device | str = "auto") -> NeRFModel:
+    """Read a file written by :func:`save_nerf`; the hash-grid backend is re-chosen for ``device``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise RuntimeError(f"{path}: cannot read NeRF model ({type(e).__name__}: {e})") from e
+    if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
+        raise RuntimeError(f"{path}: not a san NeRF model file")
+    if state.get("version") != FILE_VERSION:
+        raise RuntimeError(f"{path}: NeRF file version {state.get('version')!r}, expected {FILE_VERSION}")
+    dev = resolve_device(device) if isinstance(device, str) else device
+    model = NeRFModel(from_dict(NeRFConfig, state["config"], "nerf.model"), SceneSpace(**state["space"]), dev)
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return model
