@@ -91,7 +91,8 @@ def test_default_config_parses_with_cpu_presets():
     assert s.mesh.resolution == 160 and s.imitation.steps == 1500
     for name, cls in _preset_sections().items():
         if name in config:
-            expected = from_dict(cls, cls.PRESETS[config[name]["preset"]], f"config.{name}")
+            overrides = {k: v for k, v in config[name].items() if k != "preset"}
+            expected = from_dict(cls, {**cls.PRESETS[config[name]["preset"]], **overrides}, f"config.{name}")
             assert getattr(s, name) == expected, name
 
 
@@ -106,7 +107,8 @@ def test_paper_config_merged_over_default():
     for name, cls in _preset_sections().items():
         if name in config:
             assert config[name]["preset"] == "paper"
-            assert getattr(s, name) == from_dict(cls, cls.PRESETS["paper"], f"config.{name}"), name
+            overrides = {k: v for k, v in config[name].items() if k != "preset"}
+            assert getattr(s, name) == from_dict(cls, {**cls.PRESETS["paper"], **overrides}, f"config.{name}"), name
     assert parse_settings(_base()).mesh != s.mesh  # the merge really switched the presets
 
 

@@ -35,7 +35,7 @@ def get_scene_source(wildcards):
     """The captured scene's folder, or the demo generator's output for format ``demo``."""
     row = scene_row(wildcards)
     if row["format"] == "demo":
-        return expand(rules.make_demo_scene.output.marker, dataset=wildcards.dataset, scene=wildcards.scene)
+        return expand(rules.make_demo_scene.output.marker, dataset=wildcards.dataset, scene=wildcards.scene)[0]
     return row["path"]
 
 
