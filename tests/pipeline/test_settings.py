@@ -88,7 +88,7 @@ def test_default_config_parses_with_cpu_presets():
     assert (s.scenes, s.data_root, s.results, s.device, s.seed) == ("config/scenes.tsv", None, "results", "auto", 0)
     assert s.variants == ("full", "no_aug")
     assert s.teacher.name == "sam_untrained_tiny" and s.teacher.checkpoint is None
-    assert s.mesh.resolution == 160 and s.imitation.steps == 1500
+    assert s.mesh.resolution == 160 and s.imitation.steps == 400 and s.nerf.steps == 1500  # demo budget overrides
     for name, cls in _preset_sections().items():
         if name in config:
             overrides = {k: v for k, v in config[name].items() if k != "preset"}
@@ -226,9 +226,14 @@ def test_settings_are_frozen_all_the_way_down():
 
 
 def test_resources_defaults_and_overrides():
-    s = parse_settings(_base())
+    base = _base()
+    base.pop("resources", None)
+    s = parse_settings(base)
     for stage in STAGES:
         assert s.resources.for_stage(stage) == DEFAULT_RESOURCES[stage]
+    # config.yaml's partial override (cpus only) keeps the stage's GPU, memory and runtime.
+    demo = parse_settings(_base()).resources.for_stage("train_imitation")
+    assert demo == dataclasses.replace(DEFAULT_RESOURCES["train_imitation"], cpus=1)
     with pytest.raises(ConfigError, match="unknown stage 'bogus'"):
         s.resources.for_stage("bogus")
     full = {"runtime": 5, "mem_mb": 1000, "cpus": 1, "gpu": 0}
