@@ -199,14 +199,19 @@ class TorchHashEncoding(nn.Module):
 
 
 class TcnnHashEncoding(nn.Module):
-    """tiny-cuda-nn's ``HashGrid`` with the same hyperparameters and parameter layout (CUDA only)."""
+    """tiny-cuda-nn's ``HashGrid`` with the same hyperparameters and state dict (CUDA only).
+
+    The tcnn module is held outside the module tree (its ``params`` is registered here directly),
+    so the state dict has exactly one key, ``params``, transposed to the torch backend's
+    ``features x entries`` layout on save and back on load.
+    """
 
     backend = "tcnn"
 
     def __init__(self, config: HashGridConfig, tcnn_module):
         super().__init__()
         self.config = config
-        self.encoding = tcnn_module.Encoding(
+        encoding = tcnn_module.Encoding(
             n_input_dims=3,
             encoding_config={
                 "otype": "HashGrid",
@@ -219,27 +224,25 @@ class TcnnHashEncoding(nn.Module):
             },
             dtype=torch.float32,
         )
-        if self.encoding.params.numel() != config.num_entries * config.features_per_level:  # same layout
+        if encoding.params.numel() != config.num_entries * config.features_per_level:
             raise RuntimeError(
-                f"tiny-cuda-nn allocated {self.encoding.params.numel()} hash-grid parameters, expected "
+                f"tiny-cuda-nn allocated {encoding.params.numel()} hash-grid parameters, expected "
                 f"{config.num_entries * config.features_per_level}: layouts differ, use backend='torch'"
             )
+        self._tcnn = (encoding,)  # a tuple: not a child module
+        self.params = encoding.params
         with torch.no_grad():
-            self.encoding.params.uniform_(-config.init_scale, config.init_scale)
+            self.params.uniform_(-config.init_scale, config.init_scale)
 
     @property
     def out_dim(self) -> int:
         return self.config.out_dim
 
-    @property
-    def params(self) -> nn.Parameter:
-        return self.encoding.params
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoding(x.clamp(0.0, 1.0)).to(torch.float32)
+        return self._tcnn[0](x.clamp(0.0, 1.0)).to(torch.float32)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
-        params = self.encoding.params if keep_vars else self.encoding.params.detach()
+        params = self.params if keep_vars else self.params.detach()
         destination[prefix + "params"] = params.view(-1, self.config.features_per_level).t()
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
@@ -248,7 +251,49 @@ class TcnnHashEncoding(nn.Module):
             missing_keys.append(key)
             return
         with torch.no_grad():
-            self.encoding.params.copy_(state_dict[key].t().reshape(-1))
+            self.params.copy_(state_dict[key].t().reshape(-1))
+
+
+def hash_encoding_reference(x: torch.Tensor, config: HashGridConfig, params: torch.Tensor) -> torch.Tensor:
+    """Slow, literal reference of the encoding (for tests): a Python loop over levels, points and
+    corners with explicit instant-ngp indexing (uint32 hashing) and trilinear weights.
+
+    Args:
+        x: ``Px3`` points in ``[0, 1]^3``.
+        config: grid hyperparameters.
+        params: the ``features x entries`` table (:attr:`TorchHashEncoding.params`).
+
+    Returns:
+        ``P x out_dim`` float64.
+    """
+    F = config.features_per_level
+    table = params.detach().double().t()  # entries x F
+    max_params = 1 << config.log2_hashmap_size
+    b = math.exp(math.log(config.max_resolution / config.base_resolution) / (config.num_levels - 1)) if config.num_levels > 1 else 1.0
+    out = torch.zeros(x.shape[0], config.num_levels * F, dtype=torch.float64)
+    offset = 0
+    for level in range(config.num_levels):
+        scale = config.base_resolution * b**level - 1.0
+        res = math.ceil(scale) + 1
+        size = (min(max_params, res**3) + 7) // 8 * 8
+        for p in range(x.shape[0]):
+            pos = [min(max(float(x[p, d]), 0.0), 1.0) * scale + 0.5 for d in range(3)]
+            cell = [math.floor(v) for v in pos]
+            frac = [v - c for v, c in zip(pos, cell)]
+            acc = torch.zeros(F, dtype=torch.float64)
+            for dx in (0, 1):
+                for dy in (0, 1):
+                    for dz in (0, 1):
+                        i, j, k = cell[0] + dx, cell[1] + dy, cell[2] + dz
+                        if res**3 <= size:
+                            index = i + j * res + k * res * res
+                        else:
+                            index = ((i * PRIMES[0]) ^ (j * PRIMES[1]) ^ (k * PRIMES[2])) & 0xFFFFFFFF
+                        w = (frac[0] if dx else 1 - frac[0]) * (frac[1] if dy else 1 - frac[1]) * (frac[2] if dz else 1 - frac[2])
+                        acc += w * table[offset + index % size]
+            out[p, level * F : (level + 1) * F] = acc
+        offset += size
+    return out
 
 
 def _import_tcnn():

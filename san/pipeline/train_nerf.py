@@ -57,7 +57,7 @@ _CPU_MODEL: dict[str, Any] = {
         "color_hidden_dim": 64,
         "color_hidden_layers": 2,
     },
-    "sampler": {"kind": "proposal", "num_samples": 24, "proposal_samples": (64,)},
+    "sampler": {"kind": "proposal", "num_samples": 16, "proposal_samples": (48,)},
     "proposals": ({"grid": {"num_levels": 5, "features_per_level": 2, "log2_hashmap_size": 16, "max_resolution": 256}},),
 }
 _PAPER_MODEL: dict[str, Any] = {
@@ -102,7 +102,7 @@ class TrainNeRFConfig:
     model: NeRFConfig = dataclasses.field(default_factory=NeRFConfig)
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        "cpu": {"steps": 6000, "rays_per_batch": 1024, "checkpoint_every": 1000, "eval_chunk": 4096, "model": _CPU_MODEL},
+        "cpu": {"steps": 12000, "rays_per_batch": 512, "checkpoint_every": 2000, "log_every": 200, "eval_chunk": 4096, "model": _CPU_MODEL},
         "paper": {"steps": 10000, "rays_per_batch": 8192, "checkpoint_every": 1000, "model": _PAPER_MODEL},
     }
 

@@ -1,4 +1,4 @@
-"""The vectorised torch hash grid against an explicit per-level, per-corner reference."""
+"""The vectorised torch hash grid against the explicit per-level, per-corner reference."""
 
 from __future__ import annotations
 
@@ -7,42 +7,8 @@ import math
 import pytest
 import torch
 
-from san.encodings.hashgrid import HashGridConfig, make_hash_encoding
+from san.encodings.hashgrid import HashGridConfig, hash_encoding_reference, make_hash_encoding
 from san.encodings.sh import spherical_harmonics
-
-
-def reference_encoding(x: torch.Tensor, config: HashGridConfig, params: torch.Tensor) -> torch.Tensor:
-    """instant-ngp's definition written out: loop over levels and corners, uint32 hashing."""
-    F = config.features_per_level
-    table = params.detach().double().t()  # entries x F
-    max_params = 1 << config.log2_hashmap_size
-    b = math.exp(math.log(config.max_resolution / config.base_resolution) / (config.num_levels - 1))
-    out = torch.zeros(x.shape[0], config.num_levels * F, dtype=torch.float64)
-    offset = 0
-    for level in range(config.num_levels):
-        scale = config.base_resolution * b**level - 1.0
-        res = math.ceil(scale) + 1
-        size = min(max_params, res**3)
-        size = (size + 7) // 8 * 8
-        for p in range(x.shape[0]):
-            pos = [float(x[p, d]) * scale + 0.5 for d in range(3)]
-            cell = [math.floor(v) for v in pos]
-            frac = [v - c for v, c in zip(pos, cell)]
-            acc = torch.zeros(F, dtype=torch.float64)
-            for dx in (0, 1):
-                for dy in (0, 1):
-                    for dz in (0, 1):
-                        i, j, k = cell[0] + dx, cell[1] + dy, cell[2] + dz
-                        if res**3 <= size:
-                            index = i + j * res + k * res * res
-                        else:
-                            index = ((i * 1) ^ (j * 2654435761) ^ (k * 805459861)) & 0xFFFFFFFF
-                        index %= size
-                        w = (frac[0] if dx else 1 - frac[0]) * (frac[1] if dy else 1 - frac[1]) * (frac[2] if dz else 1 - frac[2])
-                        acc += w * table[offset + index]
-            out[p, level * F : (level + 1) * F] = acc
-        offset += size
-    return out
 
 
 @pytest.mark.parametrize(
@@ -64,7 +30,7 @@ def test_torch_hashgrid_matches_reference(config):
     x[0] = 0.0
     x[1] = 1.0  # the far corner exercises the dense-index wrap-around
     got = enc(x).double()
-    want = reference_encoding(x, config, enc.params)
+    want = hash_encoding_reference(x, config, enc.params)
     assert got.shape == (64, config.out_dim)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
@@ -112,3 +78,35 @@ def test_spherical_harmonics_orthonormal():
     assert Y.shape == (200000, 16)
     gram = (Y.T @ Y) * (4 * math.pi / d.shape[0])  # Monte-Carlo integral over the sphere
     torch.testing.assert_close(gram, torch.eye(16, dtype=torch.float64), atol=0.03, rtol=0)
+
+
+def test_tcnn_wrapper_shares_the_torch_state_dict_layout():
+    """tiny-cuda-nn cannot be installed here: a stand-in with tcnn's interface (a flat, entry-major
+    ``params`` buffer) checks the wrapper's state-dict plumbing, so models move between backends."""
+    import types
+
+    from torch import nn
+
+    from san.encodings import hashgrid as hg
+
+    config = HashGridConfig(num_levels=3, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=32)
+    reference = hg.TorchHashEncoding(config)
+
+    class StandInEncoding(nn.Module):
+        def __init__(self, n_input_dims, encoding_config, dtype):
+            super().__init__()
+            assert encoding_config["per_level_scale"] == config.per_level_scale
+            self.params = nn.Parameter(torch.zeros(config.num_entries * config.features_per_level))
+
+        def forward(self, x):
+            rows, w = reference.corner_rows_and_weights(x)
+            return hg._HashGridInterpolate.apply(self.params.view(-1, config.features_per_level).t(), rows, w)
+
+    wrapper = hg.TcnnHashEncoding(config, types.SimpleNamespace(Encoding=StandInEncoding))
+    assert list(wrapper.state_dict()) == ["params"] and [n for n, _ in wrapper.named_parameters()] == ["params"]
+    with torch.no_grad():
+        reference.params.uniform_(-1, 1)
+    wrapper.load_state_dict(reference.state_dict())
+    x = torch.rand(10, 3)
+    torch.testing.assert_close(wrapper(x), reference(x))
+    assert torch.equal(wrapper.state_dict()["params"], reference.state_dict()["params"])

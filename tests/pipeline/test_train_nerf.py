@@ -14,7 +14,7 @@ from PIL import Image
 
 import san.pipeline.train_nerf as tn
 from san.cameras import generate_rays, look_at
-from san.data.scene import Frame, Normalization, Scene, save_scene
+from san.data.scene import Frame, Normalization, Scene, load_scene, save_scene
 from san.models.nerf import load_nerf
 
 TINY_MODEL = {
@@ -84,8 +84,6 @@ def _config(**over):
 def test_training_lowers_the_loss(tmp_path):
     torch.manual_seed(0)
     cams = make_scene(tmp_path / "scene")
-    from san.data.scene import load_scene
-
     trainer = tn.NeRFTrainer(load_scene(cams), _config(steps=60, rays_per_batch=128), torch.device("cpu"))
     first = [trainer.step()["mse"] for _ in range(5)]
     for _ in range(50):
@@ -112,17 +110,13 @@ def test_outputs(tmp_path, kind):
 
 def test_lr_decays_from_lr_to_lr_final(tmp_path):
     cams = make_scene(tmp_path / "scene")
-    from san.data.scene import load_scene
-
     trainer = tn.NeRFTrainer(load_scene(cams), _config(steps=10), torch.device("cpu"))
     lrs = [trainer.step()["lr"] for _ in range(10)]
     assert lrs[0] == pytest.approx(1e-2) and trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
 
 
-def test_kill_and_resume_gives_the_uninterrupted_state(tmp_path, monkeypatch):
-    cams = make_scene(tmp_path / "scene")
-    tn.train_nerf(cams, tmp_path / "a", _config(), device="cpu")
-
+def _die_after_first_checkpoint(monkeypatch):
+    """Make train_nerf's first checkpoint its last act, as if the job were killed right after it."""
     real_save = tn.save_checkpoint
 
     def save_then_die(folder, step, state, keep=2):
@@ -130,6 +124,14 @@ def test_kill_and_resume_gives_the_uninterrupted_state(tmp_path, monkeypatch):
         raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(tn, "save_checkpoint", save_then_die)
+    return real_save
+
+
+def test_kill_and_resume_gives_the_uninterrupted_state(tmp_path, monkeypatch):
+    cams = make_scene(tmp_path / "scene")
+    tn.train_nerf(cams, tmp_path / "a", _config(), device="cpu")
+
+    real_save = _die_after_first_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         tn.train_nerf(cams, tmp_path / "b", _config(), device="cpu")
     assert not (tmp_path / "b" / "model.pt").exists()
@@ -143,21 +145,14 @@ def test_kill_and_resume_gives_the_uninterrupted_state(tmp_path, monkeypatch):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    curve = lambda d: [(r["step"], r["loss"]) for r in csv.DictReader((tmp_path / d / "training_curve.csv").open())]
+    curve = lambda d: [(r["step"], r["loss"]) for r in csv.DictReader((tmp_path / d / "training_curve.csv").open())]  # noqa: E731
     assert curve("a") == curve("b")
     assert not (tmp_path / "b" / "checkpoints").exists()
 
 
 def test_checkpoint_of_another_config_is_not_reloaded(tmp_path, monkeypatch, caplog):
     cams = make_scene(tmp_path / "scene")
-
-    def die(folder, step, state, keep=2):
-        tn.save_checkpoint.__wrapped__(folder, step, state, keep)
-        raise KeyboardInterrupt
-
-    real_save = tn.save_checkpoint
-    die.__wrapped__ = real_save
-    monkeypatch.setattr(tn, "save_checkpoint", die)
+    real_save = _die_after_first_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         tn.train_nerf(cams, tmp_path / "n", _config(), device="cpu")
     monkeypatch.setattr(tn, "save_checkpoint", real_save)
