@@ -54,6 +54,20 @@ def scale_intrinsics(K: np.ndarray | torch.Tensor, sx: float, sy: float | None =
     return K2
 
 
+def resize_longest_side(K, width: int, height: int, size: int):
+    """Intrinsics and image size for an image resized so that its longest side is ``size`` pixels.
+
+    The aspect ratio is kept up to rounding of each side to whole pixels; ``K`` is scaled by the
+    exact per-axis ratios (:func:`scale_intrinsics`), so rays through pixel edges are unchanged.
+
+    Returns:
+        ``(K', width', height')`` with ``K'`` a float64 numpy ``3x3`` (or a tensor for a tensor ``K``).
+    """
+    s = size / max(width, height)
+    w, h = max(1, int(round(width * s))), max(1, int(round(height * s)))
+    return scale_intrinsics(K if isinstance(K, torch.Tensor) else np.asarray(K, dtype=np.float64), w / width, h / height), w, h
+
+
 def _distort(x: torch.Tensor, y: torch.Tensor, d: dict[str, float]):
     """OpenCV radial-tangential distortion of normalised coordinates (up to ``k4`` radial terms)."""
     k1, k2, k3, k4, p1, p2 = (float(d.get(k, 0.0)) for k in DISTORTION_KEYS)

@@ -24,7 +24,7 @@ from san.data.scene import load_scene
 from san.features.augment import CameraSpec
 from san.imitation.model import load_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
-from san.imitation.trainer import camera_at_size
+from san.features.augment import camera_at_size
 from san.models.nerf import load_nerf
 from san.rendering.mesh_raycast import load_mesh
 from san.teachers import build_teacher

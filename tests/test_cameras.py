@@ -18,6 +18,7 @@ from san.cameras import (
     project_points,
     ray_depth_to_z,
     rays_from_pixels,
+    resize_longest_side,
     scale_intrinsics,
     undistort_normalized,
     zero_distortion,
@@ -223,3 +224,13 @@ def test_ray_depth_to_z():
     z = ray_depth_to_z(t, rays.directions, c2w)
     assert torch.allclose(z, torch.full_like(z, 2.5), atol=1e-12)
     assert (t > z - 1e-12).all() and (t.max() > 2.5 + 0.1)  # off-axis rays are longer than z
+
+
+def test_resize_longest_side_keeps_the_aspect_and_scales_K_per_axis():
+    K = np.array([[800.0, 0, 504], [0, 800, 378], [0, 0, 1]])
+    K2, w, h = resize_longest_side(K, 1008, 756, 512)
+    assert (w, h) == (512, 384)
+    np.testing.assert_allclose(K2[0], [800 * 512 / 1008, 0, 504 * 512 / 1008])
+    np.testing.assert_allclose(K2[1], [0, 800 * 384 / 756, 378 * 384 / 756])
+    assert resize_longest_side(K, 300, 600, 128)[1:] == (64, 128)
+    assert isinstance(resize_longest_side(torch.tensor(K), 300, 600, 128)[0], torch.Tensor)

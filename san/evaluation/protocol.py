@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from san.cameras import scale_intrinsics
+from san.cameras import resize_longest_side
 from san.config import ConfigError
 
 log = logging.getLogger("san")
@@ -163,19 +163,12 @@ class EvalView:
     height: int
 
 
-def protocol_size(width: int, height: int, render_size: int) -> tuple[int, int]:
-    """``(width, height)`` with the longest side ``render_size`` and the aspect ratio kept (rounded)."""
-    s = render_size / max(width, height)
-    return max(1, int(round(width * s))), max(1, int(round(height * s)))
-
-
 def evaluation_views(scene, render_size: int, max_views: int | None = None) -> list[EvalView]:
     """The scene's ``test`` frames as :class:`EvalView` at the protocol resolution."""
     views = []
     for index in scene.indices("test"):
         frame = scene.frames[index]
-        w, h = protocol_size(frame.width, frame.height, render_size)
-        K = scale_intrinsics(np.asarray(frame.K, dtype=np.float64), w / frame.width, h / frame.height)
+        K, w, h = resize_longest_side(frame.K, frame.width, frame.height, render_size)
         views.append(EvalView(index, Path(frame.image).stem, np.asarray(frame.c2w, dtype=np.float64), K, w, h))
     if not views:
         raise ValueError("the scene has no test frames (split 'test'); cannot evaluate")

@@ -13,7 +13,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from san.cameras import intrinsics_matrix
+from san.cameras import intrinsics_matrix, resize_longest_side
 
 
 class CameraSpec(NamedTuple):
@@ -23,6 +23,12 @@ class CameraSpec(NamedTuple):
     K: np.ndarray
     width: int
     height: int
+
+
+def camera_at_size(camera: CameraSpec, size: int) -> CameraSpec:
+    """The same camera with its longest side resized to ``size`` pixels (:func:`san.cameras.resize_longest_side`)."""
+    K, w, h = resize_longest_side(camera.K, int(camera.width), int(camera.height), size)
+    return CameraSpec(np.asarray(camera.c2w, dtype=np.float64), K, w, h)
 
 
 def interpolate_pose(c2w_a: np.ndarray, c2w_b: np.ndarray, ratio: float) -> np.ndarray:

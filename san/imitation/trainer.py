@@ -29,8 +29,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from san.cameras import RayBundle, scale_intrinsics
-from san.features.augment import CameraSpec, sample_augmented_cameras
+from san.cameras import RayBundle
+from san.features.augment import CameraSpec, camera_at_size, sample_augmented_cameras
 from san.imitation.config import TrainImitationConfig, VariantConfig
 from san.imitation.fifo import FeatureFIFO, ViewEntry, draw_view
 from san.imitation.geometry import RayGeometry, feature_camera, feature_rays
@@ -49,14 +49,6 @@ inputs are CPU float32 tensors, as in :mod:`san.pipeline.cache_features`."""
 
 CURVE_COLUMNS = ("step", "loss", "mse", "corr", "cosine", "lr", "teacher_calls", "fresh_views", "wall_s")
 PAD_EMA = 0.99
-
-
-def camera_at_size(camera: CameraSpec, size: int) -> CameraSpec:
-    """The same camera with its longest side resized to ``size`` pixels (intrinsics scaled exactly)."""
-    s = size / max(camera.width, camera.height)
-    w, h = max(1, int(round(camera.width * s))), max(1, int(round(camera.height * s)))
-    K = scale_intrinsics(np.asarray(camera.K, dtype=np.float64), w / camera.width, h / camera.height)
-    return CameraSpec(np.asarray(camera.c2w, dtype=np.float64), K, w, h)
 
 
 def cached_view_entry(cache: Any, index: int) -> ViewEntry:

@@ -25,8 +25,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from san.cameras import scale_intrinsics
-from san.features.augment import CameraSpec, sample_augmented_cameras
+from san.features.augment import CameraSpec, camera_at_size, sample_augmented_cameras
 from san.features.cache import COMPRESSIONS, create_feature_cache
 from san.teachers.base import Teacher
 from san.utils.device import synchronize
@@ -87,18 +86,9 @@ class _View:
     frame_index: int
 
 
-def training_view_camera(camera: CameraLike, render_size: int) -> CameraSpec:
-    """``camera`` scaled so that its longest side is ``render_size`` (intrinsics scaled to match)."""
-    w, h = int(camera.width), int(camera.height)
-    scale = render_size / max(w, h)
-    width, height = max(1, round(w * scale)), max(1, round(h * scale))
-    K = scale_intrinsics(np.asarray(camera.K, dtype=np.float64), width / w, height / h)
-    return CameraSpec(np.asarray(camera.c2w, dtype=np.float64), K, width, height)
-
-
 def plan_views(train_cameras: Sequence[CameraLike], config: CacheFeaturesConfig) -> list[_View]:
     """Training views first, then the augmented ones, in file order."""
-    views = [_View(training_view_camera(c, config.render_size), False, i) for i, c in enumerate(train_cameras)]
+    views = [_View(camera_at_size(CameraSpec(c.c2w, c.K, c.width, c.height), config.render_size), False, i) for i, c in enumerate(train_cameras)]
     if config.num_augmented:
         train_c2w = np.stack([np.asarray(c.c2w, dtype=np.float64)[:4, :4] for c in train_cameras])
         rng = np.random.default_rng(config.seed)

@@ -40,7 +40,8 @@ from san.features.augment import CameraSpec
 from san.imitation.config import TrainImitationConfig, VariantConfig, imitation_config, variant_config
 from san.imitation.model import save_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
-from san.imitation.trainer import CURVE_COLUMNS, camera_at_size, make_trainer
+from san.features.augment import camera_at_size
+from san.imitation.trainer import CURVE_COLUMNS, make_trainer
 from san.utils.device import resolve_device
 from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
 

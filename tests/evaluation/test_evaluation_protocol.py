@@ -19,7 +19,6 @@ from san.evaluation.protocol import (
     evaluation_views,
     feature_agreement,
     mask_iou,
-    protocol_size,
     shift_ceiling_ious,
     summarize,
     teacher_shift_ceiling,
@@ -80,9 +79,7 @@ def test_feature_agreement_valid_region_only():
         feature_agreement([torch.zeros(3, 4, 4)], [teacher], [(2, 3)])
 
 
-def test_protocol_size_and_views():
-    assert protocol_size(1008, 756, 512) == (512, 384)
-    assert protocol_size(300, 600, 128) == (64, 128)
+def test_evaluation_views_at_the_protocol_size():
     K = np.array([[800.0, 0, 504], [0, 800, 378], [0, 0, 1]])
     frames = tuple(
         Frame(f"/x/img_{i:03d}.png", 1008, 756, K, np.eye(4), split="test" if i % 8 == 0 else "train") for i in range(17)

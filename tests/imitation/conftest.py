@@ -118,7 +118,7 @@ def write_cache(path, nerf: AnalyticNeRF, teacher, cameras, num_augmented: int =
     """An HDF5 feature cache of the analytic scene: training views, then square augmented ones."""
     from san.features.augment import sample_augmented_cameras
     from san.features.cache import write_feature_cache
-    from san.imitation.trainer import camera_at_size
+    from san.features.augment import camera_at_size
 
     views = [camera_at_size(c, render_size) for c in cameras]
     train_c2w = np.stack([c.c2w for c in cameras])
