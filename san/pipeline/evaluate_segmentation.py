@@ -79,6 +79,42 @@ def read_train_minutes(stats_json: str | os.PathLike | None) -> float | None:
     return None
 
 
+def measure_teacher_timing(
+    view,
+    render_rgb_fn: Callable[[Any], Any],
+    timing_teacher,
+    config: EvaluationConfig,
+    device: torch.device,
+) -> dict[str, dict]:
+    """Time the variant-independent Table 1 steps on one view: RGB rendering, the timing
+    teacher's encoder, and its decoder on its own features with one click at the image centre
+    (see :mod:`san.evaluation.timing`)."""
+    image = image_batch(render_rgb_fn(view))
+    h, w = int(image.shape[-2]), int(image.shape[-1])
+    with torch.no_grad():
+        features = timing_teacher.encode(image)
+    click = click_grid(w, h, 1)[0]
+    steps = {
+        RGB_RENDER: lambda: render_rgb_fn(view),
+        TEACHER_ENCODE: lambda: timing_teacher.encode(image),
+        DECODE: lambda: decode_click(timing_teacher, features, click, (h, w)),
+    }
+    overrides = {TEACHER_ENCODE: (config.timing_encode_warmup, config.timing_encode_repeats)}
+    return time_steps(steps, config.timing_warmup, config.timing_repeats, device, overrides)
+
+
+def measure_imitation_timing(
+    view,
+    render_features_fn: Callable[[Any], Sequence[torch.Tensor]],
+    imitation_step: str,
+    config: EvaluationConfig,
+    device: torch.device,
+) -> dict[str, dict]:
+    """Time the field's feature rendering of one view; ``imitation_step`` names its encoding
+    (volumetric or mesh surface)."""
+    return time_steps({imitation_step: lambda: render_features_fn(view)}, config.timing_warmup, config.timing_repeats, device)
+
+
 def measure_timing(
     view,
     render_rgb_fn: Callable[[Any], Any],
@@ -88,24 +124,49 @@ def measure_timing(
     config: EvaluationConfig,
     device: torch.device,
 ) -> dict[str, dict]:
-    """Time the Table 1 steps on one view (see :mod:`san.evaluation.timing`).
+    """Every Table 1 step on one view: :func:`measure_teacher_timing` and
+    :func:`measure_imitation_timing` together."""
+    timing = measure_teacher_timing(view, render_rgb_fn, timing_teacher, config, device)
+    return timing | measure_imitation_timing(view, render_features_fn, imitation_step, config, device)
 
-    The decoder is timed on the timing teacher's own features with one click at the image centre;
-    ``imitation_step`` names the field's encoding (volumetric or mesh surface).
-    """
-    image = image_batch(render_rgb_fn(view))
-    h, w = int(image.shape[-2]), int(image.shape[-1])
-    with torch.no_grad():
-        features = timing_teacher.encode(image)
-    click = click_grid(w, h, 1)[0]
-    steps = {
-        RGB_RENDER: lambda: render_rgb_fn(view),
-        TEACHER_ENCODE: lambda: timing_teacher.encode(image),
-        imitation_step: lambda: render_features_fn(view),
-        DECODE: lambda: decode_click(timing_teacher, features, click, (h, w)),
-    }
-    overrides = {TEACHER_ENCODE: (config.timing_encode_warmup, config.timing_encode_repeats)}
-    return time_steps(steps, config.timing_warmup, config.timing_repeats, device, overrides)
+
+def build_timing_teacher(teacher_config, config: EvaluationConfig, device: torch.device):
+    """The teacher whose encoder is timed: ``evaluation.timing_teacher``, or the quality teacher
+    (``teacher_config``) when that is ``None`` or the same name. Another teacher is built without
+    weights, so it must be an untrained variant (e.g. ``sam_vit_h_untrained``)."""
+    from san.teachers import TeacherConfig, build_teacher, teacher_from_config
+
+    teacher_config = teacher_config or TeacherConfig()
+    if check_timing_teacher(teacher_config, config):
+        return build_teacher(config.timing_teacher, None, str(device))
+    return teacher_from_config(teacher_config, str(device))
+
+
+def check_timing_teacher(teacher_config, config: EvaluationConfig) -> bool:
+    """Whether ``evaluation.timing_teacher`` names a teacher other than the quality teacher;
+    raises ``ValueError`` when that one is not an untrained variant (it has no weights)."""
+    if config.timing_teacher in (None, teacher_config.name):
+        return False
+    if "untrained" not in config.timing_teacher:
+        raise ValueError(
+            f"evaluation.timing_teacher {config.timing_teacher!r}: a timing teacher other than the quality teacher is built "
+            "without weights, so it must be an untrained one (e.g. sam_vit_h_untrained)"
+        )
+    return True
+
+
+def read_teacher_timing(path: str | os.PathLike, config: EvaluationConfig) -> dict:
+    """``teacher_timing.json`` of rule ``time_teacher``, checked against this evaluation's
+    protocol resolution (the timings must be of the same image size)."""
+    record = json.loads(Path(path).read_text())
+    missing = [k for k in ("timing", "timing_teacher", "timing_teacher_untrained", "render_size") if k not in record]
+    if missing:
+        raise ValueError(f"{path}: not a teacher timing record (missing {missing}); rerun rule time_teacher")
+    if int(record["render_size"]) != config.render_size:
+        raise ValueError(
+            f"{path}: timed at render_size {record['render_size']}, but evaluation.render_size is {config.render_size}; rerun rule time_teacher"
+        )
+    return record
 
 
 def build_record(
@@ -122,8 +183,9 @@ def build_record(
 ) -> dict:
     """The ``metrics.json`` record (module docstring) from the view results and timings.
 
-    ``teacher_info`` / ``timing_teacher_info`` are :class:`san.teachers.TeacherInfo`; ``extra``
-    keys (``device``, ``train_minutes``, ``inputs``, ...) are added as they are.
+    ``teacher_info`` is a :class:`san.teachers.TeacherInfo`; ``timing_teacher_info`` anything with
+    its ``name`` and ``untrained``; ``extra`` keys (``device``, ``train_minutes``, ``inputs``, ...)
+    are added as they are.
     """
     summary = summarize(results)
     timing_ms = {k: v["median_ms"] for k, v in timing.items()}
@@ -196,6 +258,22 @@ def write_outputs(
     return record
 
 
+def _view_camera(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.as_tensor(view.c2w, dtype=torch.float32, device=device), torch.as_tensor(view.K, dtype=torch.float32, device=device))
+
+
+def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callable[[Any], torch.Tensor]:
+    """``view -> HxWx3`` NeRF rendering of an :class:`~san.evaluation.protocol.EvalView`."""
+    chunk = {} if config.chunk is None else {"chunk": config.chunk}
+
+    @torch.no_grad()
+    def render_rgb(view):
+        c2w, K = _view_camera(view, device)
+        return nerf.render_camera(c2w, K, view.width, view.height, **chunk)["rgb"]
+
+    return render_rgb
+
+
 @dataclass
 class EvaluationParts:
     """What the evaluation needs of a trained scene.
@@ -252,22 +330,14 @@ def load_parts(
         mesh = load_mesh(mesh_path, dev)
     chunk = {} if config.chunk is None else {"chunk": config.chunk}
 
-    def camera(view):
-        return (torch.as_tensor(view.c2w, dtype=torch.float32, device=dev), torch.as_tensor(view.K, dtype=torch.float32, device=dev))
-
-    @torch.no_grad()
-    def render_rgb(view):
-        c2w, K = camera(view)
-        return nerf.render_camera(c2w, K, view.width, view.height, **chunk)["rgb"]
-
     @torch.no_grad()
     def render_feats(view):
-        c2w, K = camera(view)
+        c2w, K = _view_camera(view, dev)
         return render_features(nerf, field, c2w, K, view.width, view.height, mesh=mesh, **chunk)
 
     return EvaluationParts(
         views,
-        render_rgb,
+        rgb_renderer(nerf, config, dev),
         render_feats,
         teacher_from_config(teacher_config, str(dev)),
         IMITATION_MESH if field.mesh_surface else IMITATION_VOLUME,
@@ -290,6 +360,7 @@ def evaluate_segmentation(
     stats_json: str | os.PathLike | None = None,
     mesh_path: str | os.PathLike | None = None,
     device: str = "auto",
+    teacher_timing_json: str | os.PathLike | None = None,
 ) -> dict:
     """Evaluate one scene and variant and write the three outputs (module docstring).
 
@@ -302,20 +373,22 @@ def evaluate_segmentation(
         stats_json: the field's ``train_stats.json`` (training minutes), optional.
         mesh_path: ``mesh/mesh_normalized.ply``; required when the field renders mesh surfaces.
         device: ``auto | cpu | cuda[:N]``.
+        teacher_timing_json: the scene's ``teacher_timing.json`` (rule ``time_teacher``): its RGB,
+            teacher-encoding and decoding times are used and only the field is timed here;
+            ``None`` times everything in this call.
 
     Returns:
         The ``metrics.json`` record.
     """
-    from san.teachers import TeacherConfig, build_teacher
+    from types import SimpleNamespace
+
+    from san.teachers import TeacherConfig
 
     t0 = time.perf_counter()
     teacher_config = teacher_config or TeacherConfig()
-    quality_name = teacher_config.name
-    if config.timing_teacher not in (None, quality_name) and "untrained" not in config.timing_teacher:
-        raise ValueError(
-            f"evaluation.timing_teacher {config.timing_teacher!r}: a timing teacher other than the quality teacher is built "
-            "without weights, so it must be an untrained one (e.g. sam_vit_h_untrained)"
-        )
+    scene_timing = read_teacher_timing(teacher_timing_json, config) if teacher_timing_json is not None else None
+    if scene_timing is None:
+        check_timing_teacher(teacher_config, config)  # before any heavy work
     parts = load_parts(model_path, cameras_json, field_path, teacher_config, config, mesh_path, device)
     teacher, views, dev = parts.teacher, parts.views, parts.device
     log.info(
@@ -326,12 +399,15 @@ def evaluate_segmentation(
     shift = functools.partial(ceiling_shift_px, at_1024=config.ceiling_shift_at_1024) if config.ceiling else None
     results = evaluate_views(teacher, parts.render_rgb, parts.render_features, views, config.grid, shift, config.qualitative_views)
 
-    if config.timing_teacher in (None, teacher.info.name):
-        timing_teacher = teacher
+    if scene_timing is None:
+        timing_teacher = build_timing_teacher(teacher_config, config, dev)
+        timing_info = timing_teacher.info
+        log.info("timing with %s%s on %s", timing_info.name, " (UNTRAINED)" if timing_info.untrained else "", device_name(dev))
+        timing = measure_timing(views[0], parts.render_rgb, parts.render_features, timing_teacher, parts.imitation_step, config, dev)
     else:
-        timing_teacher = build_teacher(config.timing_teacher, None, str(dev))
-    log.info("timing with %s%s on %s", timing_teacher.info.name, " (UNTRAINED)" if timing_teacher.info.untrained else "", device_name(dev))
-    timing = measure_timing(views[0], parts.render_rgb, parts.render_features, timing_teacher, parts.imitation_step, config, dev)
+        timing_info = SimpleNamespace(name=scene_timing["timing_teacher"], untrained=bool(scene_timing["timing_teacher_untrained"]))
+        log.info("timing: %s from %s, the field timed here on %s", timing_info.name, teacher_timing_json, device_name(dev))
+        timing = dict(scene_timing["timing"]) | measure_imitation_timing(views[0], parts.render_features, parts.imitation_step, config, dev)
 
     record = build_record(
         dataset,
@@ -341,7 +417,7 @@ def evaluate_segmentation(
         timing,
         parts.imitation_step,
         teacher.info,
-        timing_teacher.info,
+        timing_info,
         config,
         device=device_name(dev),
         ceiling_shift_px=shift((views[0].height, views[0].width)) if shift else None,

@@ -40,10 +40,11 @@ STAGES = (
     "cache_features",
     "train_imitation",
     "evaluate_segmentation",
+    "time_teacher",
     "report",
     "segment",
 )
-_GPU_STAGES = {"train_nerf", "cache_features", "train_imitation", "evaluate_segmentation", "segment"}
+_GPU_STAGES = {"train_nerf", "cache_features", "train_imitation", "evaluate_segmentation", "time_teacher", "segment"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ResourcesConfig:
     cache_features: ResourceSpec | None = None
     train_imitation: ResourceSpec | None = None
     evaluate_segmentation: ResourceSpec | None = None
+    time_teacher: ResourceSpec | None = None
     report: ResourceSpec | None = None
     segment: ResourceSpec | None = None
 
@@ -84,6 +86,7 @@ DEFAULT_RESOURCES: dict[str, ResourceSpec] = {
     "cache_features": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "train_imitation": ResourceSpec(runtime=240, mem_mb=16000, cpus=4, gpu=1),
     "evaluate_segmentation": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
+    "time_teacher": ResourceSpec(runtime=30, mem_mb=16000, cpus=4, gpu=1),
     "report": ResourceSpec(runtime=10, mem_mb=2000, cpus=1),
     "segment": ResourceSpec(runtime=30, mem_mb=8000, cpus=2, gpu=1),
 }

@@ -19,6 +19,7 @@ from san.imitation.head import FeatureHeadConfig
 from san.imitation.model import ImitationModel, save_imitation
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
 from san.pipeline.evaluate_segmentation import evaluate_segmentation
+from san.pipeline.time_teacher import time_teacher
 from san.pipeline.report import make_tables
 from san.rendering.samplers import SamplerConfig, SceneSpace
 from san.teachers import TeacherConfig, build_teacher
@@ -90,6 +91,47 @@ def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
     assert (out / "qualitative.png").stat().st_size > 1000
     tables = make_tables([out / "metrics.json"], tmp_path / "report")
     assert all(p.is_file() for paths in tables.values() for p in paths)
+
+
+def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
+    config = EvaluationConfig(render_size=40, grid=2, max_views=1, ceiling=False, timing_warmup=0, timing_repeats=2, timing_encode_warmup=0, timing_encode_repeats=1)
+    timing_json = tmp_path / "teacher_timing.json"
+    record = time_teacher(
+        scene_dir / "nerf" / "model.pt", scene_dir / "poses" / "cameras.json", timing_json, "synthetic", "toy",
+        TeacherConfig(name=TEACHER), config, device="cpu",
+    )
+    assert set(record["timing"]) == {"rgb_render", "teacher_encode", "decode"}
+    assert record["timing_teacher"] == TEACHER and record["timing_teacher_untrained"] is True
+    assert record["image_hw"] == [30, 40] and record["view"] == "img_000"
+    assert len(record["timing"]["teacher_encode"]["all"]) == 1 and len(record["timing"]["decode"]["all"]) == 2
+
+    out = tmp_path / "eval"
+    metrics = evaluate_segmentation(
+        scene_dir / "nerf" / "model.pt", scene_dir / "poses" / "cameras.json", scene_dir / "imitation" / "full" / "field.pt",
+        out / "metrics.json", out / "clicks.csv", out / "q.png", "synthetic", "toy", "full", TeacherConfig(name=TEACHER), config,
+        device="cpu", teacher_timing_json=timing_json,
+    )
+    assert set(metrics["timing_ms"]) == {"rgb_render", "teacher_encode", "imitation_encode_volume", "decode"}
+    for step in ("rgb_render", "teacher_encode", "decode"):  # taken from the scene's record, not re-measured
+        assert metrics["timing"][step] == record["timing"][step]
+    assert metrics["timing_teacher"] == TEACHER and metrics["timing_teacher_untrained"] is True
+
+    with pytest.raises(ValueError, match="render_size 40.*evaluation.render_size is 32"):
+        evaluate_segmentation(
+            scene_dir / "nerf" / "model.pt", scene_dir / "poses" / "cameras.json", scene_dir / "imitation" / "full" / "field.pt",
+            out / "m2.json", out / "c2.csv", out / "q2.png", "synthetic", "toy", "full", TeacherConfig(name=TEACHER),
+            EvaluationConfig(render_size=32), device="cpu", teacher_timing_json=timing_json,
+        )
+    assert not (out / "m2.json").exists()
+
+
+def test_a_timing_teacher_with_weights_must_be_the_quality_teacher(scene_dir, tmp_path):
+    with pytest.raises(ValueError, match="must be an untrained one"):
+        time_teacher(
+            scene_dir / "nerf" / "model.pt", scene_dir / "poses" / "cameras.json", tmp_path / "t.json", "synthetic", "toy",
+            TeacherConfig(name=TEACHER), EvaluationConfig(render_size=40, timing_teacher="sam_vit_b"), device="cpu",
+        )
+    assert not (tmp_path / "t.json").exists()
 
 
 def test_field_of_another_teacher_is_refused(scene_dir, tmp_path):

@@ -78,6 +78,19 @@ def get_mesh_for_variant(wildcards):
     return []
 
 
+def settings_of(*sections):
+    """Canonical JSON of the parsed config sections a stage reads. Given as ``params``, it lets
+    Snakemake rerun the stage (and what follows) when one of its settings changes."""
+    import dataclasses
+    import json
+
+    values = {}
+    for name in sections:
+        value = getattr(SETTINGS, name)
+        values[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    return json.dumps(values, sort_keys=True, default=str)
+
+
 def resources_for(stage):
     """Per-rule resources from config ``resources.<stage>`` (runtime in minutes, mem_mb, cpus, gpu).
 

@@ -4,6 +4,8 @@ rule make_demo_scene:
     output:
         folder=directory(f"{RESULTS}/{{dataset}}/{{scene}}/scene"),
         marker=f"{RESULTS}/{{dataset}}/{{scene}}/scene.done",
+    params:
+        settings=settings_of("demo_scene"),
     log:
         f"{RESULTS}/logs/make_demo_scene/{{dataset}}/{{scene}}.log",
     resources:

@@ -1,3 +1,21 @@
+rule time_teacher:
+    """Table 1's variant-independent steps, once per scene: RGB rendering, teacher encoding, decoding."""
+    input:
+        model=rules.train_nerf.output.model,
+        cameras=rules.prepare_poses.output.cameras,
+    output:
+        timing=f"{RESULTS}/{{dataset}}/{{scene}}/evaluation/teacher_timing.json",
+    params:
+        settings=settings_of("evaluation", "teacher"),
+    log:
+        f"{RESULTS}/logs/time_teacher/{{dataset}}/{{scene}}.log",
+    threads: SETTINGS.resources.for_stage("time_teacher").cpus
+    resources:
+        **resources_for("time_teacher"),
+    script:
+        "../scripts/time_teacher.py"
+
+
 rule evaluate_segmentation:
     """Held-out views: teacher masks vs imitation masks for a 5x5 click grid; timings (Table 1)."""
     input:
@@ -6,6 +24,7 @@ rule evaluate_segmentation:
         field=rules.train_imitation.output.field,
         stats=rules.train_imitation.output.stats,
         mesh=rules.extract_mesh.output.normalized,
+        timing=rules.time_teacher.output.timing,
     output:
         metrics=f"{RESULTS}/{{dataset}}/{{scene}}/evaluation/{{variant}}/metrics.json",
         clicks=f"{RESULTS}/{{dataset}}/{{scene}}/evaluation/{{variant}}/clicks.csv",
@@ -15,6 +34,8 @@ rule evaluate_segmentation:
             subcategory="{dataset}/{scene}",
             labels={"scene": "{dataset}/{scene}", "variant": "{variant}"},
         ),
+    params:
+        settings=settings_of("evaluation", "teacher"),
     log:
         f"{RESULTS}/logs/evaluate_segmentation/{{dataset}}/{{scene}}/{{variant}}.log",
     threads: SETTINGS.resources.for_stage("evaluate_segmentation").cpus

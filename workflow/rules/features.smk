@@ -6,6 +6,8 @@ rule cache_features:
         checkpoint=get_teacher_checkpoint,
     output:
         cache=f"{RESULTS}/{{dataset}}/{{scene}}/features/{{teacher}}.h5",
+    params:
+        settings=settings_of("features", "teacher"),
     log:
         f"{RESULTS}/logs/cache_features/{{dataset}}/{{scene}}/{{teacher}}.log",
     threads: SETTINGS.resources.for_stage("cache_features").cpus

@@ -9,6 +9,8 @@ rule train_imitation:
         field=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/field.pt",
         curve=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/training_curve.csv",
         stats=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/train_stats.json",
+    params:
+        settings=settings_of("imitation", "teacher", "seed"),
     log:
         f"{RESULTS}/logs/train_imitation/{{dataset}}/{{scene}}/{{variant}}.log",
     threads: SETTINGS.resources.for_stage("train_imitation").cpus

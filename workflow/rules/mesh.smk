@@ -9,6 +9,7 @@ rule extract_mesh:
         normalized=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh_normalized.ply",
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh.json",
     params:
+        settings=settings_of("mesh"),
         ground_truth=lambda wildcards: get_ground_truth(wildcards),
     log:
         f"{RESULTS}/logs/extract_mesh/{{dataset}}/{{scene}}.log",

@@ -5,6 +5,7 @@ rule prepare_poses:
     output:
         cameras=f"{RESULTS}/{{dataset}}/{{scene}}/poses/cameras.json",
     params:
+        settings=settings_of("poses"),
         row=lambda wildcards: scene_row(wildcards).to_dict(),
     log:
         f"{RESULTS}/logs/prepare_poses/{{dataset}}/{{scene}}.log",

@@ -21,6 +21,7 @@ def main(settings):
         stats_json=i.stats,
         mesh_path=i.mesh,
         device=settings.device,
+        teacher_timing_json=i.timing,
     )
 
 
