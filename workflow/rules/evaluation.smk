@@ -12,6 +12,7 @@ rule time_teacher:
     threads: SETTINGS.resources.for_stage("time_teacher").cpus
     resources:
         **resources_for("time_teacher"),
+    priority: 10  # fills idle cores before the evaluations that need it
     script:
         "../scripts/time_teacher.py"
 

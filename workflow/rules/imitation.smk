@@ -16,5 +16,6 @@ rule train_imitation:
     threads: SETTINGS.resources.for_stage("train_imitation").cpus
     resources:
         **resources_for("train_imitation"),
+    priority: 20  # the longest jobs of a scene start first
     script:
         "../scripts/train_imitation.py"

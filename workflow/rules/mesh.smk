@@ -16,5 +16,6 @@ rule extract_mesh:
     threads: SETTINGS.resources.for_stage("extract_mesh").cpus
     resources:
         **resources_for("extract_mesh"),
+    priority: 30  # the mesh variant waits for it
     script:
         "../scripts/extract_mesh.py"
