@@ -8,8 +8,9 @@ count):
 * :func:`raycast_mesh_binned` is the fast path for rays that share one origin (every camera's
   rays): the mesh is projected onto the image plane of the rays' mean direction, the rays are
   bucketed on that plane (about one ray per cell), and each face is tested only against the rays
-  in the cells under its projected bounding box, like a rasteriser's coverage test, but the hit
-  itself is the exact ray/triangle intersection. Faces crossing the camera plane are clipped at
+  in the cells under its projected bounding box whose image-plane point lies inside that box, like
+  a rasteriser's coverage test, but the hit itself is the exact ray/triangle intersection. The
+  vertices are projected once per call; only faces crossing the camera plane are clipped at
   ``near`` before their box is taken, so cameras inside a mesh (rooms) work. Any ray set (a
   random pixel subset, distorted cameras) works, as long as all rays leave from one point and lie
   within ``max_angle_deg`` of their mean direction.
@@ -173,6 +174,29 @@ def shares_origin(rays: RayBundle, rel_tol: float = 1e-6) -> bool:
     return spread <= rel_tol * max(1.0, float(o[0].abs().max()))
 
 
+def _clipped_bounds(tri: torch.Tensor, near: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image-plane bounding box ``(min Fx2, max Fx2)`` of the part of each camera-frame triangle
+    ``Fx3x3`` (``z`` forward) in front of the plane ``z = near``: its corners in front plus the
+    points where its edges cross the plane."""
+    z = tri[..., 2]
+    pts, valid = [], []
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        za, zb = z[:, a], z[:, b]
+        pts.append(tri[:, a])
+        valid.append(za > near)
+        cross = (za > near) != (zb > near)
+        w = ((near - za) / torch.where(cross, zb - za, torch.ones_like(za))).clamp(0, 1)
+        p = tri[:, a] + w[:, None] * (tri[:, b] - tri[:, a])
+        p[:, 2] = near
+        pts.append(p)
+        valid.append(cross)
+    pts = torch.stack(pts, 1)  # F 6 3
+    valid = torch.stack(valid, 1)  # F 6
+    xy = pts[..., :2] / pts[..., 2:3].clamp_min(near)
+    inf = torch.tensor(math.inf, dtype=tri.dtype, device=tri.device)
+    return torch.where(valid[..., None], xy, inf).min(1).values, torch.where(valid[..., None], xy, -inf).max(1).values
+
+
 def raycast_mesh_binned(
     vertices: torch.Tensor,
     faces: torch.Tensor,
@@ -231,33 +255,23 @@ def raycast_mesh_binned(
     counts = torch.bincount(ray_cell, minlength=gx * gy)
     starts = torch.cumsum(counts, 0) - counts
 
-    # Project faces: bounding box of the part of each triangle in front of the ``near`` plane.
+    # Project faces: bounding box of the part of each triangle in front of the ``near`` plane. The
+    # vertices are projected once; only faces crossing the plane (rare) are clipped.
+    faces = faces.to(device)
     v_cam = (vertices.to(device, dtype) - origin) @ basis.T  # V 3
-    tri = v_cam[faces.to(device)]  # F 3 3
-    z = tri[..., 2]
-    pts, valid = [], []
-    for a, b in ((0, 1), (1, 2), (2, 0)):
-        za, zb = z[:, a], z[:, b]
-        pts.append(tri[:, a])
-        valid.append(za > near)
-        cross = (za > near) != (zb > near)
-        w = ((near - za) / torch.where(cross, zb - za, torch.ones_like(za))).clamp(0, 1)
-        p = tri[:, a] + w[:, None] * (tri[:, b] - tri[:, a])
-        p[:, 2] = near
-        pts.append(p)
-        valid.append(cross)
-    pts = torch.stack(pts, 1)  # F 6 3
-    valid = torch.stack(valid, 1)  # F 6
-    xy = pts[..., :2] / pts[..., 2:3].clamp_min(near)
-    inf = torch.tensor(math.inf, dtype=dtype, device=device)
-    bmin = torch.where(valid[..., None], xy, inf).min(1).values
-    bmax = torch.where(valid[..., None], xy, -inf).max(1).values
+    v_xy = v_cam[:, :2] / v_cam[:, 2:3].clamp_min(near)
+    n_front = (v_cam[:, 2] > near)[faces].sum(1)  # F
+    face_xy = v_xy[faces]  # F 3 2
+    bmin, bmax = face_xy.min(1).values, face_xy.max(1).values
+    crossing = torch.nonzero((n_front > 0) & (n_front < 3)).squeeze(1)
+    if crossing.numel():
+        bmin[crossing], bmax[crossing] = _clipped_bounds(v_cam[faces[crossing]], near)
     pad = 1e-6 * float(extent.max())
     c0 = ((bmin - lo - pad) / cell).floor().clamp(-1, max(gx, gy) + 1)
     c1 = ((bmax - lo + pad) / cell).floor().clamp(-1, max(gx, gy) + 1)
     c0x, c0y = c0[:, 0].clamp(0, gx - 1), c0[:, 1].clamp(0, gy - 1)
     c1x, c1y = c1[:, 0].clamp(max=gx - 1), c1[:, 1].clamp(max=gy - 1)
-    keep = valid.any(1) & (c1[:, 0] >= 0) & (c1[:, 1] >= 0) & (c0[:, 0] <= gx - 1) & (c0[:, 1] <= gy - 1)
+    keep = (n_front > 0) & (c1[:, 0] >= 0) & (c1[:, 1] >= 0) & (c0[:, 0] <= gx - 1) & (c0[:, 1] <= gy - 1)
     keep &= (c1x >= c0x) & (c1y >= c0y)
     face_ids = torch.nonzero(keep).squeeze(1)
     if face_ids.numel() == 0:
@@ -270,7 +284,13 @@ def raycast_mesh_binned(
     sat = torch.zeros(gy + 1, gx + 1, dtype=torch.int64, device=device)
     sat[1:, 1:] = grid.cumsum(0).cumsum(1)
     per_face = sat[c1y + 1, c1x + 1] - sat[c0y, c1x + 1] - sat[c1y + 1, c0x] + sat[c0y, c0x]
-    tri_world = vertices.to(device, dtype)[faces.to(device)]
+    busy = per_face > 0  # faces over cells without rays need no test
+    face_ids, per_face = face_ids[busy], per_face[busy]
+    c0x, c0y, wx, wy = c0x[busy], c0y[busy], wx[busy], wy[busy]
+    # A ray can only hit a face whose (slightly padded) image-plane box holds the ray's point.
+    slack = pad + 1e-5 * (bmax[face_ids] - bmin[face_ids])
+    face_lo, face_hi = bmin[face_ids] - slack, bmax[face_ids] + slack
+    vertices = vertices.to(device, dtype)
     start = 0
     nf = face_ids.numel()
     while start < nf:
@@ -278,7 +298,7 @@ def raycast_mesh_binned(
         cum = torch.cumsum(per_face[start:], 0)
         stop = start + max(1, int(torch.searchsorted(cum, torch.tensor(max_pairs, device=device), right=True)))
         sl = slice(start, stop)
-        start = stop
+        start_sl, start = start, stop
         # (face, cell) pairs.
         ncell = wx[sl] * wy[sl]
         f_local = torch.repeat_interleave(torch.arange(ncell.numel(), device=device), ncell)
@@ -293,8 +313,11 @@ def raycast_mesh_binned(
         pair_fc = torch.repeat_interleave(torch.arange(cell_id.numel(), device=device), cnt)
         j = torch.arange(pair_fc.numel(), device=device) - (torch.cumsum(cnt, 0) - cnt)[pair_fc]
         ray_idx = order[starts[cell_id[pair_fc]] + j]
-        face_idx = face_ids[sl][f_local[pair_fc]]
-        tv = tri_world[face_idx]
+        face_local = start_sl + f_local[pair_fc]
+        xy = ray_xy[ray_idx]
+        inside = ((xy >= face_lo[face_local]) & (xy <= face_hi[face_local])).all(1)
+        ray_idx, face_idx = ray_idx[inside], face_ids[face_local[inside]]
+        tv = vertices[faces[face_idx]]
         t = ray_triangle_depth(rays.origins[ray_idx], dirs[ray_idx], tv[:, 0], tv[:, 1], tv[:, 2], tol)
         ct, cf = _nearest_per_ray(ray_idx, face_idx, t, n)
         best_t, best_f = _merge(best_t, best_f, ct, cf)
