@@ -11,6 +11,7 @@ rule cache_features:
     log:
         f"{RESULTS}/logs/cache_features/{{dataset}}/{{scene}}/{{teacher}}.log",
     threads: SETTINGS.resources.for_stage("cache_features").cpus
+    priority: 25  # every imitation variant waits for it; teacher timing (10) must not hold its cores
     resources:
         **resources_for("cache_features"),
     script:
