@@ -48,6 +48,7 @@ import torch
 
 from san.cameras import pixel_grid, project_points, rays_from_pixels
 from san.interaction.tracking import DepthTolerance, as_tensor, pixel_indices, pixels_inside
+from san.rendering.mesh_raycast import clipped_plane_bounds
 from san.utils.io import atomic_path, atomic_write_json
 
 MESH_TOLERANCE = DepthTolerance(relative=0.01, absolute=0.001)
@@ -204,18 +205,10 @@ def _clipped_bounds(tri: torch.Tensor, K: torch.Tensor, near: float, width: int,
     if distortion:
         lo = torch.zeros(n, 2, dtype=tri.dtype, device=tri.device)
         return lo, torch.tensor([width, height], dtype=tri.dtype, device=tri.device).expand(n, 2).clone()
-    a, b = tri, tri.roll(-1, dims=1)  # edges v0v1, v1v2, v2v0
-    za, zb = a[..., 2], b[..., 2]
-    cut = (za > near) != (zb > near)
-    s = ((near - za) / torch.where(cut, zb - za, torch.ones_like(za))).clamp(0, 1)
-    points = torch.cat([a, a + s[..., None] * (b - a)], dim=1)  # Cx6x3: vertices, edge cuts
-    valid = torch.cat([za > near, cut], dim=1)
-    zc = points[..., 2].clamp(min=near)
-    uv = torch.stack([K[0, 0] * points[..., 0] / zc + K[0, 2], K[1, 1] * points[..., 1] / zc + K[1, 2]], dim=-1)
-    inf = torch.full_like(uv, float("inf"))
-    lo = torch.where(valid[..., None], uv, inf).amin(dim=1)
-    hi = torch.where(valid[..., None], uv, -inf).amax(dim=1)
-    return lo, hi
+    lo, hi = clipped_plane_bounds(tri, near)
+    scale = torch.stack([K[0, 0], K[1, 1]]).to(tri)
+    centre = torch.stack([K[0, 2], K[1, 2]]).to(tri)
+    return lo * scale + centre, hi * scale + centre
 
 
 def observe_faces(

@@ -174,10 +174,11 @@ def shares_origin(rays: RayBundle, rel_tol: float = 1e-6) -> bool:
     return spread <= rel_tol * max(1.0, float(o[0].abs().max()))
 
 
-def _clipped_bounds(tri: torch.Tensor, near: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Image-plane bounding box ``(min Fx2, max Fx2)`` of the part of each camera-frame triangle
-    ``Fx3x3`` (``z`` forward) in front of the plane ``z = near``: its corners in front plus the
-    points where its edges cross the plane."""
+def clipped_plane_bounds(tri: torch.Tensor, near: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounding box ``(min Fx2, max Fx2)`` on the image plane ``z = 1`` (``(x / z, y / z)``) of the
+    part of each camera-frame triangle ``Fx3x3`` (``z`` forward) in front of the plane
+    ``z = near``: its corners in front plus the points where its edges cross the plane. For
+    pixel bounds of a pinhole camera, scale by ``(fx, fy)`` and add ``(cx, cy)``."""
     z = tri[..., 2]
     pts, valid = [], []
     for a, b in ((0, 1), (1, 2), (2, 0)):
@@ -265,7 +266,7 @@ def raycast_mesh_binned(
     bmin, bmax = face_xy.min(1).values, face_xy.max(1).values
     crossing = torch.nonzero((n_front > 0) & (n_front < 3)).squeeze(1)
     if crossing.numel():
-        bmin[crossing], bmax[crossing] = _clipped_bounds(v_cam[faces[crossing]], near)
+        bmin[crossing], bmax[crossing] = clipped_plane_bounds(v_cam[faces[crossing]], near)
     pad = 1e-6 * float(extent.max())
     c0 = ((bmin - lo - pad) / cell).floor().clamp(-1, max(gx, gy) + 1)
     c1 = ((bmax - lo + pad) / cell).floor().clamp(-1, max(gx, gy) + 1)
