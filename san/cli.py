@@ -114,9 +114,41 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _view_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Serve an interactive web viewer (viser) of a trained scene: the mesh and training cameras, clicks on the mesh, "
+        "the rendered view with its live mask, and export of the segmented mesh. Needs: pip install 'san[viewer]'."
+    )
+    parser.add_argument("scene_dir", type=Path, help="trained scene folder results/{dataset}/{scene}")
+    parser.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
+    parser.add_argument("--port", type=int, default=8080, help="port of the web server (default 8080)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: reach it over ssh -L)")
+    parser.add_argument("--render-size", type=int, default=256, help="longest side of the rendered views in pixels (default 256)")
+    parser.add_argument("--mesh", type=Path, default=None, help="mesh in the normalised frame (default SCENE_DIR/mesh/mesh_normalized.ply)")
+    parser.add_argument("--out", type=Path, default=None, help="folder of the exported meshes (default SCENE_DIR/segment_viewer)")
+    parser.add_argument("--device", default="auto")
+
+
+def _view(args: argparse.Namespace) -> int:
+    from san.interaction.viewer import MissingViewerError, run_viewer
+    from san.pipeline.segment import MissingStageError
+
+    if args.render_size < 1:
+        raise CommandError(f"--render-size {args.render_size} must be positive")
+    if args.mesh is not None and not args.mesh.is_file():
+        raise CommandError(f"--mesh {args.mesh}: no such file")
+    try:
+        run_viewer(args.scene_dir, args.variant, mesh=args.mesh, port=args.port, render_size=args.render_size,
+                   out_dir=args.out, device=args.device, host=args.host)
+    except (MissingStageError, MissingViewerError) as e:
+        raise CommandError(str(e)) from e
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("inspect", "summarise and validate an artifact (feature cache .h5)", _inspect_arguments, _inspect),
     Command("segment", SEGMENT_HELP, add_segment_arguments, run_segment),
+    Command("view", "interactive web viewer of a trained scene: click, see the mask, export (needs san[viewer])", _view_arguments, _view),
 ]
 
 

@@ -3,6 +3,7 @@
 * :mod:`~san.interaction.session`: :class:`SegmentationSession` (set a camera, click, get a mask).
 * :mod:`~san.interaction.tracking`: lifting pixels to 3D and re-projecting them with a depth test.
 * :mod:`~san.interaction.mesh_segmentation`: face-id z-buffer, per-view mask projection, vote, export.
+* :mod:`~san.interaction.viewer`: ``san view``, a web viewer on the optional viser (not imported here).
 """
 
 from san.interaction.mesh_segmentation import (
