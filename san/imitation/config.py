@@ -51,8 +51,11 @@ class TrainImitationConfig:
             dropped weights are tiny for a converged NeRF and the grid is then queried far less.
         cache_geometry: keep each cached view's frozen NeRF weights/positions at the feature
             resolution, so the NeRF runs once per view instead of once per step.
-        cache_capacity: FIFO size (paper: 256). It is seeded with the feature cache's views (a
-            seeded random subset when the file holds more).
+        cache_capacity: FIFO size (paper: 256; the ``cpu`` preset keeps it). It is seeded with
+            the feature cache's views (a seeded random subset when the file holds more); fresh views
+            replace the oldest entries, so a FIFO smaller than the seeded views plus the run's fresh
+            views drops the training views themselves (fern, 1500 steps, capacity 64: training-view
+            cosine 0.862; 256: 0.901).
         fresh_fraction: probability that a step renders and encodes a new view (paper: 0.25;
             the ``no_cache`` variant uses 1).
         correlation_weight: weight of the cross-scale correlation loss (Eq. 9-11).
@@ -110,7 +113,6 @@ class TrainImitationConfig:
             "head_layers": 4,
             "lr_head": 2e-3,
             "max_samples_per_ray": 8,
-            "cache_capacity": 64,
             "checkpoint_every": 500,
             "log_every": 25,
             "eval_views": 3,
