@@ -168,12 +168,16 @@ class ViewerApp:
             render size. scene: the :class:`san.data.scene.Scene`. mesh: ``trimesh.Trimesh``
             (normalised frame). out_dir: where exports go. render_size: longest side of renderings
             from a browser camera. initial_view: view shown first. mesh_view_count: views voted
-            onto the mesh by the export.
+            onto the mesh by the export. teacher_info: the decoder's ``TeacherInfo``; an untrained
+            teacher is named as such in the status panel and in every export's metadata.
     """
 
     def __init__(self, server, session: SegmentationSession, scene, mesh, out_dir: Path, render_size: int = 256,
-                 initial_view: int = 0, mesh_view_count: int = 5):
+                 initial_view: int = 0, mesh_view_count: int = 5, teacher_info=None):
         self.server, self.session, self.scene, self.mesh = server, session, scene, mesh
+        untrained = bool(teacher_info is not None and teacher_info.untrained)
+        self.provenance = {} if teacher_info is None else {"teacher": teacher_info.name, "untrained": untrained}
+        self.teacher_label = f"**UNTRAINED teacher {teacher_info.name}: random weights, not SAM's masks.** " if untrained else ""
         self.out_dir, self.render_size, self.mesh_view_count, self.exports = Path(out_dir), render_size, mesh_view_count, 0
         self.lock = threading.Lock()
         self.markers: list[Any] = []
@@ -260,7 +264,7 @@ class ViewerApp:
             for i, c in enumerate(self.session.clicks)
         ]
         visible = sum(s == "visible" for s in result.prompts.click_status)
-        self.status.content = f"{message} {visible}/{len(self.session.clicks)} click(s) usable here, score {result.score:.3f}."
+        self.status.content = f"{self.teacher_label}{message} {visible}/{len(self.session.clicks)} click(s) usable here, score {result.score:.3f}."
 
     def export(self) -> Path:
         """Vote the mask of a few training views onto the mesh and export it (input frame)."""
@@ -274,7 +278,7 @@ class ViewerApp:
         out = self.out_dir / f"object_{self.exports:02d}"
         clicks = [{"point": c.point.tolist(), "label": c.label} for c in self.session.clicks]
         result = export_segmentation(self.mesh, seg.selected(), out, normalization=self.scene.normalization, frame="input",
-                                     metadata={"mesh_views": used, "clicks_normalized": clicks, "vote_threshold": seg.vote_threshold})
+                                     metadata={"mesh_views": used, "clicks_normalized": clicks, "vote_threshold": seg.vote_threshold, **self.provenance})
         self.status.content = f"Exported {result.segment_faces} faces (views {used}) to `{out}`."
         return out
 
@@ -308,7 +312,8 @@ def run_viewer(scene_dir: str | os.PathLike, variant: str = "full", mesh: str | 
     tri = trimesh.load(mesh or paths["mesh"], force="mesh", process=False)
     server = viser.ViserServer(host=host, port=port)
     start = (parts.scene.indices("train") or [0])[0]
-    app = ViewerApp(server, session, parts.scene, tri, Path(out_dir) if out_dir else Path(scene_dir) / "segment_viewer", render_size, start)
+    app = ViewerApp(server, session, parts.scene, tri, Path(out_dir) if out_dir else Path(scene_dir) / "segment_viewer", render_size, start,
+                    teacher_info=parts.teacher_info)
     log.info("view: serving %s at http://%s:%d", scene_dir, host, port)
     if block:
         print(f"san view: open http://localhost:{port} (remote machine: ssh -L {port}:localhost:{port} HOST); Ctrl-C stops", flush=True)

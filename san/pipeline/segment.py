@@ -95,12 +95,14 @@ def require_stages(scene_dir: str | os.PathLike, stages: Sequence[str], variant:
 
 @dataclass(frozen=True)
 class SceneParts:
-    """The three callables of a :class:`SegmentationSession` for a trained scene, plus its scene."""
+    """The three callables of a :class:`SegmentationSession` for a trained scene, plus its scene and
+    the decoding teacher's :class:`~san.teachers.base.TeacherInfo` (name, ``untrained`` flag)."""
 
     scene: Scene
     render_fn: Callable
     features_fn: Callable
     decode_fn: Callable
+    teacher_info: Any = None
 
 
 def scene_parts(
@@ -167,7 +169,7 @@ def scene_parts(
     def decode_fn(features, prompts, image_size):
         return teacher.decode(features, prompts, image_size)
 
-    return SceneParts(scene, render_fn, features_fn, decode_fn)
+    return SceneParts(scene, render_fn, features_fn, decode_fn, teacher.info)
 
 
 # ------------------------------------------------------------------------------------ prompts TSV
@@ -306,6 +308,7 @@ def segment_scene(
     scene_id: str = "scene",
     mesh=None,
     views_for_mesh: int = 3,
+    teacher_info=None,
 ) -> list[dict]:
     """Segment every object of one scene's prompt rows (module docstring) and write the outputs.
 
@@ -316,6 +319,8 @@ def segment_scene(
         out_dir: output folder.
         mesh: ``trimesh.Trimesh`` in the normalised frame, or ``None`` for no mesh export.
         views_for_mesh: views voted onto the mesh (the prompt view included).
+        teacher_info: the decoder's :class:`~san.teachers.base.TeacherInfo`; its name and
+            ``untrained`` flag go into every JSON file and mesh export.
 
     Returns:
         The entries of ``summary.json``.
@@ -325,6 +330,7 @@ def segment_scene(
     check_prompts(prompts, scene_id, scene)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    provenance = {} if teacher_info is None else {"teacher": teacher_info.name, "untrained": bool(teacher_info.untrained)}
     entries = []
     for (view, obj), rows in prompts.groupby(["view", "object"], sort=True):
         name = f"view_{int(view):03d}" + (f"_{obj}" if obj else "")
@@ -343,6 +349,7 @@ def segment_scene(
             "mask_pixels": int(result.mask.sum()),
             "clicks": [{"x": float(r.x), "y": float(r.y), "label": int(r.label), "line": int(r.line)} for r in rows.itertuples()],
             "files": {"mask": f"{name}_mask.png", "overlay": f"{name}_overlay.png"},
+            **provenance,
         }
         if mesh is not None:
             views = mesh_views(scene, int(view), views_for_mesh)
@@ -350,7 +357,7 @@ def segment_scene(
             selected = seg.selected()
             export = export_segmentation(
                 mesh, selected, out / f"{name}_mesh", normalization=scene.normalization, frame="input",
-                metadata={"scene": scene_id, "prompt_view": int(view), "mesh_views": used, "vote_threshold": seg.vote_threshold},
+                metadata={"scene": scene_id, "prompt_view": int(view), "mesh_views": used, "vote_threshold": seg.vote_threshold, **provenance},
             )
             entry["mesh"] = {
                 "views": used,
@@ -361,9 +368,10 @@ def segment_scene(
             }
         entry["seconds"] = time.perf_counter() - t0
         atomic_write_json(out / f"{name}.json", entry)
-        log.info("segment: %s %s score %.3f, %d mask pixels", scene_id, name, result.score, entry["mask_pixels"])
+        log.info("segment: %s %s score %.3f, %d mask pixels%s", scene_id, name, result.score, entry["mask_pixels"],
+                 " (UNTRAINED teacher: not SAM's masks)" if provenance.get("untrained") else "")
         entries.append(entry)
-    atomic_write_json(out / "summary.json", {"scene": scene_id, "objects": entries})
+    atomic_write_json(out / "summary.json", {"scene": scene_id, **provenance, "objects": entries})
     return entries
 
 
@@ -400,7 +408,7 @@ def segment_prompts(
         import trimesh
 
         mesh = trimesh.load(paths["mesh"], force="mesh", process=False)
-    return segment_scene(session, scene, rows, out_dir, scene_id, mesh, views_for_mesh)
+    return segment_scene(session, scene, rows, out_dir, scene_id, mesh, views_for_mesh, parts.teacher_info)
 
 
 # -------------------------------------------------------------------------------------------- CLI

@@ -144,3 +144,17 @@ def test_cli_errors(tmp_path, make_camera, capsys):
     assert code == 1 and "give --view and at least one --click" in capsys.readouterr().err
     code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1", "--out", str(out)])
     assert code == 1 and "expected X,Y or X,Y,LABEL" in capsys.readouterr().err
+
+
+def test_segment_scene_labels_an_untrained_teacher(tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn):
+    from types import SimpleNamespace
+
+    scene = make_scene(make_camera)
+    ground = make_square(4.0, 0.0, subdivisions=4)
+    session = SegmentationSession(mesh_renderer(ground), features_fn, disk_decoder, scene.frames)
+    rows = read_prompts(write_tsv(tmp_path / "p.tsv", ["demo/a\t0\t32.5\t24.5\t1"]))
+    info = SimpleNamespace(name="sam_untrained_tiny", untrained=True)
+    out = tmp_path / "out"
+    segment_scene(session, scene, rows, out, "demo/a", mesh=ground, views_for_mesh=2, teacher_info=info)
+    for record in (json.loads((out / "view_000.json").read_text()), json.loads((out / "summary.json").read_text())):
+        assert record["teacher"] == "sam_untrained_tiny" and record["untrained"] is True
