@@ -1,0 +1,129 @@
+"""What every rule cost: Snakemake ``benchmark:`` files -> a cost table per scene and stage.
+
+Every rule of the workflow writes a benchmark file (Snakemake's ``benchmark:`` directive) at
+``{results}/benchmarks/{rule}/{dataset}/{scene}[/{extra wildcard}].tsv``; aggregate rules without a
+scene write ``{results}/benchmarks/{rule}.tsv``. Snakemake's columns (one row per repeat) include
+``s`` (wall seconds), ``max_rss`` (peak resident set size, MB), ``max_vms``, ``io_in``, ``io_out``,
+``mean_load`` and ``cpu_time`` (user + system CPU seconds of the job's processes).
+
+:func:`load_benchmarks` reads them into one row per job; :func:`cost_table` gives the report's
+table (stage, scene, wall / CPU seconds, peak RSS) with a total row per scene; :func:`suggest_resources`
+turns the measured peaks into Slurm ``runtime`` (minutes) and ``mem_mb`` with a safety factor.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+COLUMNS = ("rule", "dataset", "scene", "job", "wall_s", "cpu_s", "max_rss_mb")
+
+
+class BenchmarkError(ValueError):
+    """A benchmark file that cannot be read; the message names the file."""
+
+
+def benchmark_labels(path: str | os.PathLike) -> dict[str, str]:
+    """``rule``, ``dataset``, ``scene`` and ``job`` (the extra wildcard, e.g. a variant) of a
+    benchmark path ``.../benchmarks/{rule}[/{dataset}/{scene}[/{job}]].tsv``.
+
+    Raises:
+        BenchmarkError: the path has no ``benchmarks`` folder.
+    """
+    parts = Path(path).with_suffix("").parts
+    if "benchmarks" not in parts[:-1]:
+        raise BenchmarkError(f"{path}: not under a benchmarks/ folder")
+    i = len(parts) - 1 - parts[::-1].index("benchmarks")
+    rest = list(parts[i + 1 :])
+    return {
+        "rule": rest[0],
+        "dataset": rest[1] if len(rest) > 2 else "",
+        "scene": rest[2] if len(rest) > 2 else "",
+        "job": "/".join(rest[3:]) if len(rest) > 3 else "",
+    }
+
+
+def _number(value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def load_benchmarks(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per benchmark file (the mean over its repeats), columns :data:`COLUMNS`.
+
+    Snakemake writes ``NA`` for what it could not measure (for example the RSS of a job that ended
+    before the first sample); those become NaN.
+    """
+    rows = []
+    for p in paths:
+        try:
+            df = pd.read_csv(p, sep="\t", na_values=["NA", "-"])
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+            raise BenchmarkError(f"{p}: cannot read benchmark file ({e})") from e
+        if "s" not in df.columns or df.empty:
+            raise BenchmarkError(f"{p}: no 's' (wall seconds) column: not a Snakemake benchmark file")
+        row = benchmark_labels(p)
+        row["wall_s"] = _number(df["s"].mean())
+        row["cpu_s"] = _number(df["cpu_time"].mean()) if "cpu_time" in df.columns else math.nan
+        row["max_rss_mb"] = _number(df["max_rss"].max()) if "max_rss" in df.columns else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def cost_table(df: pd.DataFrame, stage_order: Sequence[str] = ()) -> pd.DataFrame:
+    """Per scene and stage: ``jobs``, ``wall_s`` (sum), ``cpu_s`` (sum), ``max_rss_mb`` (max), in
+    ``stage_order`` (then alphabetical), with a ``total`` row per scene (peak RSS = the largest
+    job's). Scene-less rules (the report) are listed under scene ``(all)``."""
+    if df.empty:
+        return pd.DataFrame(columns=["scene", "stage", "jobs", "wall_s", "cpu_s", "max_rss_mb"])
+    d = df.assign(scene=[f"{a}/{b}" if b else "(all)" for a, b in zip(df["dataset"], df["scene"])])
+    g = d.groupby(["scene", "rule"], sort=False).agg(
+        jobs=("wall_s", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"), max_rss_mb=("max_rss_mb", "max")
+    ).reset_index().rename(columns={"rule": "stage"})
+    order = {s: i for i, s in enumerate(stage_order)}
+    g["_o"] = [order.get(s, len(order)) for s in g["stage"]]
+    out = []
+    for scene, part in g.sort_values(["scene", "_o", "stage"]).groupby("scene", sort=True):
+        out.append(part.drop(columns="_o"))
+        out.append(pd.DataFrame([{
+            "scene": scene, "stage": "total", "jobs": int(part["jobs"].sum()), "wall_s": part["wall_s"].sum(),
+            "cpu_s": part["cpu_s"].sum(min_count=1), "max_rss_mb": part["max_rss_mb"].max(),
+        }]))
+    return pd.concat(out, ignore_index=True)
+
+
+def suggest_resources(df: pd.DataFrame, factor: float = 1.5, min_mem_mb: int = 1000, min_runtime_min: int = 5) -> dict[str, dict[str, int]]:
+    """Slurm resources per rule from measured costs: ``mem_mb`` = ``factor`` x the largest peak RSS
+    (rounded up to 500 MB), ``runtime`` = ``factor`` x the longest wall time (minutes, rounded up).
+
+    Args:
+        df: :func:`load_benchmarks` rows (any number of scenes).
+        factor: safety factor over the measured maximum.
+        min_mem_mb, min_runtime_min: floors.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for rule, part in df.groupby("rule"):
+        rss = part["max_rss_mb"].max()
+        wall = part["wall_s"].max()
+        mem = min_mem_mb if math.isnan(rss) else max(min_mem_mb, int(math.ceil(rss * factor / 500.0) * 500))
+        runtime = min_runtime_min if math.isnan(wall) else max(min_runtime_min, int(math.ceil(wall * factor / 60.0)))
+        out[str(rule)] = {"mem_mb": mem, "runtime": runtime}
+    return out
+
+
+def caption(df: pd.DataFrame, machine: Mapping[str, object] | None = None) -> str:
+    """The cost table's caption: what the columns are and where they were measured."""
+    where = ""
+    if machine:
+        where = " Measured on " + ", ".join(f"{k} {v}" for k, v in machine.items()) + "."
+    return (
+        "Cost per scene and stage, from Snakemake benchmark files: wall seconds and CPU seconds summed over the stage's "
+        "jobs, peak resident memory (MB) of the largest job. Jobs that ran side by side shared the machine." + where
+    )

@@ -1,0 +1,60 @@
+"""The per-rule cost table built from Snakemake benchmark files."""
+
+import math
+
+import pytest
+
+from san.report.costs import BenchmarkError, benchmark_labels, cost_table, load_benchmarks, suggest_resources
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def _bench(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + "".join(f"{s}\t0:00:00\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n" for s, rss, cpu in rows))
+    return path
+
+
+def test_labels_from_the_benchmark_path():
+    assert benchmark_labels("results/benchmarks/train_nerf/llff/fern.tsv")["rule"] == "train_nerf"
+    assert benchmark_labels("r/benchmarks/train_imitation/llff/fern/no_aug.tsv") == {
+        "rule": "train_imitation", "dataset": "llff", "scene": "fern", "job": "no_aug"}
+    assert benchmark_labels("r/benchmarks/make_tables.tsv") == {"rule": "make_tables", "dataset": "", "scene": "", "job": ""}
+    with pytest.raises(BenchmarkError, match="not under a benchmarks/ folder"):
+        benchmark_labels("results/logs/x.tsv")
+
+
+def test_cost_table_sums_per_stage_and_scene(tmp_path):
+    b = tmp_path / "benchmarks"
+    files = [
+        _bench(b / "train_nerf/demo/demo/nerf.tsv", [(100.0, 900.0, 180.0)]),
+        _bench(b / "train_imitation/demo/demo/full.tsv", [(30.0, 1200.0, 29.0), (50.0, 1000.0, 31.0)]),  # 2 repeats: mean 40 s
+        _bench(b / "train_imitation/demo/demo/no_aug.tsv", [(20.0, 1500.0, 19.0)]),
+        _bench(b / "make_tables.tsv", [(2.0, "NA", 1.5)]),
+    ]
+    df = load_benchmarks(files)
+    assert len(df) == 4
+    table = cost_table(df, stage_order=("train_nerf", "train_imitation"))
+    demo = table[table["scene"] == "demo/demo"]
+    assert list(demo["stage"]) == ["train_nerf", "train_imitation", "total"]
+    imit = demo[demo["stage"] == "train_imitation"].iloc[0]
+    assert imit["jobs"] == 2 and imit["wall_s"] == pytest.approx(60.0) and imit["cpu_s"] == pytest.approx(49.0)
+    assert imit["max_rss_mb"] == 1500.0
+    total = demo[demo["stage"] == "total"].iloc[0]
+    assert total["wall_s"] == pytest.approx(160.0) and total["max_rss_mb"] == 1500.0 and total["jobs"] == 3
+    report = table[table["scene"] == "(all)"]
+    assert math.isnan(report.iloc[0]["max_rss_mb"])
+
+
+def test_suggested_slurm_resources_round_up_with_a_margin(tmp_path):
+    b = tmp_path / "benchmarks"
+    df = load_benchmarks([_bench(b / "train_nerf/a/b.tsv", [(610.0, 2100.0, 1200.0)]), _bench(b / "train_nerf/a/c.tsv", [(30.0, 700.0, 20.0)])])
+    assert suggest_resources(df, factor=1.5) == {"train_nerf": {"mem_mb": 3500, "runtime": 16}}
+
+
+def test_a_file_that_is_not_a_benchmark_is_named(tmp_path):
+    p = tmp_path / "benchmarks" / "x" / "y.tsv"
+    p.parent.mkdir(parents=True)
+    p.write_text("a\tb\n1\t2\n")
+    with pytest.raises(BenchmarkError, match="y.tsv"):
+        load_benchmarks([p])
