@@ -2,7 +2,7 @@
 clicks the mesh through the page, and a mask arrives (server session and page status).
 
 The scene is a trained one when ``SAN_VIEWER_SCENE`` names its folder (CI: the demo scene the Slurm
-run just trained, ``results/demo/demo``), else the tiny synthetic box of ``stub_viewer.py``. The
+run just trained, ``results/demo/demo``; variant ``SAN_VIEWER_VARIANT``, default ``full``), else the tiny synthetic box of ``stub_viewer.py``. The
 screenshot is written to ``SAN_SCREENSHOT_DIR`` (CI: ``results/ci``), else to pytest's tmp folder.
 Needs Chromium (Debian ``chromium``) and the viewer extra; both are required under ``CI=true``.
 """
@@ -42,7 +42,8 @@ def running_viewer(tmp_path):
         from san.interaction.viewer import run_viewer
 
         port = free_port()
-        app = run_viewer(scene_dir, port=port, render_size=128, out_dir=tmp_path / "exports", device="cpu", block=False)
+        variant = os.environ.get("SAN_VIEWER_VARIANT", "full")
+        app = run_viewer(scene_dir, variant, port=port, render_size=128, out_dir=tmp_path / "exports", device="cpu", block=False)
         server = app.server
     else:
         server, app = start_stub_viewer(tmp_path / "exports")
@@ -85,5 +86,8 @@ def test_click_the_mesh_in_headless_chromium(running_viewer, tmp_path):
         if app.teacher_label:
             assert page.evaluate("document.body.innerText.includes('UNTRAINED teacher')")
         time.sleep(1.0)  # the mask image reaches the panel
+        # Close the "software WebGL" notice so that it does not cover the screenshot.
+        page.evaluate("document.querySelectorAll('[class*=Notification] button').forEach(b => b.click())")
+        time.sleep(0.5)
         shot = page.screenshot(shots / "viewer.png")
     assert shot.stat().st_size > 10_000
