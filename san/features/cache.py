@@ -20,7 +20,7 @@ Attributes (``File.attrs``): ``format_version``, ``teacher`` (registry name), ``
 (``M x 3``), ``nerf_digest`` (SHA-256 of the NeRF ``model.pt`` rendered), ``created`` (UTC ISO
 8601), ``san_version``, ``settings`` (JSON of the writer's configuration) and, when given,
 ``timing`` (JSON). From format version 2 the file describes itself to generic HDF5 tools
-(``h5ls -rv``, ``h5dump -A``, HDFView): ``/`` also carries ``title`` and ``conventions``, and
+(``h5ls -rvd``, ``h5dump -A``, HDFView): ``/`` also carries ``title`` and ``conventions``, and
 every dataset carries ``description``, ``units`` (``"1"`` for dimensionless values) and, where a
 frame or convention applies, ``convention``; every dimension is labelled (``Dataset.dims[k].label``:
 ``view``, ``y``, ``x``, ``channel``, ...). Version 1 files (the same layout without those

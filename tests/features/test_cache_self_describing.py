@@ -68,10 +68,12 @@ def test_sam_features_name_the_image_encoder(tmp_path, cache_arrays):
         assert "SAM image encoder" in f["features/0"].attrs["backbone_output"]
 
 
-@pytest.mark.skipif(shutil.which("h5dump") is None, reason="h5dump (Debian hdf5-tools) is not installed")
+@pytest.mark.skipif(shutil.which("h5dump") is None, reason="h5dump/h5ls (Debian hdf5-tools) are not installed")
 def test_h5dump_shows_the_attributes(cache_file):
     out = subprocess.run(["h5dump", "-A", str(cache_file)], capture_output=True, text=True, check=True).stdout
     assert "camera-to-world" in out and "DIMENSION_LABELS" in out and "backbone_output" in out
+    out = subprocess.run(["h5ls", "-rvd", str(cache_file)], capture_output=True, text=True, check=True).stdout
+    assert '"view", "row", "col"' in out and "OpenCV camera axes" in out
 
 
 def test_inspect_shows_descriptions_and_dims(cache_file, capsys):
