@@ -89,7 +89,10 @@ class Chromium:
         """Poll a JavaScript expression until it is truthy; its value."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:  # the page is still loading (no body yet, a script not run yet)
+                value = None
             if value:
                 return value
             time.sleep(0.25)
