@@ -48,10 +48,16 @@ def _dataset_line(ds) -> str:
     shape = "x".join(str(v) for v in ds.shape)
     extra = []
     if ds.compression:
-        extra.append(ds.compression)
+        extra.append(("shuffle+" if ds.shuffle else "") + ds.compression)
     if ds.chunks:
         extra.append("chunks " + "x".join(str(v) for v in ds.chunks))
-    return f"{shape} {ds.dtype}" + (f" ({', '.join(extra)})" if extra else "")
+    line = f"{shape} {ds.dtype}" + (f" ({', '.join(extra)})" if extra else "")
+    dims = [d.label for d in ds.dims]
+    if any(dims):  # format 2 files describe each dataset (san.features.cache.describe_datasets)
+        line += f" [{' x '.join(dims)}]; {ds.attrs.get('description', '')} ({ds.attrs.get('units', '')})"
+        if "convention" in ds.attrs:
+            line += f"; {ds.attrs['convention']}"
+    return line
 
 
 def inspect_feature_cache(path: Path, full: bool) -> str:

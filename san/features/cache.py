@@ -11,7 +11,7 @@ maps of shapes ``(C_i, h_i, w_i)`` (SAM: ``M = 1``, ``256x64x64``)::
     is_augmented   N              bool     True for interpolated cameras, False for training views
     frame_index    N              int32    index into the training cameras, -1 when augmented
     features/{i}   N x C_i x h_i x w_i float16  teacher map i over the padded square input, one
-                                           view per chunk, lzf or gzip compressed
+                                           view per chunk, compressed (:data:`COMPRESSIONS`)
     valid_hw/{i}   N x 2          int32    top-left (h, w) cells of map i that cover the image
 
 Attributes (``File.attrs``): ``format_version``, ``teacher`` (registry name), ``untrained``
@@ -19,7 +19,12 @@ Attributes (``File.attrs``): ``format_version``, ``teacher`` (registry name), ``
 ``input_size`` (teacher input side, 1024 for SAM), ``render_size`` (``S``), ``feature_shapes``
 (``M x 3``), ``nerf_digest`` (SHA-256 of the NeRF ``model.pt`` rendered), ``created`` (UTC ISO
 8601), ``san_version``, ``settings`` (JSON of the writer's configuration) and, when given,
-``timing`` (JSON).
+``timing`` (JSON). From format version 2 the file describes itself to generic HDF5 tools
+(``h5ls -rvd``, ``h5dump -A``, HDFView): ``/`` also carries ``title`` and ``conventions``, and
+every dataset carries ``description``, ``units`` (``"1"`` for dimensionless values) and, where a
+frame or convention applies, ``convention``; every dimension is labelled (``Dataset.dims[k].label``:
+``view``, ``y``, ``x``, ``channel``, ...). Version 1 files (the same layout without those
+attributes) are still read; other versions are refused naming theirs.
 
 Files are written atomically (temporary file beside the target, then ``os.replace``): a file at
 the final path is always complete. Readers still check structure on open and content on
@@ -44,8 +49,23 @@ from san.cameras import orthonormality_error
 from san.teachers.base import TeacherInfo, valid_feature_hw
 from san.utils.io import atomic_path
 
-FORMAT_VERSION = 1
-COMPRESSIONS = ("lzf", "gzip", "none")
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 2 added the per-dataset attributes and dimension labels; the layout is version 1's."""
+
+COMPRESSION_FILTERS: dict[str, dict] = {
+    "shuffle_gzip": {"shuffle": True, "compression": "gzip", "compression_opts": 4},
+    "gzip": {"compression": "gzip", "compression_opts": 4},
+    "shuffle_lzf": {"shuffle": True, "compression": "lzf"},
+    "lzf": {"compression": "lzf"},
+    "none": {},
+}
+"""Compression name -> ``h5py`` filter arguments (all built into every HDF5/h5py build, so any
+reader opens the file). Measured on a real cache by ``benchmarks/bench_cache_compression.py``
+(``benchmarks/results/cache_compression.json``): LZF saves about nothing on float16 features,
+the byte shuffle before gzip is what makes them compress."""
+COMPRESSIONS = tuple(COMPRESSION_FILTERS)
+DEFAULT_COMPRESSION = "shuffle_gzip"
 _VIEW_DATASETS = ("rgb", "image_hw", "c2w", "K", "is_augmented", "frame_index")
 _ATTRS = (
     "format_version",
@@ -64,6 +84,10 @@ _ATTRS = (
 
 class FeatureCacheError(ValueError):
     """A missing, truncated or inconsistent feature cache; the message names the file."""
+
+
+class FeatureCacheLockedError(FeatureCacheError):
+    """The cache is locked by another process writing it (HDF5 file locking): not a damaged file."""
 
 
 def san_version() -> str:
@@ -120,9 +144,80 @@ class CachedView:
 def _compression_kwargs(compression: str) -> dict:
     if compression not in COMPRESSIONS:
         raise FeatureCacheError(f"compression {compression!r} is not one of {COMPRESSIONS}")
-    if compression == "none":
-        return {}
-    return {"compression": "gzip", "compression_opts": 4} if compression == "gzip" else {"compression": "lzf"}
+    return dict(COMPRESSION_FILTERS[compression])
+
+
+CONVENTIONS = (
+    "Cameras: c2w is camera-to-world with OpenCV axes (+x right, +y down, +z forward, the camera "
+    "looks along +z) in the normalised scene frame of poses/cameras.json (its 'normalization' maps "
+    "it back to the input frame). K is the pinhole intrinsics of the rendering in pixels, pixel "
+    "centres at +0.5: pixel (u, v) = (fx X/Z + cx, fy Y/Z + cy), the top-left pixel spans [0, 1]. "
+    "Images are row-major (y down), channels last for rgb and first for features."
+)
+
+
+def _set_attrs(ds: h5py.Dataset, dims: Sequence[str], description: str, units: str, convention: str | None = None) -> None:
+    ds.attrs["description"] = description
+    ds.attrs["units"] = units
+    if convention:
+        ds.attrs["convention"] = convention
+    for k, label in enumerate(dims):
+        ds.dims[k].label = label
+
+
+def _backbone_output(teacher: str, index: int, shape: Sequence[int], input_size: int) -> str:
+    c, h, w = (int(v) for v in shape)
+    what = (
+        "SAM image encoder output (ViT + neck): the image embedding SAM's mask decoder reads"
+        if teacher.startswith("sam")
+        else f"output {index} of the teacher's backbone (Teacher.embed(x)[{index}])"
+    )
+    return f"{what}; {c} channels on a {h} x {w} grid over the padded {input_size} x {input_size} input (stride {input_size / h:g} px)"
+
+
+def describe_datasets(file: h5py.File, info: TeacherInfo, render_size: int) -> None:
+    """Write the format-2 attributes (description, units, convention, dimension labels) of every
+    dataset and of ``/`` (see the module docstring)."""
+    s, n_in = int(render_size), int(info.input_size)
+    file.attrs["title"] = "san feature cache: NeRF renderings, their cameras and the teacher's features of them"
+    file.attrs["conventions"] = CONVENTIONS
+    _set_attrs(file["rgb"], ("view", "y", "x", "channel"),
+               f"NeRF rendering of each view as the teacher saw it, RGB, zero-padded at the bottom and right to {s} x {s}; "
+               "the valid region of view i is rgb[i, :image_hw[i, 0], :image_hw[i, 1]]",
+               "8-bit sRGB (0-255)",
+               f"the teacher resized it (longest side to {n_in} px) and zero-padded it to its {n_in} x {n_in} square input")
+    _set_attrs(file["image_hw"], ("view", "hw"), "(height, width) of each rendering: the valid region of rgb", "pixels")
+    _set_attrs(file["c2w"], ("view", "row", "col"), "camera-to-world transform of each view (4 x 4, last row 0 0 0 1)",
+               "normalised scene units (translation); rotation dimensionless",
+               "OpenCV camera axes (+x right, +y down, +z forward), normalised scene frame of poses/cameras.json")
+    _set_attrs(file["K"], ("view", "row", "col"), "pinhole intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] of the image_hw rendering",
+               "pixels", "pixel centres at +0.5: the top-left pixel spans [0, 1] x [0, 1]; u = fx X/Z + cx, v = fy Y/Z + cy")
+    _set_attrs(file["is_augmented"], ("view",), "true: an interpolated (augmented) camera; false: a training view", "1")
+    _set_attrs(file["frame_index"], ("view",), "index of the training camera in poses/cameras.json, -1 for augmented views", "1")
+    for i, shape in enumerate(info.feature_shapes):
+        ds = file[f"features/{i}"]
+        _set_attrs(ds, ("view", "channel", "y", "x"),
+                   f"teacher feature map {i} of each view, C x h x w = {' x '.join(str(v) for v in shape)}, over the padded square input; "
+                   f"only the top-left valid_hw/{i} cells see the image",
+                   "teacher feature units (dimensionless), stored as float16",
+                   "cell (y, x) covers input pixels [y, y+1) x [x, x+1) times the stride")
+        ds.attrs["backbone_output"] = _backbone_output(info.name, i, shape, n_in)
+        ds.attrs["untrained_teacher"] = bool(info.untrained)
+        _set_attrs(file[f"valid_hw/{i}"], ("view", "hw"), f"(h, w): the top-left cells of features/{i} that cover the image", "feature cells")
+
+
+def open_error(path: Path, error: OSError) -> "FeatureCacheError":
+    """The error for an HDF5 file that does not open: held by another process (HDF5's file lock;
+    the file may be good) told apart from a truncated or corrupt file."""
+    text = str(error)
+    if isinstance(error, BlockingIOError) or getattr(error, "errno", None) in (11, 35) or "unable to lock file" in text:
+        return FeatureCacheLockedError(
+            f"{path}: locked by another process that has it open for writing (HDF5 file lock); the file is not "
+            f"necessarily damaged: wait for that process (a running cache_features job?) or stop it, then retry ({text})"
+        )
+    if "truncated file" in text:
+        return FeatureCacheError(f"{path}: cannot open as HDF5, the file is truncated ({text}); delete it and re-run rule cache_features")
+    return FeatureCacheError(f"{path}: cannot open as HDF5, the file is truncated or corrupt ({text})")
 
 
 class FeatureCacheWriter:
@@ -142,6 +237,7 @@ class FeatureCacheWriter:
         for i, shape in enumerate(info.feature_shapes):
             file.create_dataset(f"features/{i}", (n, *shape), dtype=np.float16, chunks=(1, *shape), **kw)
             file.create_dataset(f"valid_hw/{i}", (n, 2), dtype=np.int32)
+        describe_datasets(file, info, render_size)
 
     def write(
         self,
@@ -204,7 +300,7 @@ def create_feature_cache(
     render_size: int,
     teacher: TeacherInfo,
     nerf_digest: str,
-    compression: str = "lzf",
+    compression: str = DEFAULT_COMPRESSION,
     settings: Mapping[str, Any] | None = None,
 ) -> Iterator[FeatureCacheWriter]:
     """Create a cache for ``num_views`` views atomically; every view must be written in the block.
@@ -215,7 +311,7 @@ def create_feature_cache(
         render_size: ``S``, the longest side of every rendering.
         teacher: the teacher's :class:`TeacherInfo` (name, checkpoint digest, shapes, untrained).
         nerf_digest: SHA-256 of the NeRF model file the renderings come from.
-        compression: ``"lzf"`` (fast), ``"gzip"`` (smaller, slower) or ``"none"``.
+        compression: a name of :data:`COMPRESSIONS` (default ``shuffle_gzip``, chosen by measurement).
         settings: configuration to record as JSON (attribute ``settings``).
     """
     path = Path(path)
@@ -253,7 +349,7 @@ def write_feature_cache(
     nerf_digest: str,
     frame_index: Sequence[int] | None = None,
     render_size: int | None = None,
-    compression: str = "lzf",
+    compression: str = DEFAULT_COMPRESSION,
     settings: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a whole cache from memory (small caches and tests; the pipeline streams with
@@ -295,7 +391,7 @@ class FeatureCache:
         try:
             self.file = h5py.File(self.path, "r")
         except OSError as e:
-            raise FeatureCacheError(f"{self.path}: cannot open as HDF5, the file is truncated or corrupt ({e})") from e
+            raise open_error(self.path, e) from e
         try:
             self.meta = self._read_meta()
             self._check_structure()
@@ -324,8 +420,9 @@ class FeatureCache:
         if missing:
             raise self._error(f"not a san feature cache: missing attribute(s) {', '.join(missing)}")
         version = int(attrs["format_version"])
-        if version != FORMAT_VERSION:
-            raise self._error(f"format_version {version}, this san reads {FORMAT_VERSION} (re-run rule cache_features)")
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(str(v) for v in READABLE_VERSIONS)
+            raise self._error(f"format_version {version}, this san (writes {FORMAT_VERSION}) reads versions {readable}: re-run rule cache_features")
         shapes = np.asarray(attrs["feature_shapes"])
         if shapes.ndim != 2 or shapes.shape[1] != 3 or shapes.shape[0] < 1:
             raise self._error(f"attribute feature_shapes must be Mx3, got shape {shapes.shape}")

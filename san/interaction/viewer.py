@@ -90,6 +90,20 @@ def scene_up(c2ws) -> np.ndarray:
     return up / n if n > 1e-9 else np.array([0.0, 0.0, 1.0])
 
 
+def frustum_scale(c2ws, extent: float, fraction: float = 0.3, cap: float = 0.03) -> float:
+    """Depth of the drawn camera frustums: ``fraction`` of the median distance from each camera
+    centre to its nearest neighbour (``Nx4x4`` ``c2ws``), at most ``cap * extent``, so that dense
+    rings of cameras do not overlap and hide the mesh. A single camera gets ``cap * extent``."""
+    centres = np.asarray(c2ws, dtype=np.float64)[:, :3, 3]
+    limit = cap * float(extent)
+    if len(centres) < 2:
+        return limit
+    d = np.linalg.norm(centres[:, None] - centres[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    spacing = float(np.median(d.min(axis=1)))
+    return min(limit, fraction * spacing) if spacing > 0 else limit
+
+
 @dataclass(frozen=True)
 class RayClick:
     """Where a clicked ray lands in the session camera.
@@ -182,13 +196,20 @@ class ViewerApp:
         self.lock = threading.Lock()
         self.markers: list[Any] = []
         self.extent = extent = float(np.linalg.norm(mesh.extents))
+        self.frustum_scale = frustum_scale([c.c2w for c in session.views], extent)
         server.scene.set_up_direction(scene_up([f.c2w for f in scene.frames]))
         server.scene.add_mesh_trimesh("/mesh", mesh)
+        self.frustums = []
         for i, cam in enumerate(session.views):
             wxyz, pos, fov, aspect = camera_to_viser(cam)
             colour = (60, 60, 60) if scene.frames[i].split == "train" else (150, 60, 200)
-            server.scene.add_camera_frustum(f"/cameras/{i:03d}", fov, aspect, scale=0.03 * extent, color=colour, wxyz=wxyz, position=pos)
+            self.frustums.append(server.scene.add_camera_frustum(f"/cameras/{i:03d}", fov, aspect, scale=self.frustum_scale, color=colour,
+                                                                 wxyz=wxyz, position=pos))
+        self._connected: set[int] = set()
+        server.on_client_connect(self._on_connect)
         gui = server.gui
+        self.show_cameras = gui.add_checkbox("Show training cameras", True)
+        self.show_cameras.on_update(lambda _: self.set_cameras_visible(self.show_cameras.value))
         labels = [f"{i:03d} {f.split} {Path(f.image).name}" for i, f in enumerate(scene.frames)]
         self.view_menu = gui.add_dropdown("View", labels, initial_value=labels[initial_view])
         self.view_menu.on_update(lambda e: self._guarded(lambda: self.snap_to_view(labels.index(self.view_menu.value), e.client)))
@@ -202,17 +223,40 @@ class ViewerApp:
         server.scene.on_click()(lambda e: self._guarded(lambda: self.click(e.ray_origin, e.ray_direction)))
         self._guarded(lambda: self.snap_to_view(initial_view))
 
+    def set_status(self, message: str) -> None:
+        """Show ``message`` in the status panel, always after the untrained-teacher label."""
+        self.status.content = f"{self.teacher_label}{message}"
+
+    def set_cameras_visible(self, visible: bool) -> None:
+        """Show or hide the training-camera frustums (GUI checkbox "Show training cameras")."""
+        for handle in self.frustums:
+            handle.visible = bool(visible)
+
+    def _on_connect(self, client) -> None:
+        """A new browser tab starts looking through the session camera: its first camera report
+        (the client's own default pose) is answered by moving it to the session view."""
+
+        def first_update(camera) -> None:
+            if client.client_id in self._connected or self.session.camera is None:
+                return
+            self._connected.add(client.client_id)
+            wxyz, pos, fov, _ = camera_to_viser(self.session.camera)
+            with client.atomic():
+                camera.wxyz, camera.position, camera.fov = wxyz, pos, fov
+
+        client.camera.on_update(first_update)
+
     def _guarded(self, action: Callable[[], Any]) -> None:
         """Run a GUI action under the session lock; a bad request is shown, not raised."""
         with self.lock:
-            self.status.content = "Working..."
+            self.set_status("Working...")
             try:
                 action()
             except (SessionError, ValueError) as e:
-                self.status.content = f"**Error:** {e}"
+                self.set_status(f"**Error:** {e}")
             except Exception as e:  # a callback must not die silently in viser's thread pool
                 log.exception("view: %s", e)
-                self.status.content = f"**Error:** {type(e).__name__}: {e}"
+                self.set_status(f"**Error:** {type(e).__name__}: {e}")
 
     def snap_to_view(self, index: int, client=None) -> None:
         """Look through view ``index`` in the session and in ``client``'s browser (all if ``None``)."""
@@ -255,7 +299,7 @@ class ViewerApp:
         overlay = compose_overlay(self.session.image, result)
         self.image.image = overlay
         wxyz, pos, fov, aspect = camera_to_viser(self.session.camera)
-        self.server.scene.add_camera_frustum("/session_camera", fov, aspect, scale=0.06 * self.extent, color=(255, 140, 0),
+        self.server.scene.add_camera_frustum("/session_camera", fov, aspect, scale=2 * self.frustum_scale, color=(255, 140, 0),
                                              image=overlay, wxyz=wxyz, position=pos)
         for handle in self.markers:
             handle.remove()
@@ -264,7 +308,7 @@ class ViewerApp:
             for i, c in enumerate(self.session.clicks)
         ]
         visible = sum(s == "visible" for s in result.prompts.click_status)
-        self.status.content = f"{self.teacher_label}{message} {visible}/{len(self.session.clicks)} click(s) usable here, score {result.score:.3f}."
+        self.set_status(f"{message} {visible}/{len(self.session.clicks)} click(s) usable here, score {result.score:.3f}.")
 
     def export(self) -> Path:
         """Vote the mask of a few training views onto the mesh and export it (input frame)."""
@@ -279,7 +323,7 @@ class ViewerApp:
         clicks = [{"point": c.point.tolist(), "label": c.label} for c in self.session.clicks]
         result = export_segmentation(self.mesh, seg.selected(), out, normalization=self.scene.normalization, frame="input",
                                      metadata={"mesh_views": used, "clicks_normalized": clicks, "vote_threshold": seg.vote_threshold, **self.provenance})
-        self.status.content = f"Exported {result.segment_faces} faces (views {used}) to `{out}`."
+        self.set_status(f"Exported {result.segment_faces} faces (views {used}) to `{out}`.")
         return out
 
 

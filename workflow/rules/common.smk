@@ -11,7 +11,6 @@ from snakemake.utils import validate
 
 from san.pipeline.settings import parse_settings, read_scene_sheet
 
-
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False)
 SETTINGS = parse_settings(config)
 SCENES = read_scene_sheet(config["scenes"], data_root=config.get("data_root"))
@@ -79,16 +78,18 @@ def get_mesh_for_variant(wildcards):
 
 
 def settings_of(*sections):
-    """Canonical JSON of the parsed config sections a stage reads. Given as ``params``, it lets
-    Snakemake rerun the stage (and what follows) when one of its settings changes."""
+    """The parsed config sections a stage reads, as sorted ``section.key=value`` pairs
+    (:func:`san.utils.formatting.flat_settings`). Given as ``params``, it lets Snakemake rerun the
+    stage (and what follows) when one of its settings changes, and the report shows it as typed."""
     import dataclasses
-    import json
+
+    from san.utils.formatting import flat_settings
 
     values = {}
     for name in sections:
         value = getattr(SETTINGS, name)
         values[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-    return json.dumps(values, sort_keys=True, default=str)
+    return flat_settings(values)
 
 
 def resources_for(stage):

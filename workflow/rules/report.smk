@@ -1,4 +1,9 @@
 REPORT = f"{RESULTS}/report"
+TABLE_CAPTIONS = {
+    "table1_timing": "table1_timing.rst",
+    "table2_ablation": "table2_ablation.rst",
+    "iou_per_scene": "iou_per_scene_table.rst",
+}
 
 
 rule make_tables:
@@ -9,18 +14,19 @@ rule make_tables:
         **{
             f"{name}_{ext}": report(
                 f"{REPORT}/{name}.{ext}",
+                caption=f"../report/{TABLE_CAPTIONS[name]}",
                 category="Tables",
                 labels={"table": name, "format": ext},
             )
             for name in ("table1_timing", "table2_ablation", "iou_per_scene")
             for ext in ("csv", "md", "tex")
         },
-    params:
-        settings=settings_of("report"),
     log:
         f"{RESULTS}/logs/make_tables.log",
     resources:
         **resources_for("report"),
+    params:
+        settings=settings_of("report"),
     script:
         "../scripts/make_tables.py"
 
@@ -32,15 +38,35 @@ rule plot_figures:
         curves=get_all_training_curves,
         qualitative=get_all_qualitative,
     output:
-        iou=report(f"{REPORT}/iou_per_scene.png", category="Figures", labels={"figure": "IoU per scene"}),
-        timing=report(f"{REPORT}/timing_breakdown.png", category="Figures", labels={"figure": "timing breakdown"}),
-        qualitative=report(f"{REPORT}/qualitative_grid.png", category="Figures", labels={"figure": "qualitative grid"}),
-        curves=report(f"{REPORT}/training_curves.png", category="Figures", labels={"figure": "training curves"}),
-    params:
-        settings=settings_of("report"),
+        iou=report(
+            f"{REPORT}/iou_per_scene.png",
+            caption="../report/iou_per_scene.rst",
+            category="Figures",
+            labels={"figure": "IoU per scene"},
+        ),
+        timing=report(
+            f"{REPORT}/timing_breakdown.png",
+            caption="../report/timing_breakdown.rst",
+            category="Figures",
+            labels={"figure": "timing breakdown"},
+        ),
+        qualitative=report(
+            f"{REPORT}/qualitative_grid.png",
+            caption="../report/qualitative_grid.rst",
+            category="Figures",
+            labels={"figure": "qualitative grid"},
+        ),
+        curves=report(
+            f"{REPORT}/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Figures",
+            labels={"figure": "training curves"},
+        ),
     log:
         f"{RESULTS}/logs/plot_figures.log",
     resources:
         **resources_for("report"),
+    params:
+        settings=settings_of("report"),
     script:
         "../scripts/plot_figures.py"
