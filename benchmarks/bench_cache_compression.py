@@ -39,7 +39,14 @@ def measure(cache: Path, repeats: int = 3, views: int | None = None) -> dict:
         names = _datasets(src)
         n = src["rgb"].shape[0] if views is None else min(views, src["rgb"].shape[0])
         data = {name: src[name][:n] for name in names}
-        source = {name: {"compression": src[name].compression, "shuffle": bool(src[name].shuffle), "stored_bytes": int(src[name].id.get_storage_size())} for name in names}
+        source = {
+            name: {
+                "compression": src[name].compression,
+                "shuffle": bool(src[name].shuffle),
+                "stored_bytes": int(src[name].id.get_storage_size()),
+            }
+            for name in names
+        }
         teacher = str(src.attrs.get("teacher", ""))
     results = {}
     with tempfile.TemporaryDirectory(prefix="san-bench-h5-") as tmp:
@@ -103,7 +110,9 @@ def markdown(report: dict) -> str:
     for option, row in report["results"].items():
         for name, r in row.items():
             if isinstance(r, dict):
-                lines.append(f"| {option} | {name} | {r['ratio']:.3f} | {r['saved_percent']:.1f} % | {r['read_MB_per_s']:.0f} | {r['read_ms_per_view']:.2f} |")
+                lines.append(
+                    f"| {option} | {name} | {r['ratio']:.3f} | {r['saved_percent']:.1f} % | {r['read_MB_per_s']:.0f} | {r['read_ms_per_view']:.2f} |"
+                )
     return "\n".join(lines) + "\n"
 
 

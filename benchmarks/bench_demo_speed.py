@@ -79,7 +79,9 @@ def run_demo(checkout: Path, python: Path, cores: int, log: Path) -> float:
     snakemake = python.parent / "snakemake"
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        proc = subprocess.run([str(snakemake), "--cores", str(cores)], cwd=checkout, env=env, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            [str(snakemake), "--cores", str(cores)], cwd=checkout, env=env, stdout=f, stderr=subprocess.STDOUT
+        )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"demo in {checkout} failed (exit {proc.returncode}); see {log}")
@@ -111,7 +113,13 @@ def main(argv: list[str] | None = None) -> dict:
                 log = work / f"{side}_{r}.log"
                 print(f"[bench_demo_speed] repeat {r + 1}/{args.repeats}: {side} (load {load:.2f})", flush=True)
                 wall = run_demo(sides[side], args.python, args.cores, log)
-                runs[side].append({"wall_s": round(wall, 1), "load_before": round(load, 2), "figures": demo_figures(sides[side] / "results")})
+                runs[side].append(
+                    {
+                        "wall_s": round(wall, 1),
+                        "load_before": round(load, 2),
+                        "figures": demo_figures(sides[side] / "results"),
+                    }
+                )
                 print(f"[bench_demo_speed]   {side}: {wall:.0f} s", flush=True)
     finally:
         if not args.keep:

@@ -69,7 +69,9 @@ def _reset_peak(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def timed_steps(trainer: NeRFTrainer, device: torch.device, seconds: float, min_steps: int, max_steps: int) -> dict[str, Any]:
+def timed_steps(
+    trainer: NeRFTrainer, device: torch.device, seconds: float, min_steps: int, max_steps: int
+) -> dict[str, Any]:
     """Run training steps for ``seconds`` of wall time (at least ``min_steps``); steps per second."""
     synchronize(device)
     t0, n = time.perf_counter(), 0
@@ -90,15 +92,20 @@ def compile_fields(trainer: NeRFTrainer) -> None:
         p.compile()
 
 
-def nerf_section(scene, device: torch.device, sizes: dict, compile_: bool, warmup_steps: int) -> tuple[dict, NeRFTrainer]:
+def nerf_section(
+    scene, device: torch.device, sizes: dict, compile_: bool, warmup_steps: int
+) -> tuple[dict, NeRFTrainer]:
     """Train the paper preset for a fixed wall budget; returns figures and the trainer."""
     overrides = {"preset": "paper", "rays_per_batch": sizes["rays"], "checkpoint_every": 0}
     config = train_nerf_config(overrides)
     _reset_peak(device)
     trainer = NeRFTrainer(scene, config, device)
-    out: dict[str, Any] = {"compile": compile_, "rays_per_batch": config.rays_per_batch,
-                           "samples_per_step": config.rays_per_batch * config.model.sampler.num_samples,
-                           "encoding_backend": trainer.model.encoding_backend}
+    out: dict[str, Any] = {
+        "compile": compile_,
+        "rays_per_batch": config.rays_per_batch,
+        "samples_per_step": config.rays_per_batch * config.model.sampler.num_samples,
+        "encoding_backend": trainer.model.encoding_backend,
+    }
     t0 = time.perf_counter()
     if compile_:
         compile_fields(trainer)
@@ -132,8 +139,14 @@ def imitation_section(nerf, teacher, device: torch.device, c2w, K, size: int, si
     cfg = imitation_config({"preset": "paper"})
     torch.manual_seed(0)
     field = ImitationModel(
-        cfg.field_config(), cfg.head_config(False, 0), teacher.info.feature_shapes, teacher.info.input_size,
-        False, cfg.max_samples_per_ray, cfg.backend, device,
+        cfg.field_config(),
+        cfg.head_config(False, 0),
+        teacher.info.feature_shapes,
+        teacher.info.input_size,
+        False,
+        cfg.max_samples_per_ray,
+        cfg.backend,
+        device,
     )
     field.eval()
     nerf.eval()
@@ -244,11 +257,23 @@ def main(argv: list[str] | None = None) -> dict:
         teacher = guarded("build_teacher", lambda: build_teacher(sizes["teacher"], None, str(device)), errors)
         if teacher is not None:
             c2w, K = square_view(scene, sizes["view"])
-            imitation = guarded("imitation", lambda: imitation_section(trainer.model, teacher, device, c2w, K, sizes["view"], sizes), errors)
+            imitation = guarded(
+                "imitation",
+                lambda: imitation_section(trainer.model, teacher, device, c2w, K, sizes["view"], sizes),
+                errors,
+            )
             if imitation is not None:
                 record["imitation"] = imitation
-                log.info("gpu_check: imitation encode %.2f ms, click-to-mask %.1f FPS", imitation["imitation_encode_ms"], imitation["click_to_mask_fps"])
-                tsec = guarded("teacher", lambda: teacher_section(teacher, device, imitation["rgb_render_ms"], imitation["decode_ms"], sizes), errors)
+                log.info(
+                    "gpu_check: imitation encode %.2f ms, click-to-mask %.1f FPS",
+                    imitation["imitation_encode_ms"],
+                    imitation["click_to_mask_fps"],
+                )
+                tsec = guarded(
+                    "teacher",
+                    lambda: teacher_section(teacher, device, imitation["rgb_render_ms"], imitation["decode_ms"], sizes),
+                    errors,
+                )
                 if tsec is not None:
                     record["teacher"] = tsec
                     record["encode_speedup"] = round(tsec["teacher_encode_ms"] / imitation["imitation_encode_ms"], 2)

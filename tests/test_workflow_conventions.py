@@ -95,7 +95,13 @@ def test_flat_settings_is_readable_and_canonical():
 def test_real_stage_params_need_no_escaping_in_the_report():
     """Snakemake's report escapes quotes and newlines in params; ours carry none."""
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for sections in (("nerf", "seed"), ("features", "teacher"), ("imitation", "teacher", "seed"), ("evaluation", "teacher"), ("report",)):
+    for sections in (
+        ("nerf", "seed"),
+        ("features", "teacher"),
+        ("imitation", "teacher", "seed"),
+        ("evaluation", "teacher"),
+        ("report",),
+    ):
         text = _settings_text(config, *sections)
         assert '"' not in text and "\n" not in text and "\\" not in text, text
         assert f"{sections[0]}." in text

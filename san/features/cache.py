@@ -156,7 +156,9 @@ CONVENTIONS = (
 )
 
 
-def _set_attrs(ds: h5py.Dataset, dims: Sequence[str], description: str, units: str, convention: str | None = None) -> None:
+def _set_attrs(
+    ds: h5py.Dataset, dims: Sequence[str], description: str, units: str, convention: str | None = None
+) -> None:
     ds.attrs["description"] = description
     ds.attrs["units"] = units
     if convention:
@@ -181,29 +183,54 @@ def describe_datasets(file: h5py.File, info: TeacherInfo, render_size: int) -> N
     s, n_in = int(render_size), int(info.input_size)
     file.attrs["title"] = "san feature cache: NeRF renderings, their cameras and the teacher's features of them"
     file.attrs["conventions"] = CONVENTIONS
-    _set_attrs(file["rgb"], ("view", "y", "x", "channel"),
-               f"NeRF rendering of each view as the teacher saw it, RGB, zero-padded at the bottom and right to {s} x {s}; "
-               "the valid region of view i is rgb[i, :image_hw[i, 0], :image_hw[i, 1]]",
-               "8-bit sRGB (0-255)",
-               f"the teacher resized it (longest side to {n_in} px) and zero-padded it to its {n_in} x {n_in} square input")
+    _set_attrs(
+        file["rgb"],
+        ("view", "y", "x", "channel"),
+        f"NeRF rendering of each view as the teacher saw it, RGB, zero-padded at the bottom and right to {s} x {s}; "
+        "the valid region of view i is rgb[i, :image_hw[i, 0], :image_hw[i, 1]]",
+        "8-bit sRGB (0-255)",
+        f"the teacher resized it (longest side to {n_in} px) and zero-padded it to its {n_in} x {n_in} square input",
+    )
     _set_attrs(file["image_hw"], ("view", "hw"), "(height, width) of each rendering: the valid region of rgb", "pixels")
-    _set_attrs(file["c2w"], ("view", "row", "col"), "camera-to-world transform of each view (4 x 4, last row 0 0 0 1)",
-               "normalised scene units (translation); rotation dimensionless",
-               "OpenCV camera axes (+x right, +y down, +z forward), normalised scene frame of poses/cameras.json")
-    _set_attrs(file["K"], ("view", "row", "col"), "pinhole intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] of the image_hw rendering",
-               "pixels", "pixel centres at +0.5: the top-left pixel spans [0, 1] x [0, 1]; u = fx X/Z + cx, v = fy Y/Z + cy")
+    _set_attrs(
+        file["c2w"],
+        ("view", "row", "col"),
+        "camera-to-world transform of each view (4 x 4, last row 0 0 0 1)",
+        "normalised scene units (translation); rotation dimensionless",
+        "OpenCV camera axes (+x right, +y down, +z forward), normalised scene frame of poses/cameras.json",
+    )
+    _set_attrs(
+        file["K"],
+        ("view", "row", "col"),
+        "pinhole intrinsics [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] of the image_hw rendering",
+        "pixels",
+        "pixel centres at +0.5: the top-left pixel spans [0, 1] x [0, 1]; u = fx X/Z + cx, v = fy Y/Z + cy",
+    )
     _set_attrs(file["is_augmented"], ("view",), "true: an interpolated (augmented) camera; false: a training view", "1")
-    _set_attrs(file["frame_index"], ("view",), "index of the training camera in poses/cameras.json, -1 for augmented views", "1")
+    _set_attrs(
+        file["frame_index"],
+        ("view",),
+        "index of the training camera in poses/cameras.json, -1 for augmented views",
+        "1",
+    )
     for i, shape in enumerate(info.feature_shapes):
         ds = file[f"features/{i}"]
-        _set_attrs(ds, ("view", "channel", "y", "x"),
-                   f"teacher feature map {i} of each view, C x h x w = {' x '.join(str(v) for v in shape)}, over the padded square input; "
-                   f"only the top-left valid_hw/{i} cells see the image",
-                   "teacher feature units (dimensionless), stored as float16",
-                   "cell (y, x) covers input pixels [y, y+1) x [x, x+1) times the stride")
+        _set_attrs(
+            ds,
+            ("view", "channel", "y", "x"),
+            f"teacher feature map {i} of each view, C x h x w = {' x '.join(str(v) for v in shape)}, over the padded square input; "
+            f"only the top-left valid_hw/{i} cells see the image",
+            "teacher feature units (dimensionless), stored as float16",
+            "cell (y, x) covers input pixels [y, y+1) x [x, x+1) times the stride",
+        )
         ds.attrs["backbone_output"] = _backbone_output(info.name, i, shape, n_in)
         ds.attrs["untrained_teacher"] = bool(info.untrained)
-        _set_attrs(file[f"valid_hw/{i}"], ("view", "hw"), f"(h, w): the top-left cells of features/{i} that cover the image", "feature cells")
+        _set_attrs(
+            file[f"valid_hw/{i}"],
+            ("view", "hw"),
+            f"(h, w): the top-left cells of features/{i} that cover the image",
+            "feature cells",
+        )
 
 
 def open_error(path: Path, error: OSError) -> "FeatureCacheError":
@@ -216,14 +243,18 @@ def open_error(path: Path, error: OSError) -> "FeatureCacheError":
             f"necessarily damaged: wait for that process (a running cache_features job?) or stop it, then retry ({text})"
         )
     if "truncated file" in text:
-        return FeatureCacheError(f"{path}: cannot open as HDF5, the file is truncated ({text}); delete it and re-run rule cache_features")
+        return FeatureCacheError(
+            f"{path}: cannot open as HDF5, the file is truncated ({text}); delete it and re-run rule cache_features"
+        )
     return FeatureCacheError(f"{path}: cannot open as HDF5, the file is truncated or corrupt ({text})")
 
 
 class FeatureCacheWriter:
     """Fills a freshly created cache view by view; made by :func:`create_feature_cache`."""
 
-    def __init__(self, file: h5py.File, path: Path, num_views: int, render_size: int, info: TeacherInfo, compression: str):
+    def __init__(
+        self, file: h5py.File, path: Path, num_views: int, render_size: int, info: TeacherInfo, compression: str
+    ):
         self.file, self.path, self.num_views, self.render_size, self.info = file, path, num_views, render_size, info
         self.written = np.zeros(num_views, dtype=bool)
         kw = _compression_kwargs(compression)
@@ -268,7 +299,9 @@ class FeatureCacheWriter:
         if max(h, w) > self.render_size:
             raise FeatureCacheError(f"{where}: rgb {h}x{w} exceeds render_size {self.render_size}")
         if len(features) != len(self.info.feature_shapes):
-            raise FeatureCacheError(f"{where}: {len(features)} feature maps, teacher has {len(self.info.feature_shapes)}")
+            raise FeatureCacheError(
+                f"{where}: {len(features)} feature maps, teacher has {len(self.info.feature_shapes)}"
+            )
         padded = np.zeros((self.render_size, self.render_size, 3), dtype=np.uint8)
         padded[:h, :w] = rgb
         self.file["rgb"][index] = padded
@@ -335,7 +368,9 @@ def create_feature_cache(
             yield writer
             missing = np.flatnonzero(~writer.written)
             if missing.size:
-                raise FeatureCacheError(f"{path}: {missing.size} of {num_views} views were never written (first: {missing[0]})")
+                raise FeatureCacheError(
+                    f"{path}: {missing.size} of {num_views} views were never written (first: {missing[0]})"
+                )
 
 
 def write_feature_cache(
@@ -412,7 +447,9 @@ class FeatureCache:
         try:
             return self.file[name][index]
         except (OSError, KeyError) as e:
-            raise self._error(f"cannot read {name}{list(index) if index != () else ''}: the file is truncated or corrupt ({e})") from e
+            raise self._error(
+                f"cannot read {name}{list(index) if index != () else ''}: the file is truncated or corrupt ({e})"
+            ) from e
 
     def _read_meta(self) -> FeatureCacheMeta:
         attrs = self.file.attrs
@@ -422,7 +459,9 @@ class FeatureCache:
         version = int(attrs["format_version"])
         if version not in READABLE_VERSIONS:
             readable = ", ".join(str(v) for v in READABLE_VERSIONS)
-            raise self._error(f"format_version {version}, this san (writes {FORMAT_VERSION}) reads versions {readable}: re-run rule cache_features")
+            raise self._error(
+                f"format_version {version}, this san (writes {FORMAT_VERSION}) reads versions {readable}: re-run rule cache_features"
+            )
         shapes = np.asarray(attrs["feature_shapes"])
         if shapes.ndim != 2 or shapes.shape[1] != 3 or shapes.shape[0] < 1:
             raise self._error(f"attribute feature_shapes must be Mx3, got shape {shapes.shape}")
@@ -478,7 +517,9 @@ class FeatureCache:
             if ds.shape != shape:
                 problems.append(f"{name} has shape {ds.shape}, expected {shape}")
             if ds.dtype not in [np.dtype(d) for d in dtypes]:
-                problems.append(f"{name} has dtype {ds.dtype}, expected {' or '.join(np.dtype(d).name for d in dtypes)}")
+                problems.append(
+                    f"{name} has dtype {ds.dtype}, expected {' or '.join(np.dtype(d).name for d in dtypes)}"
+                )
         if problems:
             raise self._error("inconsistent layout: " + "; ".join(problems))
 
@@ -560,10 +601,14 @@ class FeatureCache:
             if wrong.size:
                 j = int(wrong[0])
                 found = self.valid_hw[i][j].tolist()
-                problems.append(f"valid_hw/{i}[{j}] = {found}, expected {expected[j].tolist()} for image {hw[j].tolist()}")
+                problems.append(
+                    f"valid_hw/{i}[{j}] = {found}, expected {expected[j].tolist()} for image {hw[j].tolist()}"
+                )
         if ((self.frame_index >= 0) == self.is_augmented).any():
             j = int(np.flatnonzero((self.frame_index >= 0) == self.is_augmented)[0])
-            problems.append(f"view {j}: frame_index {int(self.frame_index[j])} disagrees with is_augmented {bool(self.is_augmented[j])}")
+            problems.append(
+                f"view {j}: frame_index {int(self.frame_index[j])} disagrees with is_augmented {bool(self.is_augmented[j])}"
+            )
         for j in self.sample_indices(full):
             try:
                 maps = self.features(j)
@@ -590,7 +635,9 @@ class FeatureCache:
             values = []
             for j in indices:
                 h, w = (int(v) for v in self.valid_hw[i][j])
-                values.append(self._read(f"features/{i}", (j, slice(None), slice(0, h), slice(0, w))).astype(np.float32).ravel())
+                values.append(
+                    self._read(f"features/{i}", (j, slice(None), slice(0, h), slice(0, w))).astype(np.float32).ravel()
+                )
             v = np.concatenate(values)
             stats.append({"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max())})
         return stats

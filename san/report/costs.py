@@ -84,22 +84,39 @@ def cost_table(df: pd.DataFrame, stage_order: Sequence[str] = ()) -> pd.DataFram
     if df.empty:
         return pd.DataFrame(columns=["scene", "stage", "jobs", "wall_s", "cpu_s", "max_rss_mb"])
     d = df.assign(scene=[f"{a}/{b}" if b else "(all)" for a, b in zip(df["dataset"], df["scene"])])
-    g = d.groupby(["scene", "rule"], sort=False).agg(
-        jobs=("wall_s", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"), max_rss_mb=("max_rss_mb", "max")
-    ).reset_index().rename(columns={"rule": "stage"})
+    g = (
+        d.groupby(["scene", "rule"], sort=False)
+        .agg(
+            jobs=("wall_s", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"), max_rss_mb=("max_rss_mb", "max")
+        )
+        .reset_index()
+        .rename(columns={"rule": "stage"})
+    )
     order = {s: i for i, s in enumerate(stage_order)}
     g["_o"] = [order.get(s, len(order)) for s in g["stage"]]
     out = []
     for scene, part in g.sort_values(["scene", "_o", "stage"]).groupby("scene", sort=True):
         out.append(part.drop(columns="_o"))
-        out.append(pd.DataFrame([{
-            "scene": scene, "stage": "total", "jobs": int(part["jobs"].sum()), "wall_s": part["wall_s"].sum(),
-            "cpu_s": part["cpu_s"].sum(min_count=1), "max_rss_mb": part["max_rss_mb"].max(),
-        }]))
+        out.append(
+            pd.DataFrame(
+                [
+                    {
+                        "scene": scene,
+                        "stage": "total",
+                        "jobs": int(part["jobs"].sum()),
+                        "wall_s": part["wall_s"].sum(),
+                        "cpu_s": part["cpu_s"].sum(min_count=1),
+                        "max_rss_mb": part["max_rss_mb"].max(),
+                    }
+                ]
+            )
+        )
     return pd.concat(out, ignore_index=True)
 
 
-def suggest_resources(df: pd.DataFrame, factor: float = 1.5, min_mem_mb: int = 1000, min_runtime_min: int = 5) -> dict[str, dict[str, int]]:
+def suggest_resources(
+    df: pd.DataFrame, factor: float = 1.5, min_mem_mb: int = 1000, min_runtime_min: int = 5
+) -> dict[str, dict[str, int]]:
     """Slurm resources per rule from measured costs: ``mem_mb`` = ``factor`` x the largest peak RSS
     (rounded up to 500 MB), ``runtime`` = ``factor`` x the longest wall time (minutes, rounded up).
 

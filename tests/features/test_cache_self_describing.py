@@ -85,7 +85,9 @@ def test_inspect_shows_descriptions_and_dims(cache_file, capsys):
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_every_compression_round_trips(tmp_path, cache_arrays, compression):
-    path = write_feature_cache(tmp_path / "c.h5", teacher=INFO, nerf_digest="0" * 64, compression=compression, **cache_arrays)
+    path = write_feature_cache(
+        tmp_path / "c.h5", teacher=INFO, nerf_digest="0" * 64, compression=compression, **cache_arrays
+    )
     with open_feature_cache(path, validate=True) as cache:
         np.testing.assert_array_equal(cache.features(3)[0], cache_arrays["features"][0][3].astype(np.float16))
 
@@ -100,7 +102,9 @@ def test_default_compression_beats_lzf_on_float16_features(tmp_path, cache_array
     arrays = dict(cache_arrays, features=[0.3 * np.random.default_rng(5).standard_normal((4, 64, 16, 16))])
     sizes = {}
     for compression in ("none", "lzf", "shuffle_gzip"):
-        path = write_feature_cache(tmp_path / f"{compression}.h5", teacher=info, nerf_digest="0" * 64, compression=compression, **arrays)
+        path = write_feature_cache(
+            tmp_path / f"{compression}.h5", teacher=info, nerf_digest="0" * 64, compression=compression, **arrays
+        )
         with h5py.File(path, "r") as f:
             sizes[compression] = f["features/0"].id.get_storage_size()
     assert sizes["shuffle_gzip"] < 0.95 * sizes["lzf"], sizes

@@ -32,7 +32,9 @@ def test_round_trip(cache_file, cache_arrays):
         assert cache.view(0).valid_hw == [(6, 8), (3, 4)]
         assert cache.view(3).valid_hw == [(8, 8), (4, 4)]
         assert cache.file["features/0"].chunks == (1, 8, 8, 8)
-        assert cache.file["features/0"].compression == "gzip" and cache.file["features/0"].shuffle  # default shuffle_gzip
+        assert (
+            cache.file["features/0"].compression == "gzip" and cache.file["features/0"].shuffle
+        )  # default shuffle_gzip
         stats = cache.feature_stats()
         assert len(stats) == 2 and 0.5 < stats[0]["std"] < 1.5
 
@@ -100,7 +102,9 @@ def test_inconsistent_shapes(cache_file):
     with h5py.File(cache_file, "r+") as f:
         del f["c2w"]
         f.create_dataset("c2w", data=np.zeros((3, 4, 4), np.float32))
-    with pytest.raises(FeatureCacheError, match=r"inconsistent layout: c2w has shape \(3, 4, 4\), expected \(4, 4, 4\)") as err:
+    with pytest.raises(
+        FeatureCacheError, match=r"inconsistent layout: c2w has shape \(3, 4, 4\), expected \(4, 4, 4\)"
+    ) as err:
         with open_feature_cache(cache_file):
             pass
     assert str(cache_file) in str(err.value)

@@ -34,7 +34,10 @@ def stub_scene(n: int = 8, width: int = 96, height: int = 72):
         eye = np.array([4 * np.cos(a), 4 * np.sin(a), 1.5])
         K = intrinsics_matrix(80.0, 80.0, width / 2, height / 2)
         cameras.append(Camera(look_at(eye, np.zeros(3), np.array([0.0, 0.0, 1.0])), K, width, height))
-    frames = [SimpleNamespace(c2w=c.c2w, split="test" if i % 4 == 3 else "train", image=f"view_{i:02d}.png") for i, c in enumerate(cameras)]
+    frames = [
+        SimpleNamespace(c2w=c.c2w, split="test" if i % 4 == 3 else "train", image=f"view_{i:02d}.png")
+        for i, c in enumerate(cameras)
+    ]
     scene = SimpleNamespace(
         frames=frames,
         indices=lambda split: [i for i, f in enumerate(frames) if f.split == split],

@@ -43,7 +43,9 @@ def running_viewer(tmp_path):
 
         port = free_port()
         variant = os.environ.get("SAN_VIEWER_VARIANT", "full")
-        app = run_viewer(scene_dir, variant, port=port, render_size=128, out_dir=tmp_path / "exports", device="cpu", block=False)
+        app = run_viewer(
+            scene_dir, variant, port=port, render_size=128, out_dir=tmp_path / "exports", device="cpu", block=False
+        )
         server = app.server
     else:
         server, app = start_stub_viewer(tmp_path / "exports")
@@ -72,10 +74,16 @@ def test_click_the_mesh_in_headless_chromium(running_viewer, tmp_path):
         client = next(iter(server.get_clients().values()))
         # The browser camera starts at the session view (the client reports its camera back).
         wxyz, position, _, _ = camera_to_viser(app.session.camera)
-        _wait(lambda: np.allclose(client.camera.position, position, atol=1e-3 * app.extent), 60, "the browser camera at the session view")
+        _wait(
+            lambda: np.allclose(client.camera.position, position, atol=1e-3 * app.extent),
+            60,
+            "the browser camera at the session view",
+        )
         time.sleep(2.0)  # let the mesh upload and draw once
-        rect = page.evaluate("(() => { const r = document.querySelector('canvas').getBoundingClientRect();"
-                             " return [r.left, r.top, r.width, r.height]; })()")
+        rect = page.evaluate(
+            "(() => { const r = document.querySelector('canvas').getBoundingClientRect();"
+            " return [r.left, r.top, r.width, r.height]; })()"
+        )
         x, y = rect[0] + rect[2] / 2, rect[1] + rect[3] / 2
         before = len(app.session.clicks)
         page.click(x, y)  # the centre of the session view: the scene's mesh

@@ -18,8 +18,17 @@ def _bench(path, rows):
 def test_labels_from_the_benchmark_path():
     assert benchmark_labels("results/benchmarks/train_nerf/llff/fern.tsv")["rule"] == "train_nerf"
     assert benchmark_labels("r/benchmarks/train_imitation/llff/fern/no_aug.tsv") == {
-        "rule": "train_imitation", "dataset": "llff", "scene": "fern", "job": "no_aug"}
-    assert benchmark_labels("r/benchmarks/make_tables.tsv") == {"rule": "make_tables", "dataset": "", "scene": "", "job": ""}
+        "rule": "train_imitation",
+        "dataset": "llff",
+        "scene": "fern",
+        "job": "no_aug",
+    }
+    assert benchmark_labels("r/benchmarks/make_tables.tsv") == {
+        "rule": "make_tables",
+        "dataset": "",
+        "scene": "",
+        "job": "",
+    }
     with pytest.raises(BenchmarkError, match="not under a benchmarks/ folder"):
         benchmark_labels("results/logs/x.tsv")
 
@@ -28,7 +37,9 @@ def test_cost_table_sums_per_stage_and_scene(tmp_path):
     b = tmp_path / "benchmarks"
     files = [
         _bench(b / "train_nerf/demo/demo/nerf.tsv", [(100.0, 900.0, 180.0)]),
-        _bench(b / "train_imitation/demo/demo/full.tsv", [(30.0, 1200.0, 29.0), (50.0, 1000.0, 31.0)]),  # 2 repeats: mean 40 s
+        _bench(
+            b / "train_imitation/demo/demo/full.tsv", [(30.0, 1200.0, 29.0), (50.0, 1000.0, 31.0)]
+        ),  # 2 repeats: mean 40 s
         _bench(b / "train_imitation/demo/demo/no_aug.tsv", [(20.0, 1500.0, 19.0)]),
         _bench(b / "make_tables.tsv", [(2.0, "NA", 1.5)]),
     ]
@@ -48,7 +59,12 @@ def test_cost_table_sums_per_stage_and_scene(tmp_path):
 
 def test_suggested_slurm_resources_round_up_with_a_margin(tmp_path):
     b = tmp_path / "benchmarks"
-    df = load_benchmarks([_bench(b / "train_nerf/a/b.tsv", [(610.0, 2100.0, 1200.0)]), _bench(b / "train_nerf/a/c.tsv", [(30.0, 700.0, 20.0)])])
+    df = load_benchmarks(
+        [
+            _bench(b / "train_nerf/a/b.tsv", [(610.0, 2100.0, 1200.0)]),
+            _bench(b / "train_nerf/a/c.tsv", [(30.0, 700.0, 20.0)]),
+        ]
+    )
     assert suggest_resources(df, factor=1.5) == {"train_nerf": {"mem_mb": 3500, "runtime": 16}}
 
 
