@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from san.pipeline.segment import SEGMENT_HELP, add_segment_arguments, run_segment
 
 
 class CommandError(Exception):
@@ -114,6 +113,71 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+SEGMENT_HELP = "masks (and a segmented mesh) of a trained scene from clicks"
+
+
+def add_segment_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``san segment`` (the :data:`san.cli.COMMANDS` entry)."""
+    p.description = (
+        "Segment a trained scene from clicks: --view with --click options, or a prompts TSV (columns scene, view, x, y, "
+        "label). Writes *_mask.png, *_overlay.png, *.json and, with --export-mesh, the segmented mesh (input frame)."
+    )
+    p.add_argument("--scene-dir", required=True, help="trained scene folder results/{dataset}/{scene}")
+    p.add_argument("--scene-id", default=None, help="scene id dataset/name (default: the last two parts of --scene-dir)")
+    p.add_argument("--view", type=int, default=None, help="view index in poses/cameras.json (with --click)")
+    p.add_argument("--click", action="append", default=[], metavar="X,Y[,LABEL]", help="a click in pixels; LABEL 1 (default) positive, 0 negative; repeatable")
+    p.add_argument("--prompts", default=None, help="prompts TSV (instead of --view/--click)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
+    p.add_argument("--teacher", default=None, help="teacher the field imitates (default: the config default)")
+    p.add_argument("--checkpoint", default=None, help="teacher weights file")
+    p.add_argument("--export-mesh", action="store_true", help="also cut the object out of mesh/mesh_normalized.ply")
+    p.add_argument("--views-for-mesh", type=int, default=3, help="views voted onto the mesh (default 3)")
+    p.add_argument("--device", default="auto")
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    """Run ``san segment``; bad input raises :class:`san.cli.CommandError` (exit code 1)."""
+    from san.interaction.prompts import PROMPT_COLUMNS, PromptError
+    from san.interaction.session import SessionError
+    from san.layout import MissingStageError
+    from san.pipeline.segment import segment_prompts
+
+    scene_id = args.scene_id or "/".join(Path(args.scene_dir).resolve().parts[-2:])
+    if args.prompts is not None:
+        if args.click or args.view is not None:
+            raise CommandError("give either --prompts or --view with --click, not both")
+        tsv = Path(args.prompts)
+    else:
+        if args.view is None or not args.click:
+            raise CommandError("give --view and at least one --click X,Y[,LABEL] (or --prompts TSV)")
+        lines = ["\t".join(PROMPT_COLUMNS)]
+        for c in args.click:
+            v = c.split(",")
+            if len(v) not in (2, 3):
+                raise CommandError(f"--click {c!r}: expected X,Y or X,Y,LABEL")
+            lines.append("\t".join([scene_id, str(args.view), v[0], v[1], v[2] if len(v) == 3 else "1"]))
+        tsv = Path(args.out) / "prompts.tsv"
+        tsv.parent.mkdir(parents=True, exist_ok=True)
+        tsv.write_text("\n".join(lines) + "\n")
+    teacher = None
+    if args.teacher is not None:
+        from san.teachers import TeacherConfig
+
+        teacher = TeacherConfig(name=args.teacher, checkpoint=args.checkpoint)
+    try:
+        entries = segment_prompts(tsv, scene_id, args.scene_dir, args.out, args.variant, args.export_mesh, args.views_for_mesh, teacher, args.device)
+    except (PromptError, MissingStageError, SessionError) as e:
+        raise CommandError(str(e)) from e
+    for e in entries:
+        mesh = f", mesh {e['mesh']['segment_faces']} faces" if "mesh" in e else ""
+        print(f"{e['scene']} view {e['view']}{' ' + e['object'] if e['object'] else ''}: score {e['score']:.3f}, {e['mask_pixels']} px{mesh}")
+    print(f"written to {args.out}")
+    return 0
+
+
+
+
 def _view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Serve an interactive web viewer (viser) of a trained scene: the mesh and training cameras, clicks on the mesh, "
@@ -131,7 +195,7 @@ def _view_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _view(args: argparse.Namespace) -> int:
     from san.interaction.viewer import MissingViewerError, run_viewer
-    from san.pipeline.segment import MissingStageError
+    from san.layout import MissingStageError
 
     if args.render_size < 1:
         raise CommandError(f"--render-size {args.render_size} must be positive")

@@ -214,10 +214,10 @@ class SegmentationSession:
         Reads ``poses/cameras.json`` (views = all its frames, in file order), ``nerf/model.pt`` and
         ``imitation/{variant}/field.pt``; ``teacher`` is a :class:`san.teachers.Teacher`, a
         :class:`san.teachers.TeacherConfig` or ``None`` (the default config) and supplies the
-        decoder. A missing file raises :class:`san.pipeline.segment.MissingStageError` naming it
+        decoder. A missing file raises :class:`san.layout.MissingStageError` naming it
         and the rule that makes it.
         """
-        from san.pipeline.segment import scene_parts
+        from san.trained_scene import scene_parts
 
         parts = scene_parts(scene_dir, variant=variant, teacher=teacher, device=device, feature_hw=feature_hw)
         return cls(parts.render_fn, parts.features_fn, parts.decode_fn, parts.scene.frames, **kwargs)

@@ -29,8 +29,11 @@ from scipy.spatial.transform import Rotation
 
 from san.cameras import RayBundle, project_points, rays_from_pixels, resize_longest_side
 from san.interaction.session import Camera, SegmentationResult, SegmentationSession, SessionError
-from san.pipeline.segment import NEGATIVE_COLOUR, POSITIVE_COLOUR, mesh_views, overlay_image, require_stages, scene_parts
+from san.interaction.overlay import NEGATIVE_COLOUR, POSITIVE_COLOUR, overlay_image
+from san.interaction.prompts import mesh_views
+from san.layout import require_stages
 from san.rendering.mesh_raycast import raycast_mesh
+from san.trained_scene import scene_parts
 
 log = logging.getLogger("san")
 
@@ -137,7 +140,7 @@ def click_ray_to_pixel(origin, direction, vertices, faces, camera: Camera, rel_t
 
 def compose_overlay(rgb, result: SegmentationResult | None = None) -> np.ndarray:
     """``HxWx3`` uint8: ``rgb`` (``HxWx3`` float in [0, 1]) with ``result``'s mask tinted, its usable
-    clicks drawn (positive green, negative red) and its box (as :func:`san.pipeline.segment.overlay_image`)."""
+    clicks drawn (positive green, negative red) and its box (as :func:`san.interaction.overlay.overlay_image`)."""
     rgb = rgb.detach().cpu().numpy() if hasattr(rgb, "detach") else np.asarray(rgb)
     if result is None:
         return overlay_image(rgb, np.zeros(rgb.shape[:2], dtype=bool))

@@ -15,7 +15,7 @@ import san.imitation.render
 import san.models.nerf
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.interaction.session import SegmentationSession
-from san.pipeline.segment import MissingStageError
+from san.layout import MissingStageError
 from san.teachers import ToyMultiScaleTeacher
 
 

@@ -25,7 +25,7 @@ from san.interaction.viewer import (
     viser_to_camera,
     wxyz_to_matrix,
 )
-from san.pipeline.segment import MASK_TINT, NEGATIVE_COLOUR, POSITIVE_COLOUR
+from san.interaction.overlay import MASK_TINT, NEGATIVE_COLOUR, POSITIVE_COLOUR
 
 
 def random_rotation(rng) -> np.ndarray:
