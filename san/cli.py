@@ -116,6 +116,22 @@ def _inspect(args: argparse.Namespace) -> int:
 SEGMENT_HELP = "masks (and a segmented mesh) of a trained scene from clicks"
 
 
+def _teacher_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--teacher", default=None, help="teacher the field imitates (default: the one recorded in the field)")
+    p.add_argument("--checkpoint", default=None, help="teacher weights file (default: the one recorded in the field)")
+
+
+def _teacher(args: argparse.Namespace):
+    """The ``--teacher``/``--checkpoint`` choice as a ``TeacherConfig``, or ``None`` (the field's)."""
+    if args.teacher is None:
+        if args.checkpoint is not None:
+            raise CommandError("--checkpoint needs --teacher NAME")
+        return None
+    from san.teachers import TeacherConfig
+
+    return TeacherConfig(name=args.teacher, checkpoint=args.checkpoint)
+
+
 def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``san segment`` (the :data:`san.cli.COMMANDS` entry)."""
     p.description = (
@@ -129,8 +145,7 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", default=None, help="prompts TSV (instead of --view/--click)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
-    p.add_argument("--teacher", default=None, help="teacher the field imitates (default: the config default)")
-    p.add_argument("--checkpoint", default=None, help="teacher weights file")
+    _teacher_arguments(p)
     p.add_argument("--export-mesh", action="store_true", help="also cut the object out of mesh/mesh_normalized.ply")
     p.add_argument("--views-for-mesh", type=int, default=3, help="views voted onto the mesh (default 3)")
     p.add_argument("--device", default="auto")
@@ -142,6 +157,7 @@ def run_segment(args: argparse.Namespace) -> int:
     from san.interaction.session import SessionError
     from san.layout import MissingStageError
     from san.pipeline.segment import segment_prompts
+    from san.trained_scene import TeacherMismatchError
 
     scene_id = args.scene_id or "/".join(Path(args.scene_dir).resolve().parts[-2:])
     if args.prompts is not None:
@@ -160,14 +176,10 @@ def run_segment(args: argparse.Namespace) -> int:
         tsv = Path(args.out) / "prompts.tsv"
         tsv.parent.mkdir(parents=True, exist_ok=True)
         tsv.write_text("\n".join(lines) + "\n")
-    teacher = None
-    if args.teacher is not None:
-        from san.teachers import TeacherConfig
-
-        teacher = TeacherConfig(name=args.teacher, checkpoint=args.checkpoint)
+    teacher = _teacher(args)
     try:
         entries = segment_prompts(tsv, scene_id, args.scene_dir, args.out, args.variant, args.export_mesh, args.views_for_mesh, teacher, args.device)
-    except (PromptError, MissingStageError, SessionError) as e:
+    except (PromptError, MissingStageError, SessionError, TeacherMismatchError) as e:
         raise CommandError(str(e)) from e
     for e in entries:
         mesh = f", mesh {e['mesh']['segment_faces']} faces" if "mesh" in e else ""
@@ -190,12 +202,14 @@ def _view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--render-size", type=int, default=256, help="longest side of the rendered views in pixels (default 256)")
     parser.add_argument("--mesh", type=Path, default=None, help="mesh in the normalised frame (default SCENE_DIR/mesh/mesh_normalized.ply)")
     parser.add_argument("--out", type=Path, default=None, help="folder of the exported meshes (default SCENE_DIR/segment_viewer)")
+    _teacher_arguments(parser)
     parser.add_argument("--device", default="auto")
 
 
 def _view(args: argparse.Namespace) -> int:
     from san.interaction.viewer import MissingViewerError, run_viewer
     from san.layout import MissingStageError
+    from san.trained_scene import TeacherMismatchError
 
     if args.render_size < 1:
         raise CommandError(f"--render-size {args.render_size} must be positive")
@@ -203,8 +217,8 @@ def _view(args: argparse.Namespace) -> int:
         raise CommandError(f"--mesh {args.mesh}: no such file")
     try:
         run_viewer(args.scene_dir, args.variant, mesh=args.mesh, port=args.port, render_size=args.render_size,
-                   out_dir=args.out, device=args.device, host=args.host)
-    except (MissingStageError, MissingViewerError) as e:
+                   out_dir=args.out, device=args.device, host=args.host, teacher=_teacher(args))
+    except (MissingStageError, MissingViewerError, TeacherMismatchError) as e:
         raise CommandError(str(e)) from e
     return 0
 

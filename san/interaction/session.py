@@ -213,8 +213,9 @@ class SegmentationSession:
 
         Reads ``poses/cameras.json`` (views = all its frames, in file order), ``nerf/model.pt`` and
         ``imitation/{variant}/field.pt``; ``teacher`` is a :class:`san.teachers.Teacher`, a
-        :class:`san.teachers.TeacherConfig` or ``None`` (the default config) and supplies the
-        decoder. A missing file raises :class:`san.layout.MissingStageError` naming it
+        :class:`san.teachers.TeacherConfig` or ``None`` (the teacher the field records) and supplies
+        the decoder; another teacher than the field's raises
+        :class:`san.trained_scene.TeacherMismatchError`. A missing file raises :class:`san.layout.MissingStageError` naming it
         and the rule that makes it.
         """
         from san.trained_scene import scene_parts

@@ -288,7 +288,7 @@ class ViewerApp:
 
 def run_viewer(scene_dir: str | os.PathLike, variant: str = "full", mesh: str | os.PathLike | None = None, port: int = 8080,
                render_size: int = 256, out_dir: str | os.PathLike | None = None, device: str = "auto",
-               host: str = "127.0.0.1", block: bool = True) -> ViewerApp:
+               host: str = "127.0.0.1", block: bool = True, teacher=None) -> ViewerApp:
     """Serve the viewer of a trained scene at ``http://{host}:{port}``.
 
     Args:
@@ -297,16 +297,19 @@ def run_viewer(scene_dir: str | os.PathLike, variant: str = "full", mesh: str | 
         render_size: longest side of the session renderings in pixels (training views are not upscaled).
         out_dir: exports (default ``{scene_dir}/segment_viewer``).
         block: serve until interrupted; ``False`` returns the running app.
+        teacher: a :class:`san.teachers.Teacher` or :class:`san.teachers.TeacherConfig` decoding the
+            masks; default (``None``) the teacher the field records.
 
     Raises:
         MissingStageError: a stage file is missing (checked before anything is loaded).
         MissingViewerError: viser is not installed.
+        TeacherMismatchError: ``teacher`` is not the one the field imitates (checked before the NeRF loads).
     """
     import trimesh
 
     paths = require_stages(scene_dir, ("cameras", "nerf", "field") + (() if mesh else ("mesh",)), variant)
     viser = _import_viser()
-    parts = scene_parts(scene_dir, variant=variant, device=device)
+    parts = scene_parts(scene_dir, variant=variant, teacher=teacher, device=device)
     views = []
     for f in parts.scene.frames:
         K, w, h = resize_longest_side(f.K, f.width, f.height, min(render_size, max(f.width, f.height)))

@@ -308,30 +308,17 @@ def load_parts(
     mesh_path: str | os.PathLike | None = None,
     device: str = "auto",
 ) -> EvaluationParts:
-    """Load the scene's test views, the NeRF, the field (and mesh) and the teacher; checks that
-    the field imitates ``teacher_config.name``."""
-    from san.data.scene import load_scene
-    from san.imitation.model import load_imitation
+    """Load the scene's test views, the NeRF, the field (and mesh) and the teacher with
+    :func:`san.trained_scene.load_trained`, which checks that the field imitates ``teacher_config``
+    (default: the teacher the field records)."""
     from san.imitation.render import render_features
-    from san.models.nerf import load_nerf
-    from san.rendering.mesh_raycast import load_mesh
-    from san.teachers import TeacherConfig, teacher_from_config
-    from san.utils.device import resolve_device
+    from san.trained_scene import load_trained
 
-    dev = resolve_device(device)
-    teacher_config = teacher_config or TeacherConfig()
-    views = evaluation_views(load_scene(cameras_json), config.render_size, config.max_views)
-    nerf = load_nerf(model_path, dev)
-    nerf.eval()
-    field = load_imitation(field_path, dev)
-    trained_with = getattr(field, "metadata", {}).get("teacher")
-    if trained_with is not None and trained_with != teacher_config.name:
-        raise ValueError(f"{field_path}: the field imitates teacher {trained_with!r}, but the config's teacher is {teacher_config.name!r}")
-    mesh = None
-    if field.mesh_surface:
-        if mesh_path is None:
-            raise ValueError(f"{field_path}: a mesh-surface field needs the mesh (mesh/mesh_normalized.ply)")
-        mesh = load_mesh(mesh_path, dev)
+    trained = load_trained(
+        cameras_json, model_path, field=field_path, mesh=mesh_path, teacher=teacher_config, device=device, given="configured"
+    )
+    nerf, field, mesh, dev = trained.nerf, trained.field, trained.mesh, trained.device
+    views = evaluation_views(trained.scene, config.render_size, config.max_views)
     chunk = {} if config.chunk is None else {"chunk": config.chunk}
 
     @torch.no_grad()
@@ -343,7 +330,7 @@ def load_parts(
         views,
         rgb_renderer(nerf, config, dev),
         render_feats,
-        teacher_from_config(teacher_config, str(dev)),
+        trained.teacher,
         IMITATION_MESH if field.mesh_surface else IMITATION_VOLUME,
         dev,
     )

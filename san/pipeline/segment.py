@@ -132,6 +132,8 @@ def segment_prompts(
     """Rule ``segment_prompts`` for one scene: the rows of ``scene_id`` in the prompts TSV.
 
     Checks the prompts (all rows of this scene) and the stage files before loading any model.
+    ``teacher`` (a ``TeacherConfig``, a ``Teacher`` or ``None``: the field's recorded teacher) is
+    checked against the field by :func:`san.trained_scene.load_trained_scene`.
     """
     from san.data.scene import load_scene
     from san.interaction.session import SegmentationSession

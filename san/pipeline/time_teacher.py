@@ -49,15 +49,14 @@ def time_teacher(
     Returns:
         The record written (module docstring).
     """
-    from san.data.scene import load_scene
-    from san.models.nerf import load_nerf
+    from san.trained_scene import load_trained
     from san.utils.device import resolve_device
 
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    view = evaluation_views(load_scene(cameras_json), config.render_size, 1)[0]
-    teacher = build_timing_teacher(teacher_config, config, dev)
-    nerf = load_nerf(model_path, dev).eval()
+    trained = load_trained(cameras_json, model_path, teacher=build_timing_teacher(teacher_config, config, dev), device=str(dev))
+    view = evaluation_views(trained.scene, config.render_size, 1)[0]
+    teacher, nerf = trained.teacher, trained.nerf
     log.info(
         "time_teacher %s/%s: %s%s on %s, view %s at %dx%d",
         dataset, scene, teacher.info.name, " (UNTRAINED)" if teacher.info.untrained else "", device_name(dev),

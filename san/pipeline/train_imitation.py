@@ -106,6 +106,7 @@ def run_imitation(
     teacher_record = {
         "name": info.name,
         "untrained": bool(info.untrained),
+        "checkpoint": info.checkpoint,
         "checkpoint_sha256": info.checkpoint_sha256,
         "input_size": info.input_size,
         "feature_shapes": [list(s) for s in info.feature_shapes],
@@ -208,28 +209,21 @@ def train_imitation(
         device: ``auto | cpu | cuda[:N]``.
         seed: global seed.
     """
-    from san.data.scene import load_scene
-    from san.features.cache import FeatureCacheError, open_feature_cache
-    from san.models.nerf import load_nerf
+    from san.features.cache import open_feature_cache
     from san.rendering.mesh_raycast import load_mesh
-    from san.teachers import teacher_from_config
+    from san.trained_scene import check_teacher, load_trained
 
     dev = resolve_device(device)
     var = variant_config(variant, config)
-    scene = load_scene(cameras_json)
-    nerf = load_nerf(model_path, dev)
-    teacher = teacher_from_config(teacher_config, str(dev))
-    mesh = None
-    if var.mesh_surface:
-        if mesh_path is None:
-            raise ValueError(f"variant {variant!r} needs the extracted mesh (mesh/mesh_normalized.ply)")
-        mesh = load_mesh(mesh_path, dev)
+    if var.mesh_surface and mesh_path is None:
+        raise ValueError(f"variant {variant!r} needs the extracted mesh (mesh/mesh_normalized.ply)")
+    trained = load_trained(cameras_json, model_path, teacher=teacher_config, device=str(dev), given="configured")
+    scene, nerf, teacher = trained.scene, trained.nerf, trained.teacher
+    mesh = load_mesh(mesh_path, dev) if var.mesh_surface else None
     with open_feature_cache(cache_path) as cache:
-        if cache.meta.teacher != teacher.info.name or tuple(cache.meta.feature_shapes) != tuple(teacher.info.feature_shapes):
-            raise FeatureCacheError(
-                f"{cache_path}: made with teacher {cache.meta.teacher!r} {list(cache.meta.feature_shapes)}, "
-                f"but the configured teacher is {teacher.info.name!r} {list(teacher.info.feature_shapes)}"
-            )
+        meta = cache.meta
+        made_with = {"name": meta.teacher, "checkpoint_sha256": meta.checkpoint_sha256, "feature_shapes": meta.feature_shapes}
+        check_teacher(made_with, teacher.info, cache_path, given="configured", made="made with", hint="rebuild the feature cache with this teacher")
         fingerprint = {
             "nerf_sha256": sha256_file(model_path),
             "cache": [cache.meta.created, cache.meta.nerf_digest, cache.num_views],
