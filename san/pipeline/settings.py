@@ -27,7 +27,7 @@ from san.evaluation.protocol import EvaluationConfig
 from san.imitation.config import TrainImitationConfig
 from san.mesh.extract import MeshConfig
 from san.pipeline.cache_features import CacheFeaturesConfig
-from san.pipeline.train_nerf import TrainNeRFConfig
+from san.models.nerf_trainer import TrainNeRFConfig
 from san.report import ReportConfig
 from san.teachers import TeacherConfig
 

@@ -17,7 +17,9 @@ from san.fields.nerf_field import NeRFField, NeRFFieldConfig
 from san.mesh.chamfer import chamfer_distance
 from san.mesh.extract import MeshConfig
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
-from san.pipeline.extract_mesh import extract_mesh_stage, mesh_from_model, model_grid_domain, ndc_to_world
+from san.mesh.from_nerf import mesh_from_model, model_grid_domain
+from san.pipeline.extract_mesh import extract_mesh_stage
+from san.rendering.samplers import ndc_to_world
 from san.rendering.samplers import SamplerConfig, SceneSpace, world_to_ndc
 
 TINY = NeRFConfig(

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+import san.models.nerf_trainer as nt
 import san.pipeline.train_nerf as tn
 from san.cameras import generate_rays, look_at
 from san.data.scene import Frame, Normalization, Scene, load_scene, save_scene
@@ -78,13 +79,13 @@ def make_scene(root, kind: str = "forward_facing", n: int = 5, w: int = 20, h: i
 
 
 def _config(**over):
-    return tn.train_nerf_config({**TINY, **over})
+    return nt.train_nerf_config({**TINY, **over})
 
 
 def test_training_lowers_the_loss(tmp_path):
     torch.manual_seed(0)
     cams = make_scene(tmp_path / "scene")
-    trainer = tn.NeRFTrainer(load_scene(cams), _config(steps=60, rays_per_batch=128), torch.device("cpu"))
+    trainer = nt.NeRFTrainer(load_scene(cams), _config(steps=60, rays_per_batch=128), torch.device("cpu"))
     first = [trainer.step()["mse"] for _ in range(5)]
     for _ in range(50):
         last = trainer.step()["mse"]
@@ -110,7 +111,7 @@ def test_outputs(tmp_path, kind):
 
 def test_lr_decays_from_lr_to_lr_final(tmp_path):
     cams = make_scene(tmp_path / "scene")
-    trainer = tn.NeRFTrainer(load_scene(cams), _config(steps=10), torch.device("cpu"))
+    trainer = nt.NeRFTrainer(load_scene(cams), _config(steps=10), torch.device("cpu"))
     lrs = [trainer.step()["lr"] for _ in range(10)]
     assert lrs[0] == pytest.approx(1e-2) and trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
 
@@ -162,10 +163,10 @@ def test_checkpoint_of_another_config_is_not_reloaded(tmp_path, monkeypatch, cap
 
 
 def test_presets_merge_nested_keys():
-    cpu = tn.train_nerf_config({"preset": "cpu", "model": {"sampler": {"num_samples": 12}}})
+    cpu = nt.train_nerf_config({"preset": "cpu", "model": {"sampler": {"num_samples": 12}}})
     assert cpu.model.sampler.num_samples == 12
-    assert cpu.model.field.grid == tn.train_nerf_config({"preset": "cpu"}).model.field.grid
-    paper = tn.train_nerf_config({"preset": "paper"})
+    assert cpu.model.field.grid == nt.train_nerf_config({"preset": "cpu"}).model.field.grid
+    paper = nt.train_nerf_config({"preset": "paper"})
     g = paper.model.field.grid
     assert (g.num_levels, g.features_per_level, g.log2_hashmap_size, paper.steps) == (16, 2, 19, 10000)
     assert paper.rays_per_batch * paper.model.sampler.num_samples == 2**18
