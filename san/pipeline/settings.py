@@ -26,7 +26,7 @@ from san.data.prepare import PreparePosesConfig
 from san.evaluation.protocol import EvaluationConfig
 from san.imitation.config import TrainImitationConfig
 from san.mesh.extract import MeshConfig
-from san.pipeline.cache_features import CacheFeaturesConfig
+from san.features.build import CacheFeaturesConfig
 from san.models.nerf_trainer import TrainNeRFConfig
 from san.report import ReportConfig
 from san.teachers import TeacherConfig

@@ -17,7 +17,7 @@ from san.imitation.model import load_imitation
 from san.imitation.render import render_features
 from san.config import from_dict
 from san.models.nerf import NeRFConfig, NeRFModel, load_nerf, save_nerf
-from san.pipeline.cache_features import CacheFeaturesConfig, cache_features
+from san.features.build import CacheFeaturesConfig, cache_features
 from san.pipeline.train_imitation import train_imitation
 from san.rendering.samplers import SceneSpace
 from san.teachers import TeacherConfig, build_teacher
