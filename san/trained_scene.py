@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import torch
 
     from san.data.scene import Scene
+    from san.evaluation.protocol import EvaluationConfig
     from san.imitation.model import ImitationModel
     from san.models.nerf import NeRFModel
     from san.teachers import Teacher, TeacherConfig, TeacherInfo
@@ -330,3 +331,19 @@ def scene_parts(
             the teacher's (SAM: 64x64).
     """
     return session_parts(load_trained_scene(scene_dir, variant, device, teacher), feature_hw)
+
+
+def _view_camera(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.as_tensor(view.c2w, dtype=torch.float32, device=device), torch.as_tensor(view.K, dtype=torch.float32, device=device))
+
+
+def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callable[[Any], torch.Tensor]:
+    """``view -> HxWx3`` NeRF rendering of an :class:`~san.evaluation.protocol.EvalView`."""
+    chunk = {} if config.chunk is None else {"chunk": config.chunk}
+
+    @torch.no_grad()
+    def render_rgb(view):
+        c2w, K = _view_camera(view, device)
+        return nerf.render_camera(c2w, K, view.width, view.height, **chunk)["rgb"]
+
+    return render_rgb

@@ -38,33 +38,26 @@ from san.evaluation.protocol import (
     EvaluationConfig,
     ViewResult,
     ceiling_shift_px,
-    click_grid,
     click_rows,
-    decode_click,
     evaluate_views,
     evaluation_views,
-    image_batch,
     summarize,
 )
 from san.evaluation.timing import (
-    DECODE,
     IMITATION_MESH,
     IMITATION_VOLUME,
-    RGB_RENDER,
     TEACHER_ENCODE,
+    build_timing_teacher,
+    check_timing_teacher,
+    device_name,
+    measure_imitation_timing,
+    measure_timing,
     pipeline_fps,
-    time_steps,
 )
+from san.trained_scene import _view_camera, rgb_renderer
 from san.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger("san")
-
-
-def device_name(device: torch.device) -> str:
-    """``"cpu"`` or the GPU's name (what Table 1's ``device`` column shows)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return "cpu"
 
 
 def read_train_minutes(stats_json: str | os.PathLike | None) -> float | None:
@@ -77,86 +70,6 @@ def read_train_minutes(stats_json: str | os.PathLike | None) -> float | None:
     if "wall_s" in stats:
         return float(stats["wall_s"]) / 60.0
     return None
-
-
-def measure_teacher_timing(
-    view,
-    render_rgb_fn: Callable[[Any], Any],
-    timing_teacher,
-    config: EvaluationConfig,
-    device: torch.device,
-) -> dict[str, dict]:
-    """Time the variant-independent Table 1 steps on one view: RGB rendering, the timing
-    teacher's encoder, and its decoder on its own features with one click at the image centre
-    (see :mod:`san.evaluation.timing`). The encoder runs only as often as its warm-up and repeats
-    say (on a CPU, ViT-H takes about a minute per call): the decoder reuses its last output."""
-    image = image_batch(render_rgb_fn(view))
-    h, w = int(image.shape[-2]), int(image.shape[-1])
-    last: dict[str, Any] = {}
-
-    def encode():
-        last["features"] = timing_teacher.encode(image)
-
-    encoded = time_steps({TEACHER_ENCODE: encode}, config.timing_encode_warmup, config.timing_encode_repeats, device)
-    click = click_grid(w, h, 1)[0]
-    steps = {
-        RGB_RENDER: lambda: render_rgb_fn(view),
-        DECODE: lambda: decode_click(timing_teacher, last["features"], click, (h, w)),
-    }
-    timing = time_steps(steps, config.timing_warmup, config.timing_repeats, device)
-    return {RGB_RENDER: timing[RGB_RENDER], TEACHER_ENCODE: encoded[TEACHER_ENCODE], DECODE: timing[DECODE]}
-
-
-def measure_imitation_timing(
-    view,
-    render_features_fn: Callable[[Any], Sequence[torch.Tensor]],
-    imitation_step: str,
-    config: EvaluationConfig,
-    device: torch.device,
-) -> dict[str, dict]:
-    """Time the field's feature rendering of one view; ``imitation_step`` names its encoding
-    (volumetric or mesh surface)."""
-    return time_steps({imitation_step: lambda: render_features_fn(view)}, config.timing_warmup, config.timing_repeats, device)
-
-
-def measure_timing(
-    view,
-    render_rgb_fn: Callable[[Any], Any],
-    render_features_fn: Callable[[Any], Sequence[torch.Tensor]],
-    timing_teacher,
-    imitation_step: str,
-    config: EvaluationConfig,
-    device: torch.device,
-) -> dict[str, dict]:
-    """Every Table 1 step on one view: :func:`measure_teacher_timing` and
-    :func:`measure_imitation_timing` together."""
-    timing = measure_teacher_timing(view, render_rgb_fn, timing_teacher, config, device)
-    return timing | measure_imitation_timing(view, render_features_fn, imitation_step, config, device)
-
-
-def build_timing_teacher(teacher_config, config: EvaluationConfig, device: torch.device):
-    """The teacher whose encoder is timed: ``evaluation.timing_teacher``, or the quality teacher
-    (``teacher_config``) when that is ``None`` or the same name. Another teacher is built without
-    weights, so it must be an untrained variant (e.g. ``sam_vit_h_untrained``)."""
-    from san.teachers import TeacherConfig, build_teacher, teacher_from_config
-
-    teacher_config = teacher_config or TeacherConfig()
-    if check_timing_teacher(teacher_config, config):
-        return build_teacher(config.timing_teacher, None, str(device))
-    return teacher_from_config(teacher_config, str(device))
-
-
-def check_timing_teacher(teacher_config, config: EvaluationConfig) -> bool:
-    """Whether ``evaluation.timing_teacher`` names a teacher other than the quality teacher;
-    raises ``ValueError`` when that one is not an untrained variant (it has no weights)."""
-    if config.timing_teacher in (None, teacher_config.name):
-        return False
-    if "untrained" not in config.timing_teacher:
-        raise ValueError(
-            f"evaluation.timing_teacher {config.timing_teacher!r}: a timing teacher other than the quality teacher is built "
-            "without weights, so it must be an untrained one (e.g. sam_vit_h_untrained)"
-        )
-    return True
 
 
 def read_teacher_timing(path: str | os.PathLike, config: EvaluationConfig) -> dict:
@@ -260,22 +173,6 @@ def write_outputs(
     record = dict(record, qualitative=Path(figure_png).name)
     atomic_write_json(metrics_json, record)
     return record
-
-
-def _view_camera(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.as_tensor(view.c2w, dtype=torch.float32, device=device), torch.as_tensor(view.K, dtype=torch.float32, device=device))
-
-
-def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callable[[Any], torch.Tensor]:
-    """``view -> HxWx3`` NeRF rendering of an :class:`~san.evaluation.protocol.EvalView`."""
-    chunk = {} if config.chunk is None else {"chunk": config.chunk}
-
-    @torch.no_grad()
-    def render_rgb(view):
-        c2w, K = _view_camera(view, device)
-        return nerf.render_camera(c2w, K, view.width, view.height, **chunk)["rgb"]
-
-    return render_rgb
 
 
 @dataclass

@@ -3,7 +3,7 @@
 RGB rendering by the NeRF, the timing teacher's encoder and one decoder call cost the same for
 every ablation variant, and on a CPU the ViT-H encoder alone takes minutes, so they are measured
 once per scene on the first held-out view at the protocol resolution (see
-:mod:`san.evaluation.timing` for the clock and :func:`~san.pipeline.evaluate_segmentation.build_timing_teacher`
+:mod:`san.evaluation.timing` for the clock and :func:`~san.evaluation.timing.build_timing_teacher`
 for which teacher is timed). ``evaluate_segmentation`` reads the record and times only its field.
 
 Output ``results/{dataset}/{scene}/evaluation/teacher_timing.json`` (written atomically):
@@ -19,7 +19,8 @@ import os
 import time
 
 from san.evaluation.protocol import EvaluationConfig, evaluation_views
-from san.pipeline.evaluate_segmentation import build_timing_teacher, device_name, measure_teacher_timing, rgb_renderer
+from san.evaluation.timing import build_timing_teacher, device_name, measure_teacher_timing
+from san.trained_scene import rgb_renderer
 from san.utils.io import atomic_write_json
 
 log = logging.getLogger("san")

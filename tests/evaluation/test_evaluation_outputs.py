@@ -11,7 +11,8 @@ import torch
 
 from san.evaluation.protocol import CLICK_COLUMNS, EvaluationConfig, evaluate_views
 from san.evaluation.timing import IMITATION_VOLUME
-from san.pipeline.evaluate_segmentation import build_record, measure_timing, write_outputs
+from san.evaluation.timing import measure_timing
+from san.pipeline.evaluate_segmentation import build_record, write_outputs
 from san.pipeline.report import make_tables
 from san.teachers import build_teacher
 
