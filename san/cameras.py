@@ -27,6 +27,13 @@ import torch
 DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
 
 
+def as_tensor(x, dtype=torch.float64) -> torch.Tensor:
+    """``numpy`` / ``torch`` / nested lists -> CPU tensor of ``dtype``."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", dtype)
+    return torch.as_tensor(np.asarray(x), dtype=dtype)
+
+
 def zero_distortion() -> dict[str, float]:
     """A distortion dict with every coefficient zero (a pinhole camera)."""
     return {k: 0.0 for k in DISTORTION_KEYS}

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from san.layout import require_stages
 
 if TYPE_CHECKING:
-    import torch
-
     from san.data.scene import Scene
     from san.evaluation.protocol import EvaluationConfig
     from san.imitation.model import ImitationModel
@@ -286,8 +285,6 @@ def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] |
     ``features_fn(...)`` -> the imitated maps (``feature_hw``: per map the ``(h, w)`` of the
     padded-square map, default the teacher's); ``decode_fn`` -> the teacher's decoder.
     """
-    import torch
-
     from san.imitation.render import render_features
 
     nerf, imitation, mesh, teacher, dev = trained.nerf, trained.field, trained.mesh, trained.teacher, trained.device

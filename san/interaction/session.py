@@ -46,8 +46,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from san.cameras import project_points
-from san.interaction.tracking import DepthTolerance, PointStatus, as_tensor, lift_pixels, reproject_points
+from san.cameras import as_tensor, project_points
+from san.interaction.tracking import DepthTolerance, PointStatus, lift_pixels, reproject_points
 from san.teachers.base import Prompts
 
 RenderFn = Callable[[np.ndarray, np.ndarray, int, int], Mapping[str, Any]]

@@ -1,7 +1,7 @@
 """Stand-ins for the session's three parts, built on small synthetic meshes.
 
 * A *mesh renderer*: ``render_fn`` draws a triangle mesh with the face-id z-buffer of
-  :mod:`san.interaction.mesh_segmentation` (depth = distance along the ray; rgb = a colour per face).
+  :mod:`san.rendering.mesh_raster` (depth = distance along the ray; rgb = a colour per face).
 * A *disk decoder*: ``decode_fn`` returns the disk of radius ``radius`` around each positive click,
   minus the disks around negative clicks, and records every call.
 """
@@ -14,7 +14,7 @@ import torch
 import trimesh
 
 from san.cameras import intrinsics_matrix, look_at
-from san.interaction.mesh_segmentation import rasterize_faces
+from san.rendering.mesh_raster import rasterize_faces
 
 
 def square(size: float, z: float, centre=(0.0, 0.0), subdivisions: int = 0) -> trimesh.Trimesh:

@@ -11,8 +11,8 @@ from PIL import Image
 
 from san.cli import main as cli_main
 from san.data.scene import Frame, Normalization, Scene, save_scene
-from san.interaction.session import SegmentationSession
 from san.interaction.prompts import PromptError, check_prompts, mesh_views, read_prompts
+from san.interaction.session import SegmentationSession
 from san.layout import MissingStageError, require_stages
 from san.pipeline.segment import segment_scene
 
