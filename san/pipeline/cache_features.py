@@ -9,12 +9,13 @@ import logging
 import os
 from pathlib import Path
 
-from san.features.build import CacheFeaturesConfig, cache_features, nerf_render_fn
+from san.features import build
+from san.features.build import CacheFeaturesConfig
 
 log = logging.getLogger("san")
 
 
-def cache_features_stage(
+def cache_features(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -22,18 +23,16 @@ def cache_features_stage(
     config: CacheFeaturesConfig,
     device: str = "auto",
 ) -> Path:
-    """Rule ``cache_features``: load the scene, the NeRF and the teacher, then :func:`cache_features`.
+    """Rule ``cache_features``: load the scene, the NeRF and the teacher
+    (:func:`san.trained_scene.load_trained`), then :func:`san.features.build.cache_features`.
 
     The teacher (and its checkpoint: missing, corrupt or of the wrong architecture) is built first,
     so a bad checkpoint fails in seconds, before any rendering.
     """
-    from san.data.scene import load_scene
-    from san.models.nerf import load_nerf
-    from san.teachers import teacher_from_config
+    from san.trained_scene import load_trained
     from san.utils.io import sha256_file
 
-    scene = load_scene(cameras_json)
-    teacher = teacher_from_config(teacher_config, device)
-    model = load_nerf(model_path, device)
+    trained = load_trained(cameras_json, model_path, teacher=teacher_config, device=device)
+    scene, teacher, model = trained.scene, trained.teacher, trained.nerf
     log.info("cache_features: teacher %s%s on %s, NeRF %s", teacher.info.name, " (UNTRAINED)" if teacher.info.untrained else "", teacher.device, model_path)
-    return cache_features(nerf_render_fn(model), scene.train_frames, out_path, teacher, config, sha256_file(model_path))
+    return build.cache_features(build.nerf_render_fn(model), scene.train_frames, out_path, teacher, config, sha256_file(model_path))

@@ -109,7 +109,7 @@ def write_mesh_outputs(
     return record
 
 
-def extract_mesh_stage(
+def extract_mesh(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
     config = mesh_config({"preset": args.preset, **overrides})
-    record = extract_mesh_stage(args.model, args.cameras, args.out, config, args.device, args.ground_truth)
+    record = extract_mesh(args.model, args.cameras, args.out, config, args.device, args.ground_truth)
     print(json.dumps({k: record[k] for k in ("faces", "vertices", "counts", "timings_s")} | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}), indent=2))
 
 

@@ -18,7 +18,7 @@ from san.mesh.chamfer import chamfer_distance
 from san.mesh.extract import MeshConfig
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
 from san.mesh.from_nerf import mesh_from_model, model_grid_domain
-from san.pipeline.extract_mesh import extract_mesh_stage
+from san.pipeline.extract_mesh import extract_mesh
 from san.rendering.samplers import ndc_to_world
 from san.rendering.samplers import SamplerConfig, SceneSpace, world_to_ndc
 
@@ -68,7 +68,7 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
     norm = Normalization(T, 2.0)
     save_scene(ring_scene(norm), tmp_path / "cameras.json")
 
-    record = extract_mesh_stage(tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64), "cpu")
+    record = extract_mesh(tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64), "cpu")
     assert record["grid"]["domain"] == "world" and record["grid"]["bbox_min"] == [-1.0, -1.0, -1.0]
     assert record["colors"] is True
     mesh_n = trimesh.load(tmp_path / "mesh" / "mesh_normalized.ply", force="mesh")
