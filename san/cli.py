@@ -7,6 +7,9 @@ h5py) happen inside the run functions so that ``san --help`` stays fast.
 
 Exit codes: ``0`` success, ``1`` the input is bad (the message names the file), ``2`` usage error.
 
+Commands: ``inspect``, ``segment``, ``view``, ``extract-mesh``, ``train-imitation`` and ``schema``;
+the pipeline's own modules have no command-line entry points of their own.
+
 ``san inspect FILE`` picks an inspector by file suffix from :data:`INSPECTORS` (``.h5``: feature
 cache); other stages add theirs there.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -223,10 +227,99 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_overrides(items: Sequence[str], option: str = "--set") -> dict:
+    """``KEY=JSON`` items (a repeatable ``--set``) -> ``{key: value}``; raises :class:`CommandError`
+    naming a malformed item."""
+    overrides: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CommandError(f"{option} {item!r}: expected KEY=JSON, e.g. steps=200")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise CommandError(f"{option} {item!r}: the value is not JSON ({e.msg}); quote strings, e.g. name='\"x\"'") from e
+        overrides[key] = parsed
+    return overrides
+
+
+def _extract_mesh_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "Rule extract_mesh by hand: trained NeRF -> coloured triangle mesh (mesh.ply, mesh.glb, mesh_normalized.ply, mesh.json)."
+    p.add_argument("--model", required=True, help="saved NeRF (nerf/model.pt)")
+    p.add_argument("--cameras", required=True, help="poses/cameras.json")
+    p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/mesh)")
+    p.add_argument("--preset", default="cpu", help="mesh config preset (default cpu)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--ground-truth", default=None, help="folder with scene_gt.json and meshes/ (demo scene)")
+
+
+def _extract_mesh(args: argparse.Namespace) -> int:
+    from san.config import ConfigError
+    from san.mesh.extract import mesh_config
+    from san.pipeline.extract_mesh import extract_mesh
+    from san.utils.progress import setup_logging
+
+    setup_logging()
+    try:
+        config = mesh_config({"preset": args.preset, **parse_overrides(args.set)})
+    except (ConfigError, ValueError) as e:
+        raise CommandError(str(e)) from e
+    record = extract_mesh(args.model, args.cameras, args.out, config, args.device, args.ground_truth)
+    print(json.dumps({k: record[k] for k in ("faces", "vertices", "counts", "timings_s")} | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}), indent=2))
+    return 0
+
+
+def _train_imitation_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "Rule train_imitation by hand: learn the feature field that imitates the teacher (field.pt, train_stats.json, training_curve.csv)."
+    p.add_argument("--model", required=True, help="nerf/model.pt")
+    p.add_argument("--cameras", required=True, help="poses/cameras.json")
+    p.add_argument("--cache", required=True, help="features/{teacher}.h5")
+    p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/imitation/{variant})")
+    p.add_argument("--variant", default="full")
+    p.add_argument("--mesh", default=None, help="mesh/mesh_normalized.ply (mesh variant)")
+    p.add_argument("--teacher", default="sam_untrained_tiny")
+    p.add_argument("--teacher-checkpoint", default=None)
+    p.add_argument("--preset", default="cpu", help="imitation config preset (default cpu)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override an imitation config key, e.g. steps=200")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _train_imitation(args: argparse.Namespace) -> int:
+    from san.config import ConfigError
+    from san.imitation.config import imitation_config
+    from san.pipeline.train_imitation import train_imitation
+    from san.teachers import TeacherConfig
+    from san.utils.progress import setup_logging
+
+    setup_logging()
+    try:
+        config = imitation_config({"preset": args.preset, **parse_overrides(args.set)})
+    except (ConfigError, ValueError) as e:
+        raise CommandError(str(e)) from e
+    stats = train_imitation(
+        args.model, args.cameras, args.cache, args.out, config, args.variant,
+        TeacherConfig(args.teacher, args.teacher_checkpoint), args.mesh, args.device, args.seed,
+    )
+    print(json.dumps({k: stats[k] for k in ("steps", "teacher_calls", "wall_s", "quality")}, indent=2, default=str))
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from san.pipeline.settings import schema_yaml
+
+    sys.stdout.write(schema_yaml())
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("inspect", "summarise and validate an artifact (feature cache .h5)", _inspect_arguments, _inspect),
     Command("segment", SEGMENT_HELP, add_segment_arguments, run_segment),
     Command("view", "interactive web viewer of a trained scene: click, see the mask, export (needs san[viewer])", _view_arguments, _view),
+    Command("extract-mesh", "trained NeRF -> coloured mesh (rule extract_mesh by hand)", _extract_mesh_arguments, _extract_mesh),
+    Command("train-imitation", "train the imitation feature field (rule train_imitation by hand)", _train_imitation_arguments, _train_imitation),
+    Command("schema", "print the JSON schema of config.yaml (as YAML; workflow/schemas/config.schema.yaml)", lambda p: None, _schema),
 ]
 
 

@@ -23,8 +23,6 @@ symmetric Chamfer of at most ``mesh.chamfer_bar`` (2 %) of its diagonal.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import time
@@ -40,7 +38,6 @@ from san.mesh.from_nerf import mesh_from_model
 from san.mesh.extract import (
     MeshConfig,
     MeshExtraction,
-    mesh_config,
     to_input_frame,
 )
 from san.utils.device import resolve_device
@@ -145,30 +142,3 @@ def extract_mesh(
     record = write_mesh_outputs(extraction, scene.normalization, out_dir, config, gt, extra)
     log.info("mesh: %d faces, %d vertices written to %s in %.1f s", record["faces"], record["vertices"], out_dir, time.perf_counter() - t0)
     return record
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m san.pipeline.extract_mesh --model M --cameras C --out DIR [--preset cpu] [--ground-truth DIR]``."""
-    from san.utils.progress import setup_logging
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="saved NeRF (save_nerf)")
-    p.add_argument("--cameras", required=True, help="poses/cameras.json")
-    p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/mesh)")
-    p.add_argument("--preset", default="cpu", choices=sorted(MeshConfig.PRESETS))
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--ground-truth", default=None, help="folder with scene_gt.json and meshes/ (demo scene)")
-    args = p.parse_args(argv)
-    setup_logging()
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value)
-    config = mesh_config({"preset": args.preset, **overrides})
-    record = extract_mesh(args.model, args.cameras, args.out, config, args.device, args.ground_truth)
-    print(json.dumps({k: record[k] for k in ("faces", "vertices", "counts", "timings_s")} | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -21,7 +21,6 @@ Outputs in ``results/{dataset}/{scene}/imitation/{variant}/``:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -37,7 +36,7 @@ import torch
 
 from san.config import to_dict
 from san.features.augment import CameraSpec
-from san.imitation.config import TrainImitationConfig, VariantConfig, imitation_config, variant_config
+from san.imitation.config import TrainImitationConfig, VariantConfig, variant_config
 from san.imitation.model import save_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
 from san.features.augment import camera_at_size
@@ -233,39 +232,3 @@ def train_imitation(
         return run_imitation(
             nerf, teacher, scene.train_frames, out_dir, config, var, cache, mesh, scene.test_frames, seed, dev, fingerprint, metadata
         )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m san.pipeline.train_imitation --model M --cameras C --cache H --out DIR --variant full``."""
-    from san.teachers import TeacherConfig
-    from san.utils.progress import setup_logging
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="nerf/model.pt")
-    p.add_argument("--cameras", required=True, help="poses/cameras.json")
-    p.add_argument("--cache", required=True, help="features/{teacher}.h5")
-    p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/imitation/{variant})")
-    p.add_argument("--variant", default="full")
-    p.add_argument("--mesh", default=None, help="mesh/mesh_normalized.ply (mesh variant)")
-    p.add_argument("--teacher", default="sam_untrained_tiny")
-    p.add_argument("--teacher-checkpoint", default=None)
-    p.add_argument("--preset", default="cpu", choices=sorted(TrainImitationConfig.PRESETS))
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override an imitation config key, e.g. steps=200")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    setup_logging()
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value)
-    config = imitation_config({"preset": args.preset, **overrides})
-    stats = train_imitation(
-        args.model, args.cameras, args.cache, args.out, config, args.variant,
-        TeacherConfig(args.teacher, args.teacher_checkpoint), args.mesh, args.device, args.seed,
-    )
-    print(json.dumps({k: stats[k] for k in ("steps", "teacher_calls", "wall_s", "quality")}, indent=2, default=str))
-
-
-if __name__ == "__main__":
-    main()
