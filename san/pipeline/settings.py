@@ -4,7 +4,7 @@ Flow: ``config/*.yaml`` -> JSON schema (``workflow/schemas/config.schema.yaml``,
 Snakemake's ``validate`` in ``common.smk``) -> :func:`parse_settings` -> frozen dataclasses that
 every script rebuilds from the same mapping. Each stage's dataclass lives beside the code it
 configures; this module only composes them. The JSON schema is *generated* from these
-dataclasses (``python -m san.pipeline.settings > workflow/schemas/config.schema.yaml``) and a test
+dataclasses (``san schema > workflow/schemas/config.schema.yaml``) and a test
 checks that the committed schema is current, so schema and code cannot drift apart.
 
 The scene sheet (TSV) is read and checked by :func:`read_scene_sheet`.
