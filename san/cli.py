@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 
-
 class CommandError(Exception):
     """A failure to report as ``san <command>: error: <message>`` with exit code 1."""
 
@@ -74,7 +73,11 @@ def inspect_feature_cache(path: Path, full: bool) -> str:
             ("nerf", f"sha256 {m.nerf_digest}"),
             ("format", f"version {m.format_version}, written {m.created} by san {m.san_version}"),
             ("views", f"{cache.num_views} ({cache.num_views - n_aug} train, {n_aug} augmented)"),
-            ("render size", f"{m.render_size} px longest side; images (WxH): " + ", ".join(f"{k} x{v}" for k, v in sorted(sizes.items()))),
+            (
+                "render size",
+                f"{m.render_size} px longest side; images (WxH): "
+                + ", ".join(f"{k} x{v}" for k, v in sorted(sizes.items())),
+            ),
             ("teacher input", f"{m.input_size} px"),
         ]
         for name in ("rgb", "c2w", "K", "image_hw", "is_augmented", "frame_index"):
@@ -87,7 +90,12 @@ def inspect_feature_cache(path: Path, full: bool) -> str:
             rows.append(("", f"mean {st['mean']:.4g}  std {st['std']:.4g}  min {st['min']:.4g}  max {st['max']:.4g}"))
         if m.timing:
             render, encode = (float(m.timing.get(k, float("nan"))) for k in ("render_s_per_view", "encode_s_per_view"))
-            rows.append(("timing", f"render {render:.3f} s/view, encode {encode:.3f} s/view on {m.timing.get('teacher_device', '?')}"))
+            rows.append(
+                (
+                    "timing",
+                    f"render {render:.3f} s/view, encode {encode:.3f} s/view on {m.timing.get('teacher_device', '?')}",
+                )
+            )
         checked = "every view" if full else f"{len(cache.sample_indices())} sampled views (--full for all)"
         rows.append(("validation", f"OK ({checked})"))
     width = max(len(k) for k, _ in rows)
@@ -99,7 +107,9 @@ INSPECTORS: dict[str, Callable[[Path, bool], str]] = {".h5": inspect_feature_cac
 
 
 def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="artifact to summarise and validate (" + ", ".join(sorted(INSPECTORS)) + ")")
+    parser.add_argument(
+        "file", type=Path, help="artifact to summarise and validate (" + ", ".join(sorted(INSPECTORS)) + ")"
+    )
     parser.add_argument("--full", action="store_true", help="validate every view, not a sample")
 
 
@@ -107,7 +117,9 @@ def _inspect(args: argparse.Namespace) -> int:
     path: Path = args.file
     inspector = INSPECTORS.get(path.suffix.lower())
     if inspector is None:
-        raise CommandError(f"{path}: don't know how to inspect '{path.suffix}' files (known: {', '.join(sorted(INSPECTORS))})")
+        raise CommandError(
+            f"{path}: don't know how to inspect '{path.suffix}' files (known: {', '.join(sorted(INSPECTORS))})"
+        )
     if not path.exists():
         raise CommandError(f"{path}: no such file")
     try:
@@ -121,7 +133,9 @@ SEGMENT_HELP = "masks (and a segmented mesh) of a trained scene from clicks"
 
 
 def _teacher_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--teacher", default=None, help="teacher the field imitates (default: the one recorded in the field)")
+    p.add_argument(
+        "--teacher", default=None, help="teacher the field imitates (default: the one recorded in the field)"
+    )
     p.add_argument("--checkpoint", default=None, help="teacher weights file (default: the one recorded in the field)")
 
 
@@ -143,9 +157,17 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
         "label). Writes *_mask.png, *_overlay.png, *.json and, with --export-mesh, the segmented mesh (input frame)."
     )
     p.add_argument("--scene-dir", required=True, help="trained scene folder results/{dataset}/{scene}")
-    p.add_argument("--scene-id", default=None, help="scene id dataset/name (default: the last two parts of --scene-dir)")
+    p.add_argument(
+        "--scene-id", default=None, help="scene id dataset/name (default: the last two parts of --scene-dir)"
+    )
     p.add_argument("--view", type=int, default=None, help="view index in poses/cameras.json (with --click)")
-    p.add_argument("--click", action="append", default=[], metavar="X,Y[,LABEL]", help="a click in pixels; LABEL 1 (default) positive, 0 negative; repeatable")
+    p.add_argument(
+        "--click",
+        action="append",
+        default=[],
+        metavar="X,Y[,LABEL]",
+        help="a click in pixels; LABEL 1 (default) positive, 0 negative; repeatable",
+    )
     p.add_argument("--prompts", default=None, help="prompts TSV (instead of --view/--click)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
@@ -182,16 +204,26 @@ def run_segment(args: argparse.Namespace) -> int:
         tsv.write_text("\n".join(lines) + "\n")
     teacher = _teacher(args)
     try:
-        entries = segment_prompts(tsv, scene_id, args.scene_dir, args.out, args.variant, args.export_mesh, args.views_for_mesh, teacher, args.device)
+        entries = segment_prompts(
+            tsv,
+            scene_id,
+            args.scene_dir,
+            args.out,
+            args.variant,
+            args.export_mesh,
+            args.views_for_mesh,
+            teacher,
+            args.device,
+        )
     except (PromptError, MissingStageError, SessionError, TeacherMismatchError) as e:
         raise CommandError(str(e)) from e
     for e in entries:
         mesh = f", mesh {e['mesh']['segment_faces']} faces" if "mesh" in e else ""
-        print(f"{e['scene']} view {e['view']}{' ' + e['object'] if e['object'] else ''}: score {e['score']:.3f}, {e['mask_pixels']} px{mesh}")
+        print(
+            f"{e['scene']} view {e['view']}{' ' + e['object'] if e['object'] else ''}: score {e['score']:.3f}, {e['mask_pixels']} px{mesh}"
+        )
     print(f"written to {args.out}")
     return 0
-
-
 
 
 def _view_arguments(parser: argparse.ArgumentParser) -> None:
@@ -202,10 +234,21 @@ def _view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scene_dir", type=Path, help="trained scene folder results/{dataset}/{scene}")
     parser.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
     parser.add_argument("--port", type=int, default=8080, help="port of the web server (default 8080)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: reach it over ssh -L)")
-    parser.add_argument("--render-size", type=int, default=256, help="longest side of the rendered views in pixels (default 256)")
-    parser.add_argument("--mesh", type=Path, default=None, help="mesh in the normalised frame (default SCENE_DIR/mesh/mesh_normalized.ply)")
-    parser.add_argument("--out", type=Path, default=None, help="folder of the exported meshes (default SCENE_DIR/segment_viewer)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: reach it over ssh -L)"
+    )
+    parser.add_argument(
+        "--render-size", type=int, default=256, help="longest side of the rendered views in pixels (default 256)"
+    )
+    parser.add_argument(
+        "--mesh",
+        type=Path,
+        default=None,
+        help="mesh in the normalised frame (default SCENE_DIR/mesh/mesh_normalized.ply)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder of the exported meshes (default SCENE_DIR/segment_viewer)"
+    )
     _teacher_arguments(parser)
     parser.add_argument("--device", default="auto")
 
@@ -220,8 +263,17 @@ def _view(args: argparse.Namespace) -> int:
     if args.mesh is not None and not args.mesh.is_file():
         raise CommandError(f"--mesh {args.mesh}: no such file")
     try:
-        run_viewer(args.scene_dir, args.variant, mesh=args.mesh, port=args.port, render_size=args.render_size,
-                   out_dir=args.out, device=args.device, host=args.host, teacher=_teacher(args))
+        run_viewer(
+            args.scene_dir,
+            args.variant,
+            mesh=args.mesh,
+            port=args.port,
+            render_size=args.render_size,
+            out_dir=args.out,
+            device=args.device,
+            host=args.host,
+            teacher=_teacher(args),
+        )
     except (MissingStageError, MissingViewerError, TeacherMismatchError) as e:
         raise CommandError(str(e)) from e
     return 0
@@ -238,7 +290,9 @@ def parse_overrides(items: Sequence[str], option: str = "--set") -> dict:
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError as e:
-            raise CommandError(f"{option} {item!r}: the value is not JSON ({e.msg}); quote strings, e.g. name='\"x\"'") from e
+            raise CommandError(
+                f"{option} {item!r}: the value is not JSON ({e.msg}); quote strings, e.g. name='\"x\"'"
+            ) from e
         overrides[key] = parsed
     return overrides
 
@@ -249,7 +303,9 @@ def _extract_mesh_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cameras", required=True, help="poses/cameras.json")
     p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/mesh)")
     p.add_argument("--preset", default="cpu", help="mesh config preset (default cpu)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--ground-truth", default=None, help="folder with scene_gt.json and meshes/ (demo scene)")
 
@@ -266,7 +322,13 @@ def _extract_mesh(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         raise CommandError(str(e)) from e
     record = extract_mesh(args.model, args.cameras, args.out, config, args.device, args.ground_truth)
-    print(json.dumps({k: record[k] for k in ("faces", "vertices", "counts", "timings_s")} | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}), indent=2))
+    print(
+        json.dumps(
+            {k: record[k] for k in ("faces", "vertices", "counts", "timings_s")}
+            | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}),
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -281,7 +343,13 @@ def _train_imitation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", default="sam_untrained_tiny")
     p.add_argument("--teacher-checkpoint", default=None)
     p.add_argument("--preset", default="cpu", help="imitation config preset (default cpu)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override an imitation config key, e.g. steps=200")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override an imitation config key, e.g. steps=200",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
 
@@ -299,8 +367,16 @@ def _train_imitation(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         raise CommandError(str(e)) from e
     stats = train_imitation(
-        args.model, args.cameras, args.cache, args.out, config, args.variant,
-        TeacherConfig(args.teacher, args.teacher_checkpoint), args.mesh, args.device, args.seed,
+        args.model,
+        args.cameras,
+        args.cache,
+        args.out,
+        config,
+        args.variant,
+        TeacherConfig(args.teacher, args.teacher_checkpoint),
+        args.mesh,
+        args.device,
+        args.seed,
     )
     print(json.dumps({k: stats[k] for k in ("steps", "teacher_calls", "wall_s", "quality")}, indent=2, default=str))
     return 0
@@ -316,10 +392,30 @@ def _schema(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("inspect", "summarise and validate an artifact (feature cache .h5)", _inspect_arguments, _inspect),
     Command("segment", SEGMENT_HELP, add_segment_arguments, run_segment),
-    Command("view", "interactive web viewer of a trained scene: click, see the mask, export (needs san[viewer])", _view_arguments, _view),
-    Command("extract-mesh", "trained NeRF -> coloured mesh (rule extract_mesh by hand)", _extract_mesh_arguments, _extract_mesh),
-    Command("train-imitation", "train the imitation feature field (rule train_imitation by hand)", _train_imitation_arguments, _train_imitation),
-    Command("schema", "print the JSON schema of config.yaml (as YAML; workflow/schemas/config.schema.yaml)", lambda p: None, _schema),
+    Command(
+        "view",
+        "interactive web viewer of a trained scene: click, see the mask, export (needs san[viewer])",
+        _view_arguments,
+        _view,
+    ),
+    Command(
+        "extract-mesh",
+        "trained NeRF -> coloured mesh (rule extract_mesh by hand)",
+        _extract_mesh_arguments,
+        _extract_mesh,
+    ),
+    Command(
+        "train-imitation",
+        "train the imitation feature field (rule train_imitation by hand)",
+        _train_imitation_arguments,
+        _train_imitation,
+    ),
+    Command(
+        "schema",
+        "print the JSON schema of config.yaml (as YAML; workflow/schemas/config.schema.yaml)",
+        lambda p: None,
+        _schema,
+    ),
 ]
 
 

@@ -35,4 +35,3 @@ def require_stages(scene_dir: str | os.PathLike, stages: Sequence[str], variant:
     if missing:
         raise MissingStageError(f"{scene_dir}: missing stage output(s):\n    " + "\n    ".join(missing))
     return paths
-

@@ -19,8 +19,8 @@ is loaded.
 
 from __future__ import annotations
 
-import os
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -142,12 +142,16 @@ def resolve_teacher(
         try:
             teacher = teacher_from_config(config, device)
         except (TeacherError, OSError) as e:
-            raise TeacherMismatchError(f"{where}: the field imitates teacher {recorded['name']!r}, which cannot be rebuilt ({e}); {hint}") from e
+            raise TeacherMismatchError(
+                f"{where}: the field imitates teacher {recorded['name']!r}, which cannot be rebuilt ({e}); {hint}"
+            ) from e
     elif not isinstance(teacher, Teacher):
         if recorded is not None and teacher.name != recorded["name"]:  # before building it
             shapes = feature_shapes if feature_shapes is not None else recorded.get("feature_shapes")
             theirs = _describe(recorded["name"], recorded.get("checkpoint_sha256"), shapes)
-            raise TeacherMismatchError(f"{where}: the field imitates teacher {theirs}, but the {given} teacher is {teacher.name!r}; {hint}")
+            raise TeacherMismatchError(
+                f"{where}: the field imitates teacher {theirs}, but the {given} teacher is {teacher.name!r}; {hint}"
+            )
         teacher = teacher_from_config(teacher, device)
     check_teacher(recorded, teacher.info, where, feature_shapes=feature_shapes, given=given, hint=hint)
     return teacher
@@ -226,13 +230,17 @@ def load_trained(
         paths["field"] = Path(field)
         imitation = load_imitation(field, dev)
         recorded = recorded_teacher(imitation.metadata)
-        resolved = resolve_teacher(recorded, teacher, str(dev), field, feature_shapes=imitation.feature_shapes, given=given)
+        resolved = resolve_teacher(
+            recorded, teacher, str(dev), field, feature_shapes=imitation.feature_shapes, given=given
+        )
         if imitation.mesh_surface:
             mesh_path = mesh() if callable(mesh) else (mesh if mesh is not None else _no_mesh(field))
             paths["mesh"] = Path(mesh_path)
             mesh_tensors = load_mesh(mesh_path, dev)
     else:
-        resolved = resolve_teacher(None, teacher if teacher is not None else TeacherConfig(), str(dev), paths["nerf"], given=given)
+        resolved = resolve_teacher(
+            None, teacher if teacher is not None else TeacherConfig(), str(dev), paths["nerf"], given=given
+        )
     model = load_nerf(nerf, dev)
     model.eval()
     return TrainedScene(scene, model, resolved, dev, imitation, mesh_tensors, paths)
@@ -290,7 +298,9 @@ def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] |
     nerf, imitation, mesh, teacher, dev = trained.nerf, trained.field, trained.mesh, trained.teacher, trained.device
 
     def _camera(c2w, K):
-        return torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev), torch.as_tensor(np.asarray(K), dtype=torch.float32, device=dev)
+        return torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev), torch.as_tensor(
+            np.asarray(K), dtype=torch.float32, device=dev
+        )
 
     @torch.no_grad()
     def render_fn(c2w, K, width, height):
@@ -331,7 +341,10 @@ def scene_parts(
 
 
 def _view_camera(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.as_tensor(view.c2w, dtype=torch.float32, device=device), torch.as_tensor(view.K, dtype=torch.float32, device=device))
+    return (
+        torch.as_tensor(view.c2w, dtype=torch.float32, device=device),
+        torch.as_tensor(view.K, dtype=torch.float32, device=device),
+    )
 
 
 def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callable[[Any], torch.Tensor]:

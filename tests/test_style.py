@@ -50,4 +50,6 @@ def test_ruff_format():
 
 def test_snakefmt():
     out = _run(_tool("snakefmt"), "--check", *_existing(WORKFLOW_FILES))
-    assert out.returncode == 0, f"snakefmt --check (fix with: snakefmt Snakefile workflow/rules):\n{out.stdout}{out.stderr}"
+    assert out.returncode == 0, (
+        f"snakefmt --check (fix with: snakefmt Snakefile workflow/rules):\n{out.stdout}{out.stderr}"
+    )

@@ -29,7 +29,10 @@ def write_scene(root, feature_shapes, teacher_info) -> None:
     """A scene folder whose field records ``teacher_info``; nerf/model.pt and the mesh are empty
     files (the teacher check comes before either is read)."""
     K = np.array([[40.0, 0, 20], [0, 40.0, 15], [0, 0, 1]])
-    save_scene(Scene((Frame("a.png", 40, 30, K, np.eye(4)),), "unbounded", 0.1, 10.0, Normalization.identity()), root / "poses" / "cameras.json")
+    save_scene(
+        Scene((Frame("a.png", 40, 30, K, np.eye(4)),), "unbounded", 0.1, 10.0, Normalization.identity()),
+        root / "poses" / "cameras.json",
+    )
     field = ImitationModel(
         SemanticFieldConfig(num_levels=2, features_per_level=2, log2_hashmap_size=8, max_resolution=16),
         FeatureHeadConfig(width=8, layers=1),
@@ -37,7 +40,9 @@ def write_scene(root, feature_shapes, teacher_info) -> None:
         1024,
         backend="torch",
     )
-    save_imitation(field, root / "imitation" / "full" / "field.pt", {"teacher": teacher_info["name"], "teacher_info": teacher_info})
+    save_imitation(
+        field, root / "imitation" / "full" / "field.pt", {"teacher": teacher_info["name"], "teacher_info": teacher_info}
+    )
     for rel in ("nerf/model.pt", "mesh/mesh_normalized.ply"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(b"")
@@ -53,12 +58,18 @@ def sam_h_scene(tmp_path):
 def test_check_teacher_names_both_and_compares_name_digest_and_shapes():
     toy = ToyMultiScaleTeacher().info
     check_teacher({"name": TOY_NAME}, toy, "f.pt", feature_shapes=toy.feature_shapes)
-    with pytest.raises(TeacherMismatchError, match=r"f.pt: the field imitates teacher 'sam_vit_h' .*but the given teacher is 'toy_multiscale_untrained'"):
+    with pytest.raises(
+        TeacherMismatchError,
+        match=r"f.pt: the field imitates teacher 'sam_vit_h' .*but the given teacher is 'toy_multiscale_untrained'",
+    ):
         check_teacher(SAM_H, toy, "f.pt")
     other_digest = TeacherInfo("sam_vit_h", 1024, ((256, 64, 64),), checkpoint_sha256="cd" * 32)
     with pytest.raises(TeacherMismatchError, match="checkpoint sha256 abababababab.*checkpoint sha256 cdcdcdcdcdcd"):
         check_teacher(SAM_H, other_digest, "f.pt")
-    with pytest.raises(TeacherMismatchError, match=r"has feature maps \[\[256, 64, 64\]\], but teacher 'toy_multiscale_untrained' decodes"):
+    with pytest.raises(
+        TeacherMismatchError,
+        match=r"has feature maps \[\[256, 64, 64\]\], but teacher 'toy_multiscale_untrained' decodes",
+    ):
         check_teacher({"name": TOY_NAME}, toy, "f.pt", feature_shapes=((256, 64, 64),))
 
 
@@ -71,8 +82,17 @@ def test_recorded_teacher_reads_new_and_old_metadata():
 def test_loader_builds_the_recorded_teacher_by_default(tmp_path, monkeypatch):
     info = ToyMultiScaleTeacher().info
     root = tmp_path / "scene"
-    write_scene(root, info.feature_shapes, {"name": info.name, "untrained": True, "checkpoint": None, "checkpoint_sha256": None,
-                                            "feature_shapes": [list(s) for s in info.feature_shapes]})
+    write_scene(
+        root,
+        info.feature_shapes,
+        {
+            "name": info.name,
+            "untrained": True,
+            "checkpoint": None,
+            "checkpoint_sha256": None,
+            "feature_shapes": [list(s) for s in info.feature_shapes],
+        },
+    )
     monkeypatch.setattr(san.models.nerf, "load_nerf", lambda path, device: FakeNeRF())
     trained = load_trained_scene(root, device="cpu")
     assert trained.teacher.info.name == TOY_NAME and trained.field.metadata["teacher"] == TOY_NAME
@@ -93,7 +113,17 @@ def test_both_clis_refuse_a_field_of_another_teacher(sam_h_scene, tmp_path, caps
 
     monkeypatch.setattr(san.interaction.viewer, "_import_viser", lambda: type("viser", (), {"ViserServer": no_server}))
     if command == "segment":
-        args = ["segment", "--scene-dir", str(sam_h_scene), "--view", "0", "--click", "20.5,15.5", "--out", str(tmp_path / "out")]
+        args = [
+            "segment",
+            "--scene-dir",
+            str(sam_h_scene),
+            "--view",
+            "0",
+            "--click",
+            "20.5,15.5",
+            "--out",
+            str(tmp_path / "out"),
+        ]
     else:
         args = ["view", str(sam_h_scene)]
     # Another teacher named on the command line: refused, naming both.
@@ -104,5 +134,8 @@ def test_both_clis_refuse_a_field_of_another_teacher(sam_h_scene, tmp_path, caps
     # No teacher given: the field's own is wanted, but its checkpoint file is not recorded.
     assert cli_main(args) == 1
     err = capsys.readouterr().err
-    assert "the field imitates teacher 'sam_vit_h'" in err and "checkpoint file is not recorded, and no teacher was given" in err
+    assert (
+        "the field imitates teacher 'sam_vit_h'" in err
+        and "checkpoint file is not recorded, and no teacher was given" in err
+    )
     assert not (tmp_path / "out" / "summary.json").exists()

@@ -40,7 +40,9 @@ DECODE = "decode"
 STEPS = (RGB_RENDER, TEACHER_ENCODE, IMITATION_VOLUME, IMITATION_MESH, DECODE)
 
 
-def time_fn(fn: Callable[[], object], warmup: int = 3, repeats: int = 10, device: torch.device | str | None = None) -> dict:
+def time_fn(
+    fn: Callable[[], object], warmup: int = 3, repeats: int = 10, device: torch.device | str | None = None
+) -> dict:
     """Time ``fn()`` (no arguments) under ``torch.no_grad``.
 
     Args:
@@ -168,7 +170,9 @@ def measure_imitation_timing(
 ) -> dict[str, dict]:
     """Time the field's feature rendering of one view; ``imitation_step`` names its encoding
     (volumetric or mesh surface)."""
-    return time_steps({imitation_step: lambda: render_features_fn(view)}, config.timing_warmup, config.timing_repeats, device)
+    return time_steps(
+        {imitation_step: lambda: render_features_fn(view)}, config.timing_warmup, config.timing_repeats, device
+    )
 
 
 def measure_timing(

@@ -39,8 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from san.cameras import project_points, rays_from_pixels
-from san.cameras import as_tensor
+from san.cameras import as_tensor, project_points, rays_from_pixels
 from san.interaction.tracking import DepthTolerance, pixel_indices, pixels_inside
 from san.rendering.mesh_raster import FaceRaster, _mesh_arrays, rasterize_faces
 from san.utils.io import atomic_path, atomic_write_json
@@ -115,7 +114,9 @@ def observe_faces(
     safe = torch.where(denom.abs() < 1e-12, torch.full_like(denom, 1e-12), denom)
     t_plane = (normal * (tri[:, 0] - rays.origins)).sum(-1) / safe
     zdepth = raster.depth.cpu().to(torch.float64)[iy, ix]
-    c_vis = on & torch.isfinite(zdepth) & (denom.abs() >= 1e-12) & (t_plane > 0) & (t_plane <= zdepth + tolerance(zdepth))
+    c_vis = (
+        on & torch.isfinite(zdepth) & (denom.abs() >= 1e-12) & (t_plane > 0) & (t_plane <= zdepth + tolerance(zdepth))
+    )
     c_in = c_vis & mask_t[iy, ix]
 
     samples = n_pix + c_vis.long()
@@ -162,7 +163,9 @@ class MeshSegmenter:
     def from_trimesh(cls, mesh, **kwargs) -> "MeshSegmenter":
         return cls(np.asarray(mesh.vertices), np.asarray(mesh.faces), **kwargs)
 
-    def add_view(self, mask, c2w, K, distortion: dict[str, float] | None = None, raster: FaceRaster | None = None) -> FaceObservation:
+    def add_view(
+        self, mask, c2w, K, distortion: dict[str, float] | None = None, raster: FaceRaster | None = None
+    ) -> FaceObservation:
         """Project one view's ``HxW`` bool mask onto the mesh and count its votes.
 
         ``raster``: this view's :func:`rasterize_faces` of the same mesh, to share it between
@@ -173,7 +176,9 @@ class MeshSegmenter:
             raise ValueError(f"mask must be HxW, got shape {tuple(mask_t.shape)}")
         if raster is None:
             t0 = time.perf_counter()
-            raster = rasterize_faces(self.vertices, self.faces, c2w, K, mask_t.shape[1], mask_t.shape[0], distortion, device=self.device)
+            raster = rasterize_faces(
+                self.vertices, self.faces, c2w, K, mask_t.shape[1], mask_t.shape[0], distortion, device=self.device
+            )
             self.raster_seconds += time.perf_counter() - t0
         obs = observe_faces(self.vertices, self.faces, mask_t, c2w, K, distortion, self.tolerance, raster)
         self.visible_count += obs.visible.long()
@@ -276,21 +281,29 @@ def export_segmentation(
                 part.export(tmp, file_type=ext)
             paths[f"{name}.{ext}"] = path
     summary = out / f"{stem}.json"
-    atomic_write_json(summary, {
-        "segment_faces": len(segment.faces),
-        "rest_faces": len(rest.faces),
-        "total_faces": len(segment.faces) + len(rest.faces),
-        "frame": frame_written,
-        "frame_note": {
-            "input": "the capture's frame (normalised vertices mapped with Normalization.to_input_points)",
-            "normalized": "san's normalised frame (the frame of cameras.json and mesh_normalized.ply)",
-            "mesh": "the input mesh's own frame (no normalisation given)",
-        }[frame_written],
-        "normalization": normalization.to_json() if normalization is not None else None,
-        **(metadata or {}),
-    })
+    atomic_write_json(
+        summary,
+        {
+            "segment_faces": len(segment.faces),
+            "rest_faces": len(rest.faces),
+            "total_faces": len(segment.faces) + len(rest.faces),
+            "frame": frame_written,
+            "frame_note": {
+                "input": "the capture's frame (normalised vertices mapped with Normalization.to_input_points)",
+                "normalized": "san's normalised frame (the frame of cameras.json and mesh_normalized.ply)",
+                "mesh": "the input mesh's own frame (no normalisation given)",
+            }[frame_written],
+            "normalization": normalization.to_json() if normalization is not None else None,
+            **(metadata or {}),
+        },
+    )
     return SegmentationExport(
-        segment_ply=paths[f"{stem}.ply"], segment_glb=paths[f"{stem}.glb"],
-        rest_ply=paths[f"{stem}_rest.ply"], rest_glb=paths[f"{stem}_rest.glb"],
-        summary=summary, segment_faces=len(segment.faces), rest_faces=len(rest.faces), frame=frame_written,
+        segment_ply=paths[f"{stem}.ply"],
+        segment_glb=paths[f"{stem}.glb"],
+        rest_ply=paths[f"{stem}_rest.ply"],
+        rest_glb=paths[f"{stem}_rest.glb"],
+        summary=summary,
+        segment_faces=len(segment.faces),
+        rest_faces=len(rest.faces),
+        frame=frame_written,
     )

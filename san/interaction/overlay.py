@@ -20,7 +20,6 @@ NEGATIVE_COLOUR = (230, 40, 40)
 MASK_TINT = np.array([30, 144, 255], dtype=np.float32)
 
 
-
 def _numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 

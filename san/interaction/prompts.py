@@ -83,7 +83,11 @@ def read_prompts(path: str | os.PathLike):
 
 def _data_lines(path: Path) -> list[int]:
     """1-based line numbers of the data rows (not the header, comments or blank lines)."""
-    numbers = [n for n, text in enumerate(path.read_text().splitlines(), start=1) if text.strip() and not text.lstrip().startswith("#")]
+    numbers = [
+        n
+        for n, text in enumerate(path.read_text().splitlines(), start=1)
+        if text.strip() and not text.lstrip().startswith("#")
+    ]
     return numbers[1:]
 
 
@@ -105,7 +109,6 @@ def check_prompts(prompts, scene_id: str, scene: Scene) -> None:
             )
     if problems:
         raise PromptError("prompts: " + "\n  ".join(problems))
-
 
 
 def mesh_views(scene: Scene, view: int, count: int) -> list[int]:

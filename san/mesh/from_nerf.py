@@ -21,6 +21,7 @@ from san.data.scene import Scene
 from san.mesh.extract import ColorFn, MeshConfig, MeshExtraction, PointMap, extract_mesh_with_stats, grid_shape
 from san.rendering.samplers import ndc_to_world
 
+
 def model_bbox(model: Any) -> np.ndarray:
     """``2x3`` ``[min, max]`` from ``model.bounding_box()`` (a ``2x3`` tensor / array or a
     ``(min, max)`` pair)."""

@@ -34,5 +34,13 @@ def cache_features(
 
     trained = load_trained(cameras_json, model_path, teacher=teacher_config, device=device)
     scene, teacher, model = trained.scene, trained.teacher, trained.nerf
-    log.info("cache_features: teacher %s%s on %s, NeRF %s", teacher.info.name, " (UNTRAINED)" if teacher.info.untrained else "", teacher.device, model_path)
-    return build.cache_features(build.nerf_render_fn(model), scene.train_frames, out_path, teacher, config, sha256_file(model_path))
+    log.info(
+        "cache_features: teacher %s%s on %s, NeRF %s",
+        teacher.info.name,
+        " (UNTRAINED)" if teacher.info.untrained else "",
+        teacher.device,
+        model_path,
+    )
+    return build.cache_features(
+        build.nerf_render_fn(model), scene.train_frames, out_path, teacher, config, sha256_file(model_path)
+    )

@@ -34,12 +34,12 @@ import trimesh
 from san.config import to_dict
 from san.data.scene import Normalization, load_scene
 from san.mesh.chamfer import GroundTruth, evaluate_against_ground_truth, load_ground_truth
-from san.mesh.from_nerf import mesh_from_model
 from san.mesh.extract import (
     MeshConfig,
     MeshExtraction,
     to_input_frame,
 )
+from san.mesh.from_nerf import mesh_from_model
 from san.utils.device import resolve_device
 from san.utils.io import atomic_path, atomic_write_json
 
@@ -89,8 +89,13 @@ def write_mesh_outputs(
     if ground_truth is not None:
         t = time.perf_counter()
         chamfer = evaluate_against_ground_truth(
-            mesh_in, ground_truth.meshes, ground_truth.bbox_diag, ground_truth.region,
-            config.chamfer_samples, config.chamfer_bar, gt_views=ground_truth.views,
+            mesh_in,
+            ground_truth.meshes,
+            ground_truth.bbox_diag,
+            ground_truth.region,
+            config.chamfer_samples,
+            config.chamfer_bar,
+            gt_views=ground_truth.views,
         )
         chamfer["ground_truth"] = list(ground_truth.names)
         timings["chamfer"] = time.perf_counter() - t
@@ -98,8 +103,11 @@ def write_mesh_outputs(
         record["chamfer"] = chamfer
         log.info(
             "mesh: Chamfer %.4g (%.2f %% of the %.3g diagonal; bar %.1f %%: %s)",
-            chamfer["chamfer_symmetric"], 100 * chamfer["chamfer_fraction"], chamfer["bbox_diag"],
-            100 * chamfer["bar"], "passed" if chamfer["passed"] else "FAILED",
+            chamfer["chamfer_symmetric"],
+            100 * chamfer["chamfer_fraction"],
+            chamfer["bbox_diag"],
+            100 * chamfer["bar"],
+            "passed" if chamfer["passed"] else "FAILED",
         )
     record["timings_s"] = timings
     atomic_write_json(out / "mesh.json", record)
@@ -140,5 +148,11 @@ def extract_mesh(
     extraction = mesh_from_model(model, scene, config, dev)
     extra = {"model": str(model_path), "cameras": str(cameras_json), "device": str(dev), "scene_kind": scene.scene_kind}
     record = write_mesh_outputs(extraction, scene.normalization, out_dir, config, gt, extra)
-    log.info("mesh: %d faces, %d vertices written to %s in %.1f s", record["faces"], record["vertices"], out_dir, time.perf_counter() - t0)
+    log.info(
+        "mesh: %d faces, %d vertices written to %s in %.1f s",
+        record["faces"],
+        record["vertices"],
+        out_dir,
+        time.perf_counter() - t0,
+    )
     return record

@@ -73,7 +73,9 @@ def segment_scene(
     check_prompts(prompts, scene_id, scene)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    provenance = {} if teacher_info is None else {"teacher": teacher_info.name, "untrained": bool(teacher_info.untrained)}
+    provenance = (
+        {} if teacher_info is None else {"teacher": teacher_info.name, "untrained": bool(teacher_info.untrained)}
+    )
     entries = []
     for (view, obj), rows in prompts.groupby(["view", "object"], sort=True):
         name = f"view_{int(view):03d}" + (f"_{obj}" if obj else "")
@@ -90,7 +92,10 @@ def segment_scene(
             "object": obj,
             "score": result.score,
             "mask_pixels": int(result.mask.sum()),
-            "clicks": [{"x": float(r.x), "y": float(r.y), "label": int(r.label), "line": int(r.line)} for r in rows.itertuples()],
+            "clicks": [
+                {"x": float(r.x), "y": float(r.y), "label": int(r.label), "line": int(r.line)}
+                for r in rows.itertuples()
+            ],
             "files": {"mask": f"{name}_mask.png", "overlay": f"{name}_overlay.png"},
             **provenance,
         }
@@ -99,20 +104,39 @@ def segment_scene(
             seg, used = session.segment_mesh(mesh, views)
             selected = seg.selected()
             export = export_segmentation(
-                mesh, selected, out / f"{name}_mesh", normalization=scene.normalization, frame="input",
-                metadata={"scene": scene_id, "prompt_view": int(view), "mesh_views": used, "vote_threshold": seg.vote_threshold, **provenance},
+                mesh,
+                selected,
+                out / f"{name}_mesh",
+                normalization=scene.normalization,
+                frame="input",
+                metadata={
+                    "scene": scene_id,
+                    "prompt_view": int(view),
+                    "mesh_views": used,
+                    "vote_threshold": seg.vote_threshold,
+                    **provenance,
+                },
             )
             entry["mesh"] = {
                 "views": used,
                 "segment_faces": export.segment_faces,
                 "rest_faces": export.rest_faces,
                 "frame": export.frame,
-                "files": [str(p.relative_to(out)) for p in (export.segment_ply, export.segment_glb, export.rest_ply, export.rest_glb)],
+                "files": [
+                    str(p.relative_to(out))
+                    for p in (export.segment_ply, export.segment_glb, export.rest_ply, export.rest_glb)
+                ],
             }
         entry["seconds"] = time.perf_counter() - t0
         atomic_write_json(out / f"{name}.json", entry)
-        log.info("segment: %s %s score %.3f, %d mask pixels%s", scene_id, name, result.score, entry["mask_pixels"],
-                 " (UNTRAINED teacher: not SAM's masks)" if provenance.get("untrained") else "")
+        log.info(
+            "segment: %s %s score %.3f, %d mask pixels%s",
+            scene_id,
+            name,
+            result.score,
+            entry["mask_pixels"],
+            " (UNTRAINED teacher: not SAM's masks)" if provenance.get("untrained") else "",
+        )
         entries.append(entry)
     atomic_write_json(out / "summary.json", {"scene": scene_id, **provenance, "objects": entries})
     return entries
@@ -137,6 +161,7 @@ def segment_prompts(
     """
     from san.data.scene import load_scene
     from san.interaction.session import SegmentationSession
+
     prompts = read_prompts(prompts_tsv)
     rows = prompts[prompts["scene"] == scene_id]
     if rows.empty:

@@ -55,13 +55,21 @@ def time_teacher(
 
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    trained = load_trained(cameras_json, model_path, teacher=build_timing_teacher(teacher_config, config, dev), device=str(dev))
+    trained = load_trained(
+        cameras_json, model_path, teacher=build_timing_teacher(teacher_config, config, dev), device=str(dev)
+    )
     view = evaluation_views(trained.scene, config.render_size, 1)[0]
     teacher, nerf = trained.teacher, trained.nerf
     log.info(
         "time_teacher %s/%s: %s%s on %s, view %s at %dx%d",
-        dataset, scene, teacher.info.name, " (UNTRAINED)" if teacher.info.untrained else "", device_name(dev),
-        view.name, view.width, view.height,
+        dataset,
+        scene,
+        teacher.info.name,
+        " (UNTRAINED)" if teacher.info.untrained else "",
+        device_name(dev),
+        view.name,
+        view.width,
+        view.height,
     )
     timing = measure_teacher_timing(view, rgb_renderer(nerf, config, dev), teacher, config, dev)
     record = {

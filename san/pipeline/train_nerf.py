@@ -81,7 +81,12 @@ def train_nerf(
             log.warning("train_nerf: ignoring %s: it belongs to another config or cameras.json", latest)
     log.info(
         "train_nerf: %s scene, %d train / %d test views, %d rays, device %s, hash grid backend %s",
-        scene.scene_kind, len(scene.train_frames), len(scene.test_frames), len(trainer.rays), dev, trainer.model.encoding_backend,
+        scene.scene_kind,
+        len(scene.train_frames),
+        len(scene.test_frames),
+        len(trainer.rays),
+        dev,
+        trainer.model.encoding_backend,
     )
     progress = Progress(config.steps, start=trainer.step_count, every=config.log_every)
     t_last = time.perf_counter()
@@ -122,5 +127,10 @@ def train_nerf(
     atomic_write_json(out_dir / "metrics.json", metrics)
     save_nerf(model, out_dir / "model.pt")
     shutil.rmtree(ckpt_dir, ignore_errors=True)
-    log.info("train_nerf: test PSNR %.2f dB, SSIM %.4f, %.0f s of training", metrics["psnr"], metrics["ssim"], trainer.elapsed)
+    log.info(
+        "train_nerf: test PSNR %.2f dB, SSIM %.4f, %.0f s of training",
+        metrics["psnr"],
+        metrics["ssim"],
+        trainer.elapsed,
+    )
     return metrics

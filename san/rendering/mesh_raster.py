@@ -149,7 +149,9 @@ def rasterize_faces(
     return FaceRaster(face_ids.reshape(height, width), depth.reshape(height, width))
 
 
-def _clipped_bounds(tri: torch.Tensor, K: torch.Tensor, near: float, width: int, height: int, distortion) -> tuple[torch.Tensor, torch.Tensor]:
+def _clipped_bounds(
+    tri: torch.Tensor, K: torch.Tensor, near: float, width: int, height: int, distortion
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel bounding boxes (``Cx2`` lo, hi) of camera-frame triangles ``Cx3x3`` clipped to
     ``z >= near`` (faces crossing the camera plane). With distortion the whole image is used."""
     n = tri.shape[0]

@@ -11,8 +11,9 @@ from snakemake.utils import validate
 
 from san.pipeline.settings import parse_settings, read_scene_sheet
 
-
-validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False)
+validate(
+    config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False
+)
 SETTINGS = parse_settings(config)
 SCENES = read_scene_sheet(config["scenes"], data_root=config.get("data_root"))
 RESULTS = SETTINGS.results
@@ -35,7 +36,11 @@ def get_scene_source(wildcards):
     """The captured scene's folder, or the demo generator's output for format ``demo``."""
     row = scene_row(wildcards)
     if row["format"] == "demo":
-        return expand(rules.make_demo_scene.output.marker, dataset=wildcards.dataset, scene=wildcards.scene)[0]
+        return expand(
+            rules.make_demo_scene.output.marker,
+            dataset=wildcards.dataset,
+            scene=wildcards.scene,
+        )[0]
     return row["path"]
 
 
@@ -51,30 +56,48 @@ def get_final_outputs():
     outputs = []
     for sid in get_scene_ids():
         outputs.append(f"{scene_dir(sid)}/mesh/mesh.json")
-        outputs.extend(f"{scene_dir(sid)}/evaluation/{v}/metrics.json" for v in VARIANTS)
+        outputs.extend(
+            f"{scene_dir(sid)}/evaluation/{v}/metrics.json" for v in VARIANTS
+        )
     outputs.extend(rules.make_tables.output)
     outputs.extend(rules.plot_figures.output)
     return outputs
 
 
 def get_all_evaluations(wildcards=None):
-    return [f"{scene_dir(sid)}/evaluation/{v}/metrics.json" for sid in get_scene_ids() for v in VARIANTS]
+    return [
+        f"{scene_dir(sid)}/evaluation/{v}/metrics.json"
+        for sid in get_scene_ids()
+        for v in VARIANTS
+    ]
 
 
 def get_all_qualitative(wildcards=None):
-    return [f"{scene_dir(sid)}/evaluation/{v}/qualitative.png" for sid in get_scene_ids() for v in VARIANTS]
+    return [
+        f"{scene_dir(sid)}/evaluation/{v}/qualitative.png"
+        for sid in get_scene_ids()
+        for v in VARIANTS
+    ]
 
 
 def get_all_training_curves(wildcards=None):
     curves = [f"{scene_dir(sid)}/nerf/training_curve.csv" for sid in get_scene_ids()]
-    curves += [f"{scene_dir(sid)}/imitation/{v}/training_curve.csv" for sid in get_scene_ids() for v in VARIANTS]
+    curves += [
+        f"{scene_dir(sid)}/imitation/{v}/training_curve.csv"
+        for sid in get_scene_ids()
+        for v in VARIANTS
+    ]
     return curves
 
 
 def get_mesh_for_variant(wildcards):
     """The mesh-surface variant also needs the extracted mesh."""
     if wildcards.variant == "mesh":
-        return expand(rules.extract_mesh.output.normalized, dataset=wildcards.dataset, scene=wildcards.scene)
+        return expand(
+            rules.extract_mesh.output.normalized,
+            dataset=wildcards.dataset,
+            scene=wildcards.scene,
+        )
     return []
 
 
@@ -87,7 +110,9 @@ def settings_of(*sections):
     values = {}
     for name in sections:
         value = getattr(SETTINGS, name)
-        values[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        values[name] = (
+            dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        )
     return json.dumps(values, sort_keys=True, default=str)
 
 
@@ -108,15 +133,23 @@ def resources_for(stage):
 def get_ground_truth(wildcards):
     """The demo generator's folder (ground-truth meshes) for ``demo`` scenes, else ``None``."""
     if scene_row(wildcards)["format"] == "demo":
-        return expand(rules.make_demo_scene.output.folder, dataset=wildcards.dataset, scene=wildcards.scene)[0]
+        return expand(
+            rules.make_demo_scene.output.folder,
+            dataset=wildcards.dataset,
+            scene=wildcards.scene,
+        )[0]
     return None
 
 
 def get_segmentation_targets(wildcards=None):
     """``segmentation/full/summary.json`` of every scene listed in ``segment.prompts``."""
     if not SETTINGS.segment.prompts:
-        raise ValueError("config segment.prompts is not set: point it to a TSV with columns scene, view, x, y, label")
-    scenes = pd.read_csv(SETTINGS.segment.prompts, sep="\t", dtype=str)["scene"].unique()
+        raise ValueError(
+            "config segment.prompts is not set: point it to a TSV with columns scene, view, x, y, label"
+        )
+    scenes = pd.read_csv(SETTINGS.segment.prompts, sep="\t", dtype=str)[
+        "scene"
+    ].unique()
     return [f"{scene_dir(s)}/segmentation/full/summary.json" for s in scenes]
 
 
