@@ -36,6 +36,8 @@ from san.imitation.fifo import FeatureFIFO, ViewEntry, draw_view
 from san.imitation.geometry import RayGeometry, feature_camera, feature_rays
 from san.imitation.losses import imitation_loss
 from san.imitation.model import ImitationModel
+from san.models.base import RadianceModel
+from san.teachers.base import Teacher
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from san.utils.progress import Progress
 
@@ -105,10 +107,11 @@ class ImitationTrainer:
     def __init__(
         self,
         model: ImitationModel,
+        *,
         config: TrainImitationConfig,
         variant: VariantConfig,
         geometry_fn: GeometryFn,
-        teacher: Any,
+        teacher: Teacher,
         render_fn: RenderFn | None,
         train_cameras: Sequence[CameraSpec],
         load_cached: Callable[[int], ViewEntry] | None = None,
@@ -404,8 +407,8 @@ class ImitationTrainer:
 
 
 def make_trainer(
-    nerf: Any,
-    teacher: Any,
+    nerf: RadianceModel,
+    teacher: Teacher,
     train_cameras: Sequence[CameraSpec],
     config: TrainImitationConfig,
     variant: VariantConfig,
@@ -426,7 +429,7 @@ def make_trainer(
         config, variant: settings.
         cache: an open :class:`san.features.cache.FeatureCache` to seed the FIFO, or ``None``.
         mesh: ``(vertices, faces)`` in the normalised frame; required by the mesh variant.
-        render_fn: fresh-view renderer (default: ``nerf.render_camera(...)["rgb"]`` or its tensor).
+        render_fn: fresh-view renderer (default: ``nerf.render_camera(...)["rgb"]``).
         to_grid: world -> grid mapping (default: the NeRF's, see :func:`san.imitation.render.grid_mapping`).
         seed: seeds model initialisation and every random choice.
         device: training device.
@@ -457,8 +460,7 @@ def make_trainer(
     if render_fn is None:
 
         def render_fn(c2w, K, width, height):
-            out = nerf.render_camera(c2w.to(device), K.to(device), width, height)
-            return out["rgb"] if isinstance(out, dict) else out
+            return nerf.render_camera(c2w.to(device), K.to(device), width, height)["rgb"]
 
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # seeds the CUDA generator too (tiny-cuda-nn initialises there)
@@ -481,15 +483,15 @@ def make_trainer(
     rows = cached_rows(cache, variant.augment) if cache is not None else []
     return ImitationTrainer(
         model,
-        config,
-        variant,
-        geometry_fn,
-        teacher,
-        render_fn if variant.fresh_fraction > 0 else None,
-        cameras,
-        (lambda i: cached_view_entry(cache, i)) if cache is not None else None,
-        rows,
-        render_size,
-        seed,
-        device,
+        config=config,
+        variant=variant,
+        geometry_fn=geometry_fn,
+        teacher=teacher,
+        render_fn=render_fn if variant.fresh_fraction > 0 else None,
+        train_cameras=cameras,
+        load_cached=(lambda i: cached_view_entry(cache, i)) if cache is not None else None,
+        cached_indices=rows,
+        render_size=render_size,
+        seed=seed,
+        device=device,
     )

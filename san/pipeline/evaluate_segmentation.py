@@ -243,6 +243,7 @@ def evaluate_segmentation(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
     field_path: str | os.PathLike,
+    *,
     metrics_json: str | os.PathLike,
     clicks_csv: str | os.PathLike,
     figure_png: str | os.PathLike,

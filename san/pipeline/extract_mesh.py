@@ -143,8 +143,7 @@ def extract_mesh(
     scene = load_scene(cameras_json)
     gt = load_ground_truth(ground_truth) if ground_truth is not None else None  # fail early on a bad folder
     model = load_nerf(model_path, dev)
-    if hasattr(model, "eval"):
-        model.eval()
+    model.eval()
     extraction = mesh_from_model(model, scene, config, dev)
     extra = {"model": str(model_path), "cameras": str(cameras_json), "device": str(dev), "scene_kind": scene.scene_kind}
     record = write_mesh_outputs(extraction, scene.normalization, out_dir, config, gt, extra)

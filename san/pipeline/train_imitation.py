@@ -40,6 +40,8 @@ from san.imitation.config import TrainImitationConfig, VariantConfig, variant_co
 from san.imitation.model import save_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
 from san.imitation.trainer import CURVE_COLUMNS, make_trainer
+from san.models.base import RadianceModel
+from san.teachers.base import Teacher
 from san.utils.device import resolve_device
 from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
 
@@ -62,10 +64,11 @@ def _cameras(frames: Sequence[Any]) -> list[CameraSpec]:
 
 
 def run_imitation(
-    nerf: Any,
-    teacher: Any,
+    nerf: RadianceModel,
+    teacher: Teacher,
     train_frames: Sequence[Any],
     out_dir: str | os.PathLike,
+    *,
     config: TrainImitationConfig,
     variant: VariantConfig,
     cache: Any | None = None,
@@ -99,8 +102,9 @@ def run_imitation(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
-    if hasattr(nerf, "requires_grad_"):
-        nerf.eval().requires_grad_(False)
+    nerf.eval()
+    if isinstance(nerf, torch.nn.Module):  # a stand-in model may have no parameters
+        nerf.requires_grad_(False)
     train_cams = _cameras(train_frames)
     trainer = make_trainer(nerf, teacher, train_cams, config, variant, cache, mesh=mesh, seed=seed, device=device)
     info = teacher.info
@@ -288,13 +292,13 @@ def train_imitation(
             teacher,
             scene.train_frames,
             out_dir,
-            config,
-            var,
-            cache,
-            mesh,
-            scene.test_frames,
-            seed,
-            dev,
-            fingerprint,
-            metadata,
+            config=config,
+            variant=var,
+            cache=cache,
+            mesh=mesh,
+            test_frames=scene.test_frames,
+            seed=seed,
+            device=dev,
+            fingerprint=fingerprint,
+            metadata=metadata,
         )

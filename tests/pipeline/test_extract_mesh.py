@@ -40,6 +40,9 @@ class StandInNeRF:
         c = norm.to_normalized_points(corners)
         self.box = torch.tensor(np.stack([c.min(0), c.max(0)]), dtype=torch.float32)
 
+    def eval(self):
+        return self
+
     def _input(self, p: torch.Tensor) -> torch.Tensor:
         return p @ self.inv[:3, :3].T + self.inv[:3, 3]
 
