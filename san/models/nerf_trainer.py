@@ -80,16 +80,16 @@ class TrainNeRFConfig:
         model: the model's hyperparameters (:class:`san.models.nerf.NeRFConfig`).
     """
 
-    steps: int = 10000
-    rays_per_batch: int = 8192
-    lr: float = 1e-2
-    lr_final: float = 1e-3
+    steps: int = dataclasses.field(default=10000, metadata={"minimum": 1})
+    rays_per_batch: int = dataclasses.field(default=8192, metadata={"minimum": 1})
+    lr: float = dataclasses.field(default=1e-2, metadata={"exclusiveMinimum": 0})
+    lr_final: float = dataclasses.field(default=1e-3, metadata={"exclusiveMinimum": 0})
     adam_eps: float = 1e-15
     proposal_loss_weight: float = 1.0
     distortion_loss_weight: float = 0.0
     seed: int = 0
-    checkpoint_every: int = 1000
-    log_every: int = 100
+    checkpoint_every: int = dataclasses.field(default=1000, metadata={"minimum": 0})
+    log_every: int = dataclasses.field(default=100, metadata={"minimum": 1})
     eval_chunk: int = 8192
     resume: bool = True
     model: NeRFConfig = dataclasses.field(default_factory=NeRFConfig)

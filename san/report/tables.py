@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from san.evaluation.timing import DECODE, IMITATION_MESH, IMITATION_VOLUME, RGB_RENDER, TEACHER_ENCODE
+from san.imitation.config import VARIANTS
 from san.utils.io import atomic_write_text
 
-VARIANT_ORDER = ("full", "no_aug", "no_cache", "mesh", "no_corr")
+VARIANT_ORDER = VARIANTS
 VARIANT_CHANGES = {
     "full": "all components (camera augmentation, feature cache, volumetric features)",
     "no_aug": "no camera augmentation",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from san.pipeline.settings import parse_settings, read_scene_sheet
+from san.pipeline.settings import VARIANTS as ALL_VARIANTS, parse_settings, read_scene_sheet
 
 validate(
     config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False
@@ -24,7 +24,7 @@ TEACHER = SETTINGS.teacher.name
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
     scene=r"[A-Za-z0-9_\-]+",
-    variant=r"full|no_aug|no_cache|mesh|no_corr",
+    variant="|".join(ALL_VARIANTS),
     teacher=r"[A-Za-z0-9_\-]+",
 
 
