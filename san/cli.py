@@ -182,7 +182,7 @@ def run_segment(args: argparse.Namespace) -> int:
     from san.interaction.prompts import PROMPT_COLUMNS, PromptError
     from san.interaction.session import SessionError
     from san.layout import MissingStageError
-    from san.pipeline.segment import segment_prompts
+    from san.pipeline.segment import segment_scene_folder
     from san.trained_scene import TeacherMismatchError
 
     scene_id = args.scene_id or "/".join(Path(args.scene_dir).resolve().parts[-2:])
@@ -204,16 +204,16 @@ def run_segment(args: argparse.Namespace) -> int:
         tsv.write_text("\n".join(lines) + "\n")
     teacher = _teacher(args)
     try:
-        entries = segment_prompts(
+        entries = segment_scene_folder(
             tsv,
             scene_id,
             args.scene_dir,
             args.out,
-            args.variant,
-            args.export_mesh,
-            args.views_for_mesh,
-            teacher,
-            args.device,
+            variant=args.variant,
+            export_mesh=args.export_mesh,
+            views_for_mesh=args.views_for_mesh,
+            teacher=teacher,
+            device=args.device,
         )
     except (PromptError, MissingStageError, SessionError, TeacherMismatchError) as e:
         raise CommandError(str(e)) from e

@@ -28,17 +28,18 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
 
 from san.interaction.overlay import write_mask_png, write_overlay_png
 from san.interaction.prompts import PromptError, check_prompts, mesh_views, read_prompts
 from san.layout import require_stages
-from san.trained_scene import scene_parts
+from san.trained_scene import load_trained, session_parts
 from san.utils.io import atomic_write_json
 
 if TYPE_CHECKING:  # torch-heavy modules are imported where used, so `san --help` stays fast
     from san.data.scene import Scene
     from san.interaction.session import SegmentationSession
+    from san.teachers import Teacher, TeacherConfig
 
 log = logging.getLogger("san")
 
@@ -145,19 +146,33 @@ def segment_scene(
 def segment_prompts(
     prompts_tsv: str | os.PathLike,
     scene_id: str,
-    scene_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    variant: str = "full",
+    *,
+    cameras: str | os.PathLike,
+    model: str | os.PathLike,
+    field: str | os.PathLike,
+    summary: str | os.PathLike,
+    mesh: str | os.PathLike | Callable[[], Path] | None = None,
     export_mesh: bool = True,
     views_for_mesh: int = 3,
-    teacher: Any = None,
+    teacher: Teacher | TeacherConfig | None = None,
     device: str = "auto",
 ) -> list[dict]:
     """Rule ``segment_prompts`` for one scene: the rows of ``scene_id`` in the prompts TSV.
 
-    Checks the prompts (all rows of this scene) and the stage files before loading any model.
-    ``teacher`` (a ``TeacherConfig``, a ``Teacher`` or ``None``: the field's recorded teacher) is
-    checked against the field by :func:`san.trained_scene.load_trained_scene`.
+    Args:
+        prompts_tsv: the prompts TSV (:mod:`san.interaction.prompts`).
+        scene_id: ``dataset/scene``, the rows to segment.
+        cameras, model, field, mesh: the rule's inputs (``poses/cameras.json``, ``nerf/model.pt``,
+            ``imitation/{variant}/field.pt``, ``mesh/mesh_normalized.ply``); ``mesh`` may be a
+            function returning the path (called only when needed), and is required by
+            ``export_mesh`` and by a mesh-surface field.
+        summary: the rule's output ``summary.json``; the other outputs go beside it.
+        export_mesh, views_for_mesh: config ``segment``.
+        teacher: a ``TeacherConfig``, a ``Teacher`` or ``None`` (the field's recorded teacher),
+            checked against the field by :func:`san.trained_scene.load_trained`.
+        device: ``auto | cpu | cuda[:N]``.
+
+    Checks the prompts (all rows of this scene) before loading any model.
     """
     from san.data.scene import load_scene
     from san.interaction.session import SegmentationSession
@@ -167,15 +182,49 @@ def segment_prompts(
     if rows.empty:
         known = sorted(prompts["scene"].unique())
         raise PromptError(f"{prompts_tsv}: no prompts for scene {scene_id!r} (scenes in the file: {', '.join(known)})")
-    stages = ("cameras", "nerf", "field") + (("mesh",) if export_mesh else ())
-    paths = require_stages(scene_dir, stages, variant)
-    scene = load_scene(paths["cameras"])
+    scene = load_scene(cameras)
     check_prompts(rows, scene_id, scene)
-    parts = scene_parts(scene_dir, variant=variant, teacher=teacher, device=device)
+    mesh_file = (mesh() if callable(mesh) else mesh) if export_mesh else None
+    if export_mesh and mesh_file is None:
+        raise ValueError("segment_prompts: export_mesh needs the mesh (mesh/mesh_normalized.ply)")
+    trained = load_trained(cameras, model, field=field, mesh=mesh_file or mesh, teacher=teacher, device=device)
+    parts = session_parts(trained)
     session = SegmentationSession(parts.render_fn, parts.features_fn, parts.decode_fn, scene.frames)
-    mesh = None
+    tri = None
     if export_mesh:
         import trimesh
 
-        mesh = trimesh.load(paths["mesh"], force="mesh", process=False)
-    return segment_scene(session, scene, rows, out_dir, scene_id, mesh, views_for_mesh, parts.teacher_info)
+        tri = trimesh.load(mesh_file, force="mesh", process=False)
+    return segment_scene(session, scene, rows, Path(summary).parent, scene_id, tri, views_for_mesh, parts.teacher_info)
+
+
+def segment_scene_folder(
+    prompts_tsv: str | os.PathLike,
+    scene_id: str,
+    scene_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    variant: str = "full",
+    export_mesh: bool = True,
+    views_for_mesh: int = 3,
+    teacher: Teacher | TeacherConfig | None = None,
+    device: str = "auto",
+) -> list[dict]:
+    """``san segment``: :func:`segment_prompts` on the stage files of a trained scene folder
+    ``results/{dataset}/{scene}`` (:mod:`san.layout`; a missing one raises
+    :class:`~san.layout.MissingStageError` naming it and its rule, before anything is loaded)."""
+    stages = ("cameras", "nerf", "field") + (("mesh",) if export_mesh else ())
+    paths = require_stages(scene_dir, stages, variant)
+    return segment_prompts(
+        prompts_tsv,
+        scene_id,
+        cameras=paths["cameras"],
+        model=paths["nerf"],
+        field=paths["field"],
+        summary=Path(out_dir) / "summary.json",
+        mesh=paths["mesh"] if export_mesh else (lambda: require_stages(scene_dir, ("mesh",), variant)["mesh"]),
+        export_mesh=export_mesh,
+        views_for_mesh=views_for_mesh,
+        teacher=teacher,
+        device=device,
+    )
