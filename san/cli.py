@@ -366,17 +366,20 @@ def _train_imitation(args: argparse.Namespace) -> int:
         config = imitation_config({"preset": args.preset, **parse_overrides(args.set)})
     except (ConfigError, ValueError) as e:
         raise CommandError(str(e)) from e
+    out = Path(args.out)
     stats = train_imitation(
         args.model,
         args.cameras,
         args.cache,
-        args.out,
-        config,
-        args.variant,
-        TeacherConfig(args.teacher, args.teacher_checkpoint),
-        args.mesh,
-        args.device,
-        args.seed,
+        field=out / "field.pt",
+        curve=out / "training_curve.csv",
+        stats=out / "train_stats.json",
+        config=config,
+        variant=args.variant,
+        teacher_config=TeacherConfig(args.teacher, args.teacher_checkpoint),
+        mesh_path=args.mesh,
+        device=args.device,
+        seed=args.seed,
     )
     print(json.dumps({k: stats[k] for k in ("steps", "teacher_calls", "wall_s", "quality")}, indent=2, default=str))
     return 0

@@ -41,6 +41,7 @@ from san.imitation.model import save_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
 from san.imitation.trainer import CURVE_COLUMNS, make_trainer
 from san.models.base import RadianceModel
+from san.teachers import TeacherConfig
 from san.teachers.base import Teacher
 from san.utils.device import resolve_device
 from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
@@ -67,8 +68,10 @@ def run_imitation(
     nerf: RadianceModel,
     teacher: Teacher,
     train_frames: Sequence[Any],
-    out_dir: str | os.PathLike,
     *,
+    field: str | os.PathLike,
+    curve: str | os.PathLike,
+    stats: str | os.PathLike,
     config: TrainImitationConfig,
     variant: VariantConfig,
     cache: Any | None = None,
@@ -85,7 +88,8 @@ def run_imitation(
         nerf: frozen NeRF (:class:`san.models.nerf.NeRFModel` or anything with its contract).
         teacher: the teacher (``encode``, ``info``).
         train_frames: training cameras (``Frame`` or :class:`CameraSpec`).
-        out_dir: ``results/{dataset}/{scene}/imitation/{variant}``.
+        field, curve, stats: the outputs ``field.pt``, ``training_curve.csv``, ``train_stats.json``
+            (``checkpoints/`` goes beside ``field``).
         config, variant: settings.
         cache: open :class:`san.features.cache.FeatureCache` seeding the FIFO (or ``None``).
         mesh: ``(vertices, faces)`` in the normalised frame (``mesh`` variant).
@@ -99,7 +103,7 @@ def run_imitation(
         The ``train_stats.json`` record.
     """
     t_stage = time.perf_counter()
-    out_dir = Path(out_dir)
+    out_dir = Path(field).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
     nerf.eval()
@@ -183,7 +187,7 @@ def run_imitation(
     after = {k: feature_quality(nerf, trainer.model, v, mesh) for k, v in quality_views.items()}
     quality = summarize(before, after, bool(info.untrained)) if quality_views else None
 
-    stats = {
+    record = {
         **trainer.stats(),
         "teacher": teacher_record,
         "quality": quality,
@@ -196,11 +200,11 @@ def run_imitation(
         "config": to_dict(config),
         **(metadata or {}),
     }
-    atomic_write_text(out_dir / "training_curve.csv", _curve_csv(trainer.curve))
-    atomic_write_json(out_dir / "train_stats.json", stats)
+    atomic_write_text(curve, _curve_csv(trainer.curve))
+    atomic_write_json(stats, record)
     save_imitation(
         trainer.model,
-        out_dir / "field.pt",
+        field,
         {
             "teacher": info.name,
             "teacher_info": teacher_record,
@@ -217,21 +221,24 @@ def run_imitation(
             {k: round(v["cosine"], 4) for k, v in after.items()},
             {k: round(v["mse"], 5) for k, v in after.items()},
             {k: round(v["mse"], 5) for k, v in (before or {}).items()},
-            stats["teacher_calls"],
-            stats["steps"],
-            stats["wall_s"],
+            record["teacher_calls"],
+            record["steps"],
+            record["wall_s"],
         )
-    return stats
+    return record
 
 
 def train_imitation(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
     cache_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    *,
+    field: str | os.PathLike,
+    curve: str | os.PathLike,
+    stats: str | os.PathLike,
     config: TrainImitationConfig,
     variant: str,
-    teacher_config: Any,
+    teacher_config: TeacherConfig,
     mesh_path: str | os.PathLike | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -242,7 +249,7 @@ def train_imitation(
         model_path: the NeRF (``results/{dataset}/{scene}/nerf/model.pt``).
         cameras_json: ``results/{dataset}/{scene}/poses/cameras.json``.
         cache_path: ``results/{dataset}/{scene}/features/{teacher}.h5``.
-        out_dir: ``results/{dataset}/{scene}/imitation/{variant}``.
+        field, curve, stats: the rule's outputs in ``results/{dataset}/{scene}/imitation/{variant}/``.
         config: the ``imitation:`` section (presets resolved).
         variant: ``full | no_aug | no_cache | mesh | no_corr``.
         teacher_config: :class:`san.teachers.TeacherConfig` (must be the cache's teacher).
@@ -291,7 +298,9 @@ def train_imitation(
             nerf,
             teacher,
             scene.train_frames,
-            out_dir,
+            field=field,
+            curve=curve,
+            stats=stats,
             config=config,
             variant=var,
             cache=cache,

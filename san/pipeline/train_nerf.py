@@ -1,6 +1,6 @@
 """Rule ``train_nerf``: fit the scene NeRF, evaluate it on the test views, write ``model.pt`` last.
 
-Outputs in ``out_dir`` (``results/{dataset}/{scene}/nerf/``):
+Outputs in ``results/{dataset}/{scene}/nerf/`` (the rule's ``model``, ``metrics`` and ``curve``, passed by name):
 
 * ``model.pt`` — :func:`san.models.nerf.save_nerf`; written last and atomically (the "done" marker);
 * ``metrics.json`` — per test view and mean ``psnr`` / ``ssim``, ``steps``, ``wall_seconds`` (of
@@ -52,20 +52,27 @@ def _curve_csv(rows: list[dict[str, float]]) -> str:
 
 
 def train_nerf(
-    cameras_json: str | os.PathLike, out_dir: str | os.PathLike, config: TrainNeRFConfig, device: str = "auto"
+    cameras_json: str | os.PathLike,
+    *,
+    model: str | os.PathLike,
+    metrics: str | os.PathLike,
+    curve: str | os.PathLike,
+    config: TrainNeRFConfig,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Train, evaluate and save the scene NeRF (see the module docstring for the outputs).
 
     Args:
-        cameras_json: the scene's ``poses/cameras.json``.
-        out_dir: output folder (``results/{dataset}/{scene}/nerf``).
+        cameras_json: the scene's ``poses/cameras.json`` (the rule's input ``cameras``).
+        model, metrics, curve: the rule's outputs (``model.pt``, ``metrics.json``,
+            ``training_curve.csv``); ``checkpoints/`` and ``test_renders/`` go beside ``model``.
         config: :class:`TrainNeRFConfig` (presets already resolved).
         device: ``"auto"``, ``"cpu"``, ``"cuda[:N]"``.
 
     Returns:
         The ``metrics.json`` content.
     """
-    cameras_json, out_dir = Path(cameras_json), Path(out_dir)
+    cameras_json, out_dir = Path(cameras_json), Path(model).parent
     dev = resolve_device(device)
     scene = load_scene(cameras_json)
     trainer = NeRFTrainer(scene, config, dev)
@@ -109,8 +116,8 @@ def train_nerf(
     log.info("train_nerf: evaluating %d test views", len(scene.test_frames))
     t_eval = time.perf_counter()
     evaluation = trainer.evaluate(scene.indices("test"), out_dir / "test_renders")
-    model = trainer.model
-    metrics = {
+    nerf = trainer.model
+    record = {
         "psnr": evaluation["psnr"],
         "ssim": evaluation["ssim"],
         "per_view": evaluation["per_view"],
@@ -118,19 +125,19 @@ def train_nerf(
         "wall_seconds": round(trainer.elapsed, 2),
         "eval_seconds": round(time.perf_counter() - t_eval, 2),
         "device": str(dev),
-        "encoding_backend": model.encoding_backend,
-        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "encoding_backend": nerf.encoding_backend,
+        "num_parameters": sum(p.numel() for p in nerf.parameters()),
         "scene_kind": scene.scene_kind,
         "config": to_dict(config),
     }
-    atomic_write_text(out_dir / "training_curve.csv", _curve_csv(trainer.curve))
-    atomic_write_json(out_dir / "metrics.json", metrics)
-    save_nerf(model, out_dir / "model.pt")
+    atomic_write_text(curve, _curve_csv(trainer.curve))
+    atomic_write_json(metrics, record)
+    save_nerf(nerf, model)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     log.info(
         "train_nerf: test PSNR %.2f dB, SSIM %.4f, %.0f s of training",
-        metrics["psnr"],
-        metrics["ssim"],
+        record["psnr"],
+        record["ssim"],
         trainer.elapsed,
     )
-    return metrics
+    return record

@@ -93,6 +93,11 @@ def make_scene(root, kind: str = "forward_facing", n: int = 5, w: int = 20, h: i
     return root / "cameras.json"
 
 
+def _outputs(out) -> dict:
+    """The rule's declared outputs in folder ``out``."""
+    return {"model": out / "model.pt", "metrics": out / "metrics.json", "curve": out / "training_curve.csv"}
+
+
 def _config(**over):
     return nt.train_nerf_config({**TINY, **over})
 
@@ -111,7 +116,7 @@ def test_training_lowers_the_loss(tmp_path):
 def test_outputs(tmp_path, kind):
     cams = make_scene(tmp_path / "scene", kind)
     out = tmp_path / "nerf"
-    metrics = tn.train_nerf(cams, out, _config(), device="cpu")
+    metrics = tn.train_nerf(cams, **_outputs(out), config=_config(), device="cpu")
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt", "test_renders", "training_curve.csv"]
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["steps"] == 6 and on_disk["encoding_backend"] == "torch" and on_disk["device"] == "cpu"
@@ -151,16 +156,16 @@ def _die_after_first_checkpoint(monkeypatch):
 
 def test_kill_and_resume_gives_the_uninterrupted_state(tmp_path, monkeypatch):
     cams = make_scene(tmp_path / "scene")
-    tn.train_nerf(cams, tmp_path / "a", _config(), device="cpu")
+    tn.train_nerf(cams, **_outputs(tmp_path / "a"), config=_config(), device="cpu")
 
     real_save = _die_after_first_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        tn.train_nerf(cams, tmp_path / "b", _config(), device="cpu")
+        tn.train_nerf(cams, **_outputs(tmp_path / "b"), config=_config(), device="cpu")
     assert not (tmp_path / "b" / "model.pt").exists()
     assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == ["step_0000003.ckpt"]
     monkeypatch.setattr(tn, "save_checkpoint", real_save)
     torch.manual_seed(123)  # the resumed run must not depend on the global RNG it starts with
-    tn.train_nerf(cams, tmp_path / "b", _config(), device="cpu")
+    tn.train_nerf(cams, **_outputs(tmp_path / "b"), config=_config(), device="cpu")
 
     a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
@@ -176,10 +181,10 @@ def test_checkpoint_of_another_config_is_not_reloaded(tmp_path, monkeypatch, cap
     cams = make_scene(tmp_path / "scene")
     real_save = _die_after_first_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        tn.train_nerf(cams, tmp_path / "n", _config(), device="cpu")
+        tn.train_nerf(cams, **_outputs(tmp_path / "n"), config=_config(), device="cpu")
     monkeypatch.setattr(tn, "save_checkpoint", real_save)
     with caplog.at_level(logging.WARNING, logger="san"):
-        metrics = tn.train_nerf(cams, tmp_path / "n", _config(seed=1), device="cpu")
+        metrics = tn.train_nerf(cams, **_outputs(tmp_path / "n"), config=_config(seed=1), device="cpu")
     assert "ignoring" in caplog.text and metrics["steps"] == 6
 
 
