@@ -39,10 +39,10 @@ from san.features.augment import CameraSpec, camera_at_size
 from san.imitation.config import TrainImitationConfig, VariantConfig, variant_config
 from san.imitation.model import save_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
-from san.imitation.trainer import CURVE_COLUMNS, make_trainer
+from san.imitation.trainer import CURVE_COLUMNS, ImitationTrainer, make_trainer
 from san.models.base import RadianceModel
 from san.teachers import TeacherConfig
-from san.teachers.base import Teacher
+from san.teachers.base import Teacher, TeacherInfo
 from san.utils.device import resolve_device
 from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
 
@@ -62,6 +62,69 @@ def _cameras(frames: Sequence[Any]) -> list[CameraSpec]:
         CameraSpec(np.asarray(f.c2w, dtype=np.float64), np.asarray(f.K, dtype=np.float64), int(f.width), int(f.height))
         for f in frames
     ]
+
+
+def teacher_provenance(info: TeacherInfo) -> dict[str, Any]:
+    """What ``train_stats.json`` and ``field.pt`` record of the teacher (read back by
+    :func:`san.trained_scene.recorded_teacher`)."""
+    return {
+        "name": info.name,
+        "untrained": bool(info.untrained),
+        "checkpoint": info.checkpoint,
+        "checkpoint_sha256": info.checkpoint_sha256,
+        "input_size": info.input_size,
+        "feature_shapes": [list(s) for s in info.feature_shapes],
+    }
+
+
+def encode_quality_views(
+    nerf: RadianceModel,
+    teacher: Teacher,
+    train_cams: Sequence[CameraSpec],
+    test_cams: Sequence[CameraSpec],
+    count: int,
+    render_size: int,
+) -> dict[str, list]:
+    """Quality views (``count`` per split, evenly spaced): the NeRF's renderings of held-out and
+    training cameras at ``render_size``, encoded once by the teacher; ``{}`` when ``count`` is 0."""
+    if count <= 0:
+        return {}
+    t0 = time.perf_counter()
+    test = [camera_at_size(c, render_size) for c in test_cams]
+    pick_test = evenly_spaced(test, count)
+    pick_train = evenly_spaced(train_cams, count)
+    views = {
+        "test": teacher_views(nerf, teacher, [test[i] for i in pick_test], [f"test/{i}" for i in pick_test]),
+        "train": teacher_views(
+            nerf,
+            teacher,
+            [camera_at_size(train_cams[i], render_size) for i in pick_train],
+            [f"train/{i}" for i in pick_train],
+        ),
+    }
+    log.info(
+        "train_imitation: %d + %d quality views encoded in %.1f s (not counted as training teacher calls)",
+        len(pick_test),
+        len(pick_train),
+        time.perf_counter() - t0,
+    )
+    return views
+
+
+def write_outputs(
+    trainer: ImitationTrainer,
+    record: dict[str, Any],
+    field_metadata: dict[str, Any],
+    *,
+    field: str | os.PathLike,
+    curve: str | os.PathLike,
+    stats: str | os.PathLike,
+) -> None:
+    """Write ``training_curve.csv``, ``train_stats.json`` and, last, ``field.pt`` (its presence
+    means the stage finished)."""
+    atomic_write_text(curve, _curve_csv(trainer.curve))
+    atomic_write_json(stats, record)
+    save_imitation(trainer.model, field, field_metadata)
 
 
 def run_imitation(
@@ -112,14 +175,7 @@ def run_imitation(
     train_cams = _cameras(train_frames)
     trainer = make_trainer(nerf, teacher, train_cams, config, variant, cache, mesh=mesh, seed=seed, device=device)
     info = teacher.info
-    teacher_record = {
-        "name": info.name,
-        "untrained": bool(info.untrained),
-        "checkpoint": info.checkpoint,
-        "checkpoint_sha256": info.checkpoint_sha256,
-        "input_size": info.input_size,
-        "feature_shapes": [list(s) for s in info.feature_shapes],
-    }
+    teacher_record = teacher_provenance(info)
     if info.untrained:
         log.warning(
             "train_imitation: teacher %s has random weights: its features (and this field) are meaningless", info.name
@@ -137,29 +193,10 @@ def run_imitation(
     )
     ckpt_dir = out_dir / "checkpoints"
 
-    # Quality views: the NeRF's renderings of held-out and training cameras, encoded once.
     render_size = trainer.render_size
-    quality_views: dict[str, list] = {}
-    if config.eval_views > 0:
-        t0 = time.perf_counter()
-        test = [camera_at_size(c, render_size) for c in _cameras(test_frames)]
-        pick_test = evenly_spaced(test, config.eval_views)
-        pick_train = evenly_spaced(train_cams, config.eval_views)
-        quality_views["test"] = teacher_views(
-            nerf, teacher, [test[i] for i in pick_test], [f"test/{i}" for i in pick_test]
-        )
-        quality_views["train"] = teacher_views(
-            nerf,
-            teacher,
-            [camera_at_size(train_cams[i], render_size) for i in pick_train],
-            [f"train/{i}" for i in pick_train],
-        )
-        log.info(
-            "train_imitation: %d + %d quality views encoded in %.1f s (not counted as training teacher calls)",
-            len(pick_test),
-            len(pick_train),
-            time.perf_counter() - t0,
-        )
+    quality_views = encode_quality_views(
+        nerf, teacher, train_cams, _cameras(test_frames), config.eval_views, render_size
+    )
 
     extra = trainer.resume(ckpt_dir, fp)
     if extra is not None:
@@ -200,20 +237,15 @@ def run_imitation(
         "config": to_dict(config),
         **(metadata or {}),
     }
-    atomic_write_text(curve, _curve_csv(trainer.curve))
-    atomic_write_json(stats, record)
-    save_imitation(
-        trainer.model,
-        field,
-        {
-            "teacher": info.name,
-            "teacher_info": teacher_record,
-            "variant": to_dict(variant),
-            "config": to_dict(config),
-            "seed": seed,
-            **(metadata or {}),
-        },
-    )
+    field_metadata = {
+        "teacher": info.name,
+        "teacher_info": teacher_record,
+        "variant": to_dict(variant),
+        "config": to_dict(config),
+        "seed": seed,
+        **(metadata or {}),
+    }
+    write_outputs(trainer, record, field_metadata, field=field, curve=curve, stats=stats)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     if quality:
         log.info(
