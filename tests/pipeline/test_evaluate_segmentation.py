@@ -19,7 +19,7 @@ from san.imitation.head import FeatureHeadConfig
 from san.imitation.model import ImitationModel, save_imitation
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
 from san.pipeline.evaluate_segmentation import evaluate_segmentation
-from san.pipeline.report import make_tables
+from san.pipeline.report import make_tables, table_outputs
 from san.pipeline.time_teacher import time_teacher
 from san.rendering.samplers import SamplerConfig, SceneSpace
 from san.teachers import TeacherConfig, build_teacher
@@ -99,7 +99,7 @@ def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
     clicks = pd.read_csv(out / "clicks.csv")
     assert len(clicks) == 18 and sorted(clicks["view"].unique()) == [0, 8]
     assert (out / "qualitative.png").stat().st_size > 1000
-    tables = make_tables([out / "metrics.json"], tmp_path / "report")
+    tables = make_tables([out / "metrics.json"], table_outputs(tmp_path / "report"))
     assert all(p.is_file() for paths in tables.values() for p in paths)
 
 
