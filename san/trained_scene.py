@@ -340,7 +340,9 @@ def scene_parts(
     return session_parts(load_trained_scene(scene_dir, variant, device, teacher), feature_hw)
 
 
-def _view_camera(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def view_tensors(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(c2w 4x4, K 3x3)`` float32 tensors on ``device`` of anything with ``c2w`` and ``K``
+    (an :class:`~san.evaluation.protocol.EvalView`)."""
     return (
         torch.as_tensor(view.c2w, dtype=torch.float32, device=device),
         torch.as_tensor(view.K, dtype=torch.float32, device=device),
@@ -353,7 +355,7 @@ def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callab
 
     @torch.no_grad()
     def render_rgb(view):
-        c2w, K = _view_camera(view, device)
+        c2w, K = view_tensors(view, device)
         return nerf.render_camera(c2w, K, view.width, view.height, **chunk)["rgb"]
 
     return render_rgb

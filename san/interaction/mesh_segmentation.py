@@ -41,7 +41,7 @@ import torch
 
 from san.cameras import as_tensor, project_points, rays_from_pixels
 from san.interaction.tracking import DepthTolerance, pixel_indices, pixels_inside
-from san.rendering.mesh_raster import FaceRaster, _mesh_arrays, rasterize_faces
+from san.rendering.mesh_raster import FaceRaster, mesh_arrays, rasterize_faces
 from san.utils.io import atomic_path, atomic_write_json
 
 MESH_TOLERANCE = DepthTolerance(relative=0.01, absolute=0.001)
@@ -87,7 +87,7 @@ def observe_faces(
     if mask_t.dim() != 2:
         raise ValueError(f"mask must be HxW, got shape {tuple(mask_t.shape)}")
     height, width = mask_t.shape
-    v, f = _mesh_arrays(vertices, faces)
+    v, f = mesh_arrays(vertices, faces)
     if raster is None:
         raster = rasterize_faces(v, f, c2w, K, width, height, distortion, device=device)
     if tuple(raster.face_ids.shape) != (height, width):
@@ -150,7 +150,7 @@ class MeshSegmenter:
     raster_seconds: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
-        self.vertices, self.faces = _mesh_arrays(self.vertices, self.faces)
+        self.vertices, self.faces = mesh_arrays(self.vertices, self.faces)
         if not 0 < self.vote_threshold <= 1:
             raise ValueError(f"vote_threshold {self.vote_threshold} must be in (0, 1]")
         if self.min_views < 1:

@@ -54,7 +54,7 @@ from san.evaluation.timing import (
     measure_timing,
     pipeline_fps,
 )
-from san.trained_scene import _view_camera, rgb_renderer
+from san.trained_scene import view_tensors, rgb_renderer
 from san.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger("san")
@@ -226,7 +226,7 @@ def load_parts(
 
     @torch.no_grad()
     def render_feats(view):
-        c2w, K = _view_camera(view, dev)
+        c2w, K = view_tensors(view, dev)
         return render_features(nerf, field, c2w, K, view.width, view.height, mesh=mesh, **chunk)
 
     return EvaluationParts(

@@ -36,7 +36,9 @@ class FaceRaster:
     depth: torch.Tensor
 
 
-def _mesh_arrays(vertices, faces) -> tuple[torch.Tensor, torch.Tensor]:
+def mesh_arrays(vertices, faces) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(vertices Vx3 float64, faces Fx3 int64)`` CPU tensors of any array-like mesh; raises
+    ``ValueError`` when a face indexes a vertex that does not exist."""
     v = as_tensor(vertices, torch.float64).reshape(-1, 3)
     f = as_tensor(faces, torch.int64).reshape(-1, 3)
     if f.numel() and (int(f.min()) < 0 or int(f.max()) >= v.shape[0]):
@@ -68,7 +70,7 @@ def rasterize_faces(
         :class:`FaceRaster` with ``HxW`` face ids and ray depths.
     """
     device = torch.device(device or "cpu")
-    v, f = _mesh_arrays(vertices, faces)
+    v, f = mesh_arrays(vertices, faces)
     c2w_t, K_t = as_tensor(c2w), as_tensor(K)
     w2c = torch.linalg.inv(c2w_t)
     cam = (v @ w2c[:3, :3].T + w2c[:3, 3]).to(device, torch.float32)
