@@ -54,7 +54,7 @@ from san.evaluation.timing import (
     measure_timing,
     pipeline_fps,
 )
-from san.trained_scene import view_tensors, rgb_renderer
+from san.trained_scene import rgb_renderer, view_tensors
 from san.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger("san")
