@@ -283,7 +283,7 @@ class SceneParts:
     render_fn: Callable
     features_fn: Callable
     decode_fn: Callable
-    teacher_info: Any = None
+    teacher_info: TeacherInfo | None = None
 
 
 def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] | None = None) -> SceneParts:

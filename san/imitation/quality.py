@@ -63,7 +63,7 @@ def teacher_views(
 
 @torch.no_grad()
 def feature_quality(
-    nerf: Any,
+    nerf: RadianceModel,
     model: ImitationModel,
     views: Sequence[TeacherView],
     mesh: tuple[torch.Tensor, torch.Tensor] | None = None,

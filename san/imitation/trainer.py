@@ -24,7 +24,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ from san.teachers.base import Teacher
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from san.utils.progress import Progress
 
+if TYPE_CHECKING:
+    from san.features.cache import FeatureCache
+
 log = logging.getLogger("san")
 
 GeometryFn = Callable[[RayBundle], RayGeometry]
@@ -53,7 +56,7 @@ CURVE_COLUMNS = ("step", "loss", "mse", "corr", "cosine", "lr", "teacher_calls",
 PAD_EMA = 0.99
 
 
-def cached_view_entry(cache: Any, index: int) -> ViewEntry:
+def cached_view_entry(cache: FeatureCache, index: int) -> ViewEntry:
     """Row ``index`` of an open :class:`san.features.cache.FeatureCache` as a FIFO entry."""
     h, w = (int(v) for v in cache.image_hw[index])
     return ViewEntry(
@@ -67,7 +70,7 @@ def cached_view_entry(cache: Any, index: int) -> ViewEntry:
     )
 
 
-def cached_rows(cache: Any, augment: bool) -> list[int]:
+def cached_rows(cache: FeatureCache, augment: bool) -> list[int]:
     """The cache rows a variant may train on: all, or only training views without augmentation."""
     flags = np.asarray(cache.is_augmented, dtype=bool)
     return [int(i) for i in range(len(flags)) if augment or not flags[i]]
@@ -412,7 +415,7 @@ def make_trainer(
     train_cameras: Sequence[CameraSpec],
     config: TrainImitationConfig,
     variant: VariantConfig,
-    cache: Any | None = None,
+    cache: FeatureCache | None = None,
     mesh: tuple[torch.Tensor, torch.Tensor] | None = None,
     render_fn: RenderFn | None = None,
     to_grid: Callable[[torch.Tensor], torch.Tensor] | None = None,

@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -49,6 +49,9 @@ import torch
 from san.cameras import as_tensor, project_points
 from san.interaction.tracking import DepthTolerance, PointStatus, lift_pixels, reproject_points
 from san.teachers.base import Prompts
+
+if TYPE_CHECKING:
+    from san.teachers import Teacher, TeacherConfig
 
 RenderFn = Callable[[np.ndarray, np.ndarray, int, int], Mapping[str, Any]]
 FeaturesFn = Callable[[np.ndarray, np.ndarray, int, int], Sequence[torch.Tensor]]
@@ -204,7 +207,7 @@ class SegmentationSession:
         cls,
         scene_dir: str | os.PathLike,
         variant: str = "full",
-        teacher: Any = None,
+        teacher: Teacher | TeacherConfig | None = None,
         device: str = "auto",
         feature_hw: tuple[int, int] | None = None,
         **kwargs,

@@ -54,6 +54,8 @@ from san.evaluation.timing import (
     measure_timing,
     pipeline_fps,
 )
+from san.teachers import TeacherConfig
+from san.teachers.base import Teacher
 from san.trained_scene import rgb_renderer, view_tensors
 from san.utils.io import atomic_path, atomic_write_json
 
@@ -191,7 +193,7 @@ class EvaluationParts:
     views: list
     render_rgb: Callable[[Any], torch.Tensor]
     render_features: Callable[[Any], list[torch.Tensor]]
-    teacher: Any
+    teacher: Teacher
     imitation_step: str
     device: torch.device
 
@@ -200,7 +202,7 @@ def load_parts(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
     field_path: str | os.PathLike,
-    teacher_config=None,
+    teacher_config: TeacherConfig | None = None,
     config: EvaluationConfig = EvaluationConfig(),
     mesh_path: str | os.PathLike | None = None,
     device: str = "auto",
@@ -250,7 +252,7 @@ def evaluate_segmentation(
     dataset: str,
     scene: str,
     variant: str,
-    teacher_config=None,
+    teacher_config: TeacherConfig | None = None,
     config: EvaluationConfig = EvaluationConfig(),
     stats_json: str | os.PathLike | None = None,
     mesh_path: str | os.PathLike | None = None,

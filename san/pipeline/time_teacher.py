@@ -20,6 +20,7 @@ import time
 
 from san.evaluation.protocol import EvaluationConfig, evaluation_views
 from san.evaluation.timing import build_timing_teacher, device_name, measure_teacher_timing
+from san.teachers import TeacherConfig
 from san.trained_scene import rgb_renderer
 from san.utils.io import atomic_write_json
 
@@ -32,7 +33,7 @@ def time_teacher(
     out_json: str | os.PathLike,
     dataset: str,
     scene: str,
-    teacher_config=None,
+    teacher_config: TeacherConfig | None = None,
     config: EvaluationConfig = EvaluationConfig(),
     device: str = "auto",
 ) -> dict:

@@ -29,7 +29,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from san.teachers import TeacherConfig
 from san.teachers.base import Teacher, TeacherInfo
 from san.utils.device import resolve_device
 from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
+
+if TYPE_CHECKING:
+    from san.features.cache import FeatureCache
 
 log = logging.getLogger("san")
 
@@ -137,7 +140,7 @@ def run_imitation(
     stats: str | os.PathLike,
     config: TrainImitationConfig,
     variant: VariantConfig,
-    cache: Any | None = None,
+    cache: FeatureCache | None = None,
     mesh: tuple[torch.Tensor, torch.Tensor] | None = None,
     test_frames: Sequence[Any] = (),
     seed: int = 0,
