@@ -21,12 +21,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from san.features.augment import CameraSpec, camera_at_size, sample_augmented_cameras
+from san.cameras import Camera, PinholeLike
+from san.features.augment import camera_at_size, sample_augmented_cameras
 from san.features.cache import COMPRESSIONS, create_feature_cache
 from san.teachers.base import Teacher
 from san.utils.device import synchronize
@@ -36,15 +37,6 @@ log = logging.getLogger("san")
 
 RenderFn = Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor]
 """``render_fn(c2w 4x4, K 3x3, width, height) -> HxWx3`` float in ``[0, 1]`` (CPU float32 inputs)."""
-
-
-class CameraLike(Protocol):
-    """Anything with a pinhole camera: :class:`san.data.scene.Frame`, :class:`CameraSpec`."""
-
-    c2w: np.ndarray
-    K: np.ndarray
-    width: int
-    height: int
 
 
 @dataclass(frozen=True)
@@ -82,17 +74,14 @@ class CacheFeaturesConfig:
 
 @dataclass(frozen=True)
 class _View:
-    camera: CameraSpec
+    camera: Camera
     is_augmented: bool
     frame_index: int
 
 
-def plan_views(train_cameras: Sequence[CameraLike], config: CacheFeaturesConfig) -> list[_View]:
+def plan_views(train_cameras: Sequence[PinholeLike], config: CacheFeaturesConfig) -> list[_View]:
     """Training views first, then the augmented ones, in file order."""
-    views = [
-        _View(camera_at_size(CameraSpec(c.c2w, c.K, c.width, c.height), config.render_size), False, i)
-        for i, c in enumerate(train_cameras)
-    ]
+    views = [_View(camera_at_size(Camera.of(c), config.render_size), False, i) for i, c in enumerate(train_cameras)]
     if config.num_augmented:
         train_c2w = np.stack([np.asarray(c.c2w, dtype=np.float64)[:4, :4] for c in train_cameras])
         rng = np.random.default_rng(config.seed)
@@ -117,7 +106,7 @@ def _batches(views: list[_View], batch_size: int) -> list[list[int]]:
     return batches
 
 
-def _render(render_fn: RenderFn, camera: CameraSpec, where: str) -> np.ndarray:
+def _render(render_fn: RenderFn, camera: Camera, where: str) -> np.ndarray:
     c2w = torch.as_tensor(camera.c2w, dtype=torch.float32)
     K = torch.as_tensor(camera.K, dtype=torch.float32)
     with torch.no_grad():
@@ -134,7 +123,7 @@ def _render(render_fn: RenderFn, camera: CameraSpec, where: str) -> np.ndarray:
 
 def cache_features(
     render_fn: RenderFn,
-    train_cameras: Sequence[CameraLike],
+    train_cameras: Sequence[PinholeLike],
     out_path: str | os.PathLike,
     teacher: Teacher,
     config: CacheFeaturesConfig,
@@ -145,7 +134,7 @@ def cache_features(
     Args:
         render_fn: ``render_fn(c2w 4x4, K 3x3, width, height) -> HxWx3`` float in ``[0, 1]``;
             inputs are CPU float32 tensors (move them to the model's device inside).
-        train_cameras: the training cameras (``Frame`` or :class:`CameraSpec`), at least one.
+        train_cameras: the training cameras (``Frame`` or :class:`~san.cameras.Camera`), at least one.
         out_path: the ``.h5`` file, written atomically.
         teacher: encodes on its own device.
         config: :class:`CacheFeaturesConfig`.

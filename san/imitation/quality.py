@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from san.features.augment import CameraSpec
+from san.cameras import Camera
 from san.imitation.geometry import feature_camera
 from san.imitation.model import ImitationModel
 from san.imitation.render import render_features
@@ -36,14 +36,14 @@ class TeacherView:
         name: label for the report (for example ``test/3``).
     """
 
-    camera: CameraSpec
+    camera: Camera
     features: list[torch.Tensor]
     name: str
 
 
 @torch.no_grad()
 def teacher_views(
-    nerf: RadianceModel, teacher: Teacher, cameras: Sequence[CameraSpec], names: Sequence[str]
+    nerf: RadianceModel, teacher: Teacher, cameras: Sequence[Camera], names: Sequence[str]
 ) -> list[TeacherView]:
     """Render each camera with ``nerf.render_camera`` and encode it with the teacher."""
     views = []

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 import torch
 
-from san.cameras import RayBundle
-from san.features.augment import CameraSpec, camera_at_size, sample_augmented_cameras
+from san.cameras import Camera, RayBundle
+from san.features.augment import camera_at_size, sample_augmented_cameras
 from san.imitation.config import TrainImitationConfig, VariantConfig
 from san.imitation.fifo import FeatureFIFO, ViewEntry, draw_view
 from san.imitation.geometry import RayGeometry, feature_camera, feature_rays
@@ -116,7 +116,7 @@ class ImitationTrainer:
         geometry_fn: GeometryFn,
         teacher: Teacher,
         render_fn: RenderFn | None,
-        train_cameras: Sequence[CameraSpec],
+        train_cameras: Sequence[Camera],
         load_cached: Callable[[int], ViewEntry] | None = None,
         cached_indices: Sequence[int] = (),
         render_size: int = 512,
@@ -412,7 +412,7 @@ class ImitationTrainer:
 def make_trainer(
     nerf: RadianceModel,
     teacher: Teacher,
-    train_cameras: Sequence[CameraSpec],
+    train_cameras: Sequence[Camera],
     config: TrainImitationConfig,
     variant: VariantConfig,
     cache: FeatureCache | None = None,
@@ -428,7 +428,7 @@ def make_trainer(
     Args:
         nerf: the frozen NeRF (``render_rays``, a world -> grid mapping, ``render_camera``).
         teacher: the teacher (``encode``, ``info``).
-        train_cameras: training cameras (:class:`CameraSpec` or :class:`san.data.scene.Frame`).
+        train_cameras: training cameras (:class:`~san.cameras.Camera` or :class:`san.data.scene.Frame`).
         config, variant: settings.
         cache: an open :class:`san.features.cache.FeatureCache` to seed the FIFO, or ``None``.
         mesh: ``(vertices, faces)`` in the normalised frame; required by the mesh variant.
@@ -478,10 +478,7 @@ def make_trainer(
             device,
             encoding,
         )
-    cameras = [
-        CameraSpec(np.asarray(c.c2w, dtype=np.float64), np.asarray(c.K, dtype=np.float64), int(c.width), int(c.height))
-        for c in train_cameras
-    ]
+    cameras = [Camera.of(c) for c in train_cameras]
     render_size = config.render_size or (int(cache.meta.render_size) if cache is not None else 512)
     rows = cached_rows(cache, variant.augment) if cache is not None else []
     return ImitationTrainer(

@@ -31,11 +31,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
 import torch
 
+from san.cameras import Camera
 from san.config import to_dict
-from san.features.augment import CameraSpec, camera_at_size
+from san.features.augment import camera_at_size
 from san.imitation.config import TrainImitationConfig, VariantConfig, variant_config
 from san.imitation.model import save_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
@@ -60,11 +60,8 @@ def _curve_csv(rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
-def _cameras(frames: Sequence[Any]) -> list[CameraSpec]:
-    return [
-        CameraSpec(np.asarray(f.c2w, dtype=np.float64), np.asarray(f.K, dtype=np.float64), int(f.width), int(f.height))
-        for f in frames
-    ]
+def _cameras(frames: Sequence[Any]) -> list[Camera]:
+    return [Camera.of(f) for f in frames]
 
 
 def teacher_provenance(info: TeacherInfo) -> dict[str, Any]:
@@ -83,8 +80,8 @@ def teacher_provenance(info: TeacherInfo) -> dict[str, Any]:
 def encode_quality_views(
     nerf: RadianceModel,
     teacher: Teacher,
-    train_cams: Sequence[CameraSpec],
-    test_cams: Sequence[CameraSpec],
+    train_cams: Sequence[Camera],
+    test_cams: Sequence[Camera],
     count: int,
     render_size: int,
 ) -> dict[str, list]:
@@ -153,7 +150,7 @@ def run_imitation(
     Args:
         nerf: frozen NeRF (:class:`san.models.nerf.NeRFModel` or anything with its contract).
         teacher: the teacher (``encode``, ``info``).
-        train_frames: training cameras (``Frame`` or :class:`CameraSpec`).
+        train_frames: training cameras (``Frame`` or :class:`~san.cameras.Camera`).
         field, curve, stats: the outputs ``field.pt``, ``training_curve.csv``, ``train_stats.json``
             (``checkpoints/`` goes beside ``field``).
         config, variant: settings.

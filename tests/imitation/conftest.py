@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from san.cameras import RayBundle, generate_rays, look_at
-from san.features.augment import CameraSpec
+from san.cameras import Camera, RayBundle, generate_rays, look_at
 from san.teachers.base import TeacherInfo
 from san.teachers.toy import ToyMultiScaleTeacher
 
@@ -91,7 +90,7 @@ class SingleMapTeacher(ToyMultiScaleTeacher):
         return super().embed(x)[:1]
 
 
-def ring_cameras(n: int = 8, radius: float = 2.0, size: tuple[int, int] = (40, 30)) -> list[CameraSpec]:
+def ring_cameras(n: int = 8, radius: float = 2.0, size: tuple[int, int] = (40, 30)) -> list[Camera]:
     """``n`` cameras on a ring looking at the origin, ``width x height`` images."""
     w, h = size
     K = np.array([[w * 0.9, 0, w / 2], [0, w * 0.9, h / 2], [0, 0, 1.0]])
@@ -99,7 +98,7 @@ def ring_cameras(n: int = 8, radius: float = 2.0, size: tuple[int, int] = (40, 3
     for k in range(n):
         a = 2 * np.pi * k / n
         eye = np.array([radius * np.cos(a), 0.4 * np.sin(3 * a), radius * np.sin(a)])
-        cams.append(CameraSpec(look_at(eye, np.zeros(3), np.array([0, -1.0, 0])), K, w, h))
+        cams.append(Camera(look_at(eye, np.zeros(3), np.array([0, -1.0, 0])), K, w, h))
     return cams
 
 
@@ -128,7 +127,7 @@ def single_teacher() -> SingleMapTeacher:
 
 
 @pytest.fixture
-def cameras() -> list[CameraSpec]:
+def cameras() -> list[Camera]:
     return ring_cameras()
 
 
