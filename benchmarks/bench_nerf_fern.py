@@ -25,7 +25,7 @@ import yaml
 
 from san.config import to_dict
 from san.data.prepare import prepare_scene
-from san.pipeline.train_nerf import NeRFTrainer, train_nerf_config
+from san.models.nerf_trainer import NeRFTrainer, train_nerf_config
 from san.utils.device import resolve_device, synchronize
 from san.utils.io import atomic_write_json
 from san.utils.progress import setup_logging

@@ -15,16 +15,100 @@ Conventions (read this once; every module follows it):
   used as they are (no resampling).
 * **Rays** have unit-length directions; rendered ``depth`` is the distance along the ray
   (``t``), so ``origin + depth * direction`` is the surface point. :func:`ray_depth_to_z` converts.
+* **One pinhole record**, :class:`Camera` (``c2w``, ``K``, ``width``, ``height``), is what the
+  feature cache, the imitation trainer and the interactive session pass around; a loaded
+  :class:`san.data.scene.Frame` (which adds the image, split and distortion) becomes one with
+  :meth:`Camera.of`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
 DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+
+
+class CameraError(ValueError):
+    """A camera that breaks the convention (matrix shapes, image size)."""
+
+
+class PinholeLike(Protocol):
+    """Anything with a pinhole camera's four fields (:class:`Camera`, :class:`san.data.scene.Frame`,
+    :class:`san.evaluation.protocol.EvalView`); :meth:`Camera.of` turns it into a :class:`Camera`."""
+
+    c2w: np.ndarray
+    K: np.ndarray
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Camera:
+    """The one pinhole camera record: ``c2w`` ``4x4`` float64 camera-to-world (OpenCV; a ``3x4``
+    is completed), ``K`` ``3x3`` float64 intrinsics, image ``width x height`` pixels (ints >= 1).
+    Lens distortion is not part of it: a :class:`Camera` is rendered as an ideal pinhole.
+
+    Raises :class:`CameraError` on other shapes or a non-positive size.
+    """
+
+    c2w: np.ndarray
+    K: np.ndarray
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        c2w = np.asarray(self.c2w, dtype=np.float64)
+        K = np.asarray(self.K, dtype=np.float64)
+        if c2w.shape == (3, 4):
+            c2w = np.concatenate([c2w, [[0.0, 0.0, 0.0, 1.0]]])
+        if c2w.shape != (4, 4) or K.shape != (3, 3):
+            raise CameraError(f"camera: c2w must be 4x4 (or 3x4) and K 3x3, got {c2w.shape} and {K.shape}")
+        if int(self.width) < 1 or int(self.height) < 1:
+            raise CameraError(f"camera: image size {self.width}x{self.height} must be positive")
+        object.__setattr__(self, "c2w", c2w)
+        object.__setattr__(self, "K", K)
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
+
+    @classmethod
+    def of(cls, camera: PinholeLike) -> Camera:
+        """The :class:`Camera` of anything with ``c2w, K, width, height`` (itself if it is one)."""
+        if isinstance(camera, Camera):
+            return camera
+        return cls(camera.c2w, camera.K, camera.width, camera.height)
+
+    from_frame = of  # the name the interactive session used
+
+    def resized(self, size: int) -> Camera:
+        """The same camera with its longest side ``size`` pixels (:func:`resize_longest_side`)."""
+        K, w, h = resize_longest_side(self.K, self.width, self.height, size)
+        return Camera(self.c2w, K, w, h)
+
+    def tensors(self, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(c2w 4x4, K 3x3)`` as tensors of ``dtype`` on ``device``."""
+        return (
+            torch.as_tensor(self.c2w, dtype=dtype, device=device),
+            torch.as_tensor(self.K, dtype=dtype, device=device),
+        )
+
+    def __iter__(self):
+        """``c2w, K, width, height = camera``: the order ``render_fn(c2w, K, width, height)`` takes."""
+        return iter((self.c2w, self.K, self.width, self.height))
+
+    def key(self) -> bytes:
+        """Bytes identifying the camera (a cache key)."""
+        return self.c2w.tobytes() + self.K.tobytes() + np.array([self.width, self.height]).tobytes()
+
+
+def as_tensor(x, dtype=torch.float64) -> torch.Tensor:
+    """``numpy`` / ``torch`` / nested lists -> CPU tensor of ``dtype``."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", dtype)
+    return torch.as_tensor(np.asarray(x), dtype=dtype)
 
 
 def zero_distortion() -> dict[str, float]:

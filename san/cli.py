@@ -7,6 +7,9 @@ h5py) happen inside the run functions so that ``san --help`` stays fast.
 
 Exit codes: ``0`` success, ``1`` the input is bad (the message names the file), ``2`` usage error.
 
+Commands: ``inspect``, ``segment``, ``view``, ``extract-mesh``, ``train-imitation`` and ``schema``;
+the pipeline's own modules have no command-line entry points of their own.
+
 ``san inspect FILE`` picks an inspector by file suffix from :data:`INSPECTORS` (``.h5``: feature
 cache); other stages add theirs there.
 """
@@ -15,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
-
-from san.pipeline.segment import SEGMENT_HELP, add_segment_arguments, run_segment
 
 
 class CommandError(Exception):
@@ -133,6 +135,103 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+SEGMENT_HELP = "masks (and a segmented mesh) of a trained scene from clicks"
+
+
+def _teacher_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--teacher", default=None, help="teacher the field imitates (default: the one recorded in the field)"
+    )
+    p.add_argument("--checkpoint", default=None, help="teacher weights file (default: the one recorded in the field)")
+
+
+def _teacher(args: argparse.Namespace):
+    """The ``--teacher``/``--checkpoint`` choice as a ``TeacherConfig``, or ``None`` (the field's)."""
+    if args.teacher is None:
+        if args.checkpoint is not None:
+            raise CommandError("--checkpoint needs --teacher NAME")
+        return None
+    from san.teachers import TeacherConfig
+
+    return TeacherConfig(name=args.teacher, checkpoint=args.checkpoint)
+
+
+def add_segment_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``san segment`` (the :data:`san.cli.COMMANDS` entry)."""
+    p.description = (
+        "Segment a trained scene from clicks: --view with --click options, or a prompts TSV (columns scene, view, x, y, "
+        "label). Writes *_mask.png, *_overlay.png, *.json and, with --export-mesh, the segmented mesh (input frame)."
+    )
+    p.add_argument("--scene-dir", required=True, help="trained scene folder results/{dataset}/{scene}")
+    p.add_argument(
+        "--scene-id", default=None, help="scene id dataset/name (default: the last two parts of --scene-dir)"
+    )
+    p.add_argument("--view", type=int, default=None, help="view index in poses/cameras.json (with --click)")
+    p.add_argument(
+        "--click",
+        action="append",
+        default=[],
+        metavar="X,Y[,LABEL]",
+        help="a click in pixels; LABEL 1 (default) positive, 0 negative; repeatable",
+    )
+    p.add_argument("--prompts", default=None, help="prompts TSV (instead of --view/--click)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
+    _teacher_arguments(p)
+    p.add_argument("--export-mesh", action="store_true", help="also cut the object out of mesh/mesh_normalized.ply")
+    p.add_argument("--views-for-mesh", type=int, default=3, help="views voted onto the mesh (default 3)")
+    p.add_argument("--device", default="auto")
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    """Run ``san segment``; bad input raises :class:`san.cli.CommandError` (exit code 1)."""
+    from san.interaction.prompts import PROMPT_COLUMNS, PromptError
+    from san.interaction.session import SessionError
+    from san.layout import MissingStageError
+    from san.pipeline.segment import segment_scene_folder
+    from san.trained_scene import TeacherMismatchError
+
+    scene_id = args.scene_id or "/".join(Path(args.scene_dir).resolve().parts[-2:])
+    if args.prompts is not None:
+        if args.click or args.view is not None:
+            raise CommandError("give either --prompts or --view with --click, not both")
+        tsv = Path(args.prompts)
+    else:
+        if args.view is None or not args.click:
+            raise CommandError("give --view and at least one --click X,Y[,LABEL] (or --prompts TSV)")
+        lines = ["\t".join(PROMPT_COLUMNS)]
+        for c in args.click:
+            v = c.split(",")
+            if len(v) not in (2, 3):
+                raise CommandError(f"--click {c!r}: expected X,Y or X,Y,LABEL")
+            lines.append("\t".join([scene_id, str(args.view), v[0], v[1], v[2] if len(v) == 3 else "1"]))
+        tsv = Path(args.out) / "prompts.tsv"
+        tsv.parent.mkdir(parents=True, exist_ok=True)
+        tsv.write_text("\n".join(lines) + "\n")
+    teacher = _teacher(args)
+    try:
+        entries = segment_scene_folder(
+            tsv,
+            scene_id,
+            args.scene_dir,
+            args.out,
+            variant=args.variant,
+            export_mesh=args.export_mesh,
+            views_for_mesh=args.views_for_mesh,
+            teacher=teacher,
+            device=args.device,
+        )
+    except (PromptError, MissingStageError, SessionError, TeacherMismatchError) as e:
+        raise CommandError(str(e)) from e
+    for e in entries:
+        mesh = f", mesh {e['mesh']['segment_faces']} faces" if "mesh" in e else ""
+        print(
+            f"{e['scene']} view {e['view']}{' ' + e['object'] if e['object'] else ''}: score {e['score']:.3f}, {e['mask_pixels']} px{mesh}"
+        )
+    print(f"written to {args.out}")
+    return 0
+
+
 def _view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Serve an interactive web viewer (viser) of a trained scene: the mesh and training cameras, clicks on the mesh, "
@@ -156,12 +255,14 @@ def _view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="folder of the exported meshes (default SCENE_DIR/segment_viewer)"
     )
+    _teacher_arguments(parser)
     parser.add_argument("--device", default="auto")
 
 
 def _view(args: argparse.Namespace) -> int:
     from san.interaction.viewer import MissingViewerError, run_viewer
-    from san.pipeline.segment import MissingStageError
+    from san.layout import MissingStageError
+    from san.trained_scene import TeacherMismatchError
 
     if args.render_size < 1:
         raise CommandError(f"--render-size {args.render_size} must be positive")
@@ -177,9 +278,123 @@ def _view(args: argparse.Namespace) -> int:
             out_dir=args.out,
             device=args.device,
             host=args.host,
+            teacher=_teacher(args),
         )
-    except (MissingStageError, MissingViewerError) as e:
+    except (MissingStageError, MissingViewerError, TeacherMismatchError) as e:
         raise CommandError(str(e)) from e
+    return 0
+
+
+def parse_overrides(items: Sequence[str], option: str = "--set") -> dict:
+    """``KEY=JSON`` items (a repeatable ``--set``) -> ``{key: value}``; raises :class:`CommandError`
+    naming a malformed item."""
+    overrides: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CommandError(f"{option} {item!r}: expected KEY=JSON, e.g. steps=200")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise CommandError(
+                f"{option} {item!r}: the value is not JSON ({e.msg}); quote strings, e.g. name='\"x\"'"
+            ) from e
+        overrides[key] = parsed
+    return overrides
+
+
+def _extract_mesh_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "Rule extract_mesh by hand: trained NeRF -> coloured triangle mesh (mesh.ply, mesh.glb, mesh_normalized.ply, mesh.json)."
+    p.add_argument("--model", required=True, help="saved NeRF (nerf/model.pt)")
+    p.add_argument("--cameras", required=True, help="poses/cameras.json")
+    p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/mesh)")
+    p.add_argument("--preset", default="cpu", help="mesh config preset (default cpu)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256"
+    )
+    p.add_argument("--device", default="auto")
+    p.add_argument("--ground-truth", default=None, help="folder with scene_gt.json and meshes/ (demo scene)")
+
+
+def _extract_mesh(args: argparse.Namespace) -> int:
+    from san.config import ConfigError
+    from san.mesh.extract import mesh_config
+    from san.pipeline.extract_mesh import extract_mesh
+    from san.utils.progress import setup_logging
+
+    setup_logging()
+    try:
+        config = mesh_config({"preset": args.preset, **parse_overrides(args.set)})
+    except (ConfigError, ValueError) as e:
+        raise CommandError(str(e)) from e
+    record = extract_mesh(args.model, args.cameras, args.out, config, args.device, args.ground_truth)
+    print(
+        json.dumps(
+            {k: record[k] for k in ("faces", "vertices", "counts", "timings_s")}
+            | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}),
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _train_imitation_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "Rule train_imitation by hand: learn the feature field that imitates the teacher (field.pt, train_stats.json, training_curve.csv)."
+    p.add_argument("--model", required=True, help="nerf/model.pt")
+    p.add_argument("--cameras", required=True, help="poses/cameras.json")
+    p.add_argument("--cache", required=True, help="features/{teacher}.h5")
+    p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/imitation/{variant})")
+    p.add_argument("--variant", default="full")
+    p.add_argument("--mesh", default=None, help="mesh/mesh_normalized.ply (mesh variant)")
+    p.add_argument("--teacher", default="sam_untrained_tiny")
+    p.add_argument("--teacher-checkpoint", default=None)
+    p.add_argument("--preset", default="cpu", help="imitation config preset (default cpu)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override an imitation config key, e.g. steps=200",
+    )
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _train_imitation(args: argparse.Namespace) -> int:
+    from san.config import ConfigError
+    from san.imitation.config import imitation_config
+    from san.pipeline.train_imitation import train_imitation
+    from san.teachers import TeacherConfig
+    from san.utils.progress import setup_logging
+
+    setup_logging()
+    try:
+        config = imitation_config({"preset": args.preset, **parse_overrides(args.set)})
+    except (ConfigError, ValueError) as e:
+        raise CommandError(str(e)) from e
+    out = Path(args.out)
+    stats = train_imitation(
+        args.model,
+        args.cameras,
+        args.cache,
+        field=out / "field.pt",
+        curve=out / "training_curve.csv",
+        stats=out / "train_stats.json",
+        config=config,
+        variant=args.variant,
+        teacher_config=TeacherConfig(args.teacher, args.teacher_checkpoint),
+        mesh_path=args.mesh,
+        device=args.device,
+        seed=args.seed,
+    )
+    print(json.dumps({k: stats[k] for k in ("steps", "teacher_calls", "wall_s", "quality")}, indent=2, default=str))
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from san.pipeline.settings import schema_yaml
+
+    sys.stdout.write(schema_yaml())
     return 0
 
 
@@ -191,6 +406,24 @@ COMMANDS: list[Command] = [
         "interactive web viewer of a trained scene: click, see the mask, export (needs san[viewer])",
         _view_arguments,
         _view,
+    ),
+    Command(
+        "extract-mesh",
+        "trained NeRF -> coloured mesh (rule extract_mesh by hand)",
+        _extract_mesh_arguments,
+        _extract_mesh,
+    ),
+    Command(
+        "train-imitation",
+        "train the imitation feature field (rule train_imitation by hand)",
+        _train_imitation_arguments,
+        _train_imitation,
+    ),
+    Command(
+        "schema",
+        "print the JSON schema of config.yaml (as YAML; workflow/schemas/config.schema.yaml)",
+        lambda p: None,
+        _schema,
     ),
 ]
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
+from san.cameras import Camera
 from san.data.scene import load_scene
-from san.features.augment import CameraSpec, camera_at_size
+from san.features.augment import camera_at_size
 from san.imitation.model import load_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
 from san.models.nerf import load_nerf
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     views = {}
     for split, frames in (("test", scene.test_frames), ("train", scene.train_frames)):
-        cams = [camera_at_size(CameraSpec(f.c2w, f.K, f.width, f.height), args.render_size) for f in frames]
+        cams = [camera_at_size(Camera.of(f), args.render_size) for f in frames]
         pick = evenly_spaced(cams, args.views)
         views[split] = teacher_views(nerf, teacher, [cams[i] for i in pick], [f"{split}/{i}" for i in pick])
     after = {split: feature_quality(nerf, model, v, mesh) for split, v in views.items()}

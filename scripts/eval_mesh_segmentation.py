@@ -71,7 +71,12 @@ from san.data.demo import (
     trace_rays,
 )
 from san.data.scene import load_scene
-from san.interaction.mesh_segmentation import MESH_TOLERANCE, MeshSegmenter, export_segmentation, rasterize_faces
+from san.interaction.mesh_segmentation import (
+    MESH_TOLERANCE,
+    MeshSegmenter,
+    export_segmentation,
+)
+from san.rendering.mesh_raster import rasterize_faces
 from san.utils.io import atomic_write_json
 
 BAR = 0.8

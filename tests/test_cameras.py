@@ -234,3 +234,22 @@ def test_resize_longest_side_keeps_the_aspect_and_scales_K_per_axis():
     np.testing.assert_allclose(K2[1], [0, 800 * 384 / 756, 378 * 384 / 756])
     assert resize_longest_side(K, 300, 600, 128)[1:] == (64, 128)
     assert isinstance(resize_longest_side(torch.tensor(K), 300, 600, 128)[0], torch.Tensor)
+
+
+def test_camera_record_validates_converts_and_resizes():
+    from san.cameras import Camera, CameraError
+    from san.data.scene import Frame
+
+    K = intrinsics_matrix(50.0, 50.0, 32.0, 24.0)
+    frame = Frame("a.png", 64, 48, K, np.eye(4))
+    cam = Camera.of(frame)
+    assert Camera.of(cam) is cam and (cam.width, cam.height) == (64, 48) and cam.c2w.dtype == np.float64
+    assert Camera(np.eye(4)[:3], K, 64, 48).c2w.shape == (4, 4)  # 3x4 completed
+    c2w, K2, w, h = cam.resized(32)
+    assert (w, h) == (32, 24) and np.allclose(K2[:2], K[:2] / 2)
+    t_c2w, t_K = cam.tensors()
+    assert t_c2w.dtype == torch.float32 and t_K.shape == (3, 3)
+    with pytest.raises(CameraError, match="c2w must be 4x4"):
+        Camera(np.eye(3), K, 64, 48)
+    with pytest.raises(CameraError, match="must be positive"):
+        Camera(np.eye(4), K, 0, 48)

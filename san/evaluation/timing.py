@@ -24,11 +24,12 @@ are included) and the reported number is an upper bound.
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from san.evaluation.protocol import EvaluationConfig, click_grid, decode_click, image_batch
 from san.utils.device import synchronize
 
 RGB_RENDER = "rgb_render"
@@ -130,3 +131,92 @@ def click_latency(
     decode_imitation = decode_imitation or decode
     imitation = time_fn(lambda: decode_imitation(render_features()), warmup, repeats, device)
     return {"teacher": teacher, "imitation": imitation, "ratio": teacher["median_ms"] / imitation["median_ms"]}
+
+
+def measure_teacher_timing(
+    view,
+    render_rgb_fn: Callable[[Any], Any],
+    timing_teacher,
+    config: EvaluationConfig,
+    device: torch.device,
+) -> dict[str, dict]:
+    """Time the variant-independent Table 1 steps on one view: RGB rendering, the timing
+    teacher's encoder, and its decoder on its own features with one click at the image centre
+    (see :mod:`san.evaluation.timing`). The encoder runs only as often as its warm-up and repeats
+    say (on a CPU, ViT-H takes about a minute per call): the decoder reuses its last output."""
+    image = image_batch(render_rgb_fn(view))
+    h, w = int(image.shape[-2]), int(image.shape[-1])
+    last: dict[str, Any] = {}
+
+    def encode():
+        last["features"] = timing_teacher.encode(image)
+
+    encoded = time_steps({TEACHER_ENCODE: encode}, config.timing_encode_warmup, config.timing_encode_repeats, device)
+    click = click_grid(w, h, 1)[0]
+    steps = {
+        RGB_RENDER: lambda: render_rgb_fn(view),
+        DECODE: lambda: decode_click(timing_teacher, last["features"], click, (h, w)),
+    }
+    timing = time_steps(steps, config.timing_warmup, config.timing_repeats, device)
+    return {RGB_RENDER: timing[RGB_RENDER], TEACHER_ENCODE: encoded[TEACHER_ENCODE], DECODE: timing[DECODE]}
+
+
+def measure_imitation_timing(
+    view,
+    render_features_fn: Callable[[Any], Sequence[torch.Tensor]],
+    imitation_step: str,
+    config: EvaluationConfig,
+    device: torch.device,
+) -> dict[str, dict]:
+    """Time the field's feature rendering of one view; ``imitation_step`` names its encoding
+    (volumetric or mesh surface)."""
+    return time_steps(
+        {imitation_step: lambda: render_features_fn(view)}, config.timing_warmup, config.timing_repeats, device
+    )
+
+
+def measure_timing(
+    view,
+    render_rgb_fn: Callable[[Any], Any],
+    render_features_fn: Callable[[Any], Sequence[torch.Tensor]],
+    timing_teacher,
+    imitation_step: str,
+    config: EvaluationConfig,
+    device: torch.device,
+) -> dict[str, dict]:
+    """Every Table 1 step on one view: :func:`measure_teacher_timing` and
+    :func:`measure_imitation_timing` together."""
+    timing = measure_teacher_timing(view, render_rgb_fn, timing_teacher, config, device)
+    return timing | measure_imitation_timing(view, render_features_fn, imitation_step, config, device)
+
+
+def build_timing_teacher(teacher_config, config: EvaluationConfig, device: torch.device):
+    """The teacher whose encoder is timed: ``evaluation.timing_teacher``, or the quality teacher
+    (``teacher_config``) when that is ``None`` or the same name. Another teacher is built without
+    weights, so it must be an untrained variant (e.g. ``sam_vit_h_untrained``)."""
+    from san.teachers import TeacherConfig, build_teacher, teacher_from_config
+
+    teacher_config = teacher_config or TeacherConfig()
+    if check_timing_teacher(teacher_config, config):
+        return build_teacher(config.timing_teacher, None, str(device))
+    return teacher_from_config(teacher_config, str(device))
+
+
+def check_timing_teacher(teacher_config, config: EvaluationConfig) -> bool:
+    """Whether ``evaluation.timing_teacher`` names a teacher other than the quality teacher;
+    raises ``ValueError`` when that one is not an untrained variant (it has no weights)."""
+    if config.timing_teacher in (None, teacher_config.name):
+        return False
+    if "untrained" not in config.timing_teacher:
+        raise ValueError(
+            f"evaluation.timing_teacher {config.timing_teacher!r}: a timing teacher other than the quality teacher is built "
+            "without weights, so it must be an untrained one (e.g. sam_vit_h_untrained)"
+        )
+    return True
+
+
+def device_name(device: torch.device) -> str:
+    """``"cpu"`` or the GPU's name (what Table 1's ``device`` column shows)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"

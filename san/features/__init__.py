@@ -1,6 +1,6 @@
 """Teacher features of NeRF renderings: camera augmentation and the HDF5 feature cache."""
 
-from san.features.augment import CameraSpec, interpolate_pose, sample_augmented_cameras, square_camera_intrinsics
+from san.features.augment import interpolate_pose, sample_augmented_cameras, square_camera_intrinsics
 from san.features.cache import (
     FORMAT_VERSION,
     CachedView,
@@ -16,7 +16,6 @@ from san.features.cache import (
 __all__ = [
     "FORMAT_VERSION",
     "CachedView",
-    "CameraSpec",
     "FeatureCache",
     "FeatureCacheError",
     "FeatureCacheMeta",

@@ -8,27 +8,17 @@ field of view. All cameras follow :mod:`san.cameras` (OpenCV ``c2w``, pixel cent
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from san.cameras import intrinsics_matrix, resize_longest_side
+from san.cameras import Camera, PinholeLike, intrinsics_matrix
 
 
-class CameraSpec(NamedTuple):
-    """A pinhole camera to render: ``c2w 4x4``, ``K 3x3`` (float64 numpy), image ``width x height``."""
-
-    c2w: np.ndarray
-    K: np.ndarray
-    width: int
-    height: int
-
-
-def camera_at_size(camera: CameraSpec, size: int) -> CameraSpec:
-    """The same camera with its longest side resized to ``size`` pixels (:func:`san.cameras.resize_longest_side`)."""
-    K, w, h = resize_longest_side(camera.K, int(camera.width), int(camera.height), size)
-    return CameraSpec(np.asarray(camera.c2w, dtype=np.float64), K, w, h)
+def camera_at_size(camera: PinholeLike, size: int) -> Camera:
+    """The same camera with its longest side resized to ``size`` pixels (:meth:`san.cameras.Camera.resized`)."""
+    return Camera.of(camera).resized(size)
 
 
 def interpolate_pose(c2w_a: np.ndarray, c2w_b: np.ndarray, ratio: float) -> np.ndarray:
@@ -63,7 +53,7 @@ def sample_augmented_cameras(
     rng: np.random.Generator,
     fov_range_deg: Sequence[float] = (50.0, 70.0),
     size: int = 512,
-) -> list[CameraSpec]:
+) -> list[Camera]:
     """``n`` new cameras between random pairs of training cameras.
 
     Args:
@@ -75,7 +65,7 @@ def sample_augmented_cameras(
         size: side of the square image in pixels.
 
     Returns:
-        ``n`` :class:`CameraSpec` with ``width = height = size``.
+        ``n`` :class:`~san.cameras.Camera` with ``width = height = size``.
     """
     poses = np.asarray(train_c2w, dtype=np.float64)
     if poses.ndim != 3 or poses.shape[0] < 1 or poses.shape[1:] not in ((4, 4), (3, 4)):
@@ -91,5 +81,5 @@ def sample_augmented_cameras(
             i = j = 0
         c2w = interpolate_pose(poses[i], poses[j], float(rng.uniform(0.0, 1.0)))
         K = square_camera_intrinsics(size, float(rng.uniform(lo, hi)))
-        cameras.append(CameraSpec(c2w, K, int(size), int(size)))
+        cameras.append(Camera(c2w, K, int(size), int(size)))
     return cameras

@@ -184,6 +184,9 @@ VARIANT_OVERRIDES: dict[str, dict[str, Any]] = {
     "mesh": {"mesh_surface": True},
     "no_corr": {"correlation_loss": False},
 }
+VARIANTS: tuple[str, ...] = tuple(VARIANT_OVERRIDES)
+"""The ablation variants, in Table 2's order: the one list the config, the report and the
+workflow's ``variant`` wildcard use."""
 
 
 def variant_config(name: str, config: TrainImitationConfig = TrainImitationConfig()) -> VariantConfig:

@@ -17,11 +17,12 @@ from the NeRF (``render_rays``), optionally keeping only each ray's largest weig
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from san.cameras import RayBundle, rays_from_pixels, scale_intrinsics
+from san.models.base import RadianceModel
 from san.rendering.mesh_raycast import raycast_mesh
 from san.teachers.base import resized_hw, valid_feature_hw
 
@@ -134,20 +135,16 @@ def keep_largest_weights(weights: torch.Tensor, positions: torch.Tensor, k: int)
     return w, torch.gather(positions, 1, idx[..., None].expand(-1, -1, 3))
 
 
-def nerf_latent_fn(nerf: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def nerf_latent_fn(nerf: RadianceModel) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """``world points Px3 -> PxL`` geometry features of the NeRF's radiance field (the vector its
-    colour MLP reads), or ``None`` when the model exposes none (``field.density_and_features``)."""
-    field = getattr(nerf, "field", None)
-    features = getattr(field, "density_and_features", None)
-    normalize = getattr(nerf, "normalize_positions", None)
-    if not callable(features) or not callable(normalize):
-        return None
-    return lambda points: features(normalize(points))[1]
+    colour MLP reads), or ``None`` when the model has none
+    (:attr:`~san.models.base.RadianceModel.geometry_features`)."""
+    return nerf.geometry_features
 
 
 @torch.no_grad()
 def volume_geometry(
-    nerf: Any,
+    nerf: RadianceModel,
     rays: RayBundle,
     to_grid: GridMapping,
     max_samples: int = 0,
@@ -157,9 +154,8 @@ def volume_geometry(
     """Frozen NeRF geometry of ``rays`` (``nerf.render_rays(rays, features) -> RenderOutput`` with
     ``rgb``, ``depth``, ``weights NxS``, ``positions NxSx3`` and the accumulated ``features``),
     positions mapped by ``to_grid``; ``latent_fn`` (see :func:`nerf_latent_fn`) adds ``latent``."""
-    was_training = getattr(nerf, "training", False)
-    if hasattr(nerf, "eval"):
-        nerf.eval()  # deterministic samples: a view's geometry is the same whenever it is computed
+    was_training = nerf.training
+    nerf.eval()  # deterministic samples: a view's geometry is the same whenever it is computed
     parts = []
     try:
         for start in range(0, len(rays), chunk):
@@ -174,7 +170,7 @@ def volume_geometry(
             latent = out.features.float() if latent_fn else None
             parts.append(RayGeometry(w, grid_pos, out.rgb.float(), out.depth.float().reshape(-1), latent))
     finally:
-        if was_training and hasattr(nerf, "train"):
+        if was_training:
             nerf.train()
     if not parts:
         z = rays.origins.new_zeros

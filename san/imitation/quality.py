@@ -16,10 +16,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from san.features.augment import CameraSpec
+from san.cameras import Camera
 from san.imitation.geometry import feature_camera
 from san.imitation.model import ImitationModel
 from san.imitation.render import render_features
+from san.models.base import RadianceModel
+from san.teachers.base import Teacher
 
 BARS = {"cosine_test": 0.85, "cosine_train": 0.9, "mse_drop": 5.0}
 
@@ -34,13 +36,15 @@ class TeacherView:
         name: label for the report (for example ``test/3``).
     """
 
-    camera: CameraSpec
+    camera: Camera
     features: list[torch.Tensor]
     name: str
 
 
 @torch.no_grad()
-def teacher_views(nerf: Any, teacher: Any, cameras: Sequence[CameraSpec], names: Sequence[str]) -> list[TeacherView]:
+def teacher_views(
+    nerf: RadianceModel, teacher: Teacher, cameras: Sequence[Camera], names: Sequence[str]
+) -> list[TeacherView]:
     """Render each camera with ``nerf.render_camera`` and encode it with the teacher."""
     views = []
     for cam, name in zip(cameras, names):
@@ -50,7 +54,7 @@ def teacher_views(nerf: Any, teacher: Any, cameras: Sequence[CameraSpec], names:
             cam.width,
             cam.height,
         )
-        rgb = out["rgb"] if isinstance(out, dict) else out
+        rgb = out["rgb"]
         image = ((rgb.detach().float().cpu().clamp(0, 1) * 255).round() / 255).permute(2, 0, 1)[None]
         maps = teacher.encode(image)
         views.append(TeacherView(cam, [m[0].float().cpu() for m in maps], name))
@@ -59,7 +63,7 @@ def teacher_views(nerf: Any, teacher: Any, cameras: Sequence[CameraSpec], names:
 
 @torch.no_grad()
 def feature_quality(
-    nerf: Any,
+    nerf: RadianceModel,
     model: ImitationModel,
     views: Sequence[TeacherView],
     mesh: tuple[torch.Tensor, torch.Tensor] | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 
@@ -15,23 +15,18 @@ from san.imitation.geometry import (
     volume_geometry,
 )
 from san.imitation.model import ImitationModel
+from san.models.base import RadianceModel
 
 
-def grid_mapping(nerf: Any) -> GridMapping:
-    """The NeRF's world -> grid-domain mapping (``[0, 1]^3``), shared by the semantic grid.
-
-    Looks for ``nerf.to_grid`` (the contract name), then ``nerf.normalize_positions``.
-    """
-    for name in ("to_grid", "normalize_positions", "grid_coordinates"):
-        fn = getattr(nerf, name, None)
-        if callable(fn):
-            return fn
-    raise AttributeError(f"{type(nerf).__name__} exposes no world -> grid mapping (expected a to_grid method)")
+def grid_mapping(nerf: RadianceModel) -> GridMapping:
+    """The NeRF's world -> grid-domain mapping (``[0, 1]^3``), shared by the semantic grid:
+    :meth:`~san.models.base.RadianceModel.normalize_positions`."""
+    return nerf.normalize_positions
 
 
 @torch.no_grad()
 def render_features(
-    nerf: Any,
+    nerf: RadianceModel,
     field: ImitationModel,
     c2w,
     K,

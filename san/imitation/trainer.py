@@ -24,20 +24,25 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from san.cameras import RayBundle
-from san.features.augment import CameraSpec, camera_at_size, sample_augmented_cameras
+from san.cameras import Camera, RayBundle
+from san.features.augment import camera_at_size, sample_augmented_cameras
 from san.imitation.config import TrainImitationConfig, VariantConfig
 from san.imitation.fifo import FeatureFIFO, ViewEntry, draw_view
 from san.imitation.geometry import RayGeometry, feature_camera, feature_rays
 from san.imitation.losses import imitation_loss
 from san.imitation.model import ImitationModel
+from san.models.base import RadianceModel
+from san.teachers.base import Teacher
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from san.utils.progress import Progress
+
+if TYPE_CHECKING:
+    from san.features.cache import FeatureCache
 
 log = logging.getLogger("san")
 
@@ -51,7 +56,7 @@ CURVE_COLUMNS = ("step", "loss", "mse", "corr", "cosine", "lr", "teacher_calls",
 PAD_EMA = 0.99
 
 
-def cached_view_entry(cache: Any, index: int) -> ViewEntry:
+def cached_view_entry(cache: FeatureCache, index: int) -> ViewEntry:
     """Row ``index`` of an open :class:`san.features.cache.FeatureCache` as a FIFO entry."""
     h, w = (int(v) for v in cache.image_hw[index])
     return ViewEntry(
@@ -65,7 +70,7 @@ def cached_view_entry(cache: Any, index: int) -> ViewEntry:
     )
 
 
-def cached_rows(cache: Any, augment: bool) -> list[int]:
+def cached_rows(cache: FeatureCache, augment: bool) -> list[int]:
     """The cache rows a variant may train on: all, or only training views without augmentation."""
     flags = np.asarray(cache.is_augmented, dtype=bool)
     return [int(i) for i in range(len(flags)) if augment or not flags[i]]
@@ -105,12 +110,13 @@ class ImitationTrainer:
     def __init__(
         self,
         model: ImitationModel,
+        *,
         config: TrainImitationConfig,
         variant: VariantConfig,
         geometry_fn: GeometryFn,
-        teacher: Any,
+        teacher: Teacher,
         render_fn: RenderFn | None,
-        train_cameras: Sequence[CameraSpec],
+        train_cameras: Sequence[Camera],
         load_cached: Callable[[int], ViewEntry] | None = None,
         cached_indices: Sequence[int] = (),
         render_size: int = 512,
@@ -404,12 +410,12 @@ class ImitationTrainer:
 
 
 def make_trainer(
-    nerf: Any,
-    teacher: Any,
-    train_cameras: Sequence[CameraSpec],
+    nerf: RadianceModel,
+    teacher: Teacher,
+    train_cameras: Sequence[Camera],
     config: TrainImitationConfig,
     variant: VariantConfig,
-    cache: Any | None = None,
+    cache: FeatureCache | None = None,
     mesh: tuple[torch.Tensor, torch.Tensor] | None = None,
     render_fn: RenderFn | None = None,
     to_grid: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -422,11 +428,11 @@ def make_trainer(
     Args:
         nerf: the frozen NeRF (``render_rays``, a world -> grid mapping, ``render_camera``).
         teacher: the teacher (``encode``, ``info``).
-        train_cameras: training cameras (:class:`CameraSpec` or :class:`san.data.scene.Frame`).
+        train_cameras: training cameras (:class:`~san.cameras.Camera` or :class:`san.data.scene.Frame`).
         config, variant: settings.
         cache: an open :class:`san.features.cache.FeatureCache` to seed the FIFO, or ``None``.
         mesh: ``(vertices, faces)`` in the normalised frame; required by the mesh variant.
-        render_fn: fresh-view renderer (default: ``nerf.render_camera(...)["rgb"]`` or its tensor).
+        render_fn: fresh-view renderer (default: ``nerf.render_camera(...)["rgb"]``).
         to_grid: world -> grid mapping (default: the NeRF's, see :func:`san.imitation.render.grid_mapping`).
         seed: seeds model initialisation and every random choice.
         device: training device.
@@ -457,8 +463,7 @@ def make_trainer(
     if render_fn is None:
 
         def render_fn(c2w, K, width, height):
-            out = nerf.render_camera(c2w.to(device), K.to(device), width, height)
-            return out["rgb"] if isinstance(out, dict) else out
+            return nerf.render_camera(c2w.to(device), K.to(device), width, height)["rgb"]
 
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # seeds the CUDA generator too (tiny-cuda-nn initialises there)
@@ -473,23 +478,20 @@ def make_trainer(
             device,
             encoding,
         )
-    cameras = [
-        CameraSpec(np.asarray(c.c2w, dtype=np.float64), np.asarray(c.K, dtype=np.float64), int(c.width), int(c.height))
-        for c in train_cameras
-    ]
+    cameras = [Camera.of(c) for c in train_cameras]
     render_size = config.render_size or (int(cache.meta.render_size) if cache is not None else 512)
     rows = cached_rows(cache, variant.augment) if cache is not None else []
     return ImitationTrainer(
         model,
-        config,
-        variant,
-        geometry_fn,
-        teacher,
-        render_fn if variant.fresh_fraction > 0 else None,
-        cameras,
-        (lambda i: cached_view_entry(cache, i)) if cache is not None else None,
-        rows,
-        render_size,
-        seed,
-        device,
+        config=config,
+        variant=variant,
+        geometry_fn=geometry_fn,
+        teacher=teacher,
+        render_fn=render_fn if variant.fresh_fraction > 0 else None,
+        train_cameras=cameras,
+        load_cached=(lambda i: cached_view_entry(cache, i)) if cache is not None else None,
+        cached_indices=rows,
+        render_size=render_size,
+        seed=seed,
+        device=device,
     )

@@ -2,18 +2,18 @@
 
 * :mod:`~san.interaction.session`: :class:`SegmentationSession` (set a camera, click, get a mask).
 * :mod:`~san.interaction.tracking`: lifting pixels to 3D and re-projecting them with a depth test.
-* :mod:`~san.interaction.mesh_segmentation`: face-id z-buffer, per-view mask projection, vote, export.
+* :mod:`~san.interaction.mesh_segmentation`: per-view mask projection (over the face-id z-buffer of
+  :mod:`san.rendering.mesh_raster`), vote, export.
+* :mod:`~san.interaction.prompts`, :mod:`~san.interaction.overlay`: the prompts TSV; mask and overlay PNGs.
 * :mod:`~san.interaction.viewer`: ``san view``, a web viewer on the optional viser (not imported here).
 """
 
 from san.interaction.mesh_segmentation import (
     FaceObservation,
-    FaceRaster,
     MeshSegmenter,
     SegmentationExport,
     export_segmentation,
     observe_faces,
-    rasterize_faces,
     select_faces,
     split_mesh,
 )
@@ -26,7 +26,13 @@ from san.interaction.session import (
     SessionError,
     ViewPrompts,
 )
-from san.interaction.tracking import DepthTolerance, PointStatus, Reprojection, lift_pixels, reproject_points
+from san.interaction.tracking import (
+    DepthTolerance,
+    PointStatus,
+    Reprojection,
+    lift_pixels,
+    reproject_points,
+)
 
 __all__ = [
     "Box",
@@ -34,7 +40,6 @@ __all__ = [
     "Click",
     "DepthTolerance",
     "FaceObservation",
-    "FaceRaster",
     "MeshSegmenter",
     "PointStatus",
     "Reprojection",
@@ -46,7 +51,6 @@ __all__ = [
     "export_segmentation",
     "lift_pixels",
     "observe_faces",
-    "rasterize_faces",
     "reproject_points",
     "select_faces",
     "split_mesh",

@@ -41,14 +41,17 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from san.cameras import project_points
-from san.interaction.tracking import DepthTolerance, PointStatus, as_tensor, lift_pixels, reproject_points
+from san.cameras import Camera, CameraError, as_tensor, project_points
+from san.interaction.tracking import DepthTolerance, PointStatus, lift_pixels, reproject_points
 from san.teachers.base import Prompts
+
+if TYPE_CHECKING:
+    from san.teachers import Teacher, TeacherConfig
 
 RenderFn = Callable[[np.ndarray, np.ndarray, int, int], Mapping[str, Any]]
 FeaturesFn = Callable[[np.ndarray, np.ndarray, int, int], Sequence[torch.Tensor]]
@@ -59,38 +62,6 @@ BOX_GRID = 5
 
 class SessionError(ValueError):
     """A request the session cannot honour (click outside the image, unknown view, no camera)."""
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera: ``c2w`` ``4x4`` (OpenCV), ``K`` ``3x3``, image ``width x height`` pixels."""
-
-    c2w: np.ndarray
-    K: np.ndarray
-    width: int
-    height: int
-
-    def __post_init__(self) -> None:
-        c2w = np.asarray(self.c2w, dtype=np.float64)
-        K = np.asarray(self.K, dtype=np.float64)
-        if c2w.shape == (3, 4):
-            c2w = np.concatenate([c2w, [[0.0, 0.0, 0.0, 1.0]]])
-        if c2w.shape != (4, 4) or K.shape != (3, 3):
-            raise SessionError(f"camera: c2w must be 4x4 (or 3x4) and K 3x3, got {c2w.shape} and {K.shape}")
-        if int(self.width) < 1 or int(self.height) < 1:
-            raise SessionError(f"camera: image size {self.width}x{self.height} must be positive")
-        object.__setattr__(self, "c2w", c2w)
-        object.__setattr__(self, "K", K)
-        object.__setattr__(self, "width", int(self.width))
-        object.__setattr__(self, "height", int(self.height))
-
-    @classmethod
-    def from_frame(cls, frame) -> "Camera":
-        """From a :class:`san.data.scene.Frame` (or anything with ``c2w, K, width, height``)."""
-        return cls(frame.c2w, frame.K, frame.width, frame.height)
-
-    def key(self) -> bytes:
-        return self.c2w.tobytes() + self.K.tobytes() + np.array([self.width, self.height]).tobytes()
 
 
 @dataclass(frozen=True)
@@ -190,7 +161,10 @@ class SegmentationSession:
     _cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.views = tuple(v if isinstance(v, Camera) else Camera.from_frame(v) for v in self.views)
+        try:
+            self.views = tuple(Camera.of(v) for v in self.views)
+        except CameraError as e:
+            raise SessionError(str(e)) from e
 
     @property
     def box(self) -> Box | None:
@@ -204,7 +178,7 @@ class SegmentationSession:
         cls,
         scene_dir: str | os.PathLike,
         variant: str = "full",
-        teacher: Any = None,
+        teacher: Teacher | TeacherConfig | None = None,
         device: str = "auto",
         feature_hw: tuple[int, int] | None = None,
         **kwargs,
@@ -213,11 +187,12 @@ class SegmentationSession:
 
         Reads ``poses/cameras.json`` (views = all its frames, in file order), ``nerf/model.pt`` and
         ``imitation/{variant}/field.pt``; ``teacher`` is a :class:`san.teachers.Teacher`, a
-        :class:`san.teachers.TeacherConfig` or ``None`` (the default config) and supplies the
-        decoder. A missing file raises :class:`san.pipeline.segment.MissingStageError` naming it
+        :class:`san.teachers.TeacherConfig` or ``None`` (the teacher the field records) and supplies
+        the decoder; another teacher than the field's raises
+        :class:`san.trained_scene.TeacherMismatchError`. A missing file raises :class:`san.layout.MissingStageError` naming it
         and the rule that makes it.
         """
-        from san.pipeline.segment import scene_parts
+        from san.trained_scene import scene_parts
 
         parts = scene_parts(scene_dir, variant=variant, teacher=teacher, device=device, feature_hw=feature_hw)
         return cls(parts.render_fn, parts.features_fn, parts.decode_fn, parts.scene.frames, **kwargs)
@@ -236,7 +211,10 @@ class SegmentationSession:
 
     def set_camera(self, c2w, K, width: int, height: int) -> Camera:
         """Look through a free pose: ``c2w`` ``4x4`` (OpenCV), ``K`` ``3x3``, ``width x height`` pixels."""
-        self.camera = Camera(c2w, K, width, height)
+        try:
+            self.camera = Camera(c2w, K, width, height)
+        except CameraError as e:
+            raise SessionError(str(e)) from e
         self.view_index = None
         return self.camera
 

@@ -40,10 +40,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-import numpy as np
 import torch
 
-from san.cameras import project_points, rays_from_pixels
+from san.cameras import as_tensor, project_points, rays_from_pixels
 
 
 class PointStatus(IntEnum):
@@ -100,13 +99,6 @@ class Reprojection:
     def visible(self) -> torch.Tensor:
         """``N`` bool: the point is a prompt in this camera."""
         return self.status == PointStatus.VISIBLE
-
-
-def as_tensor(x, dtype=torch.float64) -> torch.Tensor:
-    """``numpy`` / ``torch`` / nested lists -> CPU tensor of ``dtype``."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu", dtype)
-    return torch.as_tensor(np.asarray(x), dtype=dtype)
 
 
 def pixels_inside(pixels: torch.Tensor, width: int, height: int) -> torch.Tensor:

@@ -28,16 +28,12 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from san.cameras import RayBundle, project_points, rays_from_pixels, resize_longest_side
+from san.interaction.overlay import NEGATIVE_COLOUR, POSITIVE_COLOUR, overlay_image
+from san.interaction.prompts import mesh_views
 from san.interaction.session import Camera, SegmentationResult, SegmentationSession, SessionError
-from san.pipeline.segment import (
-    NEGATIVE_COLOUR,
-    POSITIVE_COLOUR,
-    mesh_views,
-    overlay_image,
-    require_stages,
-    scene_parts,
-)
+from san.layout import require_stages
 from san.rendering.mesh_raycast import raycast_mesh
+from san.trained_scene import scene_parts
 
 log = logging.getLogger("san")
 
@@ -158,7 +154,7 @@ def click_ray_to_pixel(origin, direction, vertices, faces, camera: Camera, rel_t
 
 def compose_overlay(rgb, result: SegmentationResult | None = None) -> np.ndarray:
     """``HxWx3`` uint8: ``rgb`` (``HxWx3`` float in [0, 1]) with ``result``'s mask tinted, its usable
-    clicks drawn (positive green, negative red) and its box (as :func:`san.pipeline.segment.overlay_image`)."""
+    clicks drawn (positive green, negative red) and its box (as :func:`san.interaction.overlay.overlay_image`)."""
     rgb = rgb.detach().cpu().numpy() if hasattr(rgb, "detach") else np.asarray(rgb)
     if result is None:
         return overlay_image(rgb, np.zeros(rgb.shape[:2], dtype=bool))
@@ -400,6 +396,7 @@ def run_viewer(
     device: str = "auto",
     host: str = "127.0.0.1",
     block: bool = True,
+    teacher=None,
 ) -> ViewerApp:
     """Serve the viewer of a trained scene at ``http://{host}:{port}``.
 
@@ -409,16 +406,19 @@ def run_viewer(
         render_size: longest side of the session renderings in pixels (training views are not upscaled).
         out_dir: exports (default ``{scene_dir}/segment_viewer``).
         block: serve until interrupted; ``False`` returns the running app.
+        teacher: a :class:`san.teachers.Teacher` or :class:`san.teachers.TeacherConfig` decoding the
+            masks; default (``None``) the teacher the field records.
 
     Raises:
         MissingStageError: a stage file is missing (checked before anything is loaded).
         MissingViewerError: viser is not installed.
+        TeacherMismatchError: ``teacher`` is not the one the field imitates (checked before the NeRF loads).
     """
     import trimesh
 
     paths = require_stages(scene_dir, ("cameras", "nerf", "field") + (() if mesh else ("mesh",)), variant)
     viser = _import_viser()
-    parts = scene_parts(scene_dir, variant=variant, device=device)
+    parts = scene_parts(scene_dir, variant=variant, teacher=teacher, device=device)
     views = []
     for f in parts.scene.frames:
         K, w, h = resize_longest_side(f.K, f.width, f.height, min(render_size, max(f.width, f.height)))

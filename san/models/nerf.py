@@ -121,6 +121,11 @@ class NeRFModel(nn.Module):
         """World points ``...x3`` -> the grid domain ``[0, 1]^3`` every grid of this scene uses."""
         return self.space.normalize_positions(points)
 
+    def geometry_features(self, points: torch.Tensor) -> torch.Tensor:
+        """World points ``Px3`` -> ``P x geo_feat_dim`` geometry features of the radiance field (the
+        vector its colour MLP reads); see :class:`san.models.base.RadianceModel`."""
+        return self.field.density_and_features(self.normalize_positions(points))[1]
+
     def bounding_box(self) -> np.ndarray:
         """``2x3`` world ``[min, max]`` of the region to extract a mesh from."""
         return self.space.bounding_box()

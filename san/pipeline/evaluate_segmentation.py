@@ -38,33 +38,28 @@ from san.evaluation.protocol import (
     EvaluationConfig,
     ViewResult,
     ceiling_shift_px,
-    click_grid,
     click_rows,
-    decode_click,
     evaluate_views,
     evaluation_views,
-    image_batch,
     summarize,
 )
 from san.evaluation.timing import (
-    DECODE,
     IMITATION_MESH,
     IMITATION_VOLUME,
-    RGB_RENDER,
     TEACHER_ENCODE,
+    build_timing_teacher,
+    check_timing_teacher,
+    device_name,
+    measure_imitation_timing,
+    measure_timing,
     pipeline_fps,
-    time_steps,
 )
+from san.teachers import TeacherConfig
+from san.teachers.base import Teacher
+from san.trained_scene import rgb_renderer, view_tensors
 from san.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger("san")
-
-
-def device_name(device: torch.device) -> str:
-    """``"cpu"`` or the GPU's name (what Table 1's ``device`` column shows)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return "cpu"
 
 
 def read_train_minutes(stats_json: str | os.PathLike | None) -> float | None:
@@ -77,88 +72,6 @@ def read_train_minutes(stats_json: str | os.PathLike | None) -> float | None:
     if "wall_s" in stats:
         return float(stats["wall_s"]) / 60.0
     return None
-
-
-def measure_teacher_timing(
-    view,
-    render_rgb_fn: Callable[[Any], Any],
-    timing_teacher,
-    config: EvaluationConfig,
-    device: torch.device,
-) -> dict[str, dict]:
-    """Time the variant-independent Table 1 steps on one view: RGB rendering, the timing
-    teacher's encoder, and its decoder on its own features with one click at the image centre
-    (see :mod:`san.evaluation.timing`). The encoder runs only as often as its warm-up and repeats
-    say (on a CPU, ViT-H takes about a minute per call): the decoder reuses its last output."""
-    image = image_batch(render_rgb_fn(view))
-    h, w = int(image.shape[-2]), int(image.shape[-1])
-    last: dict[str, Any] = {}
-
-    def encode():
-        last["features"] = timing_teacher.encode(image)
-
-    encoded = time_steps({TEACHER_ENCODE: encode}, config.timing_encode_warmup, config.timing_encode_repeats, device)
-    click = click_grid(w, h, 1)[0]
-    steps = {
-        RGB_RENDER: lambda: render_rgb_fn(view),
-        DECODE: lambda: decode_click(timing_teacher, last["features"], click, (h, w)),
-    }
-    timing = time_steps(steps, config.timing_warmup, config.timing_repeats, device)
-    return {RGB_RENDER: timing[RGB_RENDER], TEACHER_ENCODE: encoded[TEACHER_ENCODE], DECODE: timing[DECODE]}
-
-
-def measure_imitation_timing(
-    view,
-    render_features_fn: Callable[[Any], Sequence[torch.Tensor]],
-    imitation_step: str,
-    config: EvaluationConfig,
-    device: torch.device,
-) -> dict[str, dict]:
-    """Time the field's feature rendering of one view; ``imitation_step`` names its encoding
-    (volumetric or mesh surface)."""
-    return time_steps(
-        {imitation_step: lambda: render_features_fn(view)}, config.timing_warmup, config.timing_repeats, device
-    )
-
-
-def measure_timing(
-    view,
-    render_rgb_fn: Callable[[Any], Any],
-    render_features_fn: Callable[[Any], Sequence[torch.Tensor]],
-    timing_teacher,
-    imitation_step: str,
-    config: EvaluationConfig,
-    device: torch.device,
-) -> dict[str, dict]:
-    """Every Table 1 step on one view: :func:`measure_teacher_timing` and
-    :func:`measure_imitation_timing` together."""
-    timing = measure_teacher_timing(view, render_rgb_fn, timing_teacher, config, device)
-    return timing | measure_imitation_timing(view, render_features_fn, imitation_step, config, device)
-
-
-def build_timing_teacher(teacher_config, config: EvaluationConfig, device: torch.device):
-    """The teacher whose encoder is timed: ``evaluation.timing_teacher``, or the quality teacher
-    (``teacher_config``) when that is ``None`` or the same name. Another teacher is built without
-    weights, so it must be an untrained variant (e.g. ``sam_vit_h_untrained``)."""
-    from san.teachers import TeacherConfig, build_teacher, teacher_from_config
-
-    teacher_config = teacher_config or TeacherConfig()
-    if check_timing_teacher(teacher_config, config):
-        return build_teacher(config.timing_teacher, None, str(device))
-    return teacher_from_config(teacher_config, str(device))
-
-
-def check_timing_teacher(teacher_config, config: EvaluationConfig) -> bool:
-    """Whether ``evaluation.timing_teacher`` names a teacher other than the quality teacher;
-    raises ``ValueError`` when that one is not an untrained variant (it has no weights)."""
-    if config.timing_teacher in (None, teacher_config.name):
-        return False
-    if "untrained" not in config.timing_teacher:
-        raise ValueError(
-            f"evaluation.timing_teacher {config.timing_teacher!r}: a timing teacher other than the quality teacher is built "
-            "without weights, so it must be an untrained one (e.g. sam_vit_h_untrained)"
-        )
-    return True
 
 
 def read_teacher_timing(path: str | os.PathLike, config: EvaluationConfig) -> dict:
@@ -264,25 +177,6 @@ def write_outputs(
     return record
 
 
-def _view_camera(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    return (
-        torch.as_tensor(view.c2w, dtype=torch.float32, device=device),
-        torch.as_tensor(view.K, dtype=torch.float32, device=device),
-    )
-
-
-def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callable[[Any], torch.Tensor]:
-    """``view -> HxWx3`` NeRF rendering of an :class:`~san.evaluation.protocol.EvalView`."""
-    chunk = {} if config.chunk is None else {"chunk": config.chunk}
-
-    @torch.no_grad()
-    def render_rgb(view):
-        c2w, K = _view_camera(view, device)
-        return nerf.render_camera(c2w, K, view.width, view.height, **chunk)["rgb"]
-
-    return render_rgb
-
-
 @dataclass
 class EvaluationParts:
     """What the evaluation needs of a trained scene.
@@ -299,7 +193,7 @@ class EvaluationParts:
     views: list
     render_rgb: Callable[[Any], torch.Tensor]
     render_features: Callable[[Any], list[torch.Tensor]]
-    teacher: Any
+    teacher: Teacher
     imitation_step: str
     device: torch.device
 
@@ -308,49 +202,40 @@ def load_parts(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
     field_path: str | os.PathLike,
-    teacher_config=None,
+    teacher_config: TeacherConfig | None = None,
     config: EvaluationConfig = EvaluationConfig(),
     mesh_path: str | os.PathLike | None = None,
     device: str = "auto",
 ) -> EvaluationParts:
-    """Load the scene's test views, the NeRF, the field (and mesh) and the teacher; checks that
-    the field imitates ``teacher_config.name``."""
-    from san.data.scene import load_scene
-    from san.imitation.model import load_imitation
+    """Load the scene's test views, the NeRF, the field (and mesh) and the teacher with
+    :func:`san.trained_scene.load_trained`, which checks that the field imitates ``teacher_config``
+    (default: the teacher the field records)."""
     from san.imitation.render import render_features
-    from san.models.nerf import load_nerf
-    from san.rendering.mesh_raycast import load_mesh
-    from san.teachers import TeacherConfig, teacher_from_config
-    from san.utils.device import resolve_device
+    from san.trained_scene import load_trained
 
-    dev = resolve_device(device)
-    teacher_config = teacher_config or TeacherConfig()
-    views = evaluation_views(load_scene(cameras_json), config.render_size, config.max_views)
-    nerf = load_nerf(model_path, dev)
-    nerf.eval()
-    field = load_imitation(field_path, dev)
-    trained_with = getattr(field, "metadata", {}).get("teacher")
-    if trained_with is not None and trained_with != teacher_config.name:
-        raise ValueError(
-            f"{field_path}: the field imitates teacher {trained_with!r}, but the config's teacher is {teacher_config.name!r}"
-        )
-    mesh = None
-    if field.mesh_surface:
-        if mesh_path is None:
-            raise ValueError(f"{field_path}: a mesh-surface field needs the mesh (mesh/mesh_normalized.ply)")
-        mesh = load_mesh(mesh_path, dev)
+    trained = load_trained(
+        cameras_json,
+        model_path,
+        field=field_path,
+        mesh=mesh_path,
+        teacher=teacher_config,
+        device=device,
+        given="configured",
+    )
+    nerf, field, mesh, dev = trained.nerf, trained.field, trained.mesh, trained.device
+    views = evaluation_views(trained.scene, config.render_size, config.max_views)
     chunk = {} if config.chunk is None else {"chunk": config.chunk}
 
     @torch.no_grad()
     def render_feats(view):
-        c2w, K = _view_camera(view, dev)
+        c2w, K = view_tensors(view, dev)
         return render_features(nerf, field, c2w, K, view.width, view.height, mesh=mesh, **chunk)
 
     return EvaluationParts(
         views,
         rgb_renderer(nerf, config, dev),
         render_feats,
-        teacher_from_config(teacher_config, str(dev)),
+        trained.teacher,
         IMITATION_MESH if field.mesh_surface else IMITATION_VOLUME,
         dev,
     )
@@ -360,13 +245,14 @@ def evaluate_segmentation(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
     field_path: str | os.PathLike,
+    *,
     metrics_json: str | os.PathLike,
     clicks_csv: str | os.PathLike,
     figure_png: str | os.PathLike,
     dataset: str,
     scene: str,
     variant: str,
-    teacher_config=None,
+    teacher_config: TeacherConfig | None = None,
     config: EvaluationConfig = EvaluationConfig(),
     stats_json: str | os.PathLike | None = None,
     mesh_path: str | os.PathLike | None = None,

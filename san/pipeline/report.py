@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from san.report import ReportConfig, tables
 from san.report import figures as figs
@@ -24,26 +24,40 @@ from san.report import figures as figs
 log = logging.getLogger("san")
 
 TABLES = ("table1_timing", "table2_ablation", "iou_per_scene")
+TABLE_FORMATS = ("csv", "md", "tex")
+
+
+def table_outputs(out_dir: str | os.PathLike) -> dict[str, Path]:
+    """The outputs of rule ``make_tables`` in ``out_dir``: ``{f"{table}_{format}": path}``."""
+    return {f"{name}_{ext}": Path(out_dir) / f"{name}.{ext}" for name in TABLES for ext in TABLE_FORMATS}
 
 
 def make_tables(
-    metrics_files: Sequence[str | os.PathLike], out_dir: str | os.PathLike, config: ReportConfig = ReportConfig()
+    metrics_files: Sequence[str | os.PathLike],
+    outputs: Mapping[str, str | os.PathLike],
+    config: ReportConfig = ReportConfig(),
 ) -> dict[str, list[Path]]:
-    """Write the three tables into ``out_dir``; returns ``{table name: [csv, md, tex]}``."""
+    """Write the three tables to the rule's declared ``outputs`` (``{f"{table}_{format}": path}``,
+    :func:`table_outputs`); returns ``{table name: [csv, md, tex]}``."""
+    missing = sorted(set(table_outputs(".")) - set(outputs))
+    if missing:
+        raise ValueError(f"make_tables: no output path for {missing}")
     df = tables.load_metrics(metrics_files)
-    out_dir = Path(out_dir)
     built = {
         "table1_timing": tables.table1_timing(df, config.table1_variant),
         "table2_ablation": tables.table2_ablation(df),
         "iou_per_scene": tables.iou_per_scene(df),
     }
-    written = {name: tables.write_table(table, caption, out_dir / name) for name, (table, caption) in built.items()}
+    written = {
+        name: tables.write_table(table, caption, name, paths=[outputs[f"{name}_{ext}"] for ext in TABLE_FORMATS])
+        for name, (table, caption) in built.items()
+    }
     log.info(
         "make_tables: %d metrics files (%d scenes, variants %s) -> %s",
         len(df),
         df[["dataset", "scene"]].drop_duplicates().shape[0],
         sorted(df["variant"].unique()),
-        out_dir,
+        Path(outputs["table1_timing_csv"]).parent,
     )
     return written
 

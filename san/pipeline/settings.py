@@ -4,7 +4,7 @@ Flow: ``config/*.yaml`` -> JSON schema (``workflow/schemas/config.schema.yaml``,
 Snakemake's ``validate`` in ``common.smk``) -> :func:`parse_settings` -> frozen dataclasses that
 every script rebuilds from the same mapping. Each stage's dataclass lives beside the code it
 configures; this module only composes them. The JSON schema is *generated* from these
-dataclasses (``python -m san.pipeline.settings > workflow/schemas/config.schema.yaml``) and a test
+dataclasses (``san schema > workflow/schemas/config.schema.yaml``) and a test
 checks that the committed schema is current, so schema and code cannot drift apart.
 
 The scene sheet (TSV) is read and checked by :func:`read_scene_sheet`.
@@ -13,7 +13,8 @@ The scene sheet (TSV) is read and checked by :func:`read_scene_sheet`.
 from __future__ import annotations
 
 import dataclasses
-import sys
+import inspect
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,14 +25,13 @@ from san.config import ConfigError, from_dict, with_preset
 from san.data.demo import DemoSceneConfig
 from san.data.prepare import PreparePosesConfig
 from san.evaluation.protocol import EvaluationConfig
-from san.imitation.config import TrainImitationConfig
+from san.features.build import CacheFeaturesConfig
+from san.imitation.config import VARIANTS, TrainImitationConfig
 from san.mesh.extract import MeshConfig
-from san.pipeline.cache_features import CacheFeaturesConfig
-from san.pipeline.train_nerf import TrainNeRFConfig
+from san.models.nerf_trainer import TrainNeRFConfig
 from san.report import ReportConfig
 from san.teachers import TeacherConfig
 
-VARIANTS = ("full", "no_aug", "no_cache", "mesh", "no_corr")
 STAGES = (
     "make_demo_scene",
     "prepare_poses",
@@ -49,17 +49,30 @@ _GPU_STAGES = {"train_nerf", "cache_features", "train_imitation", "evaluate_segm
 
 @dataclass(frozen=True)
 class ResourceSpec:
-    """Cluster resources of one rule. ``mem_mb`` is multiplied by the attempt number on retries."""
+    """Cluster resources of one rule. ``mem_mb`` is multiplied by the attempt number on retries.
 
-    runtime: int = 30  # minutes
-    mem_mb: int = 4000
-    cpus: int = 2
-    gpu: int = 0
+    Attributes:
+        runtime: wall-clock limit in minutes.
+        mem_mb: memory in MB on the first attempt.
+        cpus: CPU cores (also the rule's threads).
+        gpu: GPUs.
+    """
+
+    runtime: int = field(default=30, metadata={"minimum": 1})
+    mem_mb: int = field(default=4000, metadata={"minimum": 1})
+    cpus: int = field(default=2, metadata={"minimum": 1})
+    gpu: int = field(default=0, metadata={"minimum": 0})
 
 
 @dataclass(frozen=True)
 class ResourcesConfig:
-    """Per-stage resources; any stage not given uses :data:`DEFAULT_RESOURCES`."""
+    """Per-stage resources; any stage not given uses :data:`DEFAULT_RESOURCES`.
+
+    Attributes:
+        make_demo_scene, prepare_poses, train_nerf, extract_mesh, cache_features, train_imitation,
+            evaluate_segmentation, time_teacher, report, segment: that stage's resources (default:
+            its entry of DEFAULT_RESOURCES).
+    """
 
     make_demo_scene: ResourceSpec | None = None
     prepare_poses: ResourceSpec | None = None
@@ -97,16 +110,44 @@ assert set(DEFAULT_RESOURCES) == set(STAGES) and all(
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    """Batch segmentation (rule ``segment_prompts``): prompts TSV with ``scene, view, x, y, label``."""
+    """Batch segmentation (rule ``segment_prompts``): prompts TSV with ``scene, view, x, y, label``.
+
+    Attributes:
+        prompts: the prompts TSV (``san.interaction.prompts``); ``null``: no batch segmentation.
+        export_mesh: also cut each object out of the extracted mesh.
+        views_for_mesh: views whose masks are voted onto the mesh (the prompt view included).
+    """
 
     prompts: str | None = None
     export_mesh: bool = True
-    views_for_mesh: int = 3
+    views_for_mesh: int = field(default=3, metadata={"minimum": 1})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the pipeline reads from its YAML config."""
+    """Everything the pipeline reads from its YAML config.
+
+    Attributes:
+        scenes: the scene sheet (TSV: scene, format, path[, kind]).
+        data_root: folder that relative scene paths in the sheet are under (default: the sheet's).
+        results: the results folder.
+        device: ``auto | cpu | cuda[:N]`` for every stage (``auto``: CUDA when present).
+        seed: seeds rule train_imitation (its FIFO draws and head initialisation). The other
+            stages have their own seeds (``nerf.seed``, ``features.seed``), so changing this one
+            reruns only the imitation stage and what follows.
+        variants: the ablation variants to train and evaluate (Table 2).
+        poses: rule prepare_poses.
+        demo_scene: rule make_demo_scene.
+        nerf: rule train_nerf.
+        mesh: rule extract_mesh.
+        teacher: the 2D teacher every stage uses.
+        features: rule cache_features.
+        imitation: rule train_imitation.
+        evaluation: rules evaluate_segmentation and time_teacher.
+        report: rules make_tables and plot_figures.
+        resources: cluster resources per stage.
+        segment: rule segment_prompts.
+    """
 
     scenes: str
     data_root: str | None = None
@@ -256,31 +297,100 @@ def _schema_for(tp) -> dict:
     }.get(tp, {})
 
 
+SCHEMA_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems")
+"""Field ``metadata`` keys copied into the schema as they are (ranges); ``metadata["help"]`` is the
+field's description."""
+
+
+def attribute_docs(cls) -> dict[str, str]:
+    """Field descriptions from the ``Attributes:`` section of a dataclass's docstring (Google style;
+    ``a, b: text`` describes both; indented lines continue the entry)."""
+    lines = (inspect.getdoc(cls) or "").splitlines()
+    docs: dict[str, str] = {}
+    current: list[str] = []
+    indent = None
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:") + 1
+    except StopIteration:
+        return docs
+    for line in lines[start:]:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if depth == 0:
+            break
+        indent = depth if indent is None else indent
+        entry = re.match(r"([A-Za-z_][\w]*(?:\s*,\s*[A-Za-z_][\w]*)*)\s*:\s*(.*)", line.strip())
+        if depth == indent and entry:
+            current = [n.strip() for n in entry.group(1).split(",")]
+            for name in current:
+                docs[name] = entry.group(2).strip()
+        elif current:
+            for name in current:
+                docs[name] = f"{docs[name]} {line.strip()}".strip()
+    return docs
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default as JSON (``dataclasses.MISSING`` when it has none or it is a section)."""
+    value = f.default
+    if value is dataclasses.MISSING:
+        return value
+    if isinstance(value, tuple):
+        value = list(value)
+    ok = (
+        value is None
+        or isinstance(value, (bool, int, float, str))
+        or (isinstance(value, list) and all(isinstance(v, (bool, int, float, str)) for v in value))
+    )
+    return value if ok else dataclasses.MISSING
+
+
 def dataclass_schema(cls) -> dict:
+    """The JSON schema of a config dataclass: types from the annotations, ``description`` from
+    ``metadata["help"]`` or the ``Attributes:`` docstring, ``default`` from the field (not for
+    sections with presets, whose values the preset sets), ranges from :data:`SCHEMA_KEYWORDS`."""
     hints = typing.get_type_hints(cls)
-    props = {f.name: _schema_for(hints[f.name]) for f in dataclasses.fields(cls) if f.init}
-    return {"type": "object", "additionalProperties": False, "properties": props}
+    docs = attribute_docs(cls)
+    presets = bool(getattr(cls, "PRESETS", None))
+    props = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        schema = _schema_for(hints[f.name])
+        description = f.metadata.get("help") or docs.get(f.name)
+        extra = {k: f.metadata[k] for k in SCHEMA_KEYWORDS if k in f.metadata}
+        default = dataclasses.MISSING if presets else _default(f)
+        props[f.name] = {
+            **schema,
+            **({"description": description} if description else {}),
+            **extra,
+            **({"default": default} if default is not dataclasses.MISSING else {}),
+        }
+    out = {"type": "object", "additionalProperties": False, "properties": props}
+    summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ").strip()
+    return {"description": summary, **out} if summary else out
 
 
 def config_schema() -> dict:
     """The JSON schema of the YAML config, generated from :class:`Settings`."""
     schema = dataclass_schema(Settings)
     for name, cls in _PRESET_SECTIONS.items():
-        schema["properties"][name]["properties"]["preset"] = {"enum": sorted(cls.PRESETS)}
+        schema["properties"][name]["properties"]["preset"] = {
+            "enum": sorted(cls.PRESETS),
+            "description": "named preset whose values apply under the keys given here (default: the dataclass defaults)",
+        }
     schema["properties"]["variants"]["items"] = {"enum": list(VARIANTS)}
     schema["required"] = ["scenes"]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "description": "san pipeline configuration (generated by `python -m san.pipeline.settings`; do not edit by hand)",
         **schema,
+        "description": "san pipeline configuration (generated by `san schema` from the config dataclasses; do not edit by hand)",
     }
 
 
-def main() -> None:
+def schema_yaml() -> str:
+    """:func:`config_schema` as the YAML of ``workflow/schemas/config.schema.yaml`` (``san schema``)."""
     import yaml
 
-    yaml.safe_dump(config_schema(), sys.stdout, sort_keys=False, default_flow_style=None, width=120)
-
-
-if __name__ == "__main__":
-    main()
+    return yaml.safe_dump(config_schema(), sort_keys=False, default_flow_style=None, width=120)

@@ -3,7 +3,7 @@
 RGB rendering by the NeRF, the timing teacher's encoder and one decoder call cost the same for
 every ablation variant, and on a CPU the ViT-H encoder alone takes minutes, so they are measured
 once per scene on the first held-out view at the protocol resolution (see
-:mod:`san.evaluation.timing` for the clock and :func:`~san.pipeline.evaluate_segmentation.build_timing_teacher`
+:mod:`san.evaluation.timing` for the clock and :func:`~san.evaluation.timing.build_timing_teacher`
 for which teacher is timed). ``evaluate_segmentation`` reads the record and times only its field.
 
 Output ``results/{dataset}/{scene}/evaluation/teacher_timing.json`` (written atomically):
@@ -19,7 +19,9 @@ import os
 import time
 
 from san.evaluation.protocol import EvaluationConfig, evaluation_views
-from san.pipeline.evaluate_segmentation import build_timing_teacher, device_name, measure_teacher_timing, rgb_renderer
+from san.evaluation.timing import build_timing_teacher, device_name, measure_teacher_timing
+from san.teachers import TeacherConfig
+from san.trained_scene import rgb_renderer
 from san.utils.io import atomic_write_json
 
 log = logging.getLogger("san")
@@ -31,7 +33,7 @@ def time_teacher(
     out_json: str | os.PathLike,
     dataset: str,
     scene: str,
-    teacher_config=None,
+    teacher_config: TeacherConfig | None = None,
     config: EvaluationConfig = EvaluationConfig(),
     device: str = "auto",
 ) -> dict:
@@ -49,15 +51,16 @@ def time_teacher(
     Returns:
         The record written (module docstring).
     """
-    from san.data.scene import load_scene
-    from san.models.nerf import load_nerf
+    from san.trained_scene import load_trained
     from san.utils.device import resolve_device
 
     t0 = time.perf_counter()
     dev = resolve_device(device)
-    view = evaluation_views(load_scene(cameras_json), config.render_size, 1)[0]
-    teacher = build_timing_teacher(teacher_config, config, dev)
-    nerf = load_nerf(model_path, dev).eval()
+    trained = load_trained(
+        cameras_json, model_path, teacher=build_timing_teacher(teacher_config, config, dev), device=str(dev)
+    )
+    view = evaluation_views(trained.scene, config.render_size, 1)[0]
+    teacher, nerf = trained.teacher, trained.nerf
     log.info(
         "time_teacher %s/%s: %s%s on %s, view %s at %dx%d",
         dataset,

@@ -21,7 +21,6 @@ Outputs in ``results/{dataset}/{scene}/imitation/{variant}/``:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -30,19 +29,25 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
 import torch
 
+from san.cameras import Camera
 from san.config import to_dict
-from san.features.augment import CameraSpec, camera_at_size
-from san.imitation.config import TrainImitationConfig, VariantConfig, imitation_config, variant_config
+from san.features.augment import camera_at_size
+from san.imitation.config import TrainImitationConfig, VariantConfig, variant_config
 from san.imitation.model import save_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
-from san.imitation.trainer import CURVE_COLUMNS, make_trainer
+from san.imitation.trainer import CURVE_COLUMNS, ImitationTrainer, make_trainer
+from san.models.base import RadianceModel
+from san.teachers import TeacherConfig
+from san.teachers.base import Teacher, TeacherInfo
 from san.utils.device import resolve_device
 from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
+
+if TYPE_CHECKING:
+    from san.features.cache import FeatureCache
 
 log = logging.getLogger("san")
 
@@ -55,21 +60,84 @@ def _curve_csv(rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
-def _cameras(frames: Sequence[Any]) -> list[CameraSpec]:
-    return [
-        CameraSpec(np.asarray(f.c2w, dtype=np.float64), np.asarray(f.K, dtype=np.float64), int(f.width), int(f.height))
-        for f in frames
-    ]
+def _cameras(frames: Sequence[Any]) -> list[Camera]:
+    return [Camera.of(f) for f in frames]
+
+
+def teacher_provenance(info: TeacherInfo) -> dict[str, Any]:
+    """What ``train_stats.json`` and ``field.pt`` record of the teacher (read back by
+    :func:`san.trained_scene.recorded_teacher`)."""
+    return {
+        "name": info.name,
+        "untrained": bool(info.untrained),
+        "checkpoint": info.checkpoint,
+        "checkpoint_sha256": info.checkpoint_sha256,
+        "input_size": info.input_size,
+        "feature_shapes": [list(s) for s in info.feature_shapes],
+    }
+
+
+def encode_quality_views(
+    nerf: RadianceModel,
+    teacher: Teacher,
+    train_cams: Sequence[Camera],
+    test_cams: Sequence[Camera],
+    count: int,
+    render_size: int,
+) -> dict[str, list]:
+    """Quality views (``count`` per split, evenly spaced): the NeRF's renderings of held-out and
+    training cameras at ``render_size``, encoded once by the teacher; ``{}`` when ``count`` is 0."""
+    if count <= 0:
+        return {}
+    t0 = time.perf_counter()
+    test = [camera_at_size(c, render_size) for c in test_cams]
+    pick_test = evenly_spaced(test, count)
+    pick_train = evenly_spaced(train_cams, count)
+    views = {
+        "test": teacher_views(nerf, teacher, [test[i] for i in pick_test], [f"test/{i}" for i in pick_test]),
+        "train": teacher_views(
+            nerf,
+            teacher,
+            [camera_at_size(train_cams[i], render_size) for i in pick_train],
+            [f"train/{i}" for i in pick_train],
+        ),
+    }
+    log.info(
+        "train_imitation: %d + %d quality views encoded in %.1f s (not counted as training teacher calls)",
+        len(pick_test),
+        len(pick_train),
+        time.perf_counter() - t0,
+    )
+    return views
+
+
+def write_outputs(
+    trainer: ImitationTrainer,
+    record: dict[str, Any],
+    field_metadata: dict[str, Any],
+    *,
+    field: str | os.PathLike,
+    curve: str | os.PathLike,
+    stats: str | os.PathLike,
+) -> None:
+    """Write ``training_curve.csv``, ``train_stats.json`` and, last, ``field.pt`` (its presence
+    means the stage finished)."""
+    atomic_write_text(curve, _curve_csv(trainer.curve))
+    atomic_write_json(stats, record)
+    save_imitation(trainer.model, field, field_metadata)
 
 
 def run_imitation(
-    nerf: Any,
-    teacher: Any,
+    nerf: RadianceModel,
+    teacher: Teacher,
     train_frames: Sequence[Any],
-    out_dir: str | os.PathLike,
+    *,
+    field: str | os.PathLike,
+    curve: str | os.PathLike,
+    stats: str | os.PathLike,
     config: TrainImitationConfig,
     variant: VariantConfig,
-    cache: Any | None = None,
+    cache: FeatureCache | None = None,
     mesh: tuple[torch.Tensor, torch.Tensor] | None = None,
     test_frames: Sequence[Any] = (),
     seed: int = 0,
@@ -82,8 +150,9 @@ def run_imitation(
     Args:
         nerf: frozen NeRF (:class:`san.models.nerf.NeRFModel` or anything with its contract).
         teacher: the teacher (``encode``, ``info``).
-        train_frames: training cameras (``Frame`` or :class:`CameraSpec`).
-        out_dir: ``results/{dataset}/{scene}/imitation/{variant}``.
+        train_frames: training cameras (``Frame`` or :class:`~san.cameras.Camera`).
+        field, curve, stats: the outputs ``field.pt``, ``training_curve.csv``, ``train_stats.json``
+            (``checkpoints/`` goes beside ``field``).
         config, variant: settings.
         cache: open :class:`san.features.cache.FeatureCache` seeding the FIFO (or ``None``).
         mesh: ``(vertices, faces)`` in the normalised frame (``mesh`` variant).
@@ -97,21 +166,16 @@ def run_imitation(
         The ``train_stats.json`` record.
     """
     t_stage = time.perf_counter()
-    out_dir = Path(out_dir)
+    out_dir = Path(field).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
-    if hasattr(nerf, "requires_grad_"):
-        nerf.eval().requires_grad_(False)
+    nerf.eval()
+    if isinstance(nerf, torch.nn.Module):  # a stand-in model may have no parameters
+        nerf.requires_grad_(False)
     train_cams = _cameras(train_frames)
     trainer = make_trainer(nerf, teacher, train_cams, config, variant, cache, mesh=mesh, seed=seed, device=device)
     info = teacher.info
-    teacher_record = {
-        "name": info.name,
-        "untrained": bool(info.untrained),
-        "checkpoint_sha256": info.checkpoint_sha256,
-        "input_size": info.input_size,
-        "feature_shapes": [list(s) for s in info.feature_shapes],
-    }
+    teacher_record = teacher_provenance(info)
     if info.untrained:
         log.warning(
             "train_imitation: teacher %s has random weights: its features (and this field) are meaningless", info.name
@@ -129,29 +193,10 @@ def run_imitation(
     )
     ckpt_dir = out_dir / "checkpoints"
 
-    # Quality views: the NeRF's renderings of held-out and training cameras, encoded once.
     render_size = trainer.render_size
-    quality_views: dict[str, list] = {}
-    if config.eval_views > 0:
-        t0 = time.perf_counter()
-        test = [camera_at_size(c, render_size) for c in _cameras(test_frames)]
-        pick_test = evenly_spaced(test, config.eval_views)
-        pick_train = evenly_spaced(train_cams, config.eval_views)
-        quality_views["test"] = teacher_views(
-            nerf, teacher, [test[i] for i in pick_test], [f"test/{i}" for i in pick_test]
-        )
-        quality_views["train"] = teacher_views(
-            nerf,
-            teacher,
-            [camera_at_size(train_cams[i], render_size) for i in pick_train],
-            [f"train/{i}" for i in pick_train],
-        )
-        log.info(
-            "train_imitation: %d + %d quality views encoded in %.1f s (not counted as training teacher calls)",
-            len(pick_test),
-            len(pick_train),
-            time.perf_counter() - t0,
-        )
+    quality_views = encode_quality_views(
+        nerf, teacher, train_cams, _cameras(test_frames), config.eval_views, render_size
+    )
 
     extra = trainer.resume(ckpt_dir, fp)
     if extra is not None:
@@ -179,7 +224,7 @@ def run_imitation(
     after = {k: feature_quality(nerf, trainer.model, v, mesh) for k, v in quality_views.items()}
     quality = summarize(before, after, bool(info.untrained)) if quality_views else None
 
-    stats = {
+    record = {
         **trainer.stats(),
         "teacher": teacher_record,
         "quality": quality,
@@ -192,20 +237,15 @@ def run_imitation(
         "config": to_dict(config),
         **(metadata or {}),
     }
-    atomic_write_text(out_dir / "training_curve.csv", _curve_csv(trainer.curve))
-    atomic_write_json(out_dir / "train_stats.json", stats)
-    save_imitation(
-        trainer.model,
-        out_dir / "field.pt",
-        {
-            "teacher": info.name,
-            "teacher_info": teacher_record,
-            "variant": to_dict(variant),
-            "config": to_dict(config),
-            "seed": seed,
-            **(metadata or {}),
-        },
-    )
+    field_metadata = {
+        "teacher": info.name,
+        "teacher_info": teacher_record,
+        "variant": to_dict(variant),
+        "config": to_dict(config),
+        "seed": seed,
+        **(metadata or {}),
+    }
+    write_outputs(trainer, record, field_metadata, field=field, curve=curve, stats=stats)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     if quality:
         log.info(
@@ -213,21 +253,24 @@ def run_imitation(
             {k: round(v["cosine"], 4) for k, v in after.items()},
             {k: round(v["mse"], 5) for k, v in after.items()},
             {k: round(v["mse"], 5) for k, v in (before or {}).items()},
-            stats["teacher_calls"],
-            stats["steps"],
-            stats["wall_s"],
+            record["teacher_calls"],
+            record["steps"],
+            record["wall_s"],
         )
-    return stats
+    return record
 
 
 def train_imitation(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
     cache_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    *,
+    field: str | os.PathLike,
+    curve: str | os.PathLike,
+    stats: str | os.PathLike,
     config: TrainImitationConfig,
     variant: str,
-    teacher_config: Any,
+    teacher_config: TeacherConfig,
     mesh_path: str | os.PathLike | None = None,
     device: str = "auto",
     seed: int = 0,
@@ -238,7 +281,7 @@ def train_imitation(
         model_path: the NeRF (``results/{dataset}/{scene}/nerf/model.pt``).
         cameras_json: ``results/{dataset}/{scene}/poses/cameras.json``.
         cache_path: ``results/{dataset}/{scene}/features/{teacher}.h5``.
-        out_dir: ``results/{dataset}/{scene}/imitation/{variant}``.
+        field, curve, stats: the rule's outputs in ``results/{dataset}/{scene}/imitation/{variant}/``.
         config: the ``imitation:`` section (presets resolved).
         variant: ``full | no_aug | no_cache | mesh | no_corr``.
         teacher_config: :class:`san.teachers.TeacherConfig` (must be the cache's teacher).
@@ -246,30 +289,32 @@ def train_imitation(
         device: ``auto | cpu | cuda[:N]``.
         seed: global seed.
     """
-    from san.data.scene import load_scene
-    from san.features.cache import FeatureCacheError, open_feature_cache
-    from san.models.nerf import load_nerf
+    from san.features.cache import open_feature_cache
     from san.rendering.mesh_raycast import load_mesh
-    from san.teachers import teacher_from_config
+    from san.trained_scene import check_teacher, load_trained
 
     dev = resolve_device(device)
     var = variant_config(variant, config)
-    scene = load_scene(cameras_json)
-    nerf = load_nerf(model_path, dev)
-    teacher = teacher_from_config(teacher_config, str(dev))
-    mesh = None
-    if var.mesh_surface:
-        if mesh_path is None:
-            raise ValueError(f"variant {variant!r} needs the extracted mesh (mesh/mesh_normalized.ply)")
-        mesh = load_mesh(mesh_path, dev)
+    if var.mesh_surface and mesh_path is None:
+        raise ValueError(f"variant {variant!r} needs the extracted mesh (mesh/mesh_normalized.ply)")
+    trained = load_trained(cameras_json, model_path, teacher=teacher_config, device=str(dev), given="configured")
+    scene, nerf, teacher = trained.scene, trained.nerf, trained.teacher
+    mesh = load_mesh(mesh_path, dev) if var.mesh_surface else None
     with open_feature_cache(cache_path) as cache:
-        if cache.meta.teacher != teacher.info.name or tuple(cache.meta.feature_shapes) != tuple(
-            teacher.info.feature_shapes
-        ):
-            raise FeatureCacheError(
-                f"{cache_path}: made with teacher {cache.meta.teacher!r} {list(cache.meta.feature_shapes)}, "
-                f"but the configured teacher is {teacher.info.name!r} {list(teacher.info.feature_shapes)}"
-            )
+        meta = cache.meta
+        made_with = {
+            "name": meta.teacher,
+            "checkpoint_sha256": meta.checkpoint_sha256,
+            "feature_shapes": meta.feature_shapes,
+        }
+        check_teacher(
+            made_with,
+            teacher.info,
+            cache_path,
+            given="configured",
+            made="made with",
+            hint="rebuild the feature cache with this teacher",
+        )
         fingerprint = {
             "nerf_sha256": sha256_file(model_path),
             "cache": [cache.meta.created, cache.meta.nerf_digest, cache.num_views],
@@ -285,64 +330,16 @@ def train_imitation(
             nerf,
             teacher,
             scene.train_frames,
-            out_dir,
-            config,
-            var,
-            cache,
-            mesh,
-            scene.test_frames,
-            seed,
-            dev,
-            fingerprint,
-            metadata,
+            field=field,
+            curve=curve,
+            stats=stats,
+            config=config,
+            variant=var,
+            cache=cache,
+            mesh=mesh,
+            test_frames=scene.test_frames,
+            seed=seed,
+            device=dev,
+            fingerprint=fingerprint,
+            metadata=metadata,
         )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m san.pipeline.train_imitation --model M --cameras C --cache H --out DIR --variant full``."""
-    from san.teachers import TeacherConfig
-    from san.utils.progress import setup_logging
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="nerf/model.pt")
-    p.add_argument("--cameras", required=True, help="poses/cameras.json")
-    p.add_argument("--cache", required=True, help="features/{teacher}.h5")
-    p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/imitation/{variant})")
-    p.add_argument("--variant", default="full")
-    p.add_argument("--mesh", default=None, help="mesh/mesh_normalized.ply (mesh variant)")
-    p.add_argument("--teacher", default="sam_untrained_tiny")
-    p.add_argument("--teacher-checkpoint", default=None)
-    p.add_argument("--preset", default="cpu", choices=sorted(TrainImitationConfig.PRESETS))
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=JSON",
-        help="override an imitation config key, e.g. steps=200",
-    )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    setup_logging()
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value)
-    config = imitation_config({"preset": args.preset, **overrides})
-    stats = train_imitation(
-        args.model,
-        args.cameras,
-        args.cache,
-        args.out,
-        config,
-        args.variant,
-        TeacherConfig(args.teacher, args.teacher_checkpoint),
-        args.mesh,
-        args.device,
-        args.seed,
-    )
-    print(json.dumps({k: stats[k] for k in ("steps", "teacher_calls", "wall_s", "quality")}, indent=2, default=str))
-
-
-if __name__ == "__main__":
-    main()

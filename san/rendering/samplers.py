@@ -134,6 +134,12 @@ def world_to_ndc(points: torch.Tensor, near: float, ax: float, ay: float) -> tor
     return torch.stack([ax * points[..., 0] / z, ay * points[..., 1] / z, 1.0 - 2.0 * near / z], dim=-1)
 
 
+def ndc_to_world(g: torch.Tensor, near: float, ax: float, ay: float) -> torch.Tensor:
+    """Inverse of :func:`san.rendering.samplers.world_to_ndc`: NDC ``...x3`` (``z' < 1``) -> world."""
+    z = 2.0 * near / (1.0 - g[..., 2]).clamp_min(1e-9)
+    return torch.stack([g[..., 0] * z / ax, g[..., 1] * z / ay, z], dim=-1)
+
+
 def ndc_distances(
     origins: torch.Tensor, directions: torch.Tensor, s: torch.Tensor, near: float, ax: float, ay: float
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 
 from san.evaluation.timing import DECODE, IMITATION_MESH, IMITATION_VOLUME, RGB_RENDER, TEACHER_ENCODE
+from san.imitation.config import VARIANTS
 from san.utils.io import atomic_write_text
 
-VARIANT_ORDER = ("full", "no_aug", "no_cache", "mesh", "no_corr")
+VARIANT_ORDER = VARIANTS
 VARIANT_CHANGES = {
     "full": "all components (camera augmentation, feature cache, volumetric features)",
     "no_aug": "no camera augmentation",
@@ -280,11 +281,21 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-def write_table(table: pd.DataFrame, caption: str, stem: str | os.PathLike, label: str | None = None) -> list[Path]:
-    """Write ``stem.csv``, ``stem.md`` and ``stem.tex`` atomically; returns the three paths."""
+def write_table(
+    table: pd.DataFrame,
+    caption: str,
+    stem: str | os.PathLike,
+    label: str | None = None,
+    paths: Sequence[str | os.PathLike] | None = None,
+) -> list[Path]:
+    """Write ``stem.csv``, ``stem.md`` and ``stem.tex`` atomically (or the three ``paths``, in
+    that order); returns the three paths."""
     stem = Path(stem)
     label = label or f"tab:{stem.name}"
-    csv_path, md_path, tex_path = (stem.with_name(stem.name + ext) for ext in (".csv", ".md", ".tex"))
+    exts = (".csv", ".md", ".tex")
+    csv_path, md_path, tex_path = (
+        (Path(p) for p in paths) if paths is not None else (stem.with_name(stem.name + ext) for ext in exts)
+    )
     atomic_write_text(csv_path, table.to_csv(index=False))
     shown = table.copy()
     for col in shown.columns:

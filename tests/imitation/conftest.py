@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from san.cameras import RayBundle, generate_rays, look_at
-from san.features.augment import CameraSpec
+from san.cameras import Camera, RayBundle, generate_rays, look_at
 from san.teachers.base import TeacherInfo
 from san.teachers.toy import ToyMultiScaleTeacher
 
@@ -30,10 +29,25 @@ class FakeRender:
 
 
 class AnalyticNeRF:
-    """A dense sphere (radius 0.6) inside an opaque shell (radius 2.5); colour varies with position."""
+    """A dense sphere (radius 0.6) inside an opaque shell (radius 2.5); colour varies with position.
+    Implements :class:`san.models.base.RadianceModel` (no geometry features)."""
+
+    training = False
+    geometry_features = None
 
     def __init__(self, samples: int = 48, near: float = 0.2, far: float = 6.0):
         self.samples, self.near, self.far = samples, near, far
+
+    def eval(self):
+        self.training = False
+        return self
+
+    def train(self, mode: bool = True):
+        self.training = mode
+        return self
+
+    def bounding_box(self) -> torch.Tensor:
+        return torch.tensor([[-3.0, -3.0, -3.0], [3.0, 3.0, 3.0]])
 
     def density(self, points: torch.Tensor) -> torch.Tensor:
         r = points.norm(dim=-1)
@@ -42,7 +56,7 @@ class AnalyticNeRF:
     def color(self, points: torch.Tensor) -> torch.Tensor:
         return 0.5 + 0.5 * torch.sin(3.0 * points + torch.tensor([0.0, 1.0, 2.0]))
 
-    def to_grid(self, points: torch.Tensor) -> torch.Tensor:
+    def normalize_positions(self, points: torch.Tensor) -> torch.Tensor:
         return ((points + 3.0) / 6.0).clamp(0, 1)
 
     def render_rays(self, rays: RayBundle, features=None) -> FakeRender:
@@ -56,11 +70,12 @@ class AnalyticNeRF:
         rgb = (w[..., None] * self.color(pos.reshape(-1, 3)).reshape(*pos.shape)).sum(1)
         return FakeRender(rgb, (w * t).sum(1), w.sum(1), w, pos)
 
-    def render_camera(self, c2w, K, width, height) -> torch.Tensor:
+    def render_camera(self, c2w, K, width, height) -> dict[str, torch.Tensor]:
         rays = generate_rays(
             torch.as_tensor(c2w, dtype=torch.float32), torch.as_tensor(K, dtype=torch.float32), width, height
         )
-        return self.render_rays(rays).rgb.reshape(height, width, 3).clamp(0, 1)
+        out = self.render_rays(rays)
+        return {"rgb": out.rgb.reshape(height, width, 3).clamp(0, 1), "depth": out.depth.reshape(height, width)}
 
 
 class SingleMapTeacher(ToyMultiScaleTeacher):
@@ -75,7 +90,7 @@ class SingleMapTeacher(ToyMultiScaleTeacher):
         return super().embed(x)[:1]
 
 
-def ring_cameras(n: int = 8, radius: float = 2.0, size: tuple[int, int] = (40, 30)) -> list[CameraSpec]:
+def ring_cameras(n: int = 8, radius: float = 2.0, size: tuple[int, int] = (40, 30)) -> list[Camera]:
     """``n`` cameras on a ring looking at the origin, ``width x height`` images."""
     w, h = size
     K = np.array([[w * 0.9, 0, w / 2], [0, w * 0.9, h / 2], [0, 0, 1.0]])
@@ -83,7 +98,7 @@ def ring_cameras(n: int = 8, radius: float = 2.0, size: tuple[int, int] = (40, 3
     for k in range(n):
         a = 2 * np.pi * k / n
         eye = np.array([radius * np.cos(a), 0.4 * np.sin(3 * a), radius * np.sin(a)])
-        cams.append(CameraSpec(look_at(eye, np.zeros(3), np.array([0, -1.0, 0])), K, w, h))
+        cams.append(Camera(look_at(eye, np.zeros(3), np.array([0, -1.0, 0])), K, w, h))
     return cams
 
 
@@ -112,7 +127,7 @@ def single_teacher() -> SingleMapTeacher:
 
 
 @pytest.fixture
-def cameras() -> list[CameraSpec]:
+def cameras() -> list[Camera]:
     return ring_cameras()
 
 
@@ -126,7 +141,7 @@ def write_cache(path, nerf: AnalyticNeRF, teacher, cameras, num_augmented: int =
     views += sample_augmented_cameras(train_c2w, num_augmented, np.random.default_rng(0), (50, 70), render_size)
     rgb, feats = [], [[] for _ in teacher.info.feature_shapes]
     for v in views:
-        image = nerf.render_camera(v.c2w, v.K, v.width, v.height)
+        image = nerf.render_camera(v.c2w, v.K, v.width, v.height)["rgb"]
         u8 = (image * 255).round().to(torch.uint8)
         rgb.append(u8.numpy())
         for i, m in enumerate(teacher.encode((u8.float() / 255).permute(2, 0, 1)[None])):

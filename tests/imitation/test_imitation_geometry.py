@@ -58,7 +58,7 @@ def test_keep_largest_weights_and_volume_geometry(nerf):
     rays = RayBundle(
         torch.tensor([[0.0, 0.0, -2.0], [0.0, 2.0, -2.0]]), torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
     )
-    g = volume_geometry(nerf, rays, nerf.to_grid, max_samples=6, chunk=1)
+    g = volume_geometry(nerf, rays, nerf.normalize_positions, max_samples=6, chunk=1)
     assert g.weights.shape == (2, 6) and g.points.shape == (2, 6, 3) and g.rgb.shape == (2, 3)
     assert float(g.points.min()) >= 0 and float(g.points.max()) <= 1
     assert float(g.depth[0]) == pytest.approx(1.4, abs=0.15)  # the sphere's surface at z = -0.6

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from san.cameras import generate_rays, project_points
-from san.interaction.tracking import DepthTolerance, PointStatus, lift_pixels, reproject_points
+from san.interaction.tracking import (
+    DepthTolerance,
+    PointStatus,
+    lift_pixels,
+    reproject_points,
+)
 
 
 def plane_depth(c2w, K, width, height, z_plane=0.0):

@@ -15,10 +15,10 @@ from san.interaction.mesh_segmentation import (
     MeshSegmenter,
     export_segmentation,
     observe_faces,
-    rasterize_faces,
     select_faces,
     split_mesh,
 )
+from san.rendering.mesh_raster import rasterize_faces
 
 
 def brute_force_hits(mesh, c2w, K, W, H):

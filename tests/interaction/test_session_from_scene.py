@@ -15,8 +15,9 @@ import san.imitation.render
 import san.models.nerf
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.interaction.session import SegmentationSession
-from san.pipeline.segment import MissingStageError
+from san.layout import MissingStageError
 from san.teachers import ToyMultiScaleTeacher
+from san.teachers.toy import TOY_NAME
 
 
 class FakeNeRF:
@@ -35,6 +36,7 @@ class FakeField:
     def __init__(self, feature_shapes, mesh_surface=False):
         self.feature_shapes = feature_shapes
         self.mesh_surface = mesh_surface
+        self.metadata = {"teacher": TOY_NAME}
 
 
 @pytest.fixture

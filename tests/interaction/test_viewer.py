@@ -11,6 +11,7 @@ import trimesh
 
 from san.cameras import look_at, project_points
 from san.cli import main as cli_main
+from san.interaction.overlay import MASK_TINT, NEGATIVE_COLOUR, POSITIVE_COLOUR
 from san.interaction.session import Camera, SegmentationSession
 from san.interaction.viewer import (
     VIEWER_INSTALL,
@@ -25,7 +26,6 @@ from san.interaction.viewer import (
     viser_to_camera,
     wxyz_to_matrix,
 )
-from san.pipeline.segment import MASK_TINT, NEGATIVE_COLOUR, POSITIVE_COLOUR
 
 
 def random_rotation(rng) -> np.ndarray:

@@ -16,9 +16,10 @@ from san.encodings.hashgrid import HashGridConfig
 from san.fields.nerf_field import NeRFField, NeRFFieldConfig
 from san.mesh.chamfer import chamfer_distance
 from san.mesh.extract import MeshConfig
+from san.mesh.from_nerf import mesh_from_model, model_grid_domain
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
-from san.pipeline.extract_mesh import extract_mesh_stage, mesh_from_model, model_grid_domain, ndc_to_world
-from san.rendering.samplers import SamplerConfig, SceneSpace, world_to_ndc
+from san.pipeline.extract_mesh import extract_mesh
+from san.rendering.samplers import SamplerConfig, SceneSpace, ndc_to_world, world_to_ndc
 
 TINY = NeRFConfig(
     field=NeRFFieldConfig(
@@ -74,7 +75,7 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
     norm = Normalization(T, 2.0)
     save_scene(ring_scene(norm), tmp_path / "cameras.json")
 
-    record = extract_mesh_stage(
+    record = extract_mesh(
         tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64), "cpu"
     )
     assert record["grid"]["domain"] == "world" and record["grid"]["bbox_min"] == [-1.0, -1.0, -1.0]

@@ -9,8 +9,8 @@ import torch
 from san.cameras import generate_rays, intrinsics_matrix, look_at
 from san.config import ConfigError, from_dict
 from san.data.scene import Frame
+from san.features.build import CacheFeaturesConfig, cache_features
 from san.features.cache import open_feature_cache
-from san.pipeline.cache_features import CacheFeaturesConfig, cache_features
 from san.teachers import build_teacher
 
 

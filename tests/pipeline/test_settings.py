@@ -24,7 +24,6 @@ from san.pipeline.settings import (
     VARIANTS,
     Settings,
     config_schema,
-    main,
     parse_settings,
     read_scene_sheet,
 )
@@ -259,20 +258,19 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 
 
 def test_committed_schema_is_current():
-    assert SCHEMA_FILE.is_file(), (
-        f"{SCHEMA_FILE} missing: python -m san.pipeline.settings > {SCHEMA_FILE.relative_to(REPO)}"
-    )
+    assert SCHEMA_FILE.is_file(), f"{SCHEMA_FILE} missing: san schema > {SCHEMA_FILE.relative_to(REPO)}"
     committed = yaml.safe_load(SCHEMA_FILE.read_text())
     assert committed == json.loads(json.dumps(config_schema())), (
-        f"{SCHEMA_FILE.relative_to(REPO)} is stale: regenerate it with "
-        "python -m san.pipeline.settings > workflow/schemas/config.schema.yaml"
+        f"{SCHEMA_FILE.relative_to(REPO)} is stale: regenerate it with san schema > workflow/schemas/config.schema.yaml"
     )
 
 
-def test_main_prints_the_schema_as_yaml():
+def test_san_schema_prints_the_schema_as_yaml():
+    from san.cli import main
+
     buf = io.StringIO()
     with redirect_stdout(buf):
-        main()
+        assert main(["schema"]) == 0
     assert yaml.safe_load(buf.getvalue()) == json.loads(json.dumps(config_schema()))
 
 
@@ -425,3 +423,45 @@ def test_sheet_collects_every_problem(tmp_path):
     assert "2 scene folder(s) not found" in msg
     assert f"x/missing_one -> {tmp_path / 'nowhere1'}" in msg and f"x/missing_two -> {tmp_path / 'nowhere2'}" in msg
     assert "x/y ->" not in msg
+
+
+def test_schema_carries_descriptions_defaults_and_ranges():
+    from dataclasses import dataclass, field
+
+    from san.pipeline.settings import attribute_docs, dataclass_schema
+
+    @dataclass(frozen=True)
+    class Section:
+        """A section.
+
+        Attributes:
+            steps: optimisation steps,
+                over two lines.
+            lr, lr_final: learning rates.
+        """
+
+        steps: int = field(default=10, metadata={"minimum": 1})
+        lr: float = 0.1
+        lr_final: float = field(default=0.01, metadata={"help": "final rate", "exclusiveMinimum": 0})
+        names: tuple[str, ...] = ("a", "b")
+
+    assert attribute_docs(Section) == {
+        "steps": "optimisation steps, over two lines.",
+        "lr": "learning rates.",
+        "lr_final": "learning rates.",
+    }
+    props = dataclass_schema(Section)["properties"]
+    assert props["steps"] == {
+        "type": "integer",
+        "description": "optimisation steps, over two lines.",
+        "minimum": 1,
+        "default": 10,
+    }
+    assert props["lr_final"] == {"type": "number", "description": "final rate", "exclusiveMinimum": 0, "default": 0.01}
+    assert props["names"]["default"] == ["a", "b"]
+    schema = config_schema()
+    assert "train_imitation" in schema["properties"]["seed"]["description"]
+    nerf = schema["properties"]["nerf"]["properties"]
+    assert nerf["steps"]["minimum"] == 1 and "default" not in nerf["steps"]  # presets set nerf's values
+    errors = _schema_errors(_with(_base(), ("nerf", "steps"), 0))
+    assert [e.message for e in errors] == ["0 is less than the minimum of 1"]

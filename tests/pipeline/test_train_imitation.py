@@ -13,11 +13,11 @@ import trimesh
 from san.cameras import intrinsics_matrix, look_at
 from san.config import from_dict
 from san.data.scene import Frame, Normalization, Scene, save_scene
+from san.features.build import CacheFeaturesConfig, cache_features
 from san.imitation.config import imitation_config
 from san.imitation.model import load_imitation
 from san.imitation.render import render_features
 from san.models.nerf import NeRFConfig, NeRFModel, load_nerf, save_nerf
-from san.pipeline.cache_features import CacheFeaturesConfig, cache_features
 from san.pipeline.train_imitation import train_imitation
 from san.rendering.samplers import SceneSpace
 from san.teachers import TeacherConfig, build_teacher
@@ -107,14 +107,19 @@ def run(inputs, out, variant="full", **overrides):
         inputs / "model.pt",
         inputs / "cameras.json",
         inputs / f"{TEACHER}.h5",
-        out,
-        small(**overrides),
-        variant,
-        TeacherConfig(TEACHER),
-        inputs / "mesh_normalized.ply" if variant == "mesh" else None,
-        "cpu",
-        0,
+        **outputs(out),
+        config=small(**overrides),
+        variant=variant,
+        teacher_config=TeacherConfig(TEACHER),
+        mesh_path=inputs / "mesh_normalized.ply" if variant == "mesh" else None,
+        device="cpu",
+        seed=0,
     )
+
+
+def outputs(out) -> dict:
+    """The rule's declared outputs in folder ``out``."""
+    return {"field": out / "field.pt", "curve": out / "training_curve.csv", "stats": out / "train_stats.json"}
 
 
 def test_outputs_and_stats(inputs, tmp_path):
@@ -189,11 +194,10 @@ def test_mesh_variant_and_wrong_teacher(inputs, tmp_path):
             inputs / "model.pt",
             inputs / "cameras.json",
             inputs / f"{TEACHER}.h5",
-            tmp_path / "x",
-            small(),
-            "full",
-            TeacherConfig("sam_untrained_tiny"),
-            None,
-            "cpu",
-            0,
+            **outputs(tmp_path / "x"),
+            config=small(),
+            variant="full",
+            teacher_config=TeacherConfig("sam_untrained_tiny"),
+            device="cpu",
+            seed=0,
         )

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+import san.models.nerf_trainer as nt
 import san.pipeline.train_nerf as tn
 from san.cameras import generate_rays, look_at
 from san.data.scene import Frame, Normalization, Scene, load_scene, save_scene
@@ -92,14 +93,19 @@ def make_scene(root, kind: str = "forward_facing", n: int = 5, w: int = 20, h: i
     return root / "cameras.json"
 
 
+def _outputs(out) -> dict:
+    """The rule's declared outputs in folder ``out``."""
+    return {"model": out / "model.pt", "metrics": out / "metrics.json", "curve": out / "training_curve.csv"}
+
+
 def _config(**over):
-    return tn.train_nerf_config({**TINY, **over})
+    return nt.train_nerf_config({**TINY, **over})
 
 
 def test_training_lowers_the_loss(tmp_path):
     torch.manual_seed(0)
     cams = make_scene(tmp_path / "scene")
-    trainer = tn.NeRFTrainer(load_scene(cams), _config(steps=60, rays_per_batch=128), torch.device("cpu"))
+    trainer = nt.NeRFTrainer(load_scene(cams), _config(steps=60, rays_per_batch=128), torch.device("cpu"))
     first = [trainer.step()["mse"] for _ in range(5)]
     for _ in range(50):
         last = trainer.step()["mse"]
@@ -110,7 +116,7 @@ def test_training_lowers_the_loss(tmp_path):
 def test_outputs(tmp_path, kind):
     cams = make_scene(tmp_path / "scene", kind)
     out = tmp_path / "nerf"
-    metrics = tn.train_nerf(cams, out, _config(), device="cpu")
+    metrics = tn.train_nerf(cams, **_outputs(out), config=_config(), device="cpu")
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt", "test_renders", "training_curve.csv"]
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["steps"] == 6 and on_disk["encoding_backend"] == "torch" and on_disk["device"] == "cpu"
@@ -131,7 +137,7 @@ def test_outputs(tmp_path, kind):
 
 def test_lr_decays_from_lr_to_lr_final(tmp_path):
     cams = make_scene(tmp_path / "scene")
-    trainer = tn.NeRFTrainer(load_scene(cams), _config(steps=10), torch.device("cpu"))
+    trainer = nt.NeRFTrainer(load_scene(cams), _config(steps=10), torch.device("cpu"))
     lrs = [trainer.step()["lr"] for _ in range(10)]
     assert lrs[0] == pytest.approx(1e-2) and trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
 
@@ -150,16 +156,16 @@ def _die_after_first_checkpoint(monkeypatch):
 
 def test_kill_and_resume_gives_the_uninterrupted_state(tmp_path, monkeypatch):
     cams = make_scene(tmp_path / "scene")
-    tn.train_nerf(cams, tmp_path / "a", _config(), device="cpu")
+    tn.train_nerf(cams, **_outputs(tmp_path / "a"), config=_config(), device="cpu")
 
     real_save = _die_after_first_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        tn.train_nerf(cams, tmp_path / "b", _config(), device="cpu")
+        tn.train_nerf(cams, **_outputs(tmp_path / "b"), config=_config(), device="cpu")
     assert not (tmp_path / "b" / "model.pt").exists()
     assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == ["step_0000003.ckpt"]
     monkeypatch.setattr(tn, "save_checkpoint", real_save)
     torch.manual_seed(123)  # the resumed run must not depend on the global RNG it starts with
-    tn.train_nerf(cams, tmp_path / "b", _config(), device="cpu")
+    tn.train_nerf(cams, **_outputs(tmp_path / "b"), config=_config(), device="cpu")
 
     a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
@@ -175,18 +181,18 @@ def test_checkpoint_of_another_config_is_not_reloaded(tmp_path, monkeypatch, cap
     cams = make_scene(tmp_path / "scene")
     real_save = _die_after_first_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        tn.train_nerf(cams, tmp_path / "n", _config(), device="cpu")
+        tn.train_nerf(cams, **_outputs(tmp_path / "n"), config=_config(), device="cpu")
     monkeypatch.setattr(tn, "save_checkpoint", real_save)
     with caplog.at_level(logging.WARNING, logger="san"):
-        metrics = tn.train_nerf(cams, tmp_path / "n", _config(seed=1), device="cpu")
+        metrics = tn.train_nerf(cams, **_outputs(tmp_path / "n"), config=_config(seed=1), device="cpu")
     assert "ignoring" in caplog.text and metrics["steps"] == 6
 
 
 def test_presets_merge_nested_keys():
-    cpu = tn.train_nerf_config({"preset": "cpu", "model": {"sampler": {"num_samples": 12}}})
+    cpu = nt.train_nerf_config({"preset": "cpu", "model": {"sampler": {"num_samples": 12}}})
     assert cpu.model.sampler.num_samples == 12
-    assert cpu.model.field.grid == tn.train_nerf_config({"preset": "cpu"}).model.field.grid
-    paper = tn.train_nerf_config({"preset": "paper"})
+    assert cpu.model.field.grid == nt.train_nerf_config({"preset": "cpu"}).model.field.grid
+    paper = nt.train_nerf_config({"preset": "paper"})
     g = paper.model.field.grid
     assert (g.num_levels, g.features_per_level, g.log2_hashmap_size, paper.steps) == (16, 2, 19, 10000)
     assert paper.rays_per_batch * paper.model.sampler.num_samples == 2**18

@@ -9,7 +9,11 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-from san.pipeline.settings import parse_settings, read_scene_sheet
+from san.pipeline.settings import (
+    VARIANTS as ALL_VARIANTS,
+    parse_settings,
+    read_scene_sheet,
+)
 
 validate(
     config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False
@@ -24,7 +28,7 @@ TEACHER = SETTINGS.teacher.name
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_\-]+",
     scene=r"[A-Za-z0-9_\-]+",
-    variant=r"full|no_aug|no_cache|mesh|no_corr",
+    variant="|".join(ALL_VARIANTS),
     teacher=r"[A-Za-z0-9_\-]+",
 
 
@@ -48,46 +52,36 @@ def get_scene_ids():
     return list(SCENES.index)
 
 
-def scene_dir(scene_id):
-    return f"{RESULTS}/{scene_id}"
+def _per_scene(output, **wildcards):
+    """``expand(output, ...)`` over every scene of the sheet (and the given wildcard values)."""
+    ids = [sid.split("/") for sid in get_scene_ids()]
+    return [
+        path
+        for dataset, scene in ids
+        for path in expand(output, dataset=dataset, scene=scene, **wildcards)
+    ]
 
 
 def get_final_outputs():
-    outputs = []
-    for sid in get_scene_ids():
-        outputs.append(f"{scene_dir(sid)}/mesh/mesh.json")
-        outputs.extend(
-            f"{scene_dir(sid)}/evaluation/{v}/metrics.json" for v in VARIANTS
-        )
+    outputs = _per_scene(rules.extract_mesh.output.summary)
+    outputs += get_all_evaluations()
     outputs.extend(rules.make_tables.output)
     outputs.extend(rules.plot_figures.output)
     return outputs
 
 
 def get_all_evaluations(wildcards=None):
-    return [
-        f"{scene_dir(sid)}/evaluation/{v}/metrics.json"
-        for sid in get_scene_ids()
-        for v in VARIANTS
-    ]
+    return _per_scene(rules.evaluate_segmentation.output.metrics, variant=VARIANTS)
 
 
 def get_all_qualitative(wildcards=None):
-    return [
-        f"{scene_dir(sid)}/evaluation/{v}/qualitative.png"
-        for sid in get_scene_ids()
-        for v in VARIANTS
-    ]
+    return _per_scene(rules.evaluate_segmentation.output.figure, variant=VARIANTS)
 
 
 def get_all_training_curves(wildcards=None):
-    curves = [f"{scene_dir(sid)}/nerf/training_curve.csv" for sid in get_scene_ids()]
-    curves += [
-        f"{scene_dir(sid)}/imitation/{v}/training_curve.csv"
-        for sid in get_scene_ids()
-        for v in VARIANTS
-    ]
-    return curves
+    return _per_scene(rules.train_nerf.output.curve) + _per_scene(
+        rules.train_imitation.output.curve, variant=VARIANTS
+    )
 
 
 def get_mesh_for_variant(wildcards):
@@ -153,7 +147,16 @@ def get_segmentation_targets(wildcards=None):
     scenes = pd.read_csv(SETTINGS.segment.prompts, sep="\t", dtype=str)[
         "scene"
     ].unique()
-    return [f"{scene_dir(s)}/segmentation/full/summary.json" for s in scenes]
+    return [
+        path
+        for s in scenes
+        for path in expand(
+            rules.segment_prompts.output.summary,
+            dataset=s.split("/")[0],
+            scene=s.split("/")[1],
+            variant="full",
+        )
+    ]
 
 
 def get_teacher_checkpoint(wildcards):

@@ -3,7 +3,12 @@ rule train_imitation:
     input:
         model=rules.train_nerf.output.model,
         cameras=rules.prepare_poses.output.cameras,
-        cache=f"{RESULTS}/{{dataset}}/{{scene}}/features/{TEACHER}.h5",
+        cache=lambda wildcards: expand(
+            rules.cache_features.output.cache,
+            dataset=wildcards.dataset,
+            scene=wildcards.scene,
+            teacher=TEACHER,
+        ),
         mesh=get_mesh_for_variant,
     output:
         field=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/field.pt",

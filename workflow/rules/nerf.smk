@@ -12,6 +12,6 @@ rule train_nerf:
     resources:
         **resources_for("train_nerf"),
     params:
-        settings=settings_of("nerf", "seed"),
+        settings=settings_of("nerf"),
     script:
         "../scripts/train_nerf.py"

@@ -1,11 +1,11 @@
-"""Adapter for rule cache_features -> san.pipeline.cache_features.cache_features_stage."""
+"""Adapter for rule cache_features -> san.pipeline.cache_features.cache_features."""
 
 from san.pipeline.adapter import run_rule
-from san.pipeline.cache_features import cache_features_stage
+from san.pipeline.cache_features import cache_features
 
 
 def main(settings):
-    cache_features_stage(
+    cache_features(
         snakemake.input.model,
         snakemake.input.cameras,
         snakemake.output.cache,

@@ -1,13 +1,13 @@
-"""Adapter for rule extract_mesh -> san.pipeline.extract_mesh.extract_mesh_stage."""
+"""Adapter for rule extract_mesh -> san.pipeline.extract_mesh.extract_mesh."""
 
 from pathlib import Path
 
 from san.pipeline.adapter import run_rule
-from san.pipeline.extract_mesh import extract_mesh_stage
+from san.pipeline.extract_mesh import extract_mesh
 
 
 def main(settings):
-    extract_mesh_stage(
+    extract_mesh(
         snakemake.input.model,
         snakemake.input.cameras,
         Path(snakemake.output.summary).parent,

@@ -1,19 +1,19 @@
 """Adapter for rule segment_prompts -> san.pipeline.segment.segment_prompts."""
 
-from pathlib import Path
-
 from san.pipeline.adapter import run_rule
 from san.pipeline.segment import segment_prompts
 
 
 def main(settings):
-    w = snakemake.wildcards
+    i, w = snakemake.input, snakemake.wildcards
     segment_prompts(
-        snakemake.input.prompts,
+        i.prompts,
         f"{w.dataset}/{w.scene}",
-        Path(snakemake.input.cameras).parent.parent,
-        Path(snakemake.output.summary).parent,
-        variant=w.variant,
+        cameras=i.cameras,
+        model=i.model,
+        field=i.field,
+        mesh=i.mesh,
+        summary=snakemake.output.summary,
         export_mesh=settings.segment.export_mesh,
         views_for_mesh=settings.segment.views_for_mesh,
         teacher=settings.teacher,

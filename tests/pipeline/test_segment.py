@@ -11,16 +11,10 @@ from PIL import Image
 
 from san.cli import main as cli_main
 from san.data.scene import Frame, Normalization, Scene, save_scene
+from san.interaction.prompts import PromptError, check_prompts, mesh_views, read_prompts
 from san.interaction.session import SegmentationSession
-from san.pipeline.segment import (
-    MissingStageError,
-    PromptError,
-    check_prompts,
-    mesh_views,
-    read_prompts,
-    require_stages,
-    segment_scene,
-)
+from san.layout import MissingStageError, require_stages
+from san.pipeline.segment import segment_scene
 
 
 def make_scene(make_camera, n_views: int = 4) -> Scene:
@@ -185,3 +179,57 @@ def test_segment_scene_labels_an_untrained_teacher(
     segment_scene(session, scene, rows, out, "demo/a", mesh=ground, views_for_mesh=2, teacher_info=info)
     for record in (json.loads((out / "view_000.json").read_text()), json.loads((out / "summary.json").read_text())):
         assert record["teacher"] == "sam_untrained_tiny" and record["untrained"] is True
+
+
+def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path):
+    """Rule segment_prompts end to end on a tiny trained scene (a real NeRF and field, the toy
+    teacher the field records): inputs and output passed by name, outputs beside summary.json."""
+    from san.cameras import intrinsics_matrix
+    from san.encodings.hashgrid import HashGridConfig
+    from san.fields.nerf_field import NeRFFieldConfig
+    from san.fields.semantic_field import SemanticFieldConfig
+    from san.imitation.head import FeatureHeadConfig
+    from san.imitation.model import ImitationModel, save_imitation
+    from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
+    from san.pipeline.segment import segment_prompts
+    from san.rendering.samplers import SamplerConfig, SceneSpace
+    from san.teachers import ToyMultiScaleTeacher
+
+    K = intrinsics_matrix(40.0, 40.0, 20.0, 15.0)
+    frames = []
+    for i in range(3):
+        c2w = np.eye(4)
+        c2w[0, 3] = 0.05 * i
+        frames.append(Frame(f"/nowhere/img_{i}.png", 40, 30, K, c2w, split="test" if i == 2 else "train"))
+    scene = Scene(tuple(frames), "forward_facing", 1.0, 5.0, Normalization.identity())
+    save_scene(scene, tmp_path / "cameras.json")
+    grid = HashGridConfig(num_levels=2, features_per_level=2, log2_hashmap_size=8)
+    config = NeRFConfig(
+        field=NeRFFieldConfig(grid=grid), sampler=SamplerConfig(kind="uniform", num_samples=4), backend="torch"
+    )
+    save_nerf(NeRFModel(config, SceneSpace.from_scene(scene), "cpu"), tmp_path / "model.pt")
+    info = ToyMultiScaleTeacher().info
+    field = ImitationModel(
+        SemanticFieldConfig(num_levels=2, features_per_level=2, log2_hashmap_size=8, max_resolution=16),
+        FeatureHeadConfig(width=8, layers=1),
+        info.feature_shapes,
+        info.input_size,
+        backend="torch",
+    )
+    save_imitation(field, tmp_path / "field.pt", {"teacher": info.name})
+    tsv = write_tsv(tmp_path / "p.tsv", ["demo/a\t1\t20.5\t15.5\t1", "demo/b\t0\t1\t1\t1"])
+    out = tmp_path / "segmentation" / "full"
+    entries = segment_prompts(
+        tsv,
+        "demo/a",
+        cameras=tmp_path / "cameras.json",
+        model=tmp_path / "model.pt",
+        field=tmp_path / "field.pt",
+        summary=out / "summary.json",
+        export_mesh=False,
+        device="cpu",
+    )
+    assert [e["view"] for e in entries] == [1] and entries[0]["teacher"] == info.name
+    assert (out / "view_001_mask.png").is_file() and (out / "view_001_overlay.png").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["untrained"] is True and len(summary["objects"]) == 1

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from san.evaluation.protocol import CLICK_COLUMNS, EvaluationConfig, evaluate_views
-from san.evaluation.timing import IMITATION_VOLUME
-from san.pipeline.evaluate_segmentation import build_record, measure_timing, write_outputs
-from san.pipeline.report import make_tables
+from san.evaluation.timing import IMITATION_VOLUME, measure_timing
+from san.pipeline.evaluate_segmentation import build_record, write_outputs
+from san.pipeline.report import make_tables, table_outputs
 from san.teachers import build_teacher
 
 REQUIRED = (
@@ -81,5 +81,5 @@ def test_outputs_round_trip(tmp_path):
     assert clicks.loc[3, "x"] == pytest.approx(0.75 * 56) and clicks.loc[3, "y"] == pytest.approx(0.75 * 40)
     assert (out / "qualitative.png").stat().st_size > 1000
 
-    written = make_tables([out / "metrics.json"], tmp_path / "report")
+    written = make_tables([out / "metrics.json"], table_outputs(tmp_path / "report"))
     assert "toy_multiscale_untrained" in written["iou_per_scene"][1].read_text()

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imsave
 
-from san.pipeline.report import curve_label, make_tables, plot_figures
+from san.pipeline.report import curve_label, make_tables, plot_figures, table_outputs
 from san.report import ReportConfig
 from san.report.tables import ReportError, load_metrics
 
@@ -74,7 +74,7 @@ def fake_results(tmp_path):
 def test_tables_rows_columns_and_untrained_label(fake_results, tmp_path):
     metrics, _ = fake_results
     out = tmp_path / "results" / "report"
-    written = make_tables(metrics, out)
+    written = make_tables(metrics, table_outputs(out))
     for name in ("table1_timing", "table2_ablation", "iou_per_scene"):
         assert [p.name for p in written[name]] == [f"{name}.csv", f"{name}.md", f"{name}.tex"]
         assert all(p.is_file() for p in written[name])

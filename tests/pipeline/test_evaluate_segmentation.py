@@ -19,7 +19,7 @@ from san.imitation.head import FeatureHeadConfig
 from san.imitation.model import ImitationModel, save_imitation
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
 from san.pipeline.evaluate_segmentation import evaluate_segmentation
-from san.pipeline.report import make_tables
+from san.pipeline.report import make_tables, table_outputs
 from san.pipeline.time_teacher import time_teacher
 from san.rendering.samplers import SamplerConfig, SceneSpace
 from san.teachers import TeacherConfig, build_teacher
@@ -77,14 +77,14 @@ def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
         scene_dir / "nerf" / "model.pt",
         scene_dir / "poses" / "cameras.json",
         scene_dir / "imitation" / "full" / "field.pt",
-        out / "metrics.json",
-        out / "clicks.csv",
-        out / "qualitative.png",
-        "synthetic",
-        "toy",
-        "full",
-        TeacherConfig(name=TEACHER),
-        config,
+        metrics_json=out / "metrics.json",
+        clicks_csv=out / "clicks.csv",
+        figure_png=out / "qualitative.png",
+        dataset="synthetic",
+        scene="toy",
+        variant="full",
+        teacher_config=TeacherConfig(name=TEACHER),
+        config=config,
         stats_json=scene_dir / "imitation" / "full" / "train_stats.json",
         device="cpu",
     )
@@ -99,7 +99,7 @@ def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
     clicks = pd.read_csv(out / "clicks.csv")
     assert len(clicks) == 18 and sorted(clicks["view"].unique()) == [0, 8]
     assert (out / "qualitative.png").stat().st_size > 1000
-    tables = make_tables([out / "metrics.json"], tmp_path / "report")
+    tables = make_tables([out / "metrics.json"], table_outputs(tmp_path / "report"))
     assert all(p.is_file() for paths in tables.values() for p in paths)
 
 
@@ -135,14 +135,14 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
         scene_dir / "nerf" / "model.pt",
         scene_dir / "poses" / "cameras.json",
         scene_dir / "imitation" / "full" / "field.pt",
-        out / "metrics.json",
-        out / "clicks.csv",
-        out / "q.png",
-        "synthetic",
-        "toy",
-        "full",
-        TeacherConfig(name=TEACHER),
-        config,
+        metrics_json=out / "metrics.json",
+        clicks_csv=out / "clicks.csv",
+        figure_png=out / "q.png",
+        dataset="synthetic",
+        scene="toy",
+        variant="full",
+        teacher_config=TeacherConfig(name=TEACHER),
+        config=config,
         device="cpu",
         teacher_timing_json=timing_json,
     )
@@ -156,14 +156,14 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
             scene_dir / "nerf" / "model.pt",
             scene_dir / "poses" / "cameras.json",
             scene_dir / "imitation" / "full" / "field.pt",
-            out / "m2.json",
-            out / "c2.csv",
-            out / "q2.png",
-            "synthetic",
-            "toy",
-            "full",
-            TeacherConfig(name=TEACHER),
-            EvaluationConfig(render_size=32),
+            metrics_json=out / "m2.json",
+            clicks_csv=out / "c2.csv",
+            figure_png=out / "q2.png",
+            dataset="synthetic",
+            scene="toy",
+            variant="full",
+            teacher_config=TeacherConfig(name=TEACHER),
+            config=EvaluationConfig(render_size=32),
             device="cpu",
             teacher_timing_json=timing_json,
         )
@@ -191,13 +191,13 @@ def test_field_of_another_teacher_is_refused(scene_dir, tmp_path):
             scene_dir / "nerf" / "model.pt",
             scene_dir / "poses" / "cameras.json",
             scene_dir / "imitation" / "full" / "field.pt",
-            tmp_path / "m.json",
-            tmp_path / "c.csv",
-            tmp_path / "q.png",
-            "synthetic",
-            "toy",
-            "full",
-            TeacherConfig(name="sam_untrained_tiny"),
+            metrics_json=tmp_path / "m.json",
+            clicks_csv=tmp_path / "c.csv",
+            figure_png=tmp_path / "q.png",
+            dataset="synthetic",
+            scene="toy",
+            variant="full",
+            teacher_config=TeacherConfig(name="sam_untrained_tiny"),
             device="cpu",
         )
 

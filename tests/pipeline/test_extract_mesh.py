@@ -16,7 +16,7 @@ from scipy.spatial.transform import Rotation
 from san.cameras import intrinsics_matrix, look_at
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.mesh.extract import MeshConfig
-from san.pipeline.extract_mesh import extract_mesh_stage
+from san.pipeline.extract_mesh import extract_mesh
 
 SPHERE_C, SPHERE_R = np.array([0.2, -0.1, 0.5]), 0.5
 REGION = [[-1.2, -1.2, -0.05], [1.2, 1.2, 1.2]]
@@ -39,6 +39,9 @@ class StandInNeRF:
         corners = np.array([[x, y, z] for x in (-1.6, 1.6) for y in (-1.6, 1.6) for z in (-0.4, 1.6)])
         c = norm.to_normalized_points(corners)
         self.box = torch.tensor(np.stack([c.min(0), c.max(0)]), dtype=torch.float32)
+
+    def eval(self):
+        return self
 
     def _input(self, p: torch.Tensor) -> torch.Tensor:
         return p @ self.inv[:3, :3].T + self.inv[:3, 3]
@@ -94,7 +97,7 @@ def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inp
     tmp, norm, gt = stage_inputs
     out = tmp / "results" / "demo" / "toy" / "mesh"
     config = MeshConfig(resolution=64, target_faces=20_000, chamfer_samples=30_000)
-    record = extract_mesh_stage(tmp / "model.pt", tmp / "cameras.json", out, config, "cpu", gt)
+    record = extract_mesh(tmp / "model.pt", tmp / "cameras.json", out, config, "cpu", gt)
 
     names = {p.name for p in out.iterdir()}
     assert names == {"mesh.ply", "mesh.glb", "mesh_normalized.ply", "mesh.json", "chamfer.json"}  # no temporaries left
@@ -132,7 +135,7 @@ def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inp
 def test_stage_names_a_bad_ground_truth_folder(stage_inputs):
     tmp, _, _ = stage_inputs
     with pytest.raises(FileNotFoundError, match="scene_gt.json"):
-        extract_mesh_stage(
+        extract_mesh(
             tmp / "model.pt", tmp / "cameras.json", tmp / "out", MeshConfig(resolution=32), "cpu", tmp / "nowhere"
         )
     assert not (tmp / "out" / "mesh.json").exists()

@@ -1,0 +1,125 @@
+"""Mesh from a trained radiance model: the density grid's domain (world box, or NDC for
+forward-facing scenes), vertex colours rendered by the model, and :func:`mesh_from_model`, which
+runs :func:`san.mesh.extract.extract_mesh_with_stats` on it. Rule ``extract_mesh``
+(:mod:`san.pipeline.extract_mesh`) writes the outputs.
+
+Grid domain: the world box of ``NeRFModel.bounding_box()`` (unbounded scenes: the unit cube, where
+the contraction is the identity) or, for forward-facing scenes, the model's NDC box (uniform in
+disparity, as the model itself; :func:`model_grid_domain`). Vertex colours are the model's own
+rendering of a short ray through each vertex along ``-normal`` (:func:`field_color_fn`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from san.data.scene import Scene
+from san.mesh.extract import ColorFn, MeshConfig, MeshExtraction, PointMap, extract_mesh_with_stats, grid_shape
+from san.rendering.samplers import ndc_to_world
+
+
+def model_bbox(model: Any) -> np.ndarray:
+    """``2x3`` ``[min, max]`` from ``model.bounding_box()`` (a ``2x3`` tensor / array or a
+    ``(min, max)`` pair)."""
+    box = model.bounding_box()
+    if isinstance(box, (tuple, list)):
+        box = [b.detach().cpu().numpy() if isinstance(b, torch.Tensor) else np.asarray(b) for b in box]
+    elif isinstance(box, torch.Tensor):
+        box = box.detach().cpu().numpy()
+    return np.asarray(box, dtype=np.float64).reshape(2, 3)
+
+
+@dataclass(frozen=True)
+class GridDomain:
+    """Where the density grid of a model is laid out (see :mod:`san.mesh.extract`).
+
+    ``bbox`` is in grid coordinates. Grid coordinates are the model's *render* coordinates, in which
+    its densities are per unit length: the world for unbounded scenes (inside the unit cube the
+    contraction is the identity) and NDC for forward-facing ones. ``to_world`` / ``to_grid`` are
+    ``None`` when the grid is the world.
+    """
+
+    bbox: np.ndarray
+    to_world: PointMap | None = None
+    to_grid: PointMap | None = None
+
+
+def model_grid_domain(model: Any) -> GridDomain:
+    """NDC for a forward-facing :class:`~san.models.nerf.NeRFModel` (its ``space.kind``), else the
+    world box of ``model.bounding_box()``."""
+    space = getattr(model, "space", None)
+    if getattr(space, "kind", None) != "forward_facing":
+        return GridDomain(model_bbox(model))
+    from san.rendering.samplers import world_to_ndc
+
+    near, ax, ay, m = float(space.ndc_near), float(space.ndc_ax), float(space.ndc_ay), 1.0 + float(space.ndc_margin)
+    z_far = 1.0 - 2.0 * near / float(space.far)
+    return GridDomain(
+        np.array([[-m, -m, -1.0], [m, m, z_far]]),
+        lambda g: ndc_to_world(g, near, ax, ay),
+        lambda p: world_to_ndc(p, near, ax, ay),
+    )
+
+
+def field_color_fn(model: Any, domain: GridDomain, half_length: float, samples: int = 9) -> ColorFn:
+    """Vertex colour as the model renders it along a short ray through the vertex.
+
+    The ray runs along the view direction (``-normal``) over ``[-half_length, half_length]`` grid
+    units around the vertex (so it starts outside the surface); its ``samples`` radiance-field
+    samples are alpha-composited (:func:`san.rendering.volume.compute_weights`) and the colour is
+    normalised by the accumulated opacity. Where nothing is opaque, the colour at the vertex is used.
+    """
+    from san.rendering.volume import accumulate, compute_weights
+
+    to_grid = domain.to_grid or (lambda p: p)
+    to_world = domain.to_world or (lambda g: g)
+    offsets = torch.linspace(-half_length, half_length, samples, dtype=torch.float64)
+    delta = 2.0 * half_length / (samples - 1)
+
+    def color(points: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        p, d = points.double(), directions.double()
+        g = to_grid(p)
+        step = to_grid(p + 1e-4 * d) - g
+        dg = step / step.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        gk = g[:, None, :] + offsets.to(g.device)[None, :, None] * dg[:, None, :]  # P x K x 3
+        world = to_world(gk.reshape(-1, 3)).float()
+        dirs = directions.float().repeat_interleave(samples, dim=0)
+        sigma, rgb = model.field(model.normalize_positions(world), dirs)
+        P = points.shape[0]
+        weights = compute_weights(sigma.view(P, samples).float(), torch.full((P, samples), delta, device=sigma.device))
+        acc = weights.sum(-1, keepdim=True)
+        composited = accumulate(weights, rgb.view(P, samples, 3).float()) / acc.clamp_min(1e-6)
+        centre = rgb.view(P, samples, 3)[:, samples // 2].float()
+        return torch.where(acc > 1e-4, composited, centre)
+
+    return color
+
+
+def model_color_fn(model: Any, domain: GridDomain, half_length: float) -> ColorFn | None:
+    """The model's own ``color(points, directions)`` if it has one, else :func:`field_color_fn` for a
+    model with a radiance ``field`` and ``normalize_positions``, else ``None`` (no colours)."""
+    own = getattr(model, "color", None)
+    if callable(own):
+        return own
+    if hasattr(model, "field") and hasattr(model, "normalize_positions"):
+        return field_color_fn(model, domain, half_length)
+    return None
+
+
+def mesh_from_model(model: Any, scene: Scene, config: MeshConfig, device: torch.device | str = "cpu") -> MeshExtraction:
+    """Run :func:`~san.mesh.extract.extract_mesh_with_stats` on anything with ``density(points Px3) -> P``
+    and ``bounding_box()`` (a :class:`san.models.nerf.NeRFModel` or a stand-in), culling with the
+    scene's training cameras. The grid domain comes from :func:`model_grid_domain`; colours are
+    rendered over two voxels either side of each vertex."""
+    domain = model_grid_domain(model)
+    _, spacing = grid_shape(domain.bbox[0], domain.bbox[1], config.resolution)
+    color_fn = model_color_fn(model, domain, half_length=2.0 * float(spacing.max()))
+    cameras = scene.train_frames or scene.frames
+    with torch.no_grad():
+        result = extract_mesh_with_stats(model.density, domain.bbox, config, cameras, color_fn, device, domain.to_world)
+    result.stats["grid"]["domain"] = "ndc" if domain.to_world is not None else "world"
+    return result
