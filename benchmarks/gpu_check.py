@@ -44,7 +44,7 @@ from san.evaluation.timing import time_fn
 from san.imitation.config import imitation_config
 from san.imitation.model import ImitationModel
 from san.imitation.render import render_features
-from san.pipeline.train_nerf import NeRFTrainer, train_nerf_config
+from san.models.nerf_trainer import NeRFTrainer, train_nerf_config
 from san.teachers import build_teacher
 from san.utils.device import resolve_device, synchronize
 from san.utils.io import atomic_write_json

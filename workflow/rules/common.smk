@@ -15,9 +15,7 @@ from san.pipeline.settings import (
     read_scene_sheet,
 )
 
-validate(
-    config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False
-)
+validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False)
 SETTINGS = parse_settings(config)
 SCENES = read_scene_sheet(config["scenes"], data_root=config.get("data_root"))
 RESULTS = SETTINGS.results
@@ -55,11 +53,7 @@ def get_scene_ids():
 def _per_scene(output, **wildcards):
     """``expand(output, ...)`` over every scene of the sheet (and the given wildcard values)."""
     ids = [sid.split("/") for sid in get_scene_ids()]
-    return [
-        path
-        for dataset, scene in ids
-        for path in expand(output, dataset=dataset, scene=scene, **wildcards)
-    ]
+    return [path for dataset, scene in ids for path in expand(output, dataset=dataset, scene=scene, **wildcards)]
 
 
 def get_final_outputs():
@@ -79,9 +73,7 @@ def get_all_qualitative(wildcards=None):
 
 
 def get_all_training_curves(wildcards=None):
-    return _per_scene(rules.train_nerf.output.curve) + _per_scene(
-        rules.train_imitation.output.curve, variant=VARIANTS
-    )
+    return _per_scene(rules.train_nerf.output.curve) + _per_scene(rules.train_imitation.output.curve, variant=VARIANTS)
 
 
 def get_mesh_for_variant(wildcards):
@@ -107,9 +99,7 @@ def settings_of(*sections):
     values = {}
     for name in sections:
         value = getattr(SETTINGS, name)
-        values[name] = (
-            dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-        )
+        values[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
     return flat_settings(values)
 
 
@@ -141,12 +131,8 @@ def get_ground_truth(wildcards):
 def get_segmentation_targets(wildcards=None):
     """``segmentation/full/summary.json`` of every scene listed in ``segment.prompts``."""
     if not SETTINGS.segment.prompts:
-        raise ValueError(
-            "config segment.prompts is not set: point it to a TSV with columns scene, view, x, y, label"
-        )
-    scenes = pd.read_csv(SETTINGS.segment.prompts, sep="\t", dtype=str)[
-        "scene"
-    ].unique()
+        raise ValueError("config segment.prompts is not set: point it to a TSV with columns scene, view, x, y, label")
+    scenes = pd.read_csv(SETTINGS.segment.prompts, sep="\t", dtype=str)["scene"].unique()
     return [
         path
         for s in scenes
