@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from san.features.cache import COMPRESSION_FILTERS, DEFAULT_COMPRESSION
 
