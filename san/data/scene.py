@@ -41,6 +41,11 @@ class SceneError(ValueError):
     """Bad scene input. The message always names the offending file."""
 
 
+class CaptureWarning(UserWarning):
+    """A capture that loads but is probably not what the user meant (a partial reconstruction,
+    photos without poses, several COLMAP models); the message names the file and gives the counts."""
+
+
 @dataclass(frozen=True)
 class Frame:
     """One posed image in the normalised frame (see :mod:`san.cameras` for conventions)."""

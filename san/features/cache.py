@@ -66,6 +66,17 @@ class FeatureCacheError(ValueError):
     """A missing, truncated or inconsistent feature cache; the message names the file."""
 
 
+class FeatureCacheLockedError(FeatureCacheError):
+    """The cache is held open for writing by another process (an HDF5 file lock), not corrupt."""
+
+
+def is_lock_error(error: OSError) -> bool:
+    """Whether an ``h5py`` open failed on HDF5's file lock (another process has the file open for
+    writing), as opposed to a truncated or corrupt file."""
+    text = str(error).lower()
+    return "unable to lock file" in text or ("lock" in text and ("errno = 11" in text or "temporarily unavailable" in text))
+
+
 def san_version() -> str:
     try:
         return importlib.metadata.version("san")
@@ -295,6 +306,11 @@ class FeatureCache:
         try:
             self.file = h5py.File(self.path, "r")
         except OSError as e:
+            if is_lock_error(e):
+                raise FeatureCacheLockedError(
+                    f"{self.path}: locked by another process that has it open for writing (HDF5 file lock: {e}); "
+                    "this does not mean the file is corrupt: close the other program (a notebook, another job) and retry"
+                ) from e
             raise FeatureCacheError(f"{self.path}: cannot open as HDF5, the file is truncated or corrupt ({e})") from e
         try:
             self.meta = self._read_meta()
@@ -412,9 +428,22 @@ class FeatureCache:
         return self._read("rgb", (index, slice(0, h), slice(0, w)))
 
     def features(self, index: int) -> list[np.ndarray]:
-        """Per map, the ``CxHxW`` float16 features of view ``index`` (full padded map)."""
+        """Per map, the ``CxHxW`` float16 features of view ``index`` (full padded map).
+
+        Raises:
+            FeatureCacheError: a chunk that cannot be read, or features with NaN/inf (a corrupt chunk
+                can decode to NaNs without a read error); trainers never see non-finite targets.
+        """
         index = self._check_index(index)
-        return [self._read(f"features/{i}", (index,)) for i in range(self.num_maps)]
+        maps = [self._read(f"features/{i}", (index,)) for i in range(self.num_maps)]
+        for i, m in enumerate(maps):
+            if not np.isfinite(m).all():
+                bad = int((~np.isfinite(m)).sum())
+                raise self._error(
+                    f"features/{i}[{index}] has NaN/inf values ({bad} of {m.size}): the cache is corrupt; "
+                    "delete it and rerun rule cache_features"
+                )
+        return maps
 
     def view(self, index: int) -> CachedView:
         """Everything stored for view ``index`` (one read per dataset)."""
@@ -474,9 +503,6 @@ class FeatureCache:
             except FeatureCacheError as e:
                 problems.append(str(e).removeprefix(f"{self.path}: "))
                 continue
-            for i, m in enumerate(maps):
-                if not np.isfinite(m).all():
-                    problems.append(f"features/{i}[{j}] has NaN/inf values")
             if orthonormality_error(self.c2w[j, :3, :3]) > 1e-3:
                 problems.append(f"c2w[{j}] rotation is not orthonormal")
             if not (self.K[j, 0, 0] > 0 and self.K[j, 1, 1] > 0):

@@ -37,6 +37,7 @@ from san.imitation.geometry import RayGeometry, feature_camera, feature_rays
 from san.imitation.losses import imitation_loss
 from san.imitation.model import ImitationModel
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from san.utils.checks import require_finite
 from san.utils.progress import Progress
 
 log = logging.getLogger("san")
@@ -267,6 +268,7 @@ class ImitationTrainer:
             targets.append(target)
         weight = self.config.correlation_weight if self.variant.correlation_loss else 0.0
         loss, metrics = imitation_loss(preds, targets, weight)
+        require_finite(loss, stage="train_imitation", what=f"the loss at step {self.step + 1}", hint=f"training diverged (imitation.lr_grid {self.config.lr_grid:g} / lr_head {self.config.lr_head:g} too high?) or the teacher features hold NaN")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -279,7 +279,8 @@ class ViewerApp:
         clicks = [{"point": c.point.tolist(), "label": c.label} for c in self.session.clicks]
         result = export_segmentation(self.mesh, seg.selected(), out, normalization=self.scene.normalization, frame="input",
                                      metadata={"mesh_views": used, "clicks_normalized": clicks, "vote_threshold": seg.vote_threshold, **self.provenance})
-        self.status.content = f"Exported {result.segment_faces} faces (views {used}) to `{out}`."
+        empty = " (nothing selected: no segment mesh written)" if "segment" in result.empty else ""
+        self.status.content = f"Exported {result.segment_faces} faces (views {used}) to `{out}`{empty}."
         return out
 
 

@@ -178,12 +178,15 @@ def scene_parts(
 def read_prompts(path: str | os.PathLike):
     """Read a prompts TSV (module docstring) into a DataFrame with a ``line`` column (1-based file
     line, for messages). Column and type problems are reported all at once."""
-    import pandas as pd
+    from san.utils.tsv import SheetError, read_sheet
 
     path = Path(path)
     if not path.is_file():
         raise PromptError(f"{path}: prompts file not found (config key segment.prompts)")
-    df = pd.read_csv(path, sep="\t", dtype=str, comment="#", skip_blank_lines=True, keep_default_na=False)
+    try:
+        df = read_sheet(path).frame()
+    except SheetError as e:
+        raise PromptError(str(e)) from None
     missing = [c for c in PROMPT_COLUMNS if c not in df.columns]
     if missing:
         raise PromptError(f"{path}: missing column(s) {missing}; columns are {', '.join(PROMPT_COLUMNS)}[, object]")
@@ -192,10 +195,7 @@ def read_prompts(path: str | os.PathLike):
         raise PromptError(f"{path}: unknown column(s) {extra}; columns are {', '.join(PROMPT_COLUMNS)}[, object]")
     if "object" not in df.columns:
         df["object"] = ""
-    lines = _data_lines(path)
-    if len(lines) != len(df):
-        lines = list(range(2, 2 + len(df)))
-    df["line"] = lines
+    df = df[[*PROMPT_COLUMNS, "object", "line"]]
     problems = []
     for i, row in df.iterrows():
         where = f"line {row['line']}"
@@ -220,12 +220,6 @@ def read_prompts(path: str | os.PathLike):
     df["y"] = df["y"].astype(float)
     df["label"] = df["label"].astype(int)
     return df
-
-
-def _data_lines(path: Path) -> list[int]:
-    """1-based line numbers of the data rows (not the header, comments or blank lines)."""
-    numbers = [n for n, text in enumerate(path.read_text().splitlines(), start=1) if text.strip() and not text.lstrip().startswith("#")]
-    return numbers[1:]
 
 
 def check_prompts(prompts, scene_id: str, scene: Scene) -> None:
@@ -364,7 +358,8 @@ def segment_scene(
                 "segment_faces": export.segment_faces,
                 "rest_faces": export.rest_faces,
                 "frame": export.frame,
-                "files": [str(p.relative_to(out)) for p in (export.segment_ply, export.segment_glb, export.rest_ply, export.rest_glb)],
+                "files": [str(p.relative_to(out)) for p in export.files],
+                "empty": export.empty,
             }
         entry["seconds"] = time.perf_counter() - t0
         atomic_write_json(out / f"{name}.json", entry)

@@ -44,6 +44,7 @@ from san.metrics import psnr, ssim
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
 from san.rendering.samplers import SceneSpace, distortion_loss, interlevel_loss
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from san.utils.checks import require_finite
 from san.utils.device import resolve_device, synchronize
 from san.utils.io import atomic_path, atomic_write_json, atomic_write_text, sha256_file
 from san.utils.progress import Progress
@@ -204,6 +205,7 @@ class NeRFTrainer:
         if cfg.distortion_loss_weight > 0:
             loss = loss + cfg.distortion_loss_weight * distortion_loss(out.edges, out.weights)
         lr = self.optimizer.param_groups[0]["lr"]
+        require_finite(loss, stage="train_nerf", what=f"the loss at step {self.step_count + 1}", hint=f"training diverged (nerf.lr {cfg.lr:g} too high?) or the images/poses hold NaN")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -322,6 +324,7 @@ def train_nerf(
     log.info("train_nerf: evaluating %d test views", len(scene.test_frames))
     t_eval = time.perf_counter()
     evaluation = trainer.evaluate(scene.indices("test"), out_dir / "test_renders")
+    require_finite(evaluation["psnr"], stage="train_nerf", what="the test PSNR", hint="the trained field renders NaN (training diverged: lower nerf.lr) or there are no test views")
     model = trainer.model
     metrics = {
         "psnr": evaluation["psnr"],
