@@ -184,13 +184,14 @@ def read_prompts(path: str | os.PathLike):
     if not path.is_file():
         raise PromptError(f"{path}: prompts file not found (config key segment.prompts)")
     try:
-        df = read_sheet(path).frame()
+        sheet = read_sheet(path)
     except SheetError as e:
         raise PromptError(str(e)) from None
-    missing = [c for c in PROMPT_COLUMNS if c not in df.columns]
+    df = sheet.frame()
+    missing = [c for c in PROMPT_COLUMNS if c not in sheet.header]
     if missing:
         raise PromptError(f"{path}: missing column(s) {missing}; columns are {', '.join(PROMPT_COLUMNS)}[, object]")
-    extra = [c for c in df.columns if c not in (*PROMPT_COLUMNS, "object")]
+    extra = [c for c in sheet.header if c not in (*PROMPT_COLUMNS, "object")]
     if extra:
         raise PromptError(f"{path}: unknown column(s) {extra}; columns are {', '.join(PROMPT_COLUMNS)}[, object]")
     if "object" not in df.columns:
@@ -457,8 +458,10 @@ def run_segment(args: argparse.Namespace) -> int:
     teacher = None
     if args.teacher is not None:
         from san.teachers import TeacherConfig
+        from san.teachers.preflight import check_teacher
 
         teacher = TeacherConfig(name=args.teacher, checkpoint=args.checkpoint)
+        check_teacher(teacher, open_checkpoint=False)  # an unknown name fails before any model loads
     try:
         entries = segment_prompts(tsv, scene_id, args.scene_dir, args.out, args.variant, args.export_mesh, args.views_for_mesh, teacher, args.device)
     except (PromptError, MissingStageError, SessionError) as e:
