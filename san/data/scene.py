@@ -167,10 +167,10 @@ class Scene:
 
 
 def save_scene(scene: Scene, path: str | os.PathLike) -> None:
-    """Write ``cameras.json`` atomically (temporary file, then rename)."""
+    """Write ``cameras.json`` atomically (temporary file, then rename); strict JSON (NaN refused)."""
     from san.utils.io import atomic_write_text
 
-    atomic_write_text(Path(path), json.dumps(scene.to_json(), indent=1))
+    atomic_write_text(Path(path), json.dumps(scene.to_json(), indent=1, allow_nan=False))
 
 
 def load_scene(path: str | os.PathLike) -> Scene:

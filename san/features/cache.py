@@ -205,7 +205,7 @@ class FeatureCacheWriter:
 
     def set_json_attr(self, name: str, value: Any) -> None:
         """Store a JSON-serialisable ``value`` as a string attribute (for example ``timing``)."""
-        self.file.attrs[name] = json.dumps(value)
+        self.file.attrs[name] = json.dumps(value, allow_nan=False)
 
 
 @contextlib.contextmanager
@@ -245,7 +245,7 @@ def create_feature_cache(
             f.attrs["nerf_digest"] = str(nerf_digest)
             f.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             f.attrs["san_version"] = san_version()
-            f.attrs["settings"] = json.dumps(dict(settings or {}))
+            f.attrs["settings"] = json.dumps(dict(settings or {}), allow_nan=False)
             writer = FeatureCacheWriter(f, path, num_views, int(render_size), teacher, compression)
             yield writer
             missing = np.flatnonzero(~writer.written)

@@ -22,6 +22,7 @@ from san.fields.semantic_field import SemanticField, SemanticFieldConfig
 from san.imitation.geometry import RayGeometry
 from san.imitation.head import FeatureHead, FeatureHeadConfig, head_input
 from san.utils.checkpoint import CheckpointError
+from san.utils.checks import require_finite
 from san.utils.io import atomic_path
 
 FORMAT_VERSION = 1
@@ -154,6 +155,8 @@ def load_imitation(path: str | os.PathLike, device: torch.device | str = "cpu", 
     if not isinstance(record, dict) or record.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: not a san imitation model of format_version {FORMAT_VERSION}")
     model = build_from_spec(record["spec"], backend, device)
+    for name, value in record["state_dict"].items():
+        require_finite(value, stage="load_imitation", what=f"{path}: weight {name}", hint="the field diverged when it was trained; retrain it")
     model.load_state_dict(record["state_dict"])
     model.metadata = record["metadata"]
     model.eval()

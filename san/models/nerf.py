@@ -25,6 +25,7 @@ from san.fields.nerf_field import NeRFField, NeRFFieldConfig, ProposalField, Pro
 from san.rendering.samplers import SamplerConfig, SceneSpace, sample_pdf, uniform_edges
 from san.rendering.volume import accumulate, compute_weights, expected_depth
 from san.utils.checkpoint import CheckpointError
+from san.utils.checks import require_finite
 from san.utils.device import resolve_device
 from san.utils.io import atomic_path
 
@@ -260,6 +261,8 @@ def load_nerf(path: str | os.PathLike, device: torch.device | str = "auto") -> N
         raise CheckpointError(f"{path}: NeRF file version {state.get('version')!r}, expected {FILE_VERSION}")
     dev = resolve_device(device) if isinstance(device, str) else device
     model = NeRFModel(from_dict(NeRFConfig, state["config"], "nerf.model"), SceneSpace(**state["space"]), dev)
+    for name, value in state["state_dict"].items():
+        require_finite(value, stage="load_nerf", what=f"{path}: weight {name}", hint="the NeRF diverged when it was trained; retrain it (lower nerf.lr)")
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model

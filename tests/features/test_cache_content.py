@@ -10,10 +10,12 @@ import time
 import h5py
 import numpy as np
 import pytest
-from conftest import INFO, make_cache_arrays
 
 from san.cli import main as cli_main
 from san.features.cache import FeatureCacheError, FeatureCacheLockedError, open_feature_cache, write_feature_cache
+from san.teachers.base import TeacherInfo
+
+INFO = TeacherInfo("fake_untrained", 64, ((8, 8, 8), (4, 4, 4)), untrained=True)  # as tests/features/conftest.py
 
 
 def _poison_chunk(path, view: int, n_bytes: int = 64) -> None:
@@ -29,9 +31,9 @@ def _poison_chunk(path, view: int, n_bytes: int = 64) -> None:
 
 
 @pytest.fixture
-def plain_cache(tmp_path):
+def plain_cache(tmp_path, cache_arrays):
     path = tmp_path / "fake_untrained.h5"
-    write_feature_cache(path, teacher=INFO, nerf_digest="0" * 64, compression="none", **make_cache_arrays())
+    write_feature_cache(path, teacher=INFO, nerf_digest="0" * 64, compression="none", **cache_arrays)
     return path
 
 
