@@ -20,7 +20,6 @@ uninterrupted one.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -393,10 +392,10 @@ class ImitationTrainer:
             "teacher_s": c.teacher_s,
             "render_s": c.render_s,
             "geometry_s": c.geometry_s,
-            "first_mse": first.get("mse", math.nan),
-            "first_cosine": first.get("cosine", math.nan),
-            "final_mse": last.get("mse", math.nan),
-            "final_cosine": last.get("cosine", math.nan),
+            "first_mse": first.get("mse"),
+            "first_cosine": first.get("cosine"),
+            "final_mse": last.get("mse"),
+            "final_cosine": last.get("cosine"),
             "variant": asdict(self.variant),
         }
 
