@@ -64,6 +64,18 @@ def build_case(tmp_path_factory):
     return build
 
 
+@pytest.fixture
+def workflow_dir(tmp_path) -> Path:
+    """A scratch folder to run Snakemake in: links to the checkout's ``Snakefile``, ``workflow/``,
+    ``config/`` and ``slurm/`` (so ``.snakemake/`` locks and metadata never land in the checkout,
+    and a run here does not collide with one in the checkout)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("Snakefile", "workflow", "config", "slurm"):
+        (work / name).symlink_to(REPO / name)
+    return work
+
+
 @pytest.fixture(scope="session")
 def device() -> torch.device:
     return torch.device("cpu")

@@ -60,16 +60,6 @@ def test_the_readme_has_commands_and_each_is_covered():
     assert sum(_argv(c)[0] == "snakemake" for c in COMMANDS) >= 6
 
 
-def _workdir(tmp_path: Path) -> Path:
-    work = tmp_path / "work"
-    work.mkdir()
-    for name in ("Snakefile", "workflow", "config", "slurm"):
-        (work / name).symlink_to(REPO / name)
-    (work / "checkpoints").mkdir()
-    (work / "checkpoints" / "sam_vit_h_4b8939.pth").touch()  # config/paper.yaml's relative path
-    return work
-
-
 def _skeleton(root: Path) -> None:
     """An empty folder for every row of the shipped sheets, under a data root."""
     for sheet in (REPO / "config").glob("*scenes.tsv"):
@@ -96,14 +86,16 @@ def _prepare(argv: list[str], tmp_path: Path, work: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if _argv(c)[0] == "snakemake"])
-def test_snakemake_command_runs_as_written(command, tmp_path):
+def test_snakemake_command_runs_as_written(command, tmp_path, workflow_dir):
     argv = _argv(command)
     if "config/fern.yaml" in argv and not any(a.startswith("data_root=") for a in argv):
         if not (SHARED / "data" / "llff_fern").is_dir():
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(f"{SHARED / 'data'} missing under CI=true")
             pytest.skip(f"the fern command reads the data beside the checkout, not found at {SHARED / 'data'}")
-    work = _workdir(tmp_path)
+    work = workflow_dir
+    (work / "checkpoints").mkdir()
+    (work / "checkpoints" / "sam_vit_h_4b8939.pth").touch()  # config/paper.yaml's relative path
     if (SHARED).is_dir():
         (tmp_path / "shared").symlink_to(SHARED)  # ../shared/data relative to the scratch folder
     argv = _prepare(argv, tmp_path, work)
