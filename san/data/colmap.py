@@ -3,7 +3,8 @@
 Layout of a COLMAP scene folder (both spellings are found in the wild)::
 
     scene/
-      sparse/0/{cameras,images,points3D}.{bin,txt}      (or colmap_sparse/0/...)
+      sparse/0/{cameras,images,points3D}.{bin,txt}      (or colmap_sparse/0/...; sparse/1, ... when the
+                                                        mapper split the capture: choose_sparse_model)
       images/            full-resolution photos (``images_N``: downscaled by N)
 
 Conventions of the files (COLMAP's own, unchanged here):
@@ -24,7 +25,11 @@ Conventions of the files (COLMAP's own, unchanged here):
 
 The readers skip the 2D observations of each image (poses do not need them); the writers write none.
 :func:`load_colmap` turns a scene folder into :class:`san.data.scene.Frame` s in the capture's own
-world frame (camera-to-world, OpenCV), one per registered image, sorted by image name.
+world frame (camera-to-world, OpenCV), one per registered image, sorted by image name. Counts are
+cross-checked: every model's size when there are several (a default model smaller than another is
+refused), registered images against the photos on disk (a :class:`~san.data.scene.CaptureWarning`
+counts the unregistered ones), and ``images.txt`` against its own ``# Number of images`` header and
+two-lines-per-image layout.
 """
 
 from __future__ import annotations

@@ -207,6 +207,7 @@ def load_transforms(scene_dir: str | os.PathLike, image_folder: str | None = Non
     pose_files: list[Path] = []
     skipped, total, flavour = 0, 0, None
     missing: list[str] = []
+    suffixless = False
     for split, path in files.items():
         data = _read_json(path)
         flavour = flavour or flavour_of(data)
@@ -219,9 +220,9 @@ def load_transforms(scene_dir: str | os.PathLike, image_folder: str | None = Non
             image, tried = resolve_file_path(path.parent, str(frame["file_path"]), image_folder)
             if not image.is_file():
                 skipped += 1
+                suffixless = suffixless or len(tried) > 1
                 if len(missing) < 3:
-                    shown = str(tried[0]) + (f" (also tried suffixes {', '.join(IMAGE_SUFFIX_TRIES)})" if len(tried) > 1 else "")
-                    missing.append(f"file_path {frame['file_path']!r} -> {shown}")
+                    missing.append(f"file_path {frame['file_path']!r} -> {tried[0]}")
                 continue
             size = image_size(image)
             K, dist = frame_intrinsics({**top, **frame}, size, where)
@@ -230,6 +231,8 @@ def load_transforms(scene_dir: str | os.PathLike, image_folder: str | None = Non
             pose_files.append(path)
     names = ", ".join(str(p) for p in files.values())
     paths_tried = "; ".join(missing) + (" ..." if skipped > len(missing) else "")
+    if suffixless:
+        paths_tried += f" (a path without an image suffix was also tried with {', '.join(IMAGE_SUFFIX_TRIES)})"
     if not frames:
         raise SceneError(f"{names}: none of the {total} frames has its image file on disk; paths tried: {paths_tried}")
     if skipped:

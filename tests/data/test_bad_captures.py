@@ -158,7 +158,7 @@ def test_transforms_not_found_shows_the_paths_tried(tmp_path):
     (tmp_path / "transforms.json").write_text(json.dumps({"fl_x": 7.0, "frames": frames}))
     with pytest.warns(MissingFramesWarning, match="skipped 1 of 2 frames") as caught:
         load_transforms(tmp_path)
-    assert f"-> {tmp_path / 'imgs' / 'b'} (also tried suffixes .png, .jpg" in str(caught[0].message)
+    assert f"'imgs\\\\b' -> {tmp_path / 'imgs' / 'b'} (a path without an image suffix was also tried with .png, .jpg" in str(caught[0].message)
     frames[0]["file_path"] = "images/zz.png"
     (tmp_path / "transforms.json").write_text(json.dumps({"fl_x": 7.0, "frames": frames}))
     with pytest.raises(SceneError, match="none of the 2 frames") as info:
