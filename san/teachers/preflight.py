@@ -16,6 +16,7 @@ for hours. :func:`check_teacher` finds the same problems up front:
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -34,8 +35,11 @@ def _digests(path: Path, chunk: int = 1 << 22) -> tuple[str, str]:
     return md5.hexdigest(), sha.hexdigest()
 
 
-def check_teacher(config, open_checkpoint: bool = True) -> None:
+def check_teacher(config, open_checkpoint: bool = True, memo_dir: str | os.PathLike | None = None) -> None:
     """Check the ``teacher:`` config section (:class:`san.teachers.TeacherConfig`) before training.
+
+    With ``memo_dir``, a checkpoint that passed is remembered there by its path, size, modification
+    time and teacher name, so the ``prepare_poses`` job of every scene does not reread a 2.5 GB file.
 
     Raises:
         TeacherError: unknown teacher name; a checkpoint missing for a trained teacher or given to an
@@ -59,6 +63,11 @@ def check_teacher(config, open_checkpoint: bool = True) -> None:
         raise TeacherError(f"{path}: teacher checkpoint not found (config teacher.checkpoint)")
     if not open_checkpoint:
         return
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{name}".encode()).hexdigest()[:32]
+    memo = Path(memo_dir) / f"{key}.ok" if memo_dir is not None else None
+    if memo is not None and memo.is_file():
+        return
     from san.teachers.sam import read_sam_checkpoint
 
     state = read_sam_checkpoint(path, arch)
@@ -72,3 +81,7 @@ def check_teacher(config, open_checkpoint: bool = True) -> None:
                 f"{path}: its name says digest {prefix}... but the file's MD5 is {md5[:12]}... and SHA-256 {sha[:12]}...: "
                 "an incomplete or altered download; fetch it again"
             )
+    if memo is not None:
+        from san.utils.io import atomic_write_text
+
+        atomic_write_text(memo, f"{path.resolve()} checked for {name}\n")

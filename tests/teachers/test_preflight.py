@@ -61,3 +61,19 @@ def test_right_architecture_passes_and_an_official_name_must_match_its_digest(tm
     matching = tmp_path / f"sam_vit_b_{prefix}.pth"
     shutil.copy(good, matching)
     check_teacher(TeacherConfig("sam_vit_b", str(matching)))
+
+
+def test_a_checked_checkpoint_is_remembered_until_it_changes(tmp_path, monkeypatch):
+    import san.teachers.sam as sam
+
+    good = _fake_vit_b(tmp_path / "my_vit_b.pth")
+    memo = tmp_path / "memo"
+    reads = []
+    real = sam.read_sam_checkpoint
+    monkeypatch.setattr(sam, "read_sam_checkpoint", lambda p, a: reads.append(p) or real(p, a))
+    check_teacher(TeacherConfig("sam_vit_b", str(good)), memo_dir=memo)
+    check_teacher(TeacherConfig("sam_vit_b", str(good)), memo_dir=memo)
+    assert len(reads) == 1 and len(list(memo.iterdir())) == 1
+    good.write_text("replaced by a broken download")  # new size and mtime: checked again
+    with pytest.raises(TeacherError, match="cannot read SAM checkpoint"):
+        check_teacher(TeacherConfig("sam_vit_b", str(good)), memo_dir=memo)

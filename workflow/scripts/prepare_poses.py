@@ -8,7 +8,7 @@ from san.teachers.preflight import check_teacher
 
 
 def main(settings):
-    check_teacher(settings.teacher)  # a bad checkpoint fails here, before the NeRF trains
+    check_teacher(settings.teacher, memo_dir=Path(settings.results) / ".teacher_checks")  # before the NeRF trains
     row = snakemake.params.row
     demo = row["format"] == "demo"
     source = Path(snakemake.input.source).with_suffix("") if demo else Path(snakemake.input.source)
