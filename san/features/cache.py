@@ -498,11 +498,10 @@ class FeatureCache:
             problems.append(f"view {j}: frame_index {int(self.frame_index[j])} disagrees with is_augmented {bool(self.is_augmented[j])}")
         for j in self.sample_indices(full):
             try:
-                maps = self.features(j)
+                self.features(j)  # reads every chunk of the view and checks that the values are finite
                 self.rgb(j)
             except FeatureCacheError as e:
                 problems.append(str(e).removeprefix(f"{self.path}: "))
-                continue
             if orthonormality_error(self.c2w[j, :3, :3]) > 1e-3:
                 problems.append(f"c2w[{j}] rotation is not orthonormal")
             if not (self.K[j, 0, 0] > 0 and self.K[j, 1, 1] > 0):

@@ -8,7 +8,6 @@ import sys
 import time
 
 import h5py
-import numpy as np
 import pytest
 
 from san.cli import main as cli_main
