@@ -23,6 +23,15 @@ def project_errors() -> tuple[type[BaseException], ...]:
     from san.utils.tsv import SheetError
 
     return (
-        ConfigError, SceneError, FeatureCacheError, SessionError, MissingStageError, PromptError, TeacherError,
-        CheckpointError, NonFiniteError, DiskFullError, SheetError,
+        ConfigError,
+        SceneError,
+        FeatureCacheError,
+        SessionError,
+        MissingStageError,
+        PromptError,
+        TeacherError,
+        CheckpointError,
+        NonFiniteError,
+        DiskFullError,
+        SheetError,
     )

@@ -102,7 +102,9 @@ def test_snakemake_command_runs_as_written(command, tmp_path, workflow_dir):
     if "-n" not in argv and "--unlock" not in argv:
         argv.insert(1, "-n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.run([str(BIN / "snakemake"), *argv[1:]], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [str(BIN / "snakemake"), *argv[1:]], cwd=work, env=env, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, f"{command}\n{(run.stdout + run.stderr)[-4000:]}"
     if "--unlock" not in argv:
         assert "This was a dry-run" in run.stdout + run.stderr or "Nothing to be done" in run.stdout + run.stderr

@@ -137,14 +137,17 @@ def rotmat_to_qvec(R) -> np.ndarray:
     near 180 degrees)."""
     R = np.asarray(R, dtype=np.float64)
     (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = R
-    sym = np.array(
-        [
-            [r00 - r11 - r22, r10 + r01, r20 + r02, r21 - r12],
-            [r10 + r01, r11 - r00 - r22, r21 + r12, r02 - r20],
-            [r20 + r02, r21 + r12, r22 - r00 - r11, r10 - r01],
-            [r21 - r12, r02 - r20, r10 - r01, r00 + r11 + r22],
-        ]
-    ) / 3.0
+    sym = (
+        np.array(
+            [
+                [r00 - r11 - r22, r10 + r01, r20 + r02, r21 - r12],
+                [r10 + r01, r11 - r00 - r22, r21 + r12, r02 - r20],
+                [r20 + r02, r21 + r12, r22 - r00 - r11, r10 - r01],
+                [r21 - r12, r02 - r20, r10 - r01, r00 + r11 + r22],
+            ]
+        )
+        / 3.0
+    )
     values, vectors = np.linalg.eigh(sym)
     x, y, z, w = vectors[:, np.argmax(values)]
     q = np.array([w, x, y, z])
@@ -596,7 +599,9 @@ def choose_sparse_model(scene_dir: str | os.PathLike, model: str | None = None) 
         chosen = scene_dir / model
         if not _is_model_dir(chosen):
             found = _model_sizes(scene_dir, models) or "none"
-            raise SceneError(f"{chosen}: no COLMAP model (cameras.bin/.txt) there (colmap_model {model!r}); models found: {found}")
+            raise SceneError(
+                f"{chosen}: no COLMAP model (cameras.bin/.txt) there (colmap_model {model!r}); models found: {found}"
+            )
         return chosen
     sparse = find_sparse_dir(scene_dir)
     if sparse is None:
@@ -618,12 +623,17 @@ def choose_sparse_model(scene_dir: str | os.PathLike, model: str | None = None) 
                 f"{sparse.relative_to(scene_dir)} is not the largest: choose one in the scene sheet's colmap_model "
                 f"column (e.g. {largest.relative_to(scene_dir)})"
             )
-        warnings.warn(f"{scene_dir}: COLMAP wrote {len(models)} models: {sizes}; using {sparse.relative_to(scene_dir)}",
-                      CaptureWarning, stacklevel=3)
+        warnings.warn(
+            f"{scene_dir}: COLMAP wrote {len(models)} models: {sizes}; using {sparse.relative_to(scene_dir)}",
+            CaptureWarning,
+            stacklevel=3,
+        )
     return sparse
 
 
-def load_colmap(scene_dir: str | os.PathLike, image_folder: str | None = None, model: str | None = None) -> ColmapCapture:
+def load_colmap(
+    scene_dir: str | os.PathLike, image_folder: str | None = None, model: str | None = None
+) -> ColmapCapture:
     """Read a COLMAP scene: a model folder (:func:`choose_sparse_model`) and the images beside it.
 
     Intrinsics are rescaled from each camera's ``width x height`` to the image on disk, so

@@ -68,7 +68,9 @@ def verify_image(path: str | os.PathLike) -> tuple[int, int]:
         try:
             im.load()
         except (OSError, ValueError, SyntaxError) as e:
-            raise SceneError(f"{path}: cannot decode image, the file is truncated or corrupt ({type(e).__name__}: {e})") from e
+            raise SceneError(
+                f"{path}: cannot decode image, the file is truncated or corrupt ({type(e).__name__}: {e})"
+            ) from e
         width, height = im.size
     if width <= 0 or height <= 0:
         raise SceneError(f"{path}: image has an empty size {width}x{height}")

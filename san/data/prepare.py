@@ -381,7 +381,9 @@ def prepare_scene(
             f"{loaded.pose_files[0]}: no training frames (test_every={config.test_every}, {len(frames)} frames)"
         )
     if not any(f.split == "test" for f in frames):
-        raise SceneError(f"{loaded.pose_files[0]}: no test frames ({len(frames)} frames); evaluation needs held-out views")
+        raise SceneError(
+            f"{loaded.pose_files[0]}: no test frames ({len(frames)} frames); evaluation needs held-out views"
+        )
     for f in frames:
         verify_image(f.image)
 

@@ -79,7 +79,9 @@ class ImitationModel(nn.Module):
         return getattr(self, f"pad_feature_{i}")
 
     @torch.no_grad()
-    def init_output_statistics(self, means: Sequence[torch.Tensor], stds: Sequence[torch.Tensor], gain: float = 1.0) -> None:
+    def init_output_statistics(
+        self, means: Sequence[torch.Tensor], stds: Sequence[torch.Tensor], gain: float = 1.0
+    ) -> None:
         """Start each head's final LayerNorm at the teacher's per-channel statistics (bias = mean,
         weight = ``gain`` x std), so training begins at the right scale instead of unit variance.
 
@@ -143,7 +145,9 @@ def save_imitation(model: ImitationModel, path: str | os.PathLike, metadata: dic
     return path
 
 
-def load_imitation(path: str | os.PathLike, device: torch.device | str = "cpu", backend: str = "auto") -> ImitationModel:
+def load_imitation(
+    path: str | os.PathLike, device: torch.device | str = "cpu", backend: str = "auto"
+) -> ImitationModel:
     """Rebuild the model saved by :func:`save_imitation` (``model.metadata`` holds its metadata)."""
     path = Path(path)
     try:
@@ -156,7 +160,12 @@ def load_imitation(path: str | os.PathLike, device: torch.device | str = "cpu", 
         raise CheckpointError(f"{path}: not a san imitation model of format_version {FORMAT_VERSION}")
     model = build_from_spec(record["spec"], backend, device)
     for name, value in record["state_dict"].items():
-        require_finite(value, stage="load_imitation", what=f"{path}: weight {name}", hint="the field diverged when it was trained; retrain it")
+        require_finite(
+            value,
+            stage="load_imitation",
+            what=f"{path}: weight {name}",
+            hint="the field diverged when it was trained; retrain it",
+        )
     model.load_state_dict(record["state_dict"])
     model.metadata = record["metadata"]
     model.eval()

@@ -9,8 +9,8 @@ rays (:func:`san.rendering.volume.accumulate`), :meth:`NeRFModel.density` serves
 
 from __future__ import annotations
 
-import os
 import dataclasses
+import os
 from dataclasses import asdict, dataclass
 from typing import Callable, Literal
 
@@ -36,7 +36,9 @@ FILE_VERSION = 1
 def _default_proposals() -> tuple[ProposalFieldConfig, ...]:
     return (
         ProposalFieldConfig(),
-        ProposalFieldConfig(grid=HashGridConfig(num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=256)),
+        ProposalFieldConfig(
+            grid=HashGridConfig(num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=256)
+        ),
     )
 
 
@@ -262,7 +264,12 @@ def load_nerf(path: str | os.PathLike, device: torch.device | str = "auto") -> N
     dev = resolve_device(device) if isinstance(device, str) else device
     model = NeRFModel(from_dict(NeRFConfig, state["config"], "nerf.model"), SceneSpace(**state["space"]), dev)
     for name, value in state["state_dict"].items():
-        require_finite(value, stage="load_nerf", what=f"{path}: weight {name}", hint="the NeRF diverged when it was trained; retrain it (lower nerf.lr)")
+        require_finite(
+            value,
+            stage="load_nerf",
+            what=f"{path}: weight {name}",
+            hint="the NeRF diverged when it was trained; retrain it (lower nerf.lr)",
+        )
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model

@@ -50,14 +50,20 @@ def check_teacher(config, open_checkpoint: bool = True, memo_dir: str | os.PathL
 
     name, checkpoint = config.name, config.checkpoint
     if name not in available_teachers():
-        raise TeacherError(f"unknown teacher {name!r} (config teacher.name; available: {', '.join(available_teachers())})")
+        raise TeacherError(
+            f"unknown teacher {name!r} (config teacher.name; available: {', '.join(available_teachers())})"
+        )
     arch = m.group(1) if (m := _SAM_TRAINED.match(name)) else None
     if arch is None:
         if checkpoint is not None:
-            raise TeacherError(f"teacher {name!r} is untrained and takes no checkpoint (got teacher.checkpoint {checkpoint})")
+            raise TeacherError(
+                f"teacher {name!r} is untrained and takes no checkpoint (got teacher.checkpoint {checkpoint})"
+            )
         return
     if checkpoint is None:
-        raise TeacherError(f"teacher {name!r} needs a checkpoint: set teacher.checkpoint to the path of its weights file")
+        raise TeacherError(
+            f"teacher {name!r} needs a checkpoint: set teacher.checkpoint to the path of its weights file"
+        )
     path = Path(checkpoint)
     if not path.is_file():
         raise TeacherError(f"{path}: teacher checkpoint not found (config teacher.checkpoint)")

@@ -24,6 +24,7 @@ log = logging.getLogger("san")
 class CheckpointError(RuntimeError, ValueError):
     """A checkpoint file that cannot be read; the message names it."""
 
+
 _PATTERN = re.compile(r"step_(\d+)\.ckpt$")
 
 

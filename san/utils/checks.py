@@ -40,7 +40,9 @@ def _all_finite(value: Any) -> tuple[bool, str]:
     finite_mask = np.isfinite(arr)
     if finite_mask.all():
         return True, ""
-    return False, (f"{arr.item()!r}" if arr.size == 1 else f"{int((~finite_mask).sum())} of {arr.size} values non-finite")
+    return False, (
+        f"{arr.item()!r}" if arr.size == 1 else f"{int((~finite_mask).sum())} of {arr.size} values non-finite"
+    )
 
 
 def require_finite(value: Any, *, stage: str, what: str, hint: str = "") -> None:

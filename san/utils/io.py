@@ -115,7 +115,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             os.replace(tmp, path)
         except Exception as e:
             if not isinstance(e, DiskFullError) and _is_disk_full(e, path.parent):
-                raise DiskFullError(errno.ENOSPC, f"No space left on device while writing {path} ({type(e).__name__}: {e})") from e
+                raise DiskFullError(
+                    errno.ENOSPC, f"No space left on device while writing {path} ({type(e).__name__}: {e})"
+                ) from e
             raise
     finally:
         if tmp.exists():

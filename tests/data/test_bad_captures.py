@@ -52,7 +52,9 @@ def test_b2_02_the_sheet_chooses_the_model(build_case, tmp_path):
     # Choosing the small model on purpose works, but says how partial it is.
     with pytest.warns(CaptureWarning, match=r"registers 5 images; 15 of the 20 photos .* are not registered"):
         assert len(prepare_scene(case, colmap_model="sparse/0").frames) == 5
-    with pytest.raises(SceneError, match=r"sparse/7: no COLMAP model .*models found: sparse/0 \(5 images\), sparse/1 \(20 images\)"):
+    with pytest.raises(
+        SceneError, match=r"sparse/7: no COLMAP model .*models found: sparse/0 \(5 images\), sparse/1 \(20 images\)"
+    ):
         prepare_scene(case, colmap_model="sparse/7")
 
 
@@ -73,7 +75,10 @@ def _colmap_text_scene(root, n=4, two_lines=True, declared=None):
     sparse = root / "sparse" / "0"
     sparse.mkdir(parents=True)
     (sparse / "cameras.txt").write_text("# CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n1 PINHOLE 8 6 7.0 7.0 4.0 3.0\n")
-    lines = ["# Image list with two lines of data per image:", f"# Number of images: {declared if declared is not None else n}"]
+    lines = [
+        "# Image list with two lines of data per image:",
+        f"# Number of images: {declared if declared is not None else n}",
+    ]
     for i in range(n):
         im = colmap.image_from_c2w(i + 1, c2w[i], 1, f"img_{i:02d}.png")
         lines.append(" ".join(str(v) for v in (im.id, *im.qvec, *im.tvec, im.camera_id, im.name)))
@@ -85,7 +90,10 @@ def _colmap_text_scene(root, n=4, two_lines=True, declared=None):
 
 def test_hand_written_images_txt_with_one_line_per_image_is_refused(tmp_path):
     sparse = _colmap_text_scene(tmp_path, two_lines=False)
-    with pytest.raises(SceneError, match=r"images.txt: line '2 .* img_01.png' is an image line where the 2D points line of image 1 was expected"):
+    with pytest.raises(
+        SceneError,
+        match=r"images.txt: line '2 .* img_01.png' is an image line where the 2D points line of image 1 was expected",
+    ):
         colmap.read_images(sparse / "images.txt")
 
 
@@ -108,7 +116,9 @@ def test_images_bin_with_more_data_than_declared_is_refused(tmp_path):
 def test_colmap_photos_without_pose_are_counted(tmp_path):
     _colmap_text_scene(tmp_path)
     Image.new("RGB", (8, 6)).save(tmp_path / "images" / "img_99.png")
-    with pytest.warns(CaptureWarning, match=r"registers 4 images; 1 of the 5 photos .* not registered \(first: img_99.png\)"):
+    with pytest.warns(
+        CaptureWarning, match=r"registers 4 images; 1 of the 5 photos .* not registered \(first: img_99.png\)"
+    ):
         colmap.load_colmap(tmp_path)
 
 
@@ -116,7 +126,10 @@ def test_b2_15_hash_in_a_path_is_kept_and_bad_rows_show_their_line(tmp_path):
     capture = tmp_path / "run#2"
     capture.mkdir()
     (tmp_path / "run").mkdir()  # the sibling that the old reader silently used
-    for header, row in (("scene\tpath\tformat", f"llff/fern_run2\t{capture}\tauto"), ("scene\tformat\tpath", f"llff/fern_run2\tauto\t{capture}")):
+    for header, row in (
+        ("scene\tpath\tformat", f"llff/fern_run2\t{capture}\tauto"),
+        ("scene\tformat\tpath", f"llff/fern_run2\tauto\t{capture}"),
+    ):
         sheet = tmp_path / "sheet.tsv"
         sheet.write_text(f"# a comment line\n{header}\n{row}\n")
         df = read_scene_sheet(sheet)
@@ -153,12 +166,17 @@ def test_transforms_paths_without_suffix_or_with_backslashes(build_case, case):
 def test_transforms_not_found_shows_the_paths_tried(tmp_path):
     (tmp_path / "images").mkdir()
     Image.new("RGB", (8, 6)).save(tmp_path / "images" / "a.png")
-    frames = [{"file_path": "images/a.png", "transform_matrix": np.eye(4).tolist()},
-              {"file_path": "imgs\\b", "transform_matrix": np.eye(4).tolist()}]
+    frames = [
+        {"file_path": "images/a.png", "transform_matrix": np.eye(4).tolist()},
+        {"file_path": "imgs\\b", "transform_matrix": np.eye(4).tolist()},
+    ]
     (tmp_path / "transforms.json").write_text(json.dumps({"fl_x": 7.0, "frames": frames}))
     with pytest.warns(MissingFramesWarning, match="skipped 1 of 2 frames") as caught:
         load_transforms(tmp_path)
-    assert f"'imgs\\\\b' -> {tmp_path / 'imgs' / 'b'} (a path without an image suffix was also tried with .png, .jpg" in str(caught[0].message)
+    assert (
+        f"'imgs\\\\b' -> {tmp_path / 'imgs' / 'b'} (a path without an image suffix was also tried with .png, .jpg"
+        in str(caught[0].message)
+    )
     frames[0]["file_path"] = "images/zz.png"
     (tmp_path / "transforms.json").write_text(json.dumps({"fl_x": 7.0, "frames": frames}))
     with pytest.raises(SceneError, match="none of the 2 frames") as info:

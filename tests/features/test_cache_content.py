@@ -40,7 +40,10 @@ def test_r2_23b_nan_features_are_refused_where_they_are_read(plain_cache, capsys
     _poison_chunk(plain_cache, view=1)
     with open_feature_cache(plain_cache) as cache:  # the structure is intact
         cache.features(0)
-        with pytest.raises(FeatureCacheError, match=r"features/0\[1\] has NaN/inf values \(\d+ of 512\): the cache is corrupt; delete it and rerun rule cache_features"):
+        with pytest.raises(
+            FeatureCacheError,
+            match=r"features/0\[1\] has NaN/inf values \(\d+ of 512\): the cache is corrupt; delete it and rerun rule cache_features",
+        ):
             cache.features(1)
         with pytest.raises(FeatureCacheError, match=r"features/0\[1\] has NaN/inf"):
             cache.view(1)
@@ -63,19 +66,34 @@ def test_imitation_rows_from_a_poisoned_cache_never_reach_training(plain_cache):
 
 def test_b2_08_a_locked_cache_is_not_called_corrupt(cache_file, capsys):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'r+'); print('ready', flush=True); time.sleep(60)", str(cache_file)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import h5py, sys, time; f = h5py.File(sys.argv[1], 'r+'); print('ready', flush=True); time.sleep(60)",
+            str(cache_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
         try:
             with open_feature_cache(cache_file):
-                pytest.skip("HDF5 file locking is disabled here (HDF5_USE_FILE_LOCKING=FALSE or the file system has no locks)")
+                pytest.skip(
+                    "HDF5 file locking is disabled here (HDF5_USE_FILE_LOCKING=FALSE or the file system has no locks)"
+                )
         except FeatureCacheLockedError as e:
-            assert "locked by another process that has it open for writing" in str(e) and "corrupt" not in str(e).split(";")[0]
+            assert (
+                "locked by another process that has it open for writing" in str(e)
+                and "corrupt" not in str(e).split(";")[0]
+            )
         assert cli_main(["inspect", str(cache_file)]) == 1
         err = capsys.readouterr().err
-        assert "LOCKED (not checked; not known to be bad)" in err and "INVALID" not in err and "truncated or corrupt" not in err
+        assert (
+            "LOCKED (not checked; not known to be bad)" in err
+            and "INVALID" not in err
+            and "truncated or corrupt" not in err
+        )
     finally:
         holder.kill()
         holder.wait()

@@ -87,16 +87,21 @@ def test_mesh_views_spread_over_training_views(make_camera):
     assert mesh_views(scene, 0, 1) == [0]
 
 
-def test_segment_scene_writes_masks_overlays_and_mesh(tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn):
+def test_segment_scene_writes_masks_overlays_and_mesh(
+    tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn
+):
     scene = make_scene(make_camera)
     ground = make_square(4.0, 0.0, subdivisions=4)
     session = SegmentationSession(mesh_renderer(ground), features_fn, disk_decoder, scene.frames)
-    tsv = write_tsv(tmp_path / "p.tsv", [
-        "demo/a\t0\t32.5\t24.5\t1",
-        "demo/a\t0\t40.5\t24.5\t0",
-        "demo/a\t2\t20.5\t20.5\t1",
-        "demo/b\t0\t1\t1\t1",
-    ])
+    tsv = write_tsv(
+        tmp_path / "p.tsv",
+        [
+            "demo/a\t0\t32.5\t24.5\t1",
+            "demo/a\t0\t40.5\t24.5\t0",
+            "demo/a\t2\t20.5\t20.5\t1",
+            "demo/b\t0\t1\t1\t1",
+        ],
+    )
     prompts = read_prompts(tsv)
     rows = prompts[prompts["scene"] == "demo/a"]
     out = tmp_path / "out"
@@ -127,18 +132,38 @@ def test_cli_errors(tmp_path, make_camera, capsys):
     out = tmp_path / "out"
     code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 1 and "poses/cameras.json (made by rule prepare_poses)" in err and "nerf/model.pt (made by rule train_nerf)" in err
+    assert (
+        code == 1
+        and "poses/cameras.json (made by rule prepare_poses)" in err
+        and "nerf/model.pt (made by rule train_nerf)" in err
+    )
     save_scene(make_scene(make_camera), scene_dir / "poses" / "cameras.json")
     (scene_dir / "nerf").mkdir(parents=True)
     (scene_dir / "nerf" / "model.pt").write_bytes(b"")
     (scene_dir / "imitation" / "full").mkdir(parents=True)
     (scene_dir / "imitation" / "full" / "field.pt").write_bytes(b"")
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "100,1", "--click", "2,2,0", "--out", str(out)])
+    code = cli_main(
+        [
+            "segment",
+            "--scene-dir",
+            str(scene_dir),
+            "--view",
+            "0",
+            "--click",
+            "100,1",
+            "--click",
+            "2,2,0",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "click (100, 1) is outside the 64x48 image" in err
     code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "9", "--click", "1,1", "--out", str(out)])
     assert code == 1 and "unknown view 9; demo/a has views 0..3" in capsys.readouterr().err
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out), "--export-mesh"])
+    code = cli_main(
+        ["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out), "--export-mesh"]
+    )
     assert code == 1 and "mesh/mesh_normalized.ply (made by rule extract_mesh)" in capsys.readouterr().err
     code = cli_main(["segment", "--scene-dir", str(scene_dir), "--out", str(out)])
     assert code == 1 and "give --view and at least one --click" in capsys.readouterr().err
@@ -146,7 +171,9 @@ def test_cli_errors(tmp_path, make_camera, capsys):
     assert code == 1 and "expected X,Y or X,Y,LABEL" in capsys.readouterr().err
 
 
-def test_segment_scene_labels_an_untrained_teacher(tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn):
+def test_segment_scene_labels_an_untrained_teacher(
+    tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn
+):
     from types import SimpleNamespace
 
     scene = make_scene(make_camera)
@@ -173,11 +200,39 @@ def test_cli_bad_model_file_and_unknown_teacher_are_one_line_errors(tmp_path, ma
     (scene_dir / "imitation" / "full").mkdir(parents=True)
     (scene_dir / "imitation" / "full" / "field.pt").write_bytes(b"")
     out = tmp_path / "out"
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out), "--device", "cpu"])
+    code = cli_main(
+        [
+            "segment",
+            "--scene-dir",
+            str(scene_dir),
+            "--view",
+            "0",
+            "--click",
+            "1,1",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("san segment: error: ") and "Traceback" not in err
     assert f"{scene_dir / 'nerf' / 'model.pt'}: cannot read NeRF model" in err
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out), "--teacher", "sam_vit_q"])
+    code = cli_main(
+        [
+            "segment",
+            "--scene-dir",
+            str(scene_dir),
+            "--view",
+            "0",
+            "--click",
+            "1,1",
+            "--out",
+            str(out),
+            "--teacher",
+            "sam_vit_q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("san segment: error: unknown teacher 'sam_vit_q'") and "Traceback" not in err
 
@@ -202,7 +257,9 @@ def test_b2_11_empty_and_total_selections_are_recorded_not_crashed(tmp_path):
     assert none.empty == ["segment"] and none.segment_faces == 0 and none.segment_ply is None
     assert sorted(p.name for p in out.iterdir()) == ["segment.json", "segment_rest.glb", "segment_rest.ply"]
     record = json.loads((out / "segment.json").read_text())
-    assert record["empty"] == ["segment"] and "nothing selected" in record["empty_note"] and record["segment_faces"] == 0
+    assert (
+        record["empty"] == ["segment"] and "nothing selected" in record["empty_note"] and record["segment_faces"] == 0
+    )
     assert record["files"] == ["segment_rest.ply", "segment_rest.glb"]
     assert len(trimesh.load(out / "segment_rest.ply", force="mesh").faces) == len(mesh.faces)
 

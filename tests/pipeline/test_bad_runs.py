@@ -34,7 +34,16 @@ def test_b2_02_fails_in_prepare_poses_with_one_line_and_the_sheet_chooses_the_mo
     case = build_case("B2-02")
     results = tmp_path / "res"
     target = results / "colmap" / "split" / "poses" / "cameras.json"
-    run = snakemake("--cores", "1", "--config", f"scenes={sheet(tmp_path / 's.tsv', 'colmap/split', case)}", f"results={results}", "--", str(target), cwd=workflow_dir)
+    run = snakemake(
+        "--cores",
+        "1",
+        "--config",
+        f"scenes={sheet(tmp_path / 's.tsv', 'colmap/split', case)}",
+        f"results={results}",
+        "--",
+        str(target),
+        cwd=workflow_dir,
+    )
     out = run.stdout + run.stderr
     assert run.returncode != 0 and not target.exists()
     assert out.count("COLMAP wrote 2 models: sparse/0 (5 images), sparse/1 (20 images)") == 1, out
@@ -42,7 +51,9 @@ def test_b2_02_fails_in_prepare_poses_with_one_line_and_the_sheet_chooses_the_mo
     log = (results / "logs" / "prepare_poses" / "colmap" / "split.log").read_text()
     assert "Traceback" in log  # the traceback is kept, in the rule's log
     chosen = sheet(tmp_path / "s2.tsv", "colmap/split", case, {"colmap_model": "sparse/1"})
-    run = snakemake("--cores", "1", "--config", f"scenes={chosen}", f"results={results}", "--", str(target), cwd=workflow_dir)
+    run = snakemake(
+        "--cores", "1", "--config", f"scenes={chosen}", f"results={results}", "--", str(target), cwd=workflow_dir
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(json.loads(target.read_text())["frames"]) == 20
 
@@ -53,8 +64,14 @@ def test_r2_20_bad_teacher_checkpoint_fails_before_the_nerf_trains(build_case, t
     results = tmp_path / "res"
     model = results / "llff" / "small" / "nerf" / "model.pt"
     run = snakemake(
-        "--cores", "1", "--config", f"scenes={sheet(tmp_path / 's.tsv', 'llff/small', scene)}", f"results={results}",
-        f"teacher={{name: sam_vit_h, checkpoint: {teacher_dir / 'sam_vit_b_fake.pth'}}}", "--", str(model),
+        "--cores",
+        "1",
+        "--config",
+        f"scenes={sheet(tmp_path / 's.tsv', 'llff/small', scene)}",
+        f"results={results}",
+        f"teacher={{name: sam_vit_h, checkpoint: {teacher_dir / 'sam_vit_b_fake.pth'}}}",
+        "--",
+        str(model),
         cwd=workflow_dir,
     )
     out = run.stdout + run.stderr
@@ -64,25 +81,55 @@ def test_r2_20_bad_teacher_checkpoint_fails_before_the_nerf_trains(build_case, t
 
 
 def test_unknown_teacher_name_fails_at_dag_build(tmp_path, workflow_dir):
-    run = snakemake("-n", "--cores", "1", "--config", f"results={tmp_path}", "teacher={name: sam_vit_q}", cwd=workflow_dir)
+    run = snakemake(
+        "-n", "--cores", "1", "--config", f"results={tmp_path}", "teacher={name: sam_vit_q}", cwd=workflow_dir
+    )
     assert run.returncode != 0 and "unknown teacher 'sam_vit_q'" in run.stdout + run.stderr
 
 
 def test_prompts_naming_an_unknown_scene_fail_at_dag_build_naming_file_and_sheet(tmp_path, workflow_dir):
     prompts = tmp_path / "prompts.tsv"
     prompts.write_text("scene\tview\tx\ty\tlabel\nllff/fern\t0\t10\t10\t1\n")
-    run = snakemake("-n", "--cores", "1", "--config", f"results={tmp_path}", f"segment={{prompts: {prompts}}}", "--", "segment_all", cwd=workflow_dir)
+    run = snakemake(
+        "-n",
+        "--cores",
+        "1",
+        "--config",
+        f"results={tmp_path}",
+        f"segment={{prompts: {prompts}}}",
+        "--",
+        "segment_all",
+        cwd=workflow_dir,
+    )
     out = run.stdout + run.stderr
     assert run.returncode != 0
-    assert f"{prompts}: scene(s) 'llff/fern' (line 2) not in the scene sheet config/scenes.tsv (it lists: demo/demo)" in out
+    assert (
+        f"{prompts}: scene(s) 'llff/fern' (line 2) not in the scene sheet config/scenes.tsv (it lists: demo/demo)"
+        in out
+    )
     assert "KeyError" not in out
     prompts.write_text("scene\tview\tx\ty\tlabel\ndemo/demo\tzero\t10\t10\t1\n")
-    run = snakemake("-n", "--cores", "1", "--config", f"results={tmp_path}", f"segment={{prompts: {prompts}}}", "--", "segment_all", cwd=workflow_dir)
+    run = snakemake(
+        "-n",
+        "--cores",
+        "1",
+        "--config",
+        f"results={tmp_path}",
+        f"segment={{prompts: {prompts}}}",
+        "--",
+        "segment_all",
+        cwd=workflow_dir,
+    )
     assert run.returncode != 0 and "line 2: view 'zero' is not an integer" in run.stdout + run.stderr
 
 
 def test_b2_13_command_line_values_validate_like_yaml(tmp_path, workflow_dir):
-    overrides = ["resources={train_nerf: {mem_mb: 64000}}", "nerf={preset: cpu, steps: 500}", "poses={background: [0, 0.5, 1]}", "imitation={lr_head: 1e-3}"]
+    overrides = [
+        "resources={train_nerf: {mem_mb: 64000}}",
+        "nerf={preset: cpu, steps: 500}",
+        "poses={background: [0, 0.5, 1]}",
+        "imitation={lr_head: 1e-3}",
+    ]
     run = snakemake("-n", "--cores", "1", "--config", f"results={tmp_path}", *overrides, cwd=workflow_dir)
     assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
     run = snakemake("-n", "--cores", "1", "--config", f"results={tmp_path}", "nerf={steps: many}", cwd=workflow_dir)

@@ -53,7 +53,9 @@ def test_right_architecture_passes_and_an_official_name_must_match_its_digest(tm
     check_teacher(TeacherConfig("sam_vit_b", str(good)))  # right architecture, no official name: fine
     renamed = tmp_path / "sam_vit_b_01ec64.pth"  # the released file's name, other bytes
     shutil.copy(good, renamed)
-    with pytest.raises(TeacherError, match=r"sam_vit_b_01ec64.pth: its name says digest 01ec64\.\.\. .*incomplete or altered download"):
+    with pytest.raises(
+        TeacherError, match=r"sam_vit_b_01ec64.pth: its name says digest 01ec64\.\.\. .*incomplete or altered download"
+    ):
         check_teacher(TeacherConfig("sam_vit_b", str(renamed)))
     import hashlib
 

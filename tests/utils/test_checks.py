@@ -21,8 +21,13 @@ def test_finite_values_pass(value):
 
 @pytest.mark.parametrize(
     "value, described",
-    [(math.nan, "nan"), (float("inf"), "inf"), (torch.tensor(float("nan")), "nan"),
-     (np.array([1.0, np.nan, np.inf]), "2 of 3 values non-finite"), (torch.tensor([0.0, float("-inf")]), "1 of 2 values non-finite")],
+    [
+        (math.nan, "nan"),
+        (float("inf"), "inf"),
+        (torch.tensor(float("nan")), "nan"),
+        (np.array([1.0, np.nan, np.inf]), "2 of 3 values non-finite"),
+        (torch.tensor([0.0, float("-inf")]), "1 of 2 values non-finite"),
+    ],
 )
 def test_non_finite_values_name_stage_what_and_hint(value, described):
     with pytest.raises(NonFiniteError) as info:
@@ -32,7 +37,9 @@ def test_non_finite_values_name_stage_what_and_hint(value, described):
 
 def test_json_never_holds_nan(tmp_path):
     path = tmp_path / "metrics.json"
-    with pytest.raises(ValueError, match=r"metrics.json: refusing to write NaN or infinity into JSON \(psnr, per_view\[1\].ssim\)"):
+    with pytest.raises(
+        ValueError, match=r"metrics.json: refusing to write NaN or infinity into JSON \(psnr, per_view\[1\].ssim\)"
+    ):
         atomic_write_json(path, {"psnr": float("nan"), "per_view": [{"ssim": 1.0}, {"ssim": np.float64("inf")}]})
     assert not path.exists() and list(tmp_path.iterdir()) == []
     atomic_write_json(path, {"psnr": 21.5})

@@ -11,7 +11,6 @@ from snakemake.utils import validate
 from san.pipeline.settings import coerce_command_line_values, parse_settings, prompt_scene_ids, read_scene_sheet
 from san.teachers.preflight import check_teacher
 
-
 coerce_command_line_values(config, workflow.config_settings.config)  # nested --config values arrive as strings
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False)
 SETTINGS = parse_settings(config)
