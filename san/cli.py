@@ -128,8 +128,12 @@ def _inspect(args: argparse.Namespace) -> int:
         )
     if not path.exists():
         raise CommandError(f"{path}: no such file")
+    from san.features.cache import FeatureCacheLockedError
+
     try:
         print(inspector(path, args.full))
+    except FeatureCacheLockedError as e:
+        raise CommandError(f"{e}\n{path}: LOCKED (not checked; not known to be bad)") from e
     except (ValueError, OSError) as e:
         raise CommandError(f"{e}\n{path}: INVALID") from e
     return 0
@@ -152,8 +156,11 @@ def _teacher(args: argparse.Namespace):
             raise CommandError("--checkpoint needs --teacher NAME")
         return None
     from san.teachers import TeacherConfig
+    from san.teachers.preflight import check_teacher
 
-    return TeacherConfig(name=args.teacher, checkpoint=args.checkpoint)
+    teacher = TeacherConfig(name=args.teacher, checkpoint=args.checkpoint)
+    check_teacher(teacher, open_checkpoint=False)  # an unknown name fails before any model loads
+    return teacher
 
 
 def add_segment_arguments(p: argparse.ArgumentParser) -> None:
@@ -446,12 +453,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _project_errors() -> tuple[type[BaseException], ...]:
+    """The exception types of bad input that ``san`` reports as one line (imported lazily)."""
+    from san.errors import project_errors
+
+    return project_errors()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``san`` console script; returns the exit code."""
+    """Entry point of the ``san`` console script; returns the exit code.
+
+    Bad input (:class:`CommandError` and the project's own errors, :func:`san.errors.project_errors`)
+    is printed as ``san <command>: error: <message>`` with exit code 1; ``SAN_TRACEBACK=1`` re-raises
+    it with its traceback.
+    """
+    import os
+
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args))
     except CommandError as e:
+        print(f"san {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        if os.environ.get("SAN_TRACEBACK") or not isinstance(e, _project_errors()):
+            raise
         print(f"san {args.command}: error: {e}", file=sys.stderr)
         return 1
 

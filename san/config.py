@@ -5,6 +5,11 @@ Each stage's config dataclass lives beside the class it configures (for example
 mapping and rejects unknown keys by name, so a typo never silently falls back to a default.
 Dataclasses are frozen: nothing mutates a config after parsing. Presets (``cpu``/``paper``) are
 resolved once here by :func:`with_preset`: explicit keys win over the preset's values.
+
+Command-line values: Snakemake passes nested ``--config "nerf={steps: 500}"`` values as strings
+(``'500'``). :func:`coerce_strings` reads such a string as the YAML value it would be in a config
+file, wherever the dataclass field is not a string, so command-line values validate exactly like
+the same values in YAML.
 """
 
 from __future__ import annotations
@@ -71,6 +76,68 @@ def _convert(tp, value, where: str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     return value
+
+
+def _coerce_value(tp, value):
+    """``value`` with strings read as YAML where ``tp`` expects a non-string (see the module docstring)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if isinstance(value, str) and value.strip() in ("null", "~", "None") and type(None) in args:
+            return None
+        if len(options) == 1:
+            return _coerce_value(options[0], value)
+        if str in options:
+            return value
+        for a in options:
+            converted = _coerce_value(a, value)
+            if converted is not value:
+                return converted
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, Mapping):
+            return coerce_strings(tp, value)
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = _yaml(value)
+        if isinstance(value, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                return [_coerce_value(args[0], v) for v in value]
+            if len(args) == len(value):
+                return [_coerce_value(a, v) for a, v in zip(args, value)]
+        return value
+    if not isinstance(value, str) or tp is str or tp is Any:
+        return value
+    if tp in (int, float, bool) or origin is typing.Literal:
+        loaded = _yaml(value)
+        if tp is float and isinstance(loaded, str):  # YAML 1.1 reads '1e5' as a string
+            try:
+                return float(loaded)
+            except ValueError:
+                return value
+        if origin is typing.Literal and loaded not in args:
+            return value
+        return loaded
+    return value
+
+
+def _yaml(text: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def coerce_strings(cls, data: Mapping[str, Any]) -> dict:
+    """A copy of ``data`` where strings under fields of ``cls`` that are not strings are read as YAML
+    (``'64000'`` -> ``64000``, ``'1e5'`` -> ``100000.0``, ``'true'`` -> ``True``); unknown keys and
+    strings that do not parse are kept for validation to report."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return {k: _coerce_value(hints[k], v) if k in names else v for k, v in data.items()}
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config") -> T:

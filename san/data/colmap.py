@@ -3,7 +3,8 @@
 Layout of a COLMAP scene folder (both spellings are found in the wild)::
 
     scene/
-      sparse/0/{cameras,images,points3D}.{bin,txt}      (or colmap_sparse/0/...)
+      sparse/0/{cameras,images,points3D}.{bin,txt}      (or colmap_sparse/0/...; sparse/1, ... when the
+                                                        mapper split the capture: choose_sparse_model)
       images/            full-resolution photos (``images_N``: downscaled by N)
 
 Conventions of the files (COLMAP's own, unchanged here):
@@ -24,13 +25,19 @@ Conventions of the files (COLMAP's own, unchanged here):
 
 The readers skip the 2D observations of each image (poses do not need them); the writers write none.
 :func:`load_colmap` turns a scene folder into :class:`san.data.scene.Frame` s in the capture's own
-world frame (camera-to-world, OpenCV), one per registered image, sorted by image name.
+world frame (camera-to-world, OpenCV), one per registered image, sorted by image name. Counts are
+cross-checked: every model's size when there are several (a default model smaller than another is
+refused), registered images against the photos on disk (a :class:`~san.data.scene.CaptureWarning`
+counts the unregistered ones), and ``images.txt`` against its own ``# Number of images`` header and
+two-lines-per-image layout.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterable
@@ -38,8 +45,8 @@ from typing import BinaryIO, Iterable
 import numpy as np
 
 from san.cameras import intrinsics_matrix, zero_distortion
-from san.data.images import image_size, rescale_to_image, resolve_image_folder
-from san.data.scene import Frame, SceneError
+from san.data.images import image_size, list_images, rescale_to_image, resolve_image_folder
+from san.data.scene import CaptureWarning, Frame, SceneError
 
 # COLMAP's model table: id -> (name, number of params). Only the first five are supported for poses.
 CAMERA_MODELS: dict[int, tuple[str, int]] = {
@@ -59,6 +66,8 @@ MODEL_IDS: dict[str, int] = {name: i for i, (name, _) in CAMERA_MODELS.items()}
 NUM_PARAMS: dict[str, int] = {name: n for name, n in CAMERA_MODELS.values()}
 SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
 SPARSE_DIRS = ("sparse/0", "colmap_sparse/0")
+SPARSE_PARENTS = ("sparse", "colmap_sparse")
+_DECLARED_IMAGES = re.compile(r"#\s*Number of images:\s*(\d+)")
 
 
 @dataclass(frozen=True)
@@ -204,14 +213,47 @@ def camera_intrinsics(
 # --------------------------------------------------------------------------------------- finding models
 
 
+def _is_model_dir(d: Path) -> bool:
+    return (d / "cameras.bin").is_file() or (d / "cameras.txt").is_file()
+
+
 def find_sparse_dir(scene_dir: str | os.PathLike) -> Path | None:
-    """The first of ``sparse/0``, ``colmap_sparse/0`` under ``scene_dir`` that holds a cameras file."""
+    """The first of ``sparse/0``, ``colmap_sparse/0`` under ``scene_dir`` that holds a cameras file;
+    else the first model :func:`list_sparse_models` finds (``sparse/1`` alone, ``sparse`` itself)."""
     scene_dir = Path(scene_dir)
     for sub in SPARSE_DIRS:
-        d = scene_dir / sub
-        if (d / "cameras.bin").is_file() or (d / "cameras.txt").is_file():
-            return d
-    return None
+        if _is_model_dir(scene_dir / sub):
+            return scene_dir / sub
+    models = list_sparse_models(scene_dir)
+    return models[0] if models else None
+
+
+def list_sparse_models(scene_dir: str | os.PathLike) -> list[Path]:
+    """Every COLMAP model folder of a scene: ``sparse/N`` and ``colmap_sparse/N`` (numeric ``N``, in
+    numeric order), or ``sparse`` itself when it holds the model files directly."""
+    scene_dir = Path(scene_dir)
+    models = []
+    for parent in SPARSE_PARENTS:
+        d = scene_dir / parent
+        if not d.is_dir():
+            continue
+        if _is_model_dir(d):
+            models.append(d)
+        numbered = sorted((int(p.name), p) for p in d.iterdir() if p.name.isdigit() and p.is_dir() and _is_model_dir(p))
+        models.extend(p for _, p in numbered)
+    return models
+
+
+def count_registered_images(folder: str | os.PathLike) -> int:
+    """Number of images a model folder registers (the binary file's count, or the text file parsed)."""
+    path = _model_file(Path(folder), "images")
+    if path.suffix == ".bin":
+        with open(path, "rb") as f:
+            data = f.read(8)
+        if len(data) != 8:
+            raise SceneError(f"{path}: not a valid COLMAP file (file ends early (truncated))")
+        return int(struct.unpack("<Q", data)[0])
+    return len(read_images(path))
 
 
 def _model_file(folder: Path, stem: str) -> Path:
@@ -312,6 +354,8 @@ def _read_images_binary(f: BinaryIO, path: Path) -> dict[int, ColmapImage]:
         if len(f.read(skip)) != skip:
             raise ValueError("file ends inside the 2D points (truncated)")
         images[values[0]] = ColmapImage(values[0], tuple(values[1:5]), tuple(values[5:8]), values[8], name)
+    if f.read(1):
+        raise ValueError(f"the file declares {count} images but holds more data after them")
     return images
 
 
@@ -350,6 +394,7 @@ def _read_images_text(lines: list[str], path: Path) -> dict[int, ColmapImage]:
     """Two lines per image; the second (its 2D points) may be empty, so blank lines only separate
     images where a header line is expected."""
     images = {}
+    declared = next((int(m.group(1)) for ln in lines if (m := _DECLARED_IMAGES.search(ln))), None)
     data = _data_lines(lines)
     i = 0
     while i < len(data):
@@ -362,9 +407,32 @@ def _read_images_text(lines: list[str], path: Path) -> dict[int, ColmapImage]:
         image_id = int(parts[0])
         q = tuple(float(v) for v in parts[1:5])
         t = tuple(float(v) for v in parts[5:8])
+        if image_id in images:
+            raise SceneError(f"{path}: image id {image_id} appears twice (line {data[i]!r})")
         images[image_id] = ColmapImage(image_id, q, t, int(parts[8]), parts[9].strip())
+        if i + 1 < len(data) and _looks_like_image_line(data[i + 1]):
+            raise SceneError(
+                f"{path}: line {data[i + 1].strip()!r} is an image line where the 2D points line of image "
+                f"{image_id} was expected; images.txt needs two lines per image (the second may be empty)"
+            )
         i += 2  # skip the 2D points line
+    if declared is not None and declared != len(images):
+        raise SceneError(f"{path}: the header declares {declared} images but {len(images)} were read")
     return images
+
+
+def _looks_like_image_line(line: str) -> bool:
+    """``IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME`` with a name that has an image suffix."""
+    from san.data.images import is_image_file
+
+    parts = line.split(maxsplit=9)
+    if len(parts) != 10 or not is_image_file(parts[9].strip()):
+        return False
+    try:
+        int(parts[0]), int(parts[8]), [float(v) for v in parts[1:8]]
+    except ValueError:
+        return False
+    return True
 
 
 def _read_points_text(lines: list[str], path: Path) -> dict[int, ColmapPoint3D]:
@@ -502,22 +570,84 @@ class ColmapCapture:
     image_folder: Path
 
 
-def load_colmap(scene_dir: str | os.PathLike, image_folder: str | None = None) -> ColmapCapture:
-    """Read a COLMAP scene: ``sparse/0`` (or ``colmap_sparse/0``) and the images beside it.
+def _model_sizes(scene_dir: Path, models: list[Path]) -> str:
+    sizes = []
+    for m in models:
+        try:
+            sizes.append(f"{m.relative_to(scene_dir)} ({count_registered_images(m)} images)")
+        except SceneError as e:
+            sizes.append(f"{m.relative_to(scene_dir)} (unreadable: {e})")
+    return ", ".join(sizes)
 
-    Intrinsics are rescaled from each camera's ``width x height`` to the image on disk, so
-    ``image_folder="images_4"`` works with a full-resolution model. Every image's header is checked.
+
+def choose_sparse_model(scene_dir: str | os.PathLike, model: str | None = None) -> Path:
+    """The model folder to read: ``model`` (relative to ``scene_dir``, e.g. ``"sparse/1"``) when given,
+    else ``sparse/0`` / ``colmap_sparse/0``.
+
+    COLMAP's mapper may split a capture into several models, numbered by creation, not size. When
+    another model registers more images than the default one, the choice is refused with every
+    model's size (choose one with the scene sheet's ``colmap_model`` column); when the default one
+    is the largest, the others are reported in a :class:`CaptureWarning`.
 
     Raises:
-        SceneError: naming the file for a missing model, unsupported camera model, an image that
-            refers to an unknown camera, a registered image missing on disk, or no images.
+        SceneError: no model, an unknown ``model`` (the path tried and the models found), or a
+            default model that is not the largest.
     """
     scene_dir = Path(scene_dir)
+    models = list_sparse_models(scene_dir)
+    if model:
+        chosen = scene_dir / model
+        if not _is_model_dir(chosen):
+            found = _model_sizes(scene_dir, models) or "none"
+            raise SceneError(
+                f"{chosen}: no COLMAP model (cameras.bin/.txt) there (colmap_model {model!r}); models found: {found}"
+            )
+        return chosen
     sparse = find_sparse_dir(scene_dir)
     if sparse is None:
         raise SceneError(
             f"{scene_dir / SPARSE_DIRS[0]}: no COLMAP model (cameras.bin/.txt) in {' or '.join(SPARSE_DIRS)}"
         )
+    if len(models) > 1:
+        counts = {m: count_registered_images(m) for m in models}
+        largest = max(models, key=lambda m: counts[m])
+        sizes = _model_sizes(scene_dir, models)
+        if counts[largest] > counts[sparse]:
+            try:
+                folder = resolve_image_folder(scene_dir)
+                sizes += f"; {len(list_images(folder))} photos in {folder.relative_to(scene_dir)}"
+            except SceneError:
+                pass
+            raise SceneError(
+                f"{scene_dir}: COLMAP wrote {len(models)} models: {sizes}. The default "
+                f"{sparse.relative_to(scene_dir)} is not the largest: choose one in the scene sheet's colmap_model "
+                f"column (e.g. {largest.relative_to(scene_dir)})"
+            )
+        warnings.warn(
+            f"{scene_dir}: COLMAP wrote {len(models)} models: {sizes}; using {sparse.relative_to(scene_dir)}",
+            CaptureWarning,
+            stacklevel=3,
+        )
+    return sparse
+
+
+def load_colmap(
+    scene_dir: str | os.PathLike, image_folder: str | None = None, model: str | None = None
+) -> ColmapCapture:
+    """Read a COLMAP scene: a model folder (:func:`choose_sparse_model`) and the images beside it.
+
+    Intrinsics are rescaled from each camera's ``width x height`` to the image on disk, so
+    ``image_folder="images_4"`` works with a full-resolution model. Every image's header is checked.
+    Photos in the image folder that the model does not register are counted in a
+    :class:`CaptureWarning` (a partial reconstruction is the usual cause).
+
+    Raises:
+        SceneError: naming the file for a missing model, unsupported camera model, an image that
+            refers to an unknown camera, a registered image missing on disk, a count that disagrees
+            with the file's own header, or no images.
+    """
+    scene_dir = Path(scene_dir)
+    sparse = choose_sparse_model(scene_dir, model)
     camera_file = _model_file(sparse, "cameras")
     image_file = _model_file(sparse, "images")
     cameras = read_cameras(camera_file)
@@ -537,6 +667,16 @@ def load_colmap(scene_dir: str | os.PathLike, image_folder: str | None = None) -
         w, h = image_size(path)
         K = rescale_to_image(K, (cam.width, cam.height), (w, h), path)
         frames.append(Frame(os.path.abspath(path), w, h, K, image_c2w(im), dict(dist)))
+    registered = {Path(im.name).as_posix() for im in images.values()}
+    photos = list_images(folder)
+    unregistered = [p.name for p in photos if p.name not in registered]
+    if unregistered:
+        warnings.warn(
+            f"{image_file}: registers {len(images)} images; {len(unregistered)} of the {len(photos)} photos in {folder} "
+            f"are not registered (first: {', '.join(unregistered[:3])}); the reconstruction is partial",
+            CaptureWarning,
+            stacklevel=2,
+        )
     return ColmapCapture(tuple(frames), sparse, image_file, folder)
 
 

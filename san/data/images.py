@@ -1,7 +1,7 @@
 """Reading captured images: cheap header checks for validation, full decoding for training.
 
-* :func:`image_size` opens only the header (PIL is lazy), so ``prepare_poses`` can check every
-  image of a scene before any heavy work.
+* :func:`image_size` opens only the header (PIL is lazy); :func:`verify_image` decodes every pixel
+  once, which ``prepare_poses`` does for every image of a scene before any heavy work.
 * :func:`load_image` returns ``HxWx3`` ``float32`` in ``[0, 1]``. Images with an alpha channel
   (Blender renders are straight, not premultiplied, RGBA) are composited on ``background``:
   ``rgb * a + background * (1 - a)``. With ``background=None`` the alpha channel is dropped.
@@ -50,6 +50,27 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """``(width, height)`` of an image, reading only its header."""
     path = Path(path)
     with _open(path) as im:
+        width, height = im.size
+    if width <= 0 or height <= 0:
+        raise SceneError(f"{path}: image has an empty size {width}x{height}")
+    return int(width), int(height)
+
+
+def verify_image(path: str | os.PathLike) -> tuple[int, int]:
+    """Decode every pixel of an image once (a truncated or corrupt file fails here, not after
+    training); returns ``(width, height)``.
+
+    Raises:
+        SceneError: naming ``path`` when it is missing, unreadable or cannot be fully decoded.
+    """
+    path = Path(path)
+    with _open(path) as im:
+        try:
+            im.load()
+        except (OSError, ValueError, SyntaxError) as e:
+            raise SceneError(
+                f"{path}: cannot decode image, the file is truncated or corrupt ({type(e).__name__}: {e})"
+            ) from e
         width, height = im.size
     if width <= 0 or height <= 0:
         raise SceneError(f"{path}: image has an empty size {width}x{height}")

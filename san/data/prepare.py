@@ -34,7 +34,13 @@
    The similarity is stored as :class:`~san.data.scene.Normalization`, so outputs map back.
 6. **Split**: Blender uses its own files (``transforms_train.json`` -> train,
    ``transforms_test.json`` -> test). Otherwise frames are sorted by image name and indices
-   ``0, test_every, 2 * test_every, ...`` are ``"test"`` (``test_every = 0``: no test frames).
+   ``0, test_every, 2 * test_every, ...`` are ``"test"``. Every scene needs held-out views
+   (``train_nerf`` reports test PSNR on them, evaluation uses them): ``test_every`` is at least 1,
+   and a Blender capture without test frames (no ``transforms_test.json``, or none of its images on
+   disk) falls back to the every-``test_every`` split of its train frames, with a
+   :class:`~san.data.scene.CaptureWarning`.
+7. **Images decoded**: every image is fully decoded once (:func:`san.data.images.verify_image`),
+   so a truncated photo fails here and not after hours of training.
 
 ``Scene.source`` records ``path``, ``format``, ``pose_file``, ``skipped_frames`` and ``background``:
 the colour that RGBA images are composited on. Everything that decodes the scene's images calls
@@ -45,6 +51,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,7 +60,8 @@ import numpy as np
 from san.cameras import DISTORTION_KEYS, orthonormality_error
 from san.config import ConfigError
 from san.data import colmap, llff, transforms_json
-from san.data.scene import SCENE_KINDS, Frame, Normalization, Scene, SceneError
+from san.data.images import verify_image
+from san.data.scene import SCENE_KINDS, CaptureWarning, Frame, Normalization, Scene, SceneError
 
 FORMATS = ("llff", "colmap", "blender", "nerfstudio")
 ORTHONORMAL_TOLERANCE = 1e-3
@@ -67,8 +75,8 @@ class PreparePosesConfig:
     """Options of rule ``prepare_poses`` (config section ``poses``).
 
     Attributes:
-        test_every: every ``test_every``-th frame (by image name, starting at 0) is held out;
-            0 holds out nothing. Not used for Blender, which has its own test file.
+        test_every: every ``test_every``-th frame (by image name, starting at 0) is held out
+            (at least 1). Not used for Blender, which has its own test file (see the module docstring).
         background: ``(r, g, b)`` in ``[0, 1]`` that RGBA images are composited on.
         image_folder: image folder relative to the scene (``"images_8"``); ``None``: ``images`` if
             present, else the ``images_N`` with the smallest ``N``. For transforms files it replaces
@@ -87,8 +95,11 @@ class PreparePosesConfig:
     forward_facing_max_angle: float = 45.0
 
     def __post_init__(self):
-        if self.test_every < 0:
-            raise ConfigError(f"poses.test_every: must be >= 0, got {self.test_every}")
+        if self.test_every < 1:
+            raise ConfigError(
+                f"poses.test_every: must be >= 1 (every scene needs held-out views for its test PSNR and "
+                f"evaluation), got {self.test_every}"
+            )
         if len(self.background) != 3 or not all(0.0 <= float(c) <= 1.0 for c in self.background):
             raise ConfigError(f"poses.background: expected 3 values in [0, 1], got {self.background!r}")
         if not 0.0 < self.unbounded_near < self.unbounded_far:
@@ -278,12 +289,14 @@ class _Loaded:
     points_file: Path | None
 
 
-def _load(scene_dir: Path, fmt: str, config: PreparePosesConfig) -> _Loaded:
+def _load(scene_dir: Path, fmt: str, config: PreparePosesConfig, colmap_model: str | None = None) -> _Loaded:
+    if colmap_model and fmt != "colmap":
+        raise SceneError(f"{scene_dir}: colmap_model {colmap_model!r} is set but the scene's format is {fmt!r}")
     if fmt == "llff":
         cap = llff.load_llff(scene_dir, config.image_folder)
         return _Loaded(cap.frames, (cap.pose_file,) * len(cap.frames), cap.bounds, False, 0, None)
     if fmt == "colmap":
-        cap = colmap.load_colmap(scene_dir, config.image_folder)
+        cap = colmap.load_colmap(scene_dir, config.image_folder, model=colmap_model)
         return _Loaded(cap.frames, (cap.pose_file,) * len(cap.frames), None, False, 0, cap.sparse_dir)
     cap = transforms_json.load_transforms(scene_dir, config.image_folder)
     if cap.flavour != fmt:
@@ -299,6 +312,7 @@ def prepare_scene(
     format: str = "auto",
     kind: str | None = None,
     config: PreparePosesConfig = PreparePosesConfig(),
+    colmap_model: str | None = None,
 ) -> Scene:
     """Load, validate, normalise and split a capture (the steps of the module docstring).
 
@@ -307,6 +321,8 @@ def prepare_scene(
         format: ``"auto"`` or one of :data:`FORMATS`.
         kind: ``None`` (decide from the data) or one of ``san.data.scene.SCENE_KINDS``.
         config: :class:`PreparePosesConfig`.
+        colmap_model: COLMAP model folder relative to ``path`` (``"sparse/1"``; scene sheet column
+            ``colmap_model``); ``None``: see :func:`san.data.colmap.choose_sparse_model`.
 
     Returns:
         A :class:`Scene` whose frames are in the normalised frame; nothing is written.
@@ -322,7 +338,7 @@ def prepare_scene(
     if kind is not None and kind not in SCENE_KINDS:
         raise SceneError(f"{scene_dir}: scene kind {kind!r} is not one of {', '.join(SCENE_KINDS)}")
     fmt = detect_format(scene_dir) if format == "auto" else format
-    loaded = _load(scene_dir, fmt, config)
+    loaded = _load(scene_dir, fmt, config, colmap_model)
     validate_frames(loaded.frames, loaded.pose_files)
 
     c2w = np.stack([f.c2w for f in loaded.frames])
@@ -352,10 +368,24 @@ def prepare_scene(
     validate_frames(frames, loaded.pose_files)
     if not loaded.own_splits:
         frames = assign_every_nth(frames, config.test_every)
+    elif not any(f.split == "test" for f in frames):
+        warnings.warn(
+            f"{loaded.pose_files[0]}: no test frames (no {transforms_json.SPLIT_FILES['test']} beside it, or none of "
+            f"its images on disk); holding out every {config.test_every}th train frame instead (poses.test_every)",
+            CaptureWarning,
+            stacklevel=2,
+        )
+        frames = assign_every_nth(frames, config.test_every)
     if not any(f.split == "train" for f in frames):
         raise SceneError(
             f"{loaded.pose_files[0]}: no training frames (test_every={config.test_every}, {len(frames)} frames)"
         )
+    if not any(f.split == "test" for f in frames):
+        raise SceneError(
+            f"{loaded.pose_files[0]}: no test frames ({len(frames)} frames); evaluation needs held-out views"
+        )
+    for f in frames:
+        verify_image(f.image)
 
     source = {
         "path": os.path.abspath(scene_dir),

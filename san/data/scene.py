@@ -41,6 +41,11 @@ class SceneError(ValueError):
     """Bad scene input. The message always names the offending file."""
 
 
+class CaptureWarning(UserWarning):
+    """A capture that loads but is probably not what the user meant (a partial reconstruction,
+    photos without poses, several COLMAP models); the message names the file and gives the counts."""
+
+
 @dataclass(frozen=True)
 class Frame:
     """One posed image in the normalised frame (see :mod:`san.cameras` for conventions)."""
@@ -162,10 +167,10 @@ class Scene:
 
 
 def save_scene(scene: Scene, path: str | os.PathLike) -> None:
-    """Write ``cameras.json`` atomically (temporary file, then rename)."""
+    """Write ``cameras.json`` atomically (temporary file, then rename); strict JSON (NaN refused)."""
     from san.utils.io import atomic_write_text
 
-    atomic_write_text(Path(path), json.dumps(scene.to_json(), indent=1))
+    atomic_write_text(Path(path), json.dumps(scene.to_json(), indent=1, allow_nan=False))
 
 
 def load_scene(path: str | os.PathLike) -> Scene:

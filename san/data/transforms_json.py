@@ -22,10 +22,14 @@ Intrinsics (keys of the file's top level, overridden by the same keys on a frame
 Poses: ``transform_matrix`` is camera-to-world in the OpenGL camera convention ``(right, up, back)``;
 it is converted to OpenCV by negating the ``y`` and ``z`` columns.
 
-Images: ``file_path`` relative to the JSON's folder; a path without a suffix gets ``.png``
-(Blender). With ``image_folder`` set (e.g. ``"images_4"``), a leading ``images/`` component is replaced
-by it (nerfstudio's downscaled folders). Frames whose image file does not exist are skipped, with one
-:class:`MissingFramesWarning` that counts them; an image that exists but cannot be read is an error.
+Images: ``file_path`` relative to the JSON's folder, resolved as the common writers intend
+(:func:`resolve_file_path`): backslashes (files written on Windows by colmap2nerf or BlenderNeRF) are
+path separators; a path without an image suffix gets the first of :data:`IMAGE_SUFFIX_TRIES` that
+exists (Blender writes ``.png``, instant-ngp/nerfstudio exporters sometimes drop ``.jpg``). With
+``image_folder`` set (e.g. ``"images_4"``), a leading ``images/`` component is replaced by it
+(nerfstudio's downscaled folders). Frames whose image file does not exist are skipped, with one
+:class:`MissingFramesWarning` that counts them and shows the first paths tried; when no frame has
+its image the error shows them too. An image that exists but cannot be read is an error.
 """
 
 from __future__ import annotations
@@ -41,18 +45,19 @@ import numpy as np
 
 from san.cameras import DISTORTION_KEYS, intrinsics_matrix, zero_distortion
 from san.data.images import image_size, is_image_file, rescale_to_image
-from san.data.scene import Frame, SceneError
+from san.data.scene import CaptureWarning, Frame, SceneError
 
 SINGLE_FILE = "transforms.json"
 SPLIT_FILES = {"train": "transforms_train.json", "test": "transforms_test.json"}
 SUPPORTED_CAMERA_MODELS = ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE")
 FLAVOURS = ("blender", "nerfstudio")
+IMAGE_SUFFIX_TRIES = (".png", ".jpg", ".jpeg", ".JPG", ".JPEG", ".PNG", ".exr", ".tif", ".tiff", ".webp", ".bmp")
 
 # OpenGL camera (right, up, back) -> OpenCV (right, down, forward): negate the y and z columns.
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
-class MissingFramesWarning(UserWarning):
+class MissingFramesWarning(CaptureWarning):
     """Some frames of a ``transforms*.json`` were skipped because their image file is missing."""
 
 
@@ -112,14 +117,25 @@ def detect_flavour(scene_dir: str | os.PathLike) -> str:
     return flavour_of(_read_json(next(iter(files.values()))))
 
 
-def _image_path(json_dir: Path, file_path: str, image_folder: str | None) -> Path:
-    parts = [p for p in Path(file_path).parts if p != "."]
+def resolve_file_path(json_dir: Path, file_path: str, image_folder: str | None = None) -> tuple[Path, list[Path]]:
+    """``(path, tried)``: the image a frame's ``file_path`` names, and every path tried.
+
+    ``path`` is the first candidate that exists, else the path as written (so errors can show it).
+    Backslashes are separators; ``./`` components are dropped; without an image suffix, the suffixes
+    of :data:`IMAGE_SUFFIX_TRIES` are tried in order.
+    """
+    normalised = file_path.replace("\\", "/")
+    parts = [p for p in Path(normalised).parts if p != "."]
     if image_folder is not None and parts and parts[0] == "images":
         parts[0] = image_folder
     path = json_dir.joinpath(*parts)
-    if not path.exists() and not is_image_file(path):
-        path = path.with_name(path.name + ".png")
-    return path
+    tried = [path]
+    if not is_image_file(path):
+        tried += [path.with_name(path.name + ext) for ext in IMAGE_SUFFIX_TRIES]
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate, tried
+    return path, tried
 
 
 def _number(meta: dict, key: str, where: str) -> float:
@@ -190,6 +206,8 @@ def load_transforms(scene_dir: str | os.PathLike, image_folder: str | None = Non
     frames: list[Frame] = []
     pose_files: list[Path] = []
     skipped, total, flavour = 0, 0, None
+    missing: list[str] = []
+    suffixless = False
     for split, path in files.items():
         data = _read_json(path)
         flavour = flavour or flavour_of(data)
@@ -199,9 +217,12 @@ def load_transforms(scene_dir: str | os.PathLike, image_folder: str | None = Non
             if not isinstance(frame, dict) or "file_path" not in frame:
                 raise SceneError(f"{path}: frame {i} has no file_path")
             where = f"{path} (frame {i}, {frame['file_path']})"
-            image = _image_path(path.parent, str(frame["file_path"]), image_folder)
-            if not image.exists():
+            image, tried = resolve_file_path(path.parent, str(frame["file_path"]), image_folder)
+            if not image.is_file():
                 skipped += 1
+                suffixless = suffixless or len(tried) > 1
+                if len(missing) < 3:
+                    missing.append(f"file_path {frame['file_path']!r} -> {tried[0]}")
                 continue
             size = image_size(image)
             K, dist = frame_intrinsics({**top, **frame}, size, where)
@@ -209,11 +230,14 @@ def load_transforms(scene_dir: str | os.PathLike, image_folder: str | None = Non
             frames.append(Frame(os.path.abspath(image), size[0], size[1], K, c2w, dist, split or "train"))
             pose_files.append(path)
     names = ", ".join(str(p) for p in files.values())
+    paths_tried = "; ".join(missing) + (" ..." if skipped > len(missing) else "")
+    if suffixless:
+        paths_tried += f" (a path without an image suffix was also tried with {', '.join(IMAGE_SUFFIX_TRIES)})"
     if not frames:
-        raise SceneError(f"{names}: none of the {total} frames has its image file on disk")
+        raise SceneError(f"{names}: none of the {total} frames has its image file on disk; paths tried: {paths_tried}")
     if skipped:
         warnings.warn(
-            f"{names}: skipped {skipped} of {total} frames whose image file is missing",
+            f"{names}: skipped {skipped} of {total} frames whose image file is missing; paths tried: {paths_tried}",
             MissingFramesWarning,
             stacklevel=2,
         )

@@ -323,7 +323,7 @@ class FeatureCacheWriter:
 
     def set_json_attr(self, name: str, value: Any) -> None:
         """Store a JSON-serialisable ``value`` as a string attribute (for example ``timing``)."""
-        self.file.attrs[name] = json.dumps(value)
+        self.file.attrs[name] = json.dumps(value, allow_nan=False)
 
 
 @contextlib.contextmanager
@@ -363,7 +363,7 @@ def create_feature_cache(
             f.attrs["nerf_digest"] = str(nerf_digest)
             f.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             f.attrs["san_version"] = san_version()
-            f.attrs["settings"] = json.dumps(dict(settings or {}))
+            f.attrs["settings"] = json.dumps(dict(settings or {}), allow_nan=False)
             writer = FeatureCacheWriter(f, path, num_views, int(render_size), teacher, compression)
             yield writer
             missing = np.flatnonzero(~writer.written)
@@ -550,9 +550,22 @@ class FeatureCache:
         return self._read("rgb", (index, slice(0, h), slice(0, w)))
 
     def features(self, index: int) -> list[np.ndarray]:
-        """Per map, the ``CxHxW`` float16 features of view ``index`` (full padded map)."""
+        """Per map, the ``CxHxW`` float16 features of view ``index`` (full padded map).
+
+        Raises:
+            FeatureCacheError: a chunk that cannot be read, or features with NaN/inf (a corrupt chunk
+                can decode to NaNs without a read error); trainers never see non-finite targets.
+        """
         index = self._check_index(index)
-        return [self._read(f"features/{i}", (index,)) for i in range(self.num_maps)]
+        maps = [self._read(f"features/{i}", (index,)) for i in range(self.num_maps)]
+        for i, m in enumerate(maps):
+            if not np.isfinite(m).all():
+                bad = int((~np.isfinite(m)).sum())
+                raise self._error(
+                    f"features/{i}[{index}] has NaN/inf values ({bad} of {m.size}): the cache is corrupt; "
+                    "delete it and rerun rule cache_features"
+                )
+        return maps
 
     def view(self, index: int) -> CachedView:
         """Everything stored for view ``index`` (one read per dataset)."""
@@ -611,14 +624,10 @@ class FeatureCache:
             )
         for j in self.sample_indices(full):
             try:
-                maps = self.features(j)
+                self.features(j)  # reads every chunk of the view and checks that the values are finite
                 self.rgb(j)
             except FeatureCacheError as e:
                 problems.append(str(e).removeprefix(f"{self.path}: "))
-                continue
-            for i, m in enumerate(maps):
-                if not np.isfinite(m).all():
-                    problems.append(f"features/{i}[{j}] has NaN/inf values")
             if orthonormality_error(self.c2w[j, :3, :3]) > 1e-3:
                 problems.append(f"c2w[{j}] rotation is not orthonormal")
             if not (self.K[j, 0, 0] > 0 and self.K[j, 1, 1] > 0):

@@ -21,6 +21,8 @@ from torch import nn
 from san.fields.semantic_field import SemanticField, SemanticFieldConfig
 from san.imitation.geometry import RayGeometry
 from san.imitation.head import FeatureHead, FeatureHeadConfig, head_input
+from san.utils.checkpoint import CheckpointError
+from san.utils.checks import require_finite
 from san.utils.io import atomic_path
 
 FORMAT_VERSION = 1
@@ -153,10 +155,17 @@ def load_imitation(
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{path}: no imitation model (run rule train_imitation first)") from e
     except Exception as e:
-        raise RuntimeError(f"{path}: cannot read imitation model ({type(e).__name__}: {e})") from e
+        raise CheckpointError(f"{path}: cannot read imitation model ({type(e).__name__}: {e})") from e
     if not isinstance(record, dict) or record.get("format_version") != FORMAT_VERSION:
-        raise RuntimeError(f"{path}: not a san imitation model of format_version {FORMAT_VERSION}")
+        raise CheckpointError(f"{path}: not a san imitation model of format_version {FORMAT_VERSION}")
     model = build_from_spec(record["spec"], backend, device)
+    for name, value in record["state_dict"].items():
+        require_finite(
+            value,
+            stage="load_imitation",
+            what=f"{path}: weight {name}",
+            hint="the field diverged when it was trained; retrain it",
+        )
     model.load_state_dict(record["state_dict"])
     model.metadata = record["metadata"]
     model.eval()

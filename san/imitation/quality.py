@@ -91,8 +91,8 @@ def feature_quality(
         row["mse"] = float(np.mean([m["mse"] for m in row["maps"]]))
         rows.append(row)
     return {
-        "cosine": float(np.mean([r["cosine"] for r in rows])) if rows else float("nan"),
-        "mse": float(np.mean([r["mse"] for r in rows])) if rows else float("nan"),
+        "cosine": float(np.mean([r["cosine"] for r in rows])) if rows else None,  # strict JSON: null, never NaN
+        "mse": float(np.mean([r["mse"] for r in rows])) if rows else None,  # strict JSON: null, never NaN
         "views": len(rows),
         "per_view": rows,
         "seconds": time.perf_counter() - t0,

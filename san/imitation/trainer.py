@@ -20,7 +20,6 @@ uninterrupted one.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from san.imitation.model import ImitationModel
 from san.models.base import RadianceModel
 from san.teachers.base import Teacher
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from san.utils.checks import require_finite
 from san.utils.progress import Progress
 
 if TYPE_CHECKING:
@@ -275,6 +275,12 @@ class ImitationTrainer:
             targets.append(target)
         weight = self.config.correlation_weight if self.variant.correlation_loss else 0.0
         loss, metrics = imitation_loss(preds, targets, weight)
+        require_finite(
+            loss,
+            stage="train_imitation",
+            what=f"the loss at step {self.step + 1}",
+            hint=f"training diverged (imitation.lr_grid {self.config.lr_grid:g} / lr_head {self.config.lr_head:g} too high?) or the teacher features hold NaN",
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -401,10 +407,10 @@ class ImitationTrainer:
             "teacher_s": c.teacher_s,
             "render_s": c.render_s,
             "geometry_s": c.geometry_s,
-            "first_mse": first.get("mse", math.nan),
-            "first_cosine": first.get("cosine", math.nan),
-            "final_mse": last.get("mse", math.nan),
-            "final_cosine": last.get("cosine", math.nan),
+            "first_mse": first.get("mse"),
+            "first_cosine": first.get("cosine"),
+            "final_mse": last.get("mse"),
+            "final_cosine": last.get("cosine"),
             "variant": asdict(self.variant),
         }
 

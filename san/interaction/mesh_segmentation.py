@@ -206,14 +206,24 @@ def select_faces(visible_count, inside_count, vote_threshold: float = 0.5, min_v
 class SegmentationExport:
     """Files written by :func:`export_segmentation` and their face counts."""
 
-    segment_ply: Path
-    segment_glb: Path
-    rest_ply: Path
-    rest_glb: Path
+    segment_ply: Path | None
+    segment_glb: Path | None
+    rest_ply: Path | None
+    rest_glb: Path | None
     summary: Path
     segment_faces: int
     rest_faces: int
     frame: str
+
+    @property
+    def files(self) -> list[Path]:
+        """The mesh files written (an empty part has none)."""
+        return [p for p in (self.segment_ply, self.segment_glb, self.rest_ply, self.rest_glb) if p is not None]
+
+    @property
+    def empty(self) -> list[str]:
+        """``"segment"`` when nothing was selected, ``"rest"`` when everything was."""
+        return [name for name, n in (("segment", self.segment_faces), ("rest", self.rest_faces)) if n == 0]
 
 
 def split_mesh(mesh, selected):
@@ -255,6 +265,11 @@ def export_segmentation(
     """Write ``{stem}.ply/.glb`` (the selected faces) and ``{stem}_rest.ply/.glb`` (the scene
     without them) plus ``{stem}.json`` (counts, frame, transform), atomically.
 
+    An empty part (nothing selected: a click on the sky; or everything selected) gets no mesh
+    files: its face count is 0, it is listed under ``"empty"`` in the JSON with a note, and mesh
+    files of that part left by an earlier export to the same folder are removed. Every mesh is
+    encoded in memory before the first file is written, so a failure leaves no partial object.
+
     Args:
         mesh: a ``trimesh.Trimesh`` in the normalised frame (or any frame when ``normalization`` is None).
         selected: ``F`` bool faces to cut out.
@@ -273,13 +288,28 @@ def export_segmentation(
             segment.vertices = normalization.to_input_points(segment.vertices)
             rest.vertices = normalization.to_input_points(rest.vertices)
     out = Path(out_dir)
-    paths = {}
+    encoded: dict[Path, bytes] = {}
     for name, part in ((stem, segment), (f"{stem}_rest", rest)):
+        if len(part.faces) == 0:
+            continue
+        for ext in ("ply", "glb"):
+            encoded[out / f"{name}.{ext}"] = part.export(file_type=ext)
+    empty = [label for label, part in (("segment", segment), ("rest", rest)) if len(part.faces) == 0]
+    paths: dict[str, Path | None] = {}
+    for name in (stem, f"{stem}_rest"):
         for ext in ("ply", "glb"):
             path = out / f"{name}.{ext}"
-            with atomic_path(path) as tmp:
-                part.export(tmp, file_type=ext)
-            paths[f"{name}.{ext}"] = path
+            if path in encoded:
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(encoded[path])
+                paths[f"{name}.{ext}"] = path
+            else:
+                path.unlink(missing_ok=True)  # an earlier export's file would look like this one's
+                paths[f"{name}.{ext}"] = None
+    notes = {
+        "segment": "nothing selected (the mask covers no mesh face): no segment files",
+        "rest": "every face selected: no rest files",
+    }
     summary = out / f"{stem}.json"
     atomic_write_json(
         summary,
@@ -287,6 +317,9 @@ def export_segmentation(
             "segment_faces": len(segment.faces),
             "rest_faces": len(rest.faces),
             "total_faces": len(segment.faces) + len(rest.faces),
+            "empty": empty,
+            "empty_note": "; ".join(notes[e] for e in empty),
+            "files": [p.name for p in encoded],
             "frame": frame_written,
             "frame_note": {
                 "input": "the capture's frame (normalised vertices mapped with Normalization.to_input_points)",

@@ -37,24 +37,25 @@ class PromptError(ValueError):
 def read_prompts(path: str | os.PathLike):
     """Read a prompts TSV (module docstring) into a DataFrame with a ``line`` column (1-based file
     line, for messages). Column and type problems are reported all at once."""
-    import pandas as pd
+    from san.utils.tsv import SheetError, read_sheet
 
     path = Path(path)
     if not path.is_file():
         raise PromptError(f"{path}: prompts file not found (config key segment.prompts)")
-    df = pd.read_csv(path, sep="\t", dtype=str, comment="#", skip_blank_lines=True, keep_default_na=False)
-    missing = [c for c in PROMPT_COLUMNS if c not in df.columns]
+    try:
+        sheet = read_sheet(path)
+    except SheetError as e:
+        raise PromptError(str(e)) from None
+    df = sheet.frame()
+    missing = [c for c in PROMPT_COLUMNS if c not in sheet.header]
     if missing:
         raise PromptError(f"{path}: missing column(s) {missing}; columns are {', '.join(PROMPT_COLUMNS)}[, object]")
-    extra = [c for c in df.columns if c not in (*PROMPT_COLUMNS, "object")]
+    extra = [c for c in sheet.header if c not in (*PROMPT_COLUMNS, "object")]
     if extra:
         raise PromptError(f"{path}: unknown column(s) {extra}; columns are {', '.join(PROMPT_COLUMNS)}[, object]")
     if "object" not in df.columns:
         df["object"] = ""
-    lines = _data_lines(path)
-    if len(lines) != len(df):
-        lines = list(range(2, 2 + len(df)))
-    df["line"] = lines
+    df = df[[*PROMPT_COLUMNS, "object", "line"]]
     problems = []
     for i, row in df.iterrows():
         where = f"line {row['line']}"
@@ -80,15 +81,6 @@ def read_prompts(path: str | os.PathLike):
     df["label"] = df["label"].astype(int)
     return df
 
-
-def _data_lines(path: Path) -> list[int]:
-    """1-based line numbers of the data rows (not the header, comments or blank lines)."""
-    numbers = [
-        n
-        for n, text in enumerate(path.read_text().splitlines(), start=1)
-        if text.strip() and not text.lstrip().startswith("#")
-    ]
-    return numbers[1:]
 
 
 def check_prompts(prompts, scene_id: str, scene: Scene) -> None:

@@ -382,7 +382,8 @@ class ViewerApp:
                 **self.provenance,
             },
         )
-        self.set_status(f"Exported {result.segment_faces} faces (views {used}) to `{out}`.")
+        empty = " (nothing selected: no segment mesh written)" if "segment" in result.empty else ""
+        self.set_status(f"Exported {result.segment_faces} faces (views {used}) to `{out}`{empty}.")
         return out
 
 

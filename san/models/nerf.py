@@ -24,6 +24,8 @@ from san.encodings.hashgrid import HashGridConfig
 from san.fields.nerf_field import NeRFField, NeRFFieldConfig, ProposalField, ProposalFieldConfig
 from san.rendering.samplers import SamplerConfig, SceneSpace, sample_pdf, uniform_edges
 from san.rendering.volume import accumulate, compute_weights, expected_depth
+from san.utils.checkpoint import CheckpointError
+from san.utils.checks import require_finite
 from san.utils.device import resolve_device
 from san.utils.io import atomic_path
 
@@ -259,13 +261,20 @@ def load_nerf(path: str | os.PathLike, device: torch.device | str = "auto") -> N
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise RuntimeError(f"{path}: cannot read NeRF model ({type(e).__name__}: {e})") from e
+        raise CheckpointError(f"{path}: cannot read NeRF model ({type(e).__name__}: {e})") from e
     if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
-        raise RuntimeError(f"{path}: not a san NeRF model file")
+        raise CheckpointError(f"{path}: not a san NeRF model file")
     if state.get("version") != FILE_VERSION:
-        raise RuntimeError(f"{path}: NeRF file version {state.get('version')!r}, expected {FILE_VERSION}")
+        raise CheckpointError(f"{path}: NeRF file version {state.get('version')!r}, expected {FILE_VERSION}")
     dev = resolve_device(device) if isinstance(device, str) else device
     model = NeRFModel(from_dict(NeRFConfig, state["config"], "nerf.model"), SceneSpace(**state["space"]), dev)
+    for name, value in state["state_dict"].items():
+        require_finite(
+            value,
+            stage="load_nerf",
+            what=f"{path}: weight {name}",
+            hint="the NeRF diverged when it was trained; retrain it (lower nerf.lr)",
+        )
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model

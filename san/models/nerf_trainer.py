@@ -27,6 +27,7 @@ from san.data.scene import Frame, Scene
 from san.metrics import psnr, ssim
 from san.models.nerf import NeRFConfig, NeRFModel
 from san.rendering.samplers import SceneSpace, distortion_loss, interlevel_loss
+from san.utils.checks import require_finite
 from san.utils.io import atomic_path
 
 _CPU_MODEL: dict[str, Any] = {
@@ -210,6 +211,12 @@ class NeRFTrainer:
         if cfg.distortion_loss_weight > 0:
             loss = loss + cfg.distortion_loss_weight * distortion_loss(out.edges, out.weights)
         lr = self.optimizer.param_groups[0]["lr"]
+        require_finite(
+            loss,
+            stage="train_nerf",
+            what=f"the loss at step {self.step_count + 1}",
+            hint=f"training diverged (nerf.lr {cfg.lr:g} too high?) or the images/poses hold NaN",
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from san.pipeline.settings import Settings, parse_settings
-from san.utils.progress import setup_logging
+from san.utils.progress import report_failure, setup_logging
 
 log = logging.getLogger("san")
 
@@ -57,6 +57,6 @@ def run_rule(smk: Any, body: Callable[[Settings], object]) -> None:
     settings = parse_settings(smk.config)
     try:
         body(settings)
-    except Exception:
-        log.exception("rule %s failed", smk.rule)
-        raise
+    except Exception as e:  # one-line cause on stderr, traceback in the rule's log
+        report_failure(f"rule {smk.rule}", e, smk.log[0] if smk.log else None)
+        raise SystemExit(1) from None

@@ -22,6 +22,7 @@ def prepare_poses(
     format: str = "auto",
     kind: str | None = None,
     config: PreparePosesConfig = PreparePosesConfig(),
+    colmap_model: str | None = None,
 ) -> Scene:
     """Prepare the scene at ``path`` and write it to ``out_json`` (see :func:`prepare_scene`).
 
@@ -31,11 +32,12 @@ def prepare_poses(
         format: ``"auto"`` or a format name from the scene sheet.
         kind: ``None`` or ``forward_facing`` / ``unbounded`` from the scene sheet.
         config: the ``prepare_poses`` config section.
+        colmap_model: the scene sheet's ``colmap_model`` (``"sparse/1"``) or ``None``.
 
     Returns:
         The written :class:`Scene`.
     """
-    scene = prepare_scene(path, format=format, kind=kind, config=config)
+    scene = prepare_scene(path, format=format, kind=kind, config=config, colmap_model=colmap_model)
     save_scene(scene, Path(out_json))
     log.info(
         "prepare_poses: %s (%s, %s): %d train / %d test frames, near %.4g far %.4g, %d skipped -> %s",

@@ -123,10 +123,8 @@ def segment_scene(
                 "segment_faces": export.segment_faces,
                 "rest_faces": export.rest_faces,
                 "frame": export.frame,
-                "files": [
-                    str(p.relative_to(out))
-                    for p in (export.segment_ply, export.segment_glb, export.rest_ply, export.rest_glb)
-                ],
+                "files": [str(p.relative_to(out)) for p in export.files],
+                "empty": export.empty,
             }
         entry["seconds"] = time.perf_counter() - t0
         atomic_write_json(out / f"{name}.json", entry)

@@ -177,6 +177,32 @@ _PRESET_SECTIONS = {
 }
 
 
+def coerce_command_line_values(config: dict, overrides: Mapping[str, Any]) -> dict:
+    """Read the nested strings of Snakemake's ``--config`` values as the YAML values they stand for,
+    in ``config`` (in place), before schema validation.
+
+    Snakemake parses ``--config "resources={train_nerf: {mem_mb: 64000}}"`` into
+    ``{'train_nerf': {'mem_mb': '64000'}}``; :func:`san.config.coerce_strings` reads ``'64000'`` as
+    ``64000`` wherever the field is not a string, so the override validates like the same value in
+    a YAML file. Only the command-line ``overrides`` (``workflow.config_settings.config``) are
+    coerced: a quoted string in a YAML file stays a string, and a type error.
+
+    Returns:
+        ``config``.
+    """
+    from san.config import coerce_strings
+
+    def merge(into: dict, values: Mapping[str, Any]) -> None:
+        for k, v in values.items():
+            if isinstance(v, Mapping) and isinstance(into.get(k), dict):
+                merge(into[k], v)
+            else:
+                into[k] = v
+
+    merge(config, coerce_strings(Settings, dict(overrides)))
+    return config
+
+
 def parse_settings(config: Mapping[str, Any]) -> Settings:
     """Validated YAML mapping -> frozen :class:`Settings` (presets resolved, unknown keys rejected)."""
     data = dict(config)
@@ -203,32 +229,40 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
 # ----------------------------------------------------------------------------------- scene sheet
 
 SHEET_COLUMNS = ("scene", "path", "format")
+SHEET_OPTIONAL = ("kind", "colmap_model")
 SHEET_FORMATS = ("auto", "colmap", "llff", "blender", "nerfstudio", "demo")
 
 
 def read_scene_sheet(path: str | Path, data_root: str | None = None):
-    """Read and check the scene sheet (TSV: ``scene``, ``path``, ``format``, optional ``kind``).
+    """Read and check the scene sheet (TSV: ``scene``, ``path``, ``format``, optional ``kind`` and
+    ``colmap_model``; see :mod:`san.utils.tsv` for comments and ``#`` in paths).
 
     ``scene`` is ``dataset/name``; relative ``path`` values are resolved under ``data_root`` when
-    it is set. Every problem is collected and raised at once (empty sheet, duplicate ids, unknown
-    formats or kinds, and *all* missing scene folders in one message) before any job starts.
-    Returns a DataFrame indexed by scene id.
+    it is set; ``colmap_model`` (a column only when the sheet has it) picks one of several COLMAP
+    models (``sparse/1``). Every problem is
+    collected and raised at once (empty sheet, duplicate ids, unknown formats or kinds, and *all*
+    missing scene folders in one message, each bad row with its line number and raw text) before
+    any job starts. Returns a DataFrame indexed by scene id.
     """
-    import pandas as pd
+    from san.utils.tsv import SheetError, read_sheet
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: scene sheet not found (config key 'scenes')")
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, comment="#").fillna("")
-    except pd.errors.EmptyDataError:
-        raise ConfigError(f"{path}: the scene sheet is empty (it lists no scenes)") from None
-    missing_cols = [c for c in SHEET_COLUMNS if c not in df.columns]
+        sheet = read_sheet(path)
+    except SheetError as e:
+        raise ConfigError(str(e)) from None
+    if not sheet.header:
+        raise ConfigError(f"{path}: the scene sheet is empty (it lists no scenes)")
+    columns = "scene, path, format[, kind][, colmap_model]"
+    missing_cols = [c for c in SHEET_COLUMNS if c not in sheet.header]
     if missing_cols:
-        raise ConfigError(f"{path}: missing column(s) {missing_cols}; columns are scene, path, format[, kind]")
-    extra = [c for c in df.columns if c not in (*SHEET_COLUMNS, "kind")]
+        raise ConfigError(f"{path}: missing column(s) {missing_cols}; columns are {columns}")
+    extra = [c for c in sheet.header if c not in (*SHEET_COLUMNS, *SHEET_OPTIONAL)]
     if extra:
-        raise ConfigError(f"{path}: unknown column(s) {extra}; columns are scene, path, format[, kind]")
+        raise ConfigError(f"{path}: unknown column(s) {extra}; columns are {columns}")
+    df = sheet.frame()
     if "kind" not in df.columns:
         df["kind"] = ""
     if df.empty:
@@ -239,12 +273,17 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
         problems.append(f"duplicate scene id(s): {', '.join(dup)}")
     for _, row in df.iterrows():
         sid = row["scene"]
+        row_problems = []
         if sid.count("/") != 1 or not all(sid.split("/")):
-            problems.append(f"scene {sid!r}: id must be 'dataset/name' (e.g. llff/fern)")
+            row_problems.append(f"scene {sid!r}: id must be 'dataset/name' (e.g. llff/fern)")
         if row["format"] not in SHEET_FORMATS:
-            problems.append(f"scene {sid!r}: format {row['format']!r} is not one of {list(SHEET_FORMATS)}")
+            row_problems.append(f"scene {sid!r}: format {row['format']!r} is not one of {list(SHEET_FORMATS)}")
         if row["kind"] not in ("", "forward_facing", "unbounded"):
-            problems.append(f"scene {sid!r}: kind {row['kind']!r} is not forward_facing or unbounded")
+            row_problems.append(f"scene {sid!r}: kind {row['kind']!r} is not forward_facing or unbounded")
+        if row.get("colmap_model") and row["format"] not in ("auto", "colmap"):
+            row_problems.append(f"scene {sid!r}: colmap_model {row['colmap_model']!r} needs format colmap or auto")
+        if row_problems:
+            problems.append("; ".join(row_problems) + f"\n    line {row['line']}: {sheet.raw_line(row['line'])!r}")
     root = Path(data_root) if data_root else None
     resolved = []
     for p, fmt in zip(df["path"], df["format"]):
@@ -254,8 +293,8 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
         resolved.append(str(q))
     df["path"] = resolved
     missing = [
-        f"{sid} -> {p}"
-        for sid, p, fmt in zip(df["scene"], df["path"], df["format"])
+        f"{sid} -> {p} (line {line})"
+        for sid, p, fmt, line in zip(df["scene"], df["path"], df["format"], df["line"])
         if fmt != "demo" and not Path(p).is_dir()
     ]
     if missing:
@@ -263,7 +302,29 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
         problems.append(f"{len(missing)} scene folder(s) not found{hint}:\n    " + "\n    ".join(missing))
     if problems:
         raise ConfigError(f"{path}: " + "\n  ".join(problems))
-    return df.set_index("scene", drop=False)
+    return df.drop(columns="line").set_index("scene", drop=False)
+
+
+def prompt_scene_ids(prompts: str | Path, scenes, sheet: str | Path) -> list[str]:
+    """The scene ids of a prompts TSV, parsed and checked at DAG build (columns, types, and every id
+    listed in the scene sheet ``sheet``, whose rows are ``scenes``).
+
+    Raises:
+        ConfigError: naming the prompts file, and the sheet for ids it does not list.
+    """
+    from san.interaction.prompts import PromptError, read_prompts
+
+    try:
+        df = read_prompts(prompts)
+    except PromptError as e:
+        raise ConfigError(str(e)) from None
+    unknown = [(sid, int(line)) for sid, line in zip(df["scene"], df["line"]) if sid not in scenes.index]
+    if unknown:
+        listed = ", ".join(f"{sid!r} (line {line})" for sid, line in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise ConfigError(
+            f"{prompts}: scene(s) {listed} not in the scene sheet {sheet} (it lists: {', '.join(scenes.index)})"
+        )
+    return list(dict.fromkeys(df["scene"]))
 
 
 # ---------------------------------------------------------------------------- schema generation

@@ -32,6 +32,7 @@ from san.data.scene import load_scene
 from san.models.nerf import save_nerf
 from san.models.nerf_trainer import NeRFTrainer, TrainNeRFConfig
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from san.utils.checks import require_finite
 from san.utils.device import resolve_device, synchronize
 from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
 from san.utils.progress import Progress
@@ -116,6 +117,12 @@ def train_nerf(
     log.info("train_nerf: evaluating %d test views", len(scene.test_frames))
     t_eval = time.perf_counter()
     evaluation = trainer.evaluate(scene.indices("test"), out_dir / "test_renders")
+    require_finite(
+        evaluation["psnr"],
+        stage="train_nerf",
+        what="the test PSNR",
+        hint="the trained field renders NaN (training diverged: lower nerf.lr) or there are no test views",
+    )
     nerf = trainer.model
     record = {
         "psnr": evaluation["psnr"],

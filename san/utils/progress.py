@@ -37,10 +37,32 @@ class Progress:
 
 
 def setup_logging(logfile: str | None = None, level: int = logging.INFO) -> None:
-    """Log to stderr and, when given, to ``logfile`` (Snakemake's ``log:``)."""
+    """Log to stderr and, when given, to ``logfile`` (Snakemake's ``log:``). Python warnings (a
+    partial capture, skipped frames) are logged too, so they land in the rule's log."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if logfile:
         handlers.append(logging.FileHandler(logfile, mode="w"))
     logging.basicConfig(
         level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
     )
+    logging.captureWarnings(True)
+
+
+def report_failure(stage: str, error: BaseException, logfile: str | None = None) -> str:
+    """Log a failed stage once: the one-line cause on stderr and in the log file, the traceback only
+    in the log file (the root logger's file handlers, set up by :func:`setup_logging`; with none,
+    stderr gets the traceback). Returns the one-line message ``"{stage}: error: {cause}"``."""
+    import traceback
+
+    message = f"{stage}: error: {str(error) or type(error).__name__}"
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    for handler in files:
+        handler.acquire()
+        try:
+            handler.stream.write(trace)
+            handler.flush()
+        finally:
+            handler.release()
+    log.error(message + (f" (traceback in {logfile or files[0].baseFilename})" if files else "\n" + trace))
+    return message

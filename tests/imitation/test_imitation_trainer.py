@@ -166,3 +166,28 @@ def test_variants_and_presets():
         dataclasses.replace(paper, fresh_fraction=1.5)
     with pytest.raises(ValueError, match="unknown key"):
         imitation_config({"stepz": 3})
+
+
+def test_a_non_finite_loss_stops_training_naming_the_stage(
+    tmp_path, monkeypatch, nerf, toy_teacher, cameras, cache_factory
+):
+    """Issue 13, kind 4: a NaN loss (corrupt targets, divergence) stops the run; nothing after it is saved."""
+    import san.imitation.trainer as trainer_module
+    from san.utils.checks import NonFiniteError
+
+    real_loss = trainer_module.imitation_loss
+    calls = []
+
+    def nan_from_step_3(preds, targets, weight):
+        loss, metrics = real_loss(preds, targets, weight)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) >= 3 else loss), metrics
+
+    monkeypatch.setattr(trainer_module, "imitation_loss", nan_from_step_3)
+    trainer = trainer_for(nerf, toy_teacher, cameras, cache_factory(toy_teacher), steps=10, checkpoint_every=2)
+    with pytest.raises(
+        NonFiniteError,
+        match=r"^train_imitation: the loss at step 3 is not finite \(nan\); training diverged \(imitation.lr_grid",
+    ):
+        trainer.fit(tmp_path / "ckpt")
+    assert trainer.step == 2 and sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["step_0000002.ckpt"]

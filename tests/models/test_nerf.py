@@ -137,3 +137,20 @@ def test_hash_config_defaults_follow_facts():
     grid = NeRFConfig().field.grid
     assert (grid.num_levels, grid.features_per_level, grid.log2_hashmap_size) == (16, 2, 19)
     assert isinstance(grid, HashGridConfig)
+
+
+def test_load_refuses_a_model_with_non_finite_weights(tmp_path):
+    """Issue 13, kind 4: a model file saved from a diverged run (before divergence was caught) is
+    refused by name instead of rendering NaN downstream."""
+    from san.utils.checks import NonFiniteError
+
+    model = _model("unbounded")
+    with torch.no_grad():
+        next(model.parameters()).view(-1)[0] = float("nan")
+    path = tmp_path / "model.pt"
+    save_nerf(model, path)
+    with pytest.raises(
+        NonFiniteError,
+        match=rf"^load_nerf: {path}: weight .* is not finite \(1 of \d+ values non-finite\); the NeRF diverged",
+    ):
+        load_nerf(path, "cpu")

@@ -83,15 +83,19 @@ def test_no_fault_without_the_variable(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_failure_is_logged_with_traceback_and_reraised(tmp_path):
+def test_failure_prints_one_line_and_logs_the_traceback(tmp_path, capfd):
     def body(settings):
         raise ValueError("the body broke")
 
     smk = _smk(tmp_path, rule="extract_mesh")
-    with pytest.raises(ValueError, match="the body broke"):
+    with pytest.raises(SystemExit) as info:
         run_rule(smk, body)
+    assert info.value.code == 1
     text = Path(smk.log[0]).read_text()
-    assert "rule extract_mesh failed" in text and "Traceback" in text and "the body broke" in text
+    assert "rule extract_mesh: error: the body broke" in text and "Traceback" in text
+    err = capfd.readouterr().err
+    assert "rule extract_mesh: error: the body broke" in err
+    assert "Traceback" not in err and err.count("the body broke") == 1  # the cause once, no stacked tracebacks
 
 
 def test_bad_config_fails_before_the_body(tmp_path):

@@ -196,3 +196,18 @@ def test_presets_merge_nested_keys():
     g = paper.model.field.grid
     assert (g.num_levels, g.features_per_level, g.log2_hashmap_size, paper.steps) == (16, 2, 19, 10000)
     assert paper.rays_per_batch * paper.model.sampler.num_samples == 2**18
+
+
+def test_r2_38_divergence_fails_the_job_naming_the_cause(tmp_path):
+    """Issue 13, kind 4 (case R2-38, ``nerf: {lr: 1e5}``): the loss goes NaN; the job fails naming the
+    stage and the learning rate, and no model.pt / metrics.json that looks complete is left."""
+    from san.utils.checks import NonFiniteError
+
+    torch.manual_seed(0)
+    cams = make_scene(tmp_path / "scene")
+    out = tmp_path / "nerf"
+    with pytest.raises(
+        NonFiniteError, match=r"^train_nerf: the loss at step \d+ is not finite .*nerf.lr 100000 too high"
+    ):
+        tn.train_nerf(cams, out, _config(steps=40, lr=1e5, lr_final=1e3, checkpoint_every=0), device="cpu")
+    assert not (out / "model.pt").exists() and not (out / "metrics.json").exists()

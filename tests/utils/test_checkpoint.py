@@ -56,3 +56,21 @@ def test_load_truncated_checkpoint_names_the_path(tmp_path):
     assert str(path) in str(info.value)
     with pytest.raises(RuntimeError, match="missing.ckpt"):
         load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+    """Issue 13, kind 7: a corrupt newest checkpoint must not fail every rerun."""
+    import logging
+
+    from san.utils.checkpoint import checkpoint_problem
+
+    older = save_checkpoint(tmp_path, 100, {"w": torch.arange(10.0)})
+    newest = save_checkpoint(tmp_path, 200, {"w": torch.arange(1000.0)})
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 2])
+    assert checkpoint_problem(older) is None and checkpoint_problem(newest) is not None
+    with caplog.at_level(logging.WARNING, logger="san"):
+        assert latest_checkpoint(tmp_path) == older
+    assert f"checkpoint {newest} is corrupt" in caplog.text and "falling back to the previous one" in caplog.text
+    older.write_bytes(b"garbage")
+    assert latest_checkpoint(tmp_path) is None  # nothing valid: start over rather than crash

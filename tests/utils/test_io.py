@@ -119,3 +119,60 @@ def test_progress_logs_after_min_seconds_and_on_the_last_step(caplog, monkeypatc
     lines = [r.getMessage() for r in caplog.records if r.name == "san"]
     assert [line.split(" | ")[0] for line in lines] == ["train step 2/7", "train step 7/7"]
     assert all("ETA" in line and "it/s" in line for line in lines)
+
+
+# ------------------------------------------------------------------ misdiagnosed I/O (issue 13, kind 7)
+
+
+def test_full_disk_is_reported_with_the_path(tmp_path):
+    import errno
+
+    from san.utils.io import DiskFullError
+
+    target = tmp_path / "features.h5"
+    with pytest.raises(DiskFullError, match=rf"No space left on device while writing {target}") as info:
+        with atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # nothing that looks complete, no temporary
+
+
+def test_full_disk_without_errno_is_still_recognised(tmp_path, monkeypatch):
+    """torch.save and h5py raise RuntimeError / OSError without errno on a full disk: the free space decides."""
+    import shutil
+
+    from san.utils import io
+    from san.utils.io import DiskFullError
+
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(100, 100, 0))
+    with pytest.raises(
+        DiskFullError, match="No space left on device while writing .*model.pt .*RuntimeError: file write failed"
+    ):
+        with atomic_path(tmp_path / "model.pt"):
+            raise RuntimeError("file write failed")
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="^other failure$"):  # with free space, an error stays itself
+        with atomic_path(tmp_path / "model.pt"):
+            raise RuntimeError("other failure")
+
+
+def test_temporaries_of_killed_writes_are_removed_on_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    from san.utils import io
+
+    target = tmp_path / "features.h5"
+    # A write killed with SIGKILL: its temporary stays, named after its (now gone) process.
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(child.stdout)
+    stale = tmp_path / f".features.h5.{io._HOST}.{dead_pid}.abc123.tmp.h5"
+    stale.write_bytes(b"half a cache")
+    alive = tmp_path / f".features.h5.{io._HOST}.{os.getpid()}.zzz999.tmp.h5"  # this process: still writing
+    alive.write_bytes(b"in progress")
+    other = tmp_path / ".other.h5.host.1.abc.tmp.h5"
+    other.write_bytes(b"another target's")
+    atomic_write_text(target, "complete")
+    assert target.read_text() == "complete"
+    assert not stale.exists() and alive.exists() and other.exists()

@@ -6,21 +6,20 @@
 import os
 from pathlib import Path
 
-import pandas as pd
 from snakemake.utils import validate
 
-from san.pipeline.settings import (
-    VARIANTS as ALL_VARIANTS,
-    parse_settings,
-    read_scene_sheet,
-)
+from san.pipeline.settings import VARIANTS as ALL_VARIANTS
+from san.pipeline.settings import coerce_command_line_values, parse_settings, prompt_scene_ids, read_scene_sheet
+from san.teachers.preflight import check_teacher
 
+coerce_command_line_values(config, workflow.config_settings.config)  # nested --config values arrive as strings
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False)
 SETTINGS = parse_settings(config)
 SCENES = read_scene_sheet(config["scenes"], data_root=config.get("data_root"))
 RESULTS = SETTINGS.results
 VARIANTS = list(SETTINGS.variants)
 TEACHER = SETTINGS.teacher.name
+check_teacher(SETTINGS.teacher, open_checkpoint=False)  # name and checkpoint presence, at DAG build
 
 
 wildcard_constraints:
@@ -132,7 +131,7 @@ def get_segmentation_targets(wildcards=None):
     """``segmentation/full/summary.json`` of every scene listed in ``segment.prompts``."""
     if not SETTINGS.segment.prompts:
         raise ValueError("config segment.prompts is not set: point it to a TSV with columns scene, view, x, y, label")
-    scenes = pd.read_csv(SETTINGS.segment.prompts, sep="\t", dtype=str)["scene"].unique()
+    scenes = prompt_scene_ids(SETTINGS.segment.prompts, SCENES, config["scenes"])
     return [
         path
         for s in scenes

@@ -1,6 +1,6 @@
 # Batch segmentation from a prompts TSV (config key segment.prompts; columns scene, view, x, y,
 # label). Not part of the default target: ask for it, e.g.
-#   snakemake --cores 2 --config segment='{prompts: config/demo_prompts.tsv}' segment_all
+#   snakemake --cores 2 --config segment='{prompts: config/demo_prompts.tsv}' -- segment_all
 rule segment_prompts:
     """Masks, overlays and (optionally) the segmented mesh for every prompt of one scene."""
     input:
