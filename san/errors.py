@@ -14,14 +14,14 @@ def project_errors() -> tuple[type[BaseException], ...]:
     from san.config import ConfigError
     from san.data.scene import SceneError
     from san.features.cache import FeatureCacheError
-    from san.interaction.session import SessionError
     from san.interaction.prompts import PromptError
+    from san.interaction.session import SessionError
     from san.layout import MissingStageError
     from san.teachers.base import TeacherError
+    from san.trained_scene import TeacherMismatchError
     from san.utils.checkpoint import CheckpointError
     from san.utils.checks import NonFiniteError
     from san.utils.io import DiskFullError
-    from san.trained_scene import TeacherMismatchError
     from san.utils.tsv import SheetError
 
     return (

@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     "report": 5,
     "trained_scene": 6,
     "interaction": 7,
-    "pipeline": 8,
+    **dict.fromkeys(("pipeline", "errors"), 8),
     "cli": 9,
 }
 

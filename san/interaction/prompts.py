@@ -82,7 +82,6 @@ def read_prompts(path: str | os.PathLike):
     return df
 
 
-
 def check_prompts(prompts, scene_id: str, scene: Scene) -> None:
     """Check one scene's prompt rows against its cameras (view index, click inside the image);
     raises :class:`PromptError` listing every problem."""
