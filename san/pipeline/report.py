@@ -4,6 +4,8 @@ Both take explicit file lists (the rules' inputs), never globs:
 
 * :func:`make_tables` writes ``table1_timing``, ``table2_ablation`` and ``iou_per_scene``, each as
   ``.csv``, ``.md`` and ``.tex`` (see :mod:`san.report.tables`).
+* :func:`make_cost_table` writes ``cost_per_stage`` (wall / CPU seconds and peak RSS per scene and
+  stage, from every job's Snakemake ``benchmark:`` file; :mod:`san.report.costs`) and its figure.
 * :func:`plot_figures` writes the per-scene IoU bars, the timing breakdown, a grid of the
   per-scene ``qualitative.png`` panels and the training curves (see :mod:`san.report.figures`).
 
@@ -18,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from san.report import ReportConfig, tables
+from san.report import ReportConfig, costs, tables
 from san.report import figures as figs
 
 log = logging.getLogger("san")
@@ -60,6 +62,30 @@ def make_tables(
         Path(outputs["table1_timing_csv"]).parent,
     )
     return written
+
+
+def make_cost_table(
+    benchmark_files: Sequence[str | os.PathLike],
+    *,
+    csv: str | os.PathLike,
+    md: str | os.PathLike,
+    tex: str | os.PathLike,
+    figure: str | os.PathLike,
+    config: ReportConfig = ReportConfig(),
+) -> dict:
+    """Rule ``make_cost_table``: every per-scene job's Snakemake benchmark file -> the cost table
+    (``csv``, ``md``, ``tex``; :func:`san.report.costs.cost_table`) and its figure; returns the
+    suggested Slurm resources per rule (:func:`san.report.costs.suggest_resources`), also logged."""
+    import platform
+
+    df = costs.load_benchmarks(benchmark_files)
+    table = costs.cost_table(df, costs.STAGE_ORDER)
+    machine = {"host CPUs": os.cpu_count(), "platform": platform.machine()}
+    tables.write_table(table, costs.caption(df, machine), "cost_per_stage", paths=[csv, md, tex])
+    costs.cost_figure(table, figure, config.dpi)
+    suggested = costs.suggest_resources(df)
+    log.info("make_cost_table: %d jobs; suggested Slurm resources (1.5x the measured peaks): %s", len(df), suggested)
+    return suggested
 
 
 def curve_label(path: str | os.PathLike) -> tuple[str, str]:

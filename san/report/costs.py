@@ -144,3 +144,50 @@ def caption(df: pd.DataFrame, machine: Mapping[str, object] | None = None) -> st
         "Cost per scene and stage, from Snakemake benchmark files: wall seconds and CPU seconds summed over the stage's "
         "jobs, peak resident memory (MB) of the largest job. Jobs that ran side by side shared the machine." + where
     )
+
+
+STAGE_ORDER = (
+    "make_demo_scene",
+    "prepare_poses",
+    "train_nerf",
+    "extract_mesh",
+    "cache_features",
+    "train_imitation",
+    "time_teacher",
+    "evaluate_segmentation",
+)
+"""The default DAG's per-scene stages, in pipeline order (the cost table's row order)."""
+
+
+def cost_figure(table: pd.DataFrame, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Two panels per scene: wall seconds per stage (bars) and peak RSS per stage (MB)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from san.utils.io import atomic_path
+
+    rows = table[table["stage"] != "total"]
+    scenes = list(dict.fromkeys(rows["scene"]))
+    fig, axes = plt.subplots(
+        len(scenes), 2, figsize=(11, 0.5 + 0.45 * max(4, len(rows) / max(1, len(scenes)))), squeeze=False
+    )
+    for ax_row, scene in zip(axes, scenes):
+        part = rows[rows["scene"] == scene]
+        y = range(len(part))
+        ax_row[0].barh(list(y), part["wall_s"], color="tab:blue")
+        ax_row[0].set_xlabel("wall seconds (sum over the stage's jobs)")
+        ax_row[1].barh(list(y), part["max_rss_mb"].fillna(0), color="tab:orange")
+        ax_row[1].set_xlabel("peak RSS, MB (largest job)")
+        for ax in ax_row:
+            ax.set_yticks(list(y), [f"{s} (x{j})" if j > 1 else s for s, j in zip(part["stage"], part["jobs"])])
+            ax.invert_yaxis()
+            ax.grid(axis="x", alpha=0.3)
+        ax_row[0].set_title(scene, loc="left", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return path

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import trimesh
-from tests.interaction.conftest import DiskDecoder, MeshRenderer, features_stub
+from tests.conftest import DiskDecoder, MeshRenderer, features_stub
 
 from san.cameras import intrinsics_matrix, look_at
 from san.interaction.session import Camera, SegmentationSession

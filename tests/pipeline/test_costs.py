@@ -74,3 +74,35 @@ def test_a_file_that_is_not_a_benchmark_is_named(tmp_path):
     p.write_text("a\tb\n1\t2\n")
     with pytest.raises(BenchmarkError, match="y.tsv"):
         load_benchmarks([p])
+
+
+def test_make_cost_table_writes_table_figure_and_suggests_resources(tmp_path):
+    from san.pipeline.report import make_cost_table
+
+    b = tmp_path / "results" / "benchmarks"
+    files = [
+        _bench(b / "prepare_poses/demo/demo.tsv", [(1.0, 300.0, 1.0)]),
+        _bench(b / "train_nerf/demo/demo.tsv", [(120.0, 2000.0, 230.0)]),
+        _bench(b / "train_imitation/demo/demo/full.tsv", [(60.0, 1500.0, 59.0)]),
+    ]
+    out = {k: tmp_path / f"cost.{k}" for k in ("csv", "md", "tex")}
+    suggested = make_cost_table(files, **out, figure=tmp_path / "cost.png")
+    assert suggested["train_nerf"] == {"mem_mb": 3000, "runtime": 5}
+    text = out["md"].read_text()
+    assert "train_nerf" in text and "total" in text and "benchmark" in text
+    assert (tmp_path / "cost.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_rule_with_a_log_has_a_benchmark():
+    """Every job's cost reaches the report: a rule that logs also writes a benchmark file."""
+    import re
+    from pathlib import Path
+
+    rules_dir = Path(__file__).resolve().parents[2] / "workflow" / "rules"
+    missing = []
+    for smk in sorted(rules_dir.glob("*.smk")):
+        for block in re.split(r"\n(?=rule )", smk.read_text()):
+            name = re.match(r"rule (\w+):", block)
+            if name and "    log:" in block and "    benchmark:" not in block:
+                missing.append(f"{smk.name}: {name.group(1)}")
+    assert not missing, f"rules without a benchmark: directive: {missing}"

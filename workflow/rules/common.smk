@@ -60,6 +60,7 @@ def get_final_outputs():
     outputs += get_all_evaluations()
     outputs.extend(rules.make_tables.output)
     outputs.extend(rules.plot_figures.output)
+    outputs.extend(rules.make_cost_table.output)
     return outputs
 
 
@@ -147,3 +148,16 @@ def get_segmentation_targets(wildcards=None):
 def get_teacher_checkpoint(wildcards):
     """The teacher's weights file, so that a missing checkpoint is reported before any job runs."""
     return [SETTINGS.teacher.checkpoint] if SETTINGS.teacher.checkpoint else []
+
+
+def get_all_benchmarks(wildcards=None):
+    """The benchmark files of every per-scene job of the default DAG (for the cost table)."""
+    files = []
+    for rule in (rules.prepare_poses, rules.train_nerf, rules.extract_mesh, rules.time_teacher):
+        files += _per_scene(rule.benchmark)
+    files += _per_scene(rules.cache_features.benchmark, teacher=SETTINGS.teacher.name)
+    for rule in (rules.train_imitation, rules.evaluate_segmentation):
+        files += _per_scene(rule.benchmark, variant=VARIANTS)
+    demo = [sid.split("/") for sid in get_scene_ids() if SCENES.loc[sid, "format"] == "demo"]
+    files += [p for d, s in demo for p in expand(rules.make_demo_scene.benchmark, dataset=d, scene=s)]
+    return files

@@ -6,6 +6,8 @@ rule make_demo_scene:
         marker=f"{RESULTS}/{{dataset}}/{{scene}}/scene.done",
     log:
         f"{RESULTS}/logs/make_demo_scene/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/make_demo_scene/{{dataset}}/{{scene}}.tsv"
     resources:
         **resources_for("make_demo_scene"),
     params:

@@ -7,6 +7,8 @@ rule time_teacher:
         timing=f"{RESULTS}/{{dataset}}/{{scene}}/evaluation/teacher_timing.json",
     log:
         f"{RESULTS}/logs/time_teacher/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/time_teacher/{{dataset}}/{{scene}}.tsv"
     priority: 10  # fills idle cores before the evaluations that need it
     threads: SETTINGS.resources.for_stage("time_teacher").cpus
     resources:
@@ -38,6 +40,8 @@ rule evaluate_segmentation:
         ),
     log:
         f"{RESULTS}/logs/evaluate_segmentation/{{dataset}}/{{scene}}/{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_segmentation/{{dataset}}/{{scene}}/{{variant}}.tsv"
     threads: SETTINGS.resources.for_stage("evaluate_segmentation").cpus
     resources:
         **resources_for("evaluate_segmentation"),

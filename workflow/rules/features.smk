@@ -8,6 +8,8 @@ rule cache_features:
         cache=f"{RESULTS}/{{dataset}}/{{scene}}/features/{{teacher}}.h5",
     log:
         f"{RESULTS}/logs/cache_features/{{dataset}}/{{scene}}/{{teacher}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/cache_features/{{dataset}}/{{scene}}/{{teacher}}.tsv"
     priority: 25  # every imitation variant waits for it; teacher timing (10) must not hold its cores
     threads: SETTINGS.resources.for_stage("cache_features").cpus
     resources:

@@ -16,6 +16,8 @@ rule train_imitation:
         stats=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/train_stats.json",
     log:
         f"{RESULTS}/logs/train_imitation/{{dataset}}/{{scene}}/{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_imitation/{{dataset}}/{{scene}}/{{variant}}.tsv"
     priority: 20  # the longest jobs of a scene start first
     threads: SETTINGS.resources.for_stage("train_imitation").cpus
     resources:

@@ -10,6 +10,8 @@ rule extract_mesh:
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh.json",
     log:
         f"{RESULTS}/logs/extract_mesh/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/extract_mesh/{{dataset}}/{{scene}}.tsv"
     priority: 30  # the mesh variant waits for it
     threads: SETTINGS.resources.for_stage("extract_mesh").cpus
     resources:

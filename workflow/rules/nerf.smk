@@ -8,6 +8,8 @@ rule train_nerf:
         curve=f"{RESULTS}/{{dataset}}/{{scene}}/nerf/training_curve.csv",
     log:
         f"{RESULTS}/logs/train_nerf/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_nerf/{{dataset}}/{{scene}}.tsv"
     threads: SETTINGS.resources.for_stage("train_nerf").cpus
     resources:
         **resources_for("train_nerf"),

@@ -6,6 +6,8 @@ rule prepare_poses:
         cameras=f"{RESULTS}/{{dataset}}/{{scene}}/poses/cameras.json",
     log:
         f"{RESULTS}/logs/prepare_poses/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prepare_poses/{{dataset}}/{{scene}}.tsv"
     resources:
         **resources_for("prepare_poses"),
     params:

@@ -23,6 +23,8 @@ rule make_tables:
         },
     log:
         f"{RESULTS}/logs/make_tables.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/make_tables.tsv"
     resources:
         **resources_for("report"),
     params:
@@ -64,9 +66,52 @@ rule plot_figures:
         ),
     log:
         f"{RESULTS}/logs/plot_figures.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/plot_figures.tsv"
     resources:
         **resources_for("report"),
     params:
         settings=settings_of("report"),
     script:
         "../scripts/plot_figures.py"
+
+
+rule make_cost_table:
+    """Wall / CPU seconds and peak memory per scene and stage, from every job's benchmark file."""
+    input:
+        benchmarks=get_all_benchmarks,
+    output:
+        csv=report(
+            f"{REPORT}/cost_per_stage.csv",
+            caption="../report/cost_per_stage.rst",
+            category="Cost",
+            labels={"table": "cost per stage", "format": "csv"},
+        ),
+        md=report(
+            f"{REPORT}/cost_per_stage.md",
+            caption="../report/cost_per_stage.rst",
+            category="Cost",
+            labels={"table": "cost per stage", "format": "md"},
+        ),
+        tex=report(
+            f"{REPORT}/cost_per_stage.tex",
+            caption="../report/cost_per_stage.rst",
+            category="Cost",
+            labels={"table": "cost per stage", "format": "tex"},
+        ),
+        figure=report(
+            f"{REPORT}/cost_per_stage.png",
+            caption="../report/cost_per_stage.rst",
+            category="Cost",
+            labels={"figure": "cost per stage"},
+        ),
+    log:
+        f"{RESULTS}/logs/make_cost_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/make_cost_table.tsv"
+    resources:
+        **resources_for("report"),
+    params:
+        settings=settings_of("report"),
+    script:
+        "../scripts/make_cost_table.py"

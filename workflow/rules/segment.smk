@@ -13,6 +13,8 @@ rule segment_prompts:
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/segmentation/{{variant}}/summary.json",
     log:
         f"{RESULTS}/logs/segment_prompts/{{dataset}}/{{scene}}/{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/segment_prompts/{{dataset}}/{{scene}}/{{variant}}.tsv"
     threads: SETTINGS.resources.for_stage("segment").cpus
     resources:
         **resources_for("segment"),
