@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import trimesh
-from tests.conftest import DiskDecoder, MeshRenderer, features_stub
 
 from san.cameras import intrinsics_matrix, look_at
 from san.interaction.session import Camera, SegmentationSession
 from san.teachers.base import TeacherInfo
+from tests.conftest import DiskDecoder, MeshRenderer, features_stub
 
 TEACHER = TeacherInfo("fake_untrained", 64, ((4, 8, 8),), untrained=True)
 

@@ -71,7 +71,7 @@ def test_status_keeps_the_teacher_label_through_click_error_and_export(viewer, m
     seg = SimpleNamespace(selected=lambda: np.ones(len(app.mesh.faces), bool), vote_threshold=0.5)
     monkeypatch.setattr(app.session, "segment_mesh", lambda mesh, views: (seg, [0]))
     monkeypatch.setattr("san.interaction.viewer.mesh_views", lambda scene, start, n: [0])
-    monkeypatch.setattr(ms, "export_segmentation", lambda *a, **k: SimpleNamespace(segment_faces=12))
+    monkeypatch.setattr(ms, "export_segmentation", lambda *a, **k: SimpleNamespace(segment_faces=12, empty=[]))
     app._guarded(app.export)
     assert app.status.content.startswith(label) and "Exported 12 faces" in app.status.content
 

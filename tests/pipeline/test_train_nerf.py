@@ -209,5 +209,7 @@ def test_r2_38_divergence_fails_the_job_naming_the_cause(tmp_path):
     with pytest.raises(
         NonFiniteError, match=r"^train_nerf: the loss at step \d+ is not finite .*nerf.lr 100000 too high"
     ):
-        tn.train_nerf(cams, out, _config(steps=40, lr=1e5, lr_final=1e3, checkpoint_every=0), device="cpu")
+        tn.train_nerf(
+            cams, **_outputs(out), config=_config(steps=40, lr=1e5, lr_final=1e3, checkpoint_every=0), device="cpu"
+        )
     assert not (out / "model.pt").exists() and not (out / "metrics.json").exists()
