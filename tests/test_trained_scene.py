@@ -139,3 +139,35 @@ def test_both_clis_refuse_a_field_of_another_teacher(sam_h_scene, tmp_path, caps
         and "checkpoint file is not recorded, and no teacher was given" in err
     )
     assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_case_r2_36_a_relabelled_field_is_refused_not_decoded_with_the_default(tmp_path, capsys):
+    """Issue 13, kind 5 (case R2-36): the case's own script relabels a field trained with the untrained
+    tiny SAM as real ``sam_vit_h``; ``san segment`` without ``--teacher`` used to decode it with the
+    default tiny decoder. Now the field's recorded teacher is wanted and, its checkpoint not being
+    recorded, the command refuses naming it; an explicit other teacher is refused too."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SHARED_CASES, _shared
+
+    script = _shared("R2-36/relabel_field.py", SHARED_CASES)
+    root = tmp_path / "results" / "demo" / "toy"
+    tiny = {
+        "name": "sam_untrained_tiny",
+        "untrained": True,
+        "checkpoint_sha256": None,
+        "feature_shapes": [[256, 64, 64]],
+    }
+    write_scene(root, tiny["feature_shapes"], tiny)
+    field = root / "imitation" / "full" / "field.pt"
+    subprocess.run([sys.executable, str(script), str(field)], check=True, capture_output=True)
+    import torch
+
+    assert recorded_teacher(torch.load(field, weights_only=False)["metadata"])["name"] == "sam_vit_h"
+    args = ["segment", "--scene-dir", str(root), "--view", "0", "--click", "20.5,15.5", "--out", str(tmp_path / "o")]
+    assert cli_main(args) == 1
+    assert "the field imitates teacher 'sam_vit_h'" in capsys.readouterr().err
+    assert cli_main([*args, "--teacher", "sam_vit_b_untrained"]) == 1
+    assert "but the given teacher is 'sam_vit_b_untrained'" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "summary.json").exists()
