@@ -23,6 +23,7 @@ from typing import Any, Literal, Mapping
 from san.config import ConfigError, from_dict, with_preset
 from san.data.demo import DemoSceneConfig
 from san.data.prepare import PreparePosesConfig
+from san.evaluation.benchmark import BenchmarkConfig
 from san.evaluation.protocol import EvaluationConfig
 from san.imitation.config import TrainImitationConfig
 from san.mesh.extract import MeshConfig
@@ -40,11 +41,12 @@ STAGES = (
     "cache_features",
     "train_imitation",
     "evaluate_segmentation",
+    "evaluate_benchmark",
     "time_teacher",
     "report",
     "segment",
 )
-_GPU_STAGES = {"train_nerf", "cache_features", "train_imitation", "evaluate_segmentation", "time_teacher", "segment"}
+_GPU_STAGES = {"train_nerf", "cache_features", "train_imitation", "evaluate_segmentation", "evaluate_benchmark", "time_teacher", "segment"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class ResourcesConfig:
     cache_features: ResourceSpec | None = None
     train_imitation: ResourceSpec | None = None
     evaluate_segmentation: ResourceSpec | None = None
+    evaluate_benchmark: ResourceSpec | None = None
     time_teacher: ResourceSpec | None = None
     report: ResourceSpec | None = None
     segment: ResourceSpec | None = None
@@ -86,6 +89,7 @@ DEFAULT_RESOURCES: dict[str, ResourceSpec] = {
     "cache_features": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "train_imitation": ResourceSpec(runtime=240, mem_mb=16000, cpus=4, gpu=1),
     "evaluate_segmentation": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
+    "evaluate_benchmark": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "time_teacher": ResourceSpec(runtime=30, mem_mb=16000, cpus=4, gpu=1),
     "report": ResourceSpec(runtime=10, mem_mb=2000, cpus=1),
     "segment": ResourceSpec(runtime=30, mem_mb=8000, cpus=2, gpu=1),
@@ -120,6 +124,7 @@ class Settings:
     features: CacheFeaturesConfig = field(default_factory=CacheFeaturesConfig)
     imitation: TrainImitationConfig = field(default_factory=TrainImitationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
@@ -153,11 +158,14 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
 # ----------------------------------------------------------------------------------- scene sheet
 
 SHEET_COLUMNS = ("scene", "path", "format")
+SHEET_OPTIONAL = ("kind", "benchmark")
 SHEET_FORMATS = ("auto", "colmap", "llff", "blender", "nerfstudio", "demo")
 
 
 def read_scene_sheet(path: str | Path, data_root: str | None = None):
-    """Read and check the scene sheet (TSV: ``scene``, ``path``, ``format``, optional ``kind``).
+    """Read and check the scene sheet (TSV: ``scene``, ``path``, ``format``, optional ``kind`` and
+    ``benchmark``: the scene's ground-truth layout folder, :mod:`san.data.gt_layout`; empty for
+    none; ``demo`` scenes always have the one rule ``make_demo_scene`` writes).
 
     ``scene`` is ``dataset/name``; relative ``path`` values are resolved under ``data_root`` when
     it is set. Every problem is collected and raised at once (empty sheet, duplicate ids, unknown
@@ -176,11 +184,12 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
     missing_cols = [c for c in SHEET_COLUMNS if c not in df.columns]
     if missing_cols:
         raise ConfigError(f"{path}: missing column(s) {missing_cols}; columns are scene, path, format[, kind]")
-    extra = [c for c in df.columns if c not in (*SHEET_COLUMNS, "kind")]
+    extra = [c for c in df.columns if c not in (*SHEET_COLUMNS, *SHEET_OPTIONAL)]
     if extra:
-        raise ConfigError(f"{path}: unknown column(s) {extra}; columns are scene, path, format[, kind]")
-    if "kind" not in df.columns:
-        df["kind"] = ""
+        raise ConfigError(f"{path}: unknown column(s) {extra}; columns are scene, path, format[, kind, benchmark]")
+    for column in SHEET_OPTIONAL:
+        if column not in df.columns:
+            df[column] = ""
     if df.empty:
         raise ConfigError(f"{path}: the scene sheet lists no scenes")
     problems = []
@@ -203,6 +212,10 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
             q = root / q
         resolved.append(str(q))
     df["path"] = resolved
+    df["benchmark"] = [str(root / b) if b and root is not None and not Path(b).is_absolute() else b for b in df["benchmark"]]
+    for sid, b in zip(df["scene"], df["benchmark"]):
+        if b and not (Path(b) / "prompts.json").is_file():
+            problems.append(f"scene {sid!r}: benchmark folder {b} has no prompts.json (layout: san.data.gt_layout)")
     missing = [f"{sid} -> {p}" for sid, p, fmt in zip(df["scene"], df["path"], df["format"]) if fmt != "demo" and not Path(p).is_dir()]
     if missing:
         hint = f" under data_root {root}" if root else ""

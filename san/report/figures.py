@@ -100,6 +100,64 @@ def qualitative_figure(results: Sequence, title: str, path: str | os.PathLike, d
 # -------------------------------------------------------------------------------------- report
 
 
+def _outline(ax, mask, color, width: float = 1.6) -> None:
+    m = np.asarray(mask, dtype=float)
+    if m.any() and not m.all():
+        ax.contour(m, levels=[0.5], colors=[color], linewidths=width)
+
+
+def _fit(mask, image: np.ndarray):
+    if mask is None:
+        return None
+    from san.evaluation.benchmark import resize_mask
+
+    return resize_mask(mask, (image.shape[1], image.shape[0]))
+
+
+def benchmark_figure(rows: Sequence[dict], title: str, path: str | os.PathLike, dpi: int = 110, panel_inches: float = 2.9) -> Path:
+    """Ground-truth benchmark panel: one row per task, four columns, masks drawn as outlines.
+
+    Columns: the reference view with the prompt points (green positive, red negative) | the teacher
+    mask (teacher on rendered RGB, 3D-tracked prompts) on a target view | the imitation mask on the
+    same view | the ground truth. The IoU against the ground truth is printed in each mask panel.
+    Each ``rows`` entry has ``task``, ``reference_view``, ``reference_image`` (``HxWx3``),
+    ``reference_prompts`` (``Nx3`` ``x, y, label``), ``target_view``, ``target_held_out``,
+    ``target_image``, ``target_prompts``, ``teacher_mask`` (or ``None``), ``teacher_iou``,
+    ``imitation_mask``, ``imitation_iou``, ``gt_mask``; masks of any size are resized (nearest) to
+    their image.
+    """
+    n = max(1, len(rows))
+    fig, axes = _subplots(n, 4, figsize=(4 * panel_inches, n * panel_inches + 0.8), squeeze=False)
+    if not rows:
+        axes[0, 0].text(0.5, 0.5, "no tasks", ha="center", va="center")
+    for r, row in enumerate(rows):
+        ref, tgt = np.asarray(row["reference_image"]), np.asarray(row["target_image"])
+        ax = axes[r, 0]
+        ax.imshow(ref, interpolation="nearest")
+        for x, y, label in np.asarray(row["reference_prompts"] if row["reference_prompts"] is not None else np.zeros((0, 3))):
+            ax.plot([x - 0.5], [y - 0.5], marker="*", markersize=14, color="lime" if label > 0 else "red", markeredgecolor="black")
+        ax.set_title(f"{row['task']}: click in {row['reference_view']}", fontsize=9)
+        held = "held out" if row.get("target_held_out") else "training view"
+        for c, (name, key, colour) in enumerate((("teacher on RGB", "teacher", "orange"), ("imitation", "imitation", "deepskyblue"), ("ground truth", "gt", "yellow")), start=1):
+            ax = axes[r, c]
+            ax.imshow(tgt, interpolation="nearest")
+            mask = _fit(row.get(f"{key}_mask"), tgt)
+            if mask is None:
+                ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", va="center", color="white")
+            else:
+                _outline(ax, mask, colour)
+            if key != "gt" and row.get("target_prompts") is not None:
+                for x, y, label in np.asarray(row["target_prompts"]):
+                    ax.plot([x - 0.5], [y - 0.5], marker="*", markersize=9, color="lime" if label > 0 else "red", markeredgecolor="black")
+            iou = row.get(f"{key}_iou")
+            text = f"{name}\n{row['target_view']} ({held})" if key == "gt" else f"{name}: IoU {iou:.3f}" if iou is not None else name
+            ax.set_title(text, fontsize=9)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(_wrap(title, 120), fontsize=10)
+    return _save(fig, path, dpi)
+
+
 def iou_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dpi: int = 120) -> Path:
     """Grouped bars of mask IoU per scene (one bar per variant) with the ceiling as a black tick.
 
