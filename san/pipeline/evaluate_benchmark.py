@@ -12,8 +12,8 @@ Outputs in ``results/{dataset}/{scene}/benchmark/{variant}/`` (each written atom
 * ``views.csv``: one row per source, task and view (:data:`san.evaluation.benchmark.VIEW_COLUMNS`);
 * ``qualitative.png``: per task, the reference click, the teacher mask, the imitation mask and the
   ground truth as outlines on one target view, with the IoUs;
-* ``metrics.json``: ``dataset, scene, variant, teacher, untrained``; ``imitation`` and ``teacher``:
-  scene figures (``miou``, ``iou_pooled``, ``accuracy``, ...) and ``tasks`` (per task:
+* ``metrics.json``: ``dataset, scene, variant, teacher, untrained``; ``imitation`` and
+  ``teacher_on_rgb`` (``null`` without ``benchmark.teacher_baseline``): scene figures (``miou``, ``iou_pooled``, ``accuracy``, ...) and ``tasks`` (per task:
   ``iou_per_image_mean``, ``iou_pooled``, ``accuracy_per_image_mean``, ``accuracy_pooled``,
   ``reference_iou``, ``held_out_fraction``, ...); ``mesh_segmentation`` (per task surface IoU);
   ``held_out`` (split of the reference and target views); ``protocol``; ``layout``.
@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from san.evaluation.benchmark import (
-    SOURCES,
     VIEW_COLUMNS,
     BenchmarkConfig,
     BenchmarkView,
@@ -197,7 +196,8 @@ def evaluate_benchmark(
         "teacher": info.name,
         "untrained": bool(info.untrained),
         "teacher_checkpoint_sha256": info.checkpoint_sha256,
-        **{s: per_source.get(s) for s in SOURCES},
+        "imitation": per_source["imitation"],
+        "teacher_on_rgb": per_source.get("teacher"),
         "iou_vs_gt": per_source["imitation"]["miou"],
         "iou_pooled_vs_gt": per_source["imitation"]["iou_pooled"],
         "accuracy_vs_gt": per_source["imitation"]["accuracy"],

@@ -213,7 +213,14 @@ def timing_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dp
     return _save(fig, path, dpi)
 
 
-def qualitative_grid(images: Sequence[str | os.PathLike], labels: Sequence[str], path: str | os.PathLike, note: str = "", dpi: int = 120) -> Path:
+def qualitative_grid(
+    images: Sequence[str | os.PathLike],
+    labels: Sequence[str],
+    path: str | os.PathLike,
+    note: str = "",
+    dpi: int = 120,
+    title: str = "Qualitative results: click, teacher mask, imitation mask",
+) -> Path:
     """Stack per-scene ``qualitative.png`` files vertically, each labelled."""
     n = max(1, len(images))
     fig, axes = _subplots(n, 1, figsize=(10, 3.4 * n + 0.5), squeeze=False)
@@ -224,12 +231,12 @@ def qualitative_grid(images: Sequence[str | os.PathLike], labels: Sequence[str],
         ax.set_title(label, fontsize=9)
     for ax in axes[:, 0]:
         ax.axis("off")
-    fig.suptitle(_title("Qualitative results: click, teacher mask, imitation mask", _wrap(note)), fontsize=10)
+    fig.suptitle(_title(title, _wrap(note)), fontsize=10)
     return _save(fig, path, dpi)
 
 
-def _curve_xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str] | None:
-    ycol = next((c for c in CURVE_Y if c in df), None)
+def _curve_xy(df: pd.DataFrame, prefer: Sequence[str] = CURVE_Y) -> tuple[np.ndarray, np.ndarray, str] | None:
+    ycol = next((c for c in prefer if c in df), None)
     if ycol is None:
         numeric = [c for c in df.select_dtypes("number").columns if c not in ("step", "time", "elapsed_s", "seconds", "lr")]
         if not numeric:
@@ -242,21 +249,33 @@ def _curve_xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str] | None:
 def training_curves(nerf: Sequence[tuple[str, str | os.PathLike]], imitation: Sequence[tuple[str, str | os.PathLike]], path: str | os.PathLike, note: str = "", dpi: int = 120) -> Path:
     """Two panels, NeRF and imitation training curves, one line per ``(label, csv)``.
 
-    The y column is the first of :data:`CURVE_Y` present (else the first numeric column), against
-    ``step`` (else the row number); positive values use a log axis.
+    NeRF: PSNR in dB. A ``test_psnr`` column (held-out views during training) is plotted when
+    the curve has one; otherwise the curve's ``psnr`` of the training batches is plotted, labelled
+    so, and the test-view PSNR of the finished model (``metrics.json`` beside the curve, written by
+    ``train_nerf``) is marked with a star at the last step. Imitation: the first of
+    :data:`CURVE_Y` present (else the first numeric column) on a log axis when positive. The x
+    axis is ``step`` (else the row number).
     """
+    import json
+
     fig, axes = _subplots(1, 2, figsize=(11, 4.2))
     for ax, curves, name in ((axes[0], nerf, "NeRF (stage 1)"), (axes[1], imitation, "feature imitation (stage 2)")):
         ylabels, all_positive = set(), True
+        is_nerf = curves is nerf
         for label, csv in curves:
-            xy = _curve_xy(pd.read_csv(csv))
+            xy = _curve_xy(pd.read_csv(csv), ("test_psnr", "psnr", *CURVE_Y) if is_nerf else CURVE_Y)
             if xy is None:
                 continue
             x, y, ycol = xy
-            ylabels.add(ycol)
+            ylabels.add({"test_psnr": "test PSNR (dB)", "psnr": "training-batch PSNR (dB)"}.get(ycol, ycol) if is_nerf else ycol)
             all_positive &= bool(np.all(y[np.isfinite(y)] > 0))
-            ax.plot(x, y, label=label, linewidth=1)
-        if ylabels and all_positive:
+            line = ax.plot(x, y, label=label, linewidth=1)[0]
+            final = Path(csv).with_name("metrics.json")
+            if is_nerf and ycol != "test_psnr" and final.is_file() and len(x):
+                test = json.loads(final.read_text()).get("psnr")
+                if test is not None:
+                    ax.plot([x[-1]], [test], marker="*", markersize=11, color=line.get_color(), linestyle="none", label=f"{label}: test views, final model ({test:.2f} dB)")
+        if ylabels and all_positive and not is_nerf:
             ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel(" / ".join(sorted(ylabels)) or "value")

@@ -52,6 +52,7 @@ def get_final_outputs():
     for sid in get_scene_ids():
         outputs.append(f"{scene_dir(sid)}/mesh/mesh.json")
         outputs.extend(f"{scene_dir(sid)}/evaluation/{v}/metrics.json" for v in VARIANTS)
+    outputs.extend(get_all_benchmarks())
     outputs.extend(rules.make_tables.output)
     outputs.extend(rules.plot_figures.output)
     return outputs
@@ -123,3 +124,24 @@ def get_segmentation_targets(wildcards=None):
 def get_teacher_checkpoint(wildcards):
     """The teacher's weights file, so that a missing checkpoint is reported before any job runs."""
     return [SETTINGS.teacher.checkpoint] if SETTINGS.teacher.checkpoint else []
+
+
+def has_benchmark(scene_id):
+    """Whether a scene has a ground-truth layout: demo scenes always, others by sheet column ``benchmark``."""
+    row = SCENES.loc[scene_id]
+    return row["format"] == "demo" or bool(row["benchmark"])
+
+
+def get_benchmark_layout(wildcards):
+    """The scene's ground-truth layout folder (san.data.gt_layout)."""
+    row = scene_row(wildcards)
+    if row["format"] == "demo":
+        return expand(rules.make_demo_scene.output.benchmark, dataset=wildcards.dataset, scene=wildcards.scene)[0]
+    if not row["benchmark"]:
+        raise ValueError(f"scene {wildcards.dataset}/{wildcards.scene}: no ground-truth layout (scene sheet column 'benchmark' is empty)")
+    return row["benchmark"]
+
+
+def get_all_benchmarks(wildcards=None):
+    """``benchmark/{variant}/metrics.json`` of every scene with a ground-truth layout."""
+    return [f"{scene_dir(sid)}/benchmark/{v}/metrics.json" for sid in get_scene_ids() if has_benchmark(sid) for v in VARIANTS]

@@ -2,9 +2,11 @@ REPORT = f"{RESULTS}/report"
 
 
 rule make_tables:
-    """Table 1 (timing), Table 2 (ablations) and IoU per scene as CSV, Markdown and LaTeX."""
+    """Table 1 (timing), Table 2 (ablations), IoU per scene and the ground-truth benchmark per task
+    as CSV, Markdown and LaTeX."""
     input:
         metrics=get_all_evaluations,
+        benchmark=get_all_benchmarks,
     output:
         **{
             f"{name}_{ext}": report(
@@ -12,7 +14,7 @@ rule make_tables:
                 category="Tables",
                 labels={"table": name, "format": ext},
             )
-            for name in ("table1_timing", "table2_ablation", "iou_per_scene")
+            for name in ("table1_timing", "table2_ablation", "iou_per_scene", "benchmark_per_task")
             for ext in ("csv", "md", "tex")
         },
     params:
@@ -31,6 +33,7 @@ rule plot_figures:
         metrics=get_all_evaluations,
         curves=get_all_training_curves,
         qualitative=get_all_qualitative,
+        benchmark=get_all_benchmarks,
     output:
         iou=report(f"{REPORT}/iou_per_scene.png", category="Figures", labels={"figure": "IoU per scene"}),
         timing=report(f"{REPORT}/timing_breakdown.png", category="Figures", labels={"figure": "timing breakdown"}),
