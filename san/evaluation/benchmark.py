@@ -39,7 +39,8 @@ a reference view, masks in target views):
    ``accuracy_per_image_mean``.
 6. **Held out.** Each view records its split in ``cameras.json``; a ``test`` view was held out of
    NeRF training and of feature imitation (the feature cache renders training views and views
-   interpolated between them). Results report the share of held-out target views.
+   interpolated between them, which may pass near a test pose). Results report the share of
+   held-out target views.
 
 Mesh segmentation (:func:`segment_mesh`, :func:`surface_iou`): the predicted masks of ``K``
 views are voted onto the extracted mesh (:class:`~san.interaction.mesh_segmentation.MeshSegmenter`,
