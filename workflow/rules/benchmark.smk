@@ -5,7 +5,8 @@
 
 rule evaluate_benchmark:
     """Prompt in the reference view, track into every target view; IoU / accuracy vs ground truth
-    for imitated features and for the teacher on rendered RGB; mesh segmentation vs GT meshes."""
+    for imitated features and for the teacher on rendered RGB; mesh segmentation vs GT meshes.
+    """
     input:
         layout=get_benchmark_layout,
         cameras=rules.prepare_poses.output.cameras,
@@ -22,12 +23,12 @@ rule evaluate_benchmark:
             subcategory="{dataset}/{scene}",
             labels={"scene": "{dataset}/{scene}", "variant": "{variant}"},
         ),
-    params:
-        settings=settings_of("benchmark", "teacher"),
     log:
         f"{RESULTS}/logs/evaluate_benchmark/{{dataset}}/{{scene}}/{{variant}}.log",
     threads: SETTINGS.resources.for_stage("evaluate_benchmark").cpus
     resources:
         **resources_for("evaluate_benchmark"),
+    params:
+        settings=settings_of("benchmark", "teacher"),
     script:
         "../scripts/evaluate_benchmark.py"
