@@ -348,6 +348,42 @@ def mask_to_click(mask: np.ndarray) -> tuple[float, float]:
     return float(x) + 0.5, float(y) + 0.5
 
 
+def mask_to_points(mask: np.ndarray, n: int = 8, depth_fraction: float = 0.3, min_depth: float = 2.0) -> np.ndarray:
+    """Up to ``n`` positive points spread over the *interior* of a mask (chain propagation).
+
+    Rule (deterministic): with ``d`` the Euclidean distance transform of the mask (border =
+    background), the interior is the pixels with ``d >= max(min_depth, depth_fraction * max d)``
+    (the whole mask when that leaves nothing); the first point is :func:`mask_to_click`, the next
+    ones farthest-point sampling over the interior (ties: first in row-major order). Keeping off
+    the edge matters: a point lifted from a silhouette pixel takes a depth mixed between the
+    object and what is behind it.
+
+    Returns:
+        ``Kx2`` float ``(x, y)`` pixel centres, ``K <= n``; ``0x2`` for an empty mask.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    m = np.asarray(mask, dtype=bool)
+    if not m.any() or n < 1:
+        return np.zeros((0, 2))
+    d = distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+    inner = d >= max(min_depth, depth_fraction * float(d.max()))
+    if not inner.any():
+        inner = m
+    ys, xs = np.nonzero(inner)
+    pts = np.stack([xs, ys], axis=1).astype(np.float64) + 0.5
+    first = np.array(mask_to_click(m))
+    chosen = [int(np.argmin(((pts - first) ** 2).sum(1)))]
+    dist = ((pts - pts[chosen[0]]) ** 2).sum(1)
+    while len(chosen) < min(n, len(pts)):
+        k = int(np.argmax(dist))
+        if dist[k] <= 0:
+            break
+        chosen.append(k)
+        dist = np.minimum(dist, ((pts - pts[k]) ** 2).sum(1))
+    return pts[chosen]
+
+
 def scribble_to_points(scribble: np.ndarray, n: int = 5) -> np.ndarray:
     """Up to ``n`` points that stand for a scribble (``HxW`` bool), spread along it.
 

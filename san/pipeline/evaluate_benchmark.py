@@ -39,7 +39,7 @@ from san.evaluation.benchmark import (
     render_camera,
     run_task,
     segment_mesh,
-    spread,
+    spread_views,
     summarize_scene,
     summarize_task,
     surface_iou,
@@ -68,7 +68,8 @@ def mesh_segmentation(layout, task, scores, views, mesh, normalization, config: 
 
     if task.mesh is None or config.mesh_views == 0 or mesh is None:
         return None
-    chosen = spread([s for s in scores if s.render_mask is not None], config.mesh_views)
+    scored = {s.view: s for s in scores if s.render_mask is not None}
+    chosen = [scored[n] for n in spread_views(list(scored), views, config.mesh_views)]
     cams = [_camera_of(views[s.view], s.render_mask.shape) for s in chosen]
     selected = segment_mesh(mesh, cams, [s.render_mask for s in chosen], vote_threshold=config.vote_threshold)
     segment = mesh.submesh([np.flatnonzero(selected)], append=True) if selected.any() else None
@@ -172,7 +173,10 @@ def evaluate_benchmark(
         for source, (render_fn, features_fn) in sources.items():
             per_task = {}
             for task in layout.tasks:
-                scores = run_task(task, views, gt_mask(task.task), render_fn, features_fn, decode, source=source, max_size=config.max_size)
+                scores = run_task(
+                    task, views, gt_mask(task.task), render_fn, features_fn, decode, source=source, max_size=config.max_size,
+                    propagation=config.propagation, chain_points=config.chain_points, max_points=config.max_points,
+                )
                 per_task[task.task] = summarize_task(scores) | {"reference_view": task.reference_view, "reference_split": views[task.reference_view].split}
                 all_scores += scores
                 log.info(
@@ -216,6 +220,8 @@ def evaluate_benchmark(
             "cameras": "pinhole, lens distortion ignored (undistorted rendering)",
             "single_click": "multimask_output=True, best predicted score",
             "tracking": "prompts lifted with the rendered depth, kept where they pass the depth test (san.interaction.tracking)",
+            "propagation": config.propagation + (f" ({config.chain_points} points added per visited view)" if config.propagation == "chain" else ""),
+            "max_points": config.max_points,
             "iou": "per-image mean (iou_per_image_mean, 'mIoU') and pooled (iou_pooled)",
             "empty": "both empty -> IoU 1.0",
         },

@@ -163,3 +163,80 @@ def test_surface_iou_half_selection():
     assert r["precision"] == pytest.approx(1.0, abs=0.01)
     assert r["surface_iou"] == pytest.approx(1 / 6, abs=0.03)
     assert surface_iou(None, target)["surface_iou"] == 0.0
+
+
+def world_x_features(c2w, K_, w, h):
+    """Stand-in features: the world x of the plane point each pixel sees."""
+    xs = (np.arange(w) + 0.5 - K_[0, 2]) / K_[0, 0] * (PLANE_Z - np.asarray(c2w)[2, 3]) + np.asarray(c2w)[0, 3]
+    return [torch.as_tensor(np.tile(xs, (h, 1)))]
+
+
+def strip_decode(features, prompts, hw):
+    """The 'object' is the strip 0 <= x < 3 of the plane: found when most positive points are on it."""
+    wx = features[0]
+    p = prompts.points[prompts.labels == 1].floor().long()
+    on = (wx[p[:, 1], p[:, 0]] >= 0) & (wx[p[:, 1], p[:, 0]] < 3)
+    mask = (wx >= 0) & (wx < 3) if on.float().mean() > 0.5 else torch.zeros(hw, dtype=torch.bool)
+    return mask[None], torch.ones(1)
+
+
+def test_chain_reaches_a_view_the_click_does_not():
+    # the click (world x = 0.125) is off-screen from the camera at x = 2 (it sees x in [1, 3));
+    # the camera at x = 1 sees it, and its mask adds points up to x = 1.875
+    views = {n: BenchmarkView(n, i, s, camera(x), K, N, N) for i, (n, x, s) in enumerate((("ref", 0.0, "train"), ("mid", 1.0, "train"), ("far", 2.0, "test")))}
+    gt = np.ones((N, N), dtype=bool)
+    task = BenchmarkTask("strip", "ref", (N, N), np.array([[4.5, 4.5]]), np.array([1]), None, ("far",))
+    click = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="click")
+    assert click[1].prompts_used == 0 and click[1].confusion.iou == 0.0
+    chain = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="chain", chain_points=4)
+    assert [s.view for s in chain] == ["ref", "far"]  # the stepping stone is not scored
+    assert chain[1].prompts_used > 0 and chain[1].confusion.iou == 1.0
+    with pytest.raises(ValueError, match="propagation"):
+        run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="video")
+
+
+def test_chain_order_walks_outwards():
+    from san.evaluation.benchmark import chain_order
+
+    ring = {f"v{k}": BenchmarkView(f"v{k}", k, "train", _ring(k), K, N, N) for k in range(8)}
+    order = chain_order("v0", ring)
+    assert order[0] == "v1" and sorted(order) == [f"v{k}" for k in range(1, 8)]  # v1 and v7 tie: by name
+    visited = {0}
+    for name in order:  # every next view is a ring neighbour of one already visited
+        k = int(name[1:])
+        assert (k - 1) % 8 in visited or (k + 1) % 8 in visited
+        visited.add(k)
+
+
+def _ring(k):
+    c2w = np.eye(4)
+    c2w[:3, 3] = [np.cos(2 * np.pi * k / 8), np.sin(2 * np.pi * k / 8), 0.0]
+    return c2w
+
+
+def test_limit_points_keeps_the_click_and_negatives():
+    from san.evaluation.benchmark import limit_points
+    from san.teachers.base import Prompts
+
+    seen = {}
+
+    def decode(features, prompts, hw):
+        seen["p"] = prompts
+        return torch.zeros(1, *hw, dtype=torch.bool), torch.zeros(1)
+
+    pts = torch.tensor([[5.0, 5.0], [0.5, 0.5], [9.5, 9.5], [5.5, 5.0], [2.0, 8.0]])
+    limit_points(decode, 2)(None, Prompts(pts, torch.tensor([1, 1, 1, 1, 0])), (10, 10))
+    p = seen["p"]
+    assert p.labels.tolist() == [1, 1, 0] and p.points[0].tolist() == [5.0, 5.0] and p.points[2].tolist() == [2.0, 8.0]
+
+
+def test_mask_to_points_stays_inside():
+    from san.data.gt_layout import mask_to_click, mask_to_points
+
+    m = np.zeros((20, 30), dtype=bool)
+    m[2:18, 3:27] = True
+    pts = mask_to_points(m, 6)
+    assert pts.shape == (6, 2) and tuple(pts[0]) == mask_to_click(m)
+    xs, ys = pts[:, 0], pts[:, 1]
+    assert (xs >= 3 + 2).all() and (xs <= 27 - 2).all() and (ys >= 2 + 2).all() and (ys <= 18 - 2).all()
+    assert mask_to_points(np.zeros((3, 3), dtype=bool)).shape == (0, 2)
