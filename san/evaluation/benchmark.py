@@ -401,7 +401,7 @@ def run_task(
     if box is not None:
         session.add_box(*box)
     n_prompts = len(points) + (box is not None)
-    first = _score(session, source, task.task, ref, "reference", ref_gt, task.reference_size, n_prompts, True)
+    first = _score(session, source, task.task, ref, "reference", ref_gt, task.reference_size, n_prompts, True, max_points)
 
     def grow(score: ViewScore) -> None:
         if propagation == "chain" and score.render_mask is not None and score.render_mask.any():
@@ -424,7 +424,7 @@ def run_task(
             size = None
             cam = render_camera(view, (max(1, round(view.width * scale)), max(1, round(view.height * scale))))
         session.set_camera(cam.c2w, cam.K, cam.width, cam.height)
-        score = _score(session, source, task.task, view, "target" if size else "chain", gt if size else None, size or (cam.width, cam.height), n_prompts, True)
+        score = _score(session, source, task.task, view, "target" if size else "chain", gt if size else None, size or (cam.width, cam.height), n_prompts, True, max_points)
         grow(score)
         if size:
             targets[name] = score
@@ -489,7 +489,7 @@ def limit_points(decode_fn: Callable, max_points: int) -> Callable:
     return decode
 
 
-def _score(session, source, task, view: BenchmarkView, role, gt, size, n_prompts, keep) -> ViewScore:
+def _score(session, source, task, view: BenchmarkView, role, gt, size, n_prompts, keep, max_points: int | None = None) -> ViewScore:
     result = session.predict()
     vp = result.prompts
     used = int(vp.points.shape[0]) + (vp.box is not None)
@@ -501,8 +501,18 @@ def _score(session, source, task, view: BenchmarkView, role, gt, size, n_prompts
         confusion=c, pred_area=int(mask.sum()), gt_area=None if gt is None else int(np.count_nonzero(gt)),
         prompts_used=used, prompts_total=n_prompts, score=float(result.score),
         mask=mask if keep else None, render_mask=render_mask if keep else None,
-        prompt_pixels=np.column_stack([vp.points.numpy(), vp.labels.numpy()]) if keep else None,
+        prompt_pixels=_decoder_points(vp, max_points) if keep else None,
     )
+
+
+def _decoder_points(vp, max_points: int | None) -> np.ndarray:
+    """``Kx3`` ``(x, y, label)`` of the points the decoder got (after :func:`limit_points`)."""
+    pts, labels = vp.points.numpy().reshape(-1, 2), vp.labels.numpy().reshape(-1)
+    pos = np.flatnonzero(labels == 1)
+    if max_points is not None and len(pos) > max_points:
+        keep = np.sort(np.concatenate([pos[farthest_points(pts[pos], max_points)], np.flatnonzero(labels != 1)]))
+        pts, labels = pts[keep], labels[keep]
+    return np.column_stack([pts, labels])
 
 
 def summarize_task(scores: Sequence[ViewScore]) -> dict:

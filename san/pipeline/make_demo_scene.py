@@ -42,6 +42,8 @@ def make_demo_scene(
     Returns:
         ``out_dir`` as a :class:`Path`.
     """
+    if benchmark_dir is not None and test_every < 2:  # before any rendering
+        raise ValueError(f"make_demo_scene: poses.test_every = {test_every} leaves no training or no test view for the benchmark; need >= 2")
     previous = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     start = time.perf_counter()
