@@ -243,7 +243,7 @@ def benchmark_per_task(paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame
 
     Returns:
         ``(table, caption)``; columns ``dataset, scene, variant, task, teacher, untrained,
-        reference_view, targets, held_out, iou`` (per-image mean over the target views, "mIoU"),
+        propagation, reference_view, targets, held_out, iou`` (per-image mean over the target views, "mIoU"),
         ``iou_pooled, accuracy, reference_iou, teacher_iou, teacher_iou_pooled, teacher_accuracy,
         mesh_surface_iou``; then a mean row per scene and variant (``task = "mean"``).
     """
@@ -267,6 +267,7 @@ def benchmark_per_task(paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame
                     "task": task,
                     "teacher": m["teacher"],
                     "untrained": _yes(m["untrained"]),
+                    "propagation": str((m.get("protocol") or {}).get("propagation", "")).split(" ")[0],
                     "reference_view": t.get("reference_view", ""),
                     "targets": int(t["n_views"]),
                     "held_out": int(t["held_out_targets"]),
@@ -287,13 +288,13 @@ def benchmark_per_task(paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame
             mean["iou_pooled"] = _num(m["imitation"].get("iou_pooled"))
             mean["teacher_iou_pooled"] = _num(teacher_fig.get("iou_pooled"))
             rows.append({**scene_rows[0], "task": "mean", "reference_view": "", "targets": int(g["targets"].sum()), "held_out": int(g["held_out"].sum()), **mean})
-    columns = ["dataset", "scene", "variant", "task", "teacher", "untrained", "reference_view", "targets", "held_out", "iou", "iou_pooled", "accuracy",
+    columns = ["dataset", "scene", "variant", "task", "teacher", "untrained", "propagation", "reference_view", "targets", "held_out", "iou", "iou_pooled", "accuracy",
                "reference_iou", "teacher_iou", "teacher_iou_pooled", "teacher_accuracy", "mesh_surface_iou"]
     table = pd.DataFrame(rows, columns=columns)
     note = UNTRAINED_NOTE.format(names=", ".join(sorted(untrained))) if untrained else ""
     caption = (
         "Segmentation against ground-truth masks, per scene, variant and task: one prompt in the reference view, tracked in 3D "
-        "into every target view; iou = mean over target views of the per-view IoU (mIoU), iou_pooled = summed intersections over "
+        "into every target view (propagation chain: each visited view's mask adds prompt points; click: the prompt alone); iou = mean over target views of the per-view IoU (mIoU), iou_pooled = summed intersections over "
         "summed unions, accuracy = mean pixel accuracy; held_out = target views held out of NeRF and imitation training; "
         "teacher_* = the teacher on rendered RGB with the same tracked prompts; mesh_surface_iou = the imitation masks of 3 views "
         "voted onto the extracted mesh, sampled surface IoU against the ground-truth object mesh. Mean rows: means over tasks "
