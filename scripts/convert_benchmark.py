@@ -40,7 +40,15 @@ from pathlib import Path
 
 import numpy as np
 
-from san.data.gt_layout import BenchmarkTask, LayoutError, mask_to_click, read_layout, read_mask, scribble_to_points, write_layout
+from san.data.gt_layout import (
+    BenchmarkTask,
+    LayoutError,
+    mask_to_click,
+    read_layout,
+    read_mask,
+    scribble_to_points,
+    write_layout,
+)
 
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".JPG", ".PNG", ".JPEG")
 

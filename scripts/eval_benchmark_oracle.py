@@ -28,7 +28,13 @@ import trimesh
 from san.data.demo import DemoSceneConfig, render_demo_view
 from san.data.gt_layout import read_layout
 from san.data.scene import load_scene
-from san.evaluation.benchmark import BenchmarkConfig, CameraMemo, run_task, summarize_scene, summarize_task
+from san.evaluation.benchmark import (
+    BenchmarkConfig,
+    CameraMemo,
+    run_task,
+    summarize_scene,
+    summarize_task,
+)
 from san.pipeline.evaluate_benchmark import benchmark_views, mesh_segmentation
 from san.pipeline.segment import scene_parts
 from san.utils.io import atomic_write_json

@@ -57,8 +57,9 @@ the task's ground-truth object surface by a sampled surface IoU (below).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -451,8 +452,7 @@ def chain_order(start: str, views: Mapping[str, BenchmarkView]) -> list[str]:
         nxt = min(dist, key=lambda n: (dist[n], n))
         order.append(nxt)
         del dist[nxt]
-        for n in dist:
-            dist[n] = min(dist[n], float(np.linalg.norm(centres[n] - centres[nxt])))
+        dist = {n: min(d, float(np.linalg.norm(centres[n] - centres[nxt]))) for n, d in dist.items()}
         visited.append(nxt)
     return order
 
@@ -602,8 +602,8 @@ def surface_iou(selection, target, target_observed=None, distance: float = 0.05,
     Returns:
         ``surface_iou``, ``precision``, ``recall``, ``selection_area``, ``target_area``.
     """
-    from scipy.spatial import cKDTree
     import trimesh
+    from scipy.spatial import cKDTree
 
     observed = target if target_observed is None else target_observed
     if selection is None or len(selection.faces) == 0 or len(observed.faces) == 0:
@@ -638,10 +638,3 @@ def farthest_points_nd(points: np.ndarray, n: int) -> list[int]:
         chosen.append(k)
         d = np.minimum(d, ((pts - pts[k]) ** 2).sum(1))
     return chosen
-
-
-def spread(items: Sequence, k: int) -> list:
-    """``k`` items spread evenly over ``items`` (first included; all when ``k >= len``)."""
-    if k >= len(items):
-        return list(items)
-    return [items[int(round(i * len(items) / k))] for i in range(k)]

@@ -168,7 +168,7 @@ def evaluate_benchmark(
     def gt_mask(task_name):
         return lambda v: layout.read_mask(task_name, v) if layout.has_mask(task_name, v) else None
 
-    all_scores, per_source, mesh_results, figure_rows = [], {}, {}, []
+    all_scores, per_source, mesh_results = [], {}, {}
     with torch.no_grad():
         for source, (render_fn, features_fn) in sources.items():
             per_task = {}

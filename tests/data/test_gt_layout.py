@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from san.data.gt_layout import BenchmarkTask, LayoutError, mask_to_click, read_layout, scribble_to_points, write_layout
+from san.data.gt_layout import (
+    BenchmarkTask,
+    LayoutError,
+    mask_to_click,
+    read_layout,
+    scribble_to_points,
+    write_layout,
+)
 
 
 def task(**kw):

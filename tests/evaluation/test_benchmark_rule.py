@@ -16,7 +16,6 @@ from san.evaluation.benchmark import BenchmarkConfig
 from san.pipeline.evaluate_benchmark import evaluate_benchmark
 from san.report.tables import benchmark_per_task
 from san.teachers import TeacherConfig
-
 from tests.evaluation.test_evaluation_rule import TEACHER, scene_dir  # noqa: F401  (fixture)
 
 

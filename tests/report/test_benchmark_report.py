@@ -14,7 +14,6 @@ import pytest
 from san.pipeline.report import make_tables, plot_figures
 from san.report import ReportConfig
 from san.report.figures import benchmark_figure
-
 from tests.report.test_report_pipeline import fake_results  # noqa: F401  (fixture)
 
 
