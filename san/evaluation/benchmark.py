@@ -28,7 +28,8 @@ a reference view, masks in target views):
    cannot score those views; ``propagation: chain`` visits every view of the scene from the
    reference outwards (nearest camera centre first) and lets each predicted mask add
    ``chain_points`` positive points (farthest-point sampling over the mask's interior, away from
-   its edge, lifted with that view's depth), SA3D-style self-prompting. In both, the decoder gets at most ``max_points`` positive
+   its edge, lifted with that view's depth), SA3D-style self-prompting; a mask covering more
+   than ``chain_max_area`` (half) of the image adds none. In both, the decoder gets at most ``max_points`` positive
    points per view (a farthest-point subset; the original click first) and every negative one.
 4. **Features.** ``imitation``: the feature field renders the view's features (volumetric or on
    the mesh surface). ``teacher``: the teacher's encoder runs on the NeRF's RGB rendering of the
@@ -105,6 +106,8 @@ class BenchmarkConfig:
             (``scripts/eval_benchmark_oracle.py``).
         chain_points: positive points each visited view adds (``chain``).
         max_points: most positive points the decoder gets in one view.
+        chain_max_area: a view's mask adds chain points only when it covers at most this share of
+            the image.
     """
 
     max_size: int | None = None
@@ -117,6 +120,7 @@ class BenchmarkConfig:
     propagation: str = "chain"
     chain_points: int = 8
     max_points: int = 8
+    chain_max_area: float = 0.5
 
     def __post_init__(self) -> None:
         checks = {
@@ -129,6 +133,7 @@ class BenchmarkConfig:
             "propagation": self.propagation in PROPAGATIONS,
             "chain_points": self.chain_points >= 1,
             "max_points": self.max_points >= 1,
+            "chain_max_area": 0 < self.chain_max_area <= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -357,6 +362,7 @@ def run_task(
     propagation: str = "click",
     chain_points: int = 8,
     max_points: int = 8,
+    chain_max_area: float = 0.5,
 ) -> list[ViewScore]:
     """The protocol (module docstring, steps 1-5) for one task and one feature source.
 
@@ -377,6 +383,8 @@ def run_task(
             depth, so that prompts reach views that do not see the original click (module
             docstring, step 3).
         chain_points: points added per visited view (``chain``).
+        chain_max_area: a visited view adds points only when its mask covers at most this share
+            of the image (a mask spilling over the background would spread prompts over it).
         max_points: most positive points given to the decoder in one view (farthest-point
             subset of the visible ones, :func:`farthest_points`); negative points are all kept.
 
@@ -405,8 +413,9 @@ def run_task(
     first = _score(session, source, task.task, ref, "reference", ref_gt, task.reference_size, n_prompts, True, max_points)
 
     def grow(score: ViewScore) -> None:
-        if propagation == "chain" and score.render_mask is not None and score.render_mask.any():
-            pts = mask_to_points(score.render_mask, chain_points)
+        m = score.render_mask
+        if propagation == "chain" and m is not None and m.any() and m.mean() <= chain_max_area:
+            pts = mask_to_points(m, chain_points)
             session.add_clicks(pts, np.ones(len(pts), dtype=np.int64))
 
     grow(first)

@@ -176,6 +176,7 @@ def evaluate_benchmark(
                 scores = run_task(
                     task, views, gt_mask(task.task), render_fn, features_fn, decode, source=source, max_size=config.max_size,
                     propagation=config.propagation, chain_points=config.chain_points, max_points=config.max_points,
+                    chain_max_area=config.chain_max_area,
                 )
                 per_task[task.task] = summarize_task(scores) | {"reference_view": task.reference_view, "reference_split": views[task.reference_view].split}
                 all_scores += scores

@@ -188,9 +188,12 @@ def test_chain_reaches_a_view_the_click_does_not():
     task = BenchmarkTask("strip", "ref", (N, N), np.array([[4.5, 4.5]]), np.array([1]), None, ("far",))
     click = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="click")
     assert click[1].prompts_used == 0 and click[1].confusion.iou == 0.0
-    chain = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="chain", chain_points=4)
+    chain = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="chain", chain_points=4, chain_max_area=1.0)
     assert [s.view for s in chain] == ["ref", "far"]  # the stepping stone is not scored
     assert chain[1].prompts_used > 0 and chain[1].confusion.iou == 1.0
+    # the masks here cover whole images: with chain_max_area 0.5 they add no points, the chain stops
+    guarded = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="chain", chain_points=4)
+    assert guarded[1].prompts_used == 0
     with pytest.raises(ValueError, match="propagation"):
         run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="video")
 
