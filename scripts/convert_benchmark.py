@@ -70,15 +70,25 @@ def _image_size(path: Path) -> tuple[int, int]:
         return im.size
 
 
-def convert_nvos(root: Path, scene: str, out: Path, task: str | None = None, points_per_scribble: int = 5,
-                 reference_dir: Path | None = None, scribble_dir: Path | None = None, mask_dir: Path | None = None) -> Path:
+def convert_nvos(
+    root: Path,
+    scene: str,
+    out: Path,
+    task: str | None = None,
+    points_per_scribble: int = 5,
+    reference_dir: Path | None = None,
+    scribble_dir: Path | None = None,
+    mask_dir: Path | None = None,
+) -> Path:
     """NVOS scene -> layout (module docstring). Returns ``out``."""
     reference_dir = reference_dir or root / "reference_image" / scene
     scribble_dir = scribble_dir or root / "scribbles" / scene
     mask_dir = mask_dir or root / "masks" / scene
     for d in (reference_dir, scribble_dir, mask_dir):
         if not d.is_dir():
-            raise SystemExit(f"{d}: not found (NVOS layout: reference_image/, scribbles/, masks/ per scene; see --help)")
+            raise SystemExit(
+                f"{d}: not found (NVOS layout: reference_image/, scribbles/, masks/ per scene; see --help)"
+            )
     ref_image = _one(_images(reference_dir), "reference image", reference_dir)
     size = _image_size(ref_image)
     pos_files = _images(scribble_dir, "*pos*")
@@ -90,7 +100,9 @@ def convert_nvos(root: Path, scene: str, out: Path, task: str | None = None, poi
         for f in files:
             s = read_mask(f)
             if (s.shape[1], s.shape[0]) != size:
-                raise SystemExit(f"{f}: scribble size {s.shape[1]}x{s.shape[0]} differs from the reference image {size[0]}x{size[1]}")
+                raise SystemExit(
+                    f"{f}: scribble size {s.shape[1]}x{s.shape[0]} differs from the reference image {size[0]}x{size[1]}"
+                )
             pts = scribble_to_points(s, points_per_scribble)
             points.append(pts)
             labels += [label] * len(pts)
@@ -108,11 +120,18 @@ def convert_nvos(root: Path, scene: str, out: Path, task: str | None = None, poi
         prompt_rule=f"NVOS scribbles -> scribble_to_points, {points_per_scribble} per scribble file "
         f"(farthest-point sampling from the pixel nearest the stroke centroid); positive: {[f.name for f in pos_files]}, negative: {[f.name for f in neg_files]}",
     )
-    return write_layout(out, [t], {name: {target: read_mask(mask_file)}}, name=f"nvos/{scene}",
-                        source=f"NVOS (Ren et al., CVPR 2022), converted from {root} by scripts/convert_benchmark.py")
+    return write_layout(
+        out,
+        [t],
+        {name: {target: read_mask(mask_file)}},
+        name=f"nvos/{scene}",
+        source=f"NVOS (Ren et al., CVPR 2022), converted from {root} by scripts/convert_benchmark.py",
+    )
 
 
-def convert_spinnerf(scene_dir: Path, out: Path, masks: str = "images_4/label", task: str | None = None, box: bool = False) -> Path:
+def convert_spinnerf(
+    scene_dir: Path, out: Path, masks: str = "images_4/label", task: str | None = None, box: bool = False
+) -> Path:
     """SPIn-NeRF scene -> layout (module docstring). Returns ``out``."""
     mask_dir = scene_dir / masks
     files = _images(mask_dir)
@@ -140,8 +159,13 @@ def convert_spinnerf(scene_dir: Path, out: Path, masks: str = "images_4/label", 
         prompt_rule="SPIn-NeRF: first annotated view (by file name) is the reference; one positive click = mask_to_click of its mask"
         + (" plus the mask's bounding box" if box else ""),
     )
-    return write_layout(out, [t], {name: read}, name=f"spinnerf/{scene_dir.name}",
-                        source=f"SPIn-NeRF (Mirzaei et al., CVPR 2023) masks from {mask_dir}, converted by scripts/convert_benchmark.py")
+    return write_layout(
+        out,
+        [t],
+        {name: read},
+        name=f"spinnerf/{scene_dir.name}",
+        source=f"SPIn-NeRF (Mirzaei et al., CVPR 2023) masks from {mask_dir}, converted by scripts/convert_benchmark.py",
+    )
 
 
 def check_cameras(out: Path, cameras: Path) -> None:
@@ -153,7 +177,9 @@ def check_cameras(out: Path, cameras: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     sub = p.add_subparsers(dest="format", required=True)
     n = sub.add_parser("nvos", help="NVOS: reference view with scribbles, one target mask")
     n.add_argument("--root", type=Path, required=True, help="the unpacked NVOS folder")
@@ -172,14 +198,25 @@ def main(argv: list[str] | None = None) -> Path:
         q.add_argument("--cameras", type=Path, default=None, help="poses/cameras.json to check the view names against")
     args = p.parse_args(argv)
     if args.format == "nvos":
-        out = convert_nvos(args.root, args.scene, args.out, args.task, args.points_per_scribble, args.reference_dir, args.scribble_dir, args.mask_dir)
+        out = convert_nvos(
+            args.root,
+            args.scene,
+            args.out,
+            args.task,
+            args.points_per_scribble,
+            args.reference_dir,
+            args.scribble_dir,
+            args.mask_dir,
+        )
     else:
         out = convert_spinnerf(args.scene_dir, args.out, args.masks, args.task, args.box)
     if args.cameras is not None:
         check_cameras(out, args.cameras)
     layout = read_layout(out)
     for t in layout.tasks:
-        print(f"{out}: task {t.task}: reference {t.reference_view} ({len(t.points)} point(s){', box' if t.box else ''}), {len(t.targets)} target(s)")
+        print(
+            f"{out}: task {t.task}: reference {t.reference_view} ({len(t.points)} point(s){', box' if t.box else ''}), {len(t.targets)} target(s)"
+        )
     return out
 
 

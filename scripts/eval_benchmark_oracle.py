@@ -60,7 +60,13 @@ def main(argv: list[str] | None = None) -> dict:
     config = DemoSceneConfig()
 
     def ids_fn(c2w, K, w, h):  # "features" of the oracle: the exact id map of the camera
-        return [torch.as_tensor(render_demo_view(norm.to_input_c2w(np.asarray(c2w)), np.asarray(K), w, h, config)["ids"].astype(np.int64))]
+        return [
+            torch.as_tensor(
+                render_demo_view(norm.to_input_c2w(np.asarray(c2w)), np.asarray(K), w, h, config)["ids"].astype(
+                    np.int64
+                )
+            )
+        ]
 
     def oracle_decode(features, prompts, hw):
         ids = features[0]
@@ -77,16 +83,32 @@ def main(argv: list[str] | None = None) -> dict:
     features = CameraMemo(ids_fn)
     mesh = trimesh.load(f"{args.scene_dir}/mesh/mesh_normalized.ply", force="mesh", process=False)
     gt = {t.task: trimesh.load(layout.root / t.mesh, force="mesh", process=False) for t in layout.tasks if t.mesh}
-    gt.update({o.split("/")[-1].removesuffix(".ply"): trimesh.load(layout.root / o, force="mesh", process=False) for o in layout.occluders})
+    gt.update(
+        {
+            o.split("/")[-1].removesuffix(".ply"): trimesh.load(layout.root / o, force="mesh", process=False)
+            for o in layout.occluders
+        }
+    )
     per_task, scores_all, mesh_iou = {}, [], {}
     for task in layout.tasks:
-        scores = run_task(task, views, lambda v, t=task.task: layout.read_mask(t, v) if layout.has_mask(t, v) else None, render, features, oracle_decode, source="oracle", propagation=args.propagation)
+        scores = run_task(
+            task,
+            views,
+            lambda v, t=task.task: layout.read_mask(t, v) if layout.has_mask(t, v) else None,
+            render,
+            features,
+            oracle_decode,
+            source="oracle",
+            propagation=args.propagation,
+        )
         per_task[task.task] = summarize_task(scores)
         scores_all += scores
         m = mesh_segmentation(layout, task, scores, views, mesh, norm, BenchmarkConfig(), gt)
         mesh_iou[task.task] = m
-        print(f"{task.task:9s} oracle mIoU {per_task[task.task]['iou_per_image_mean']:.4f}  pooled {per_task[task.task]['iou_pooled']:.4f}  "
-              f"targets without prompt {per_task[task.task]['targets_without_prompt']}  mesh surface IoU {m['surface_iou']:.4f}")
+        print(
+            f"{task.task:9s} oracle mIoU {per_task[task.task]['iou_per_image_mean']:.4f}  pooled {per_task[task.task]['iou_pooled']:.4f}  "
+            f"targets without prompt {per_task[task.task]['targets_without_prompt']}  mesh surface IoU {m['surface_iou']:.4f}"
+        )
     report = {
         "what": "benchmark harness with an oracle 2D segmenter (exact demo masks under the tracked click): the harness's ceiling",
         "scene_dir": args.scene_dir,

@@ -172,7 +172,11 @@ def _task_from_json(entry: Mapping, where: str) -> BenchmarkTask:
     if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
         problems.append(f"reference_size {size!r} must be [W, H], positive integers")
         size = (1, 1)
-    points = np.asarray(entry.get("points", []), dtype=np.float64).reshape(-1, 2) if entry.get("points") else np.zeros((0, 2))
+    points = (
+        np.asarray(entry.get("points", []), dtype=np.float64).reshape(-1, 2)
+        if entry.get("points")
+        else np.zeros((0, 2))
+    )
     labels = np.asarray(entry.get("labels", []), dtype=np.int64).reshape(-1)
     if len(labels) != len(points):
         problems.append(f"{len(points)} point(s) but {len(labels)} label(s)")
@@ -186,7 +190,9 @@ def _task_from_json(entry: Mapping, where: str) -> BenchmarkTask:
         else:
             box = tuple(float(v) for v in box)
             if not (0 <= box[0] < box[2] <= size[0] and 0 <= box[1] < box[3] <= size[1]):
-                problems.append(f"box {list(box)} must satisfy 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H for reference_size {list(size)}")
+                problems.append(
+                    f"box {list(box)} must satisfy 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H for reference_size {list(size)}"
+                )
     if len(points) == 0 and box is None:
         problems.append("no prompt: give points (with labels) or a box")
     if len(points) and not ((points >= 0).all() and (points[:, 0] < size[0]).all() and (points[:, 1] < size[1]).all()):
@@ -197,7 +203,9 @@ def _task_from_json(entry: Mapping, where: str) -> BenchmarkTask:
     if not targets:
         problems.append("no target views")
     if entry["reference_view"] in targets:
-        problems.append(f"the reference view {entry['reference_view']!r} is also a target (score it separately, not as a target)")
+        problems.append(
+            f"the reference view {entry['reference_view']!r} is also a target (score it separately, not as a target)"
+        )
     if problems:
         raise LayoutError(f"{where} (task {name!r}): " + "; ".join(problems))
     return BenchmarkTask(
@@ -226,7 +234,9 @@ def read_layout(folder: str | os.PathLike, check_files: bool = True) -> Benchmar
     root = Path(folder)
     path = root / PROMPTS_FILE
     if not path.is_file():
-        raise LayoutError(f"{path}: benchmark prompts file not found (scene sheet column 'benchmark' points at its folder)")
+        raise LayoutError(
+            f"{path}: benchmark prompts file not found (scene sheet column 'benchmark' points at its folder)"
+        )
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -248,14 +258,20 @@ def read_layout(folder: str | os.PathLike, check_files: bool = True) -> Benchmar
         tasks=tasks,
         occluders=tuple(data.get("occluders", ())),
         surface_distance=None if data.get("surface_distance") is None else float(data["surface_distance"]),
-        extra={k: v for k, v in data.items() if k not in ("format_version", "name", "source", "tasks", "occluders", "surface_distance")},
+        extra={
+            k: v
+            for k, v in data.items()
+            if k not in ("format_version", "name", "source", "tasks", "occluders", "surface_distance")
+        },
     )
     if check_files:
         missing = [str(layout.mask_path(t.task, v)) for t in tasks for v in t.targets if not layout.has_mask(t.task, v)]
         missing += [str(root / t.mesh) for t in tasks if t.mesh and not (root / t.mesh).is_file()]
         missing += [str(root / o) for o in layout.occluders if not (root / o).is_file()]
         if missing:
-            raise LayoutError(f"{path}: {len(missing)} file(s) named by the layout are missing: " + ", ".join(missing[:10]))
+            raise LayoutError(
+                f"{path}: {len(missing)} file(s) named by the layout are missing: " + ", ".join(missing[:10])
+            )
     return layout
 
 

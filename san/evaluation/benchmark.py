@@ -75,11 +75,24 @@ log = logging.getLogger("san")
 
 SOURCES = ("imitation", "teacher")
 VIEW_COLUMNS = (
-    "source", "task", "view", "role", "split", "held_out", "iou", "accuracy",
-    "tp", "fp", "fn", "tn", "pred_area", "gt_area", "prompts_used", "prompts_total", "score",
+    "source",
+    "task",
+    "view",
+    "role",
+    "split",
+    "held_out",
+    "iou",
+    "accuracy",
+    "tp",
+    "fp",
+    "fn",
+    "tn",
+    "pred_area",
+    "gt_area",
+    "prompts_used",
+    "prompts_total",
+    "score",
 )
-
-
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,9 @@ class BenchmarkConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ConfigError(f"config.benchmark: invalid value(s) for {', '.join(bad)}: {[getattr(self, k) for k in bad]}")
+            raise ConfigError(
+                f"config.benchmark: invalid value(s) for {', '.join(bad)}: {[getattr(self, k) for k in bad]}"
+            )
 
 
 # ------------------------------------------------------------------------------------- metrics
@@ -189,7 +204,13 @@ def summarize_confusions(items: Sequence[Confusion]) -> dict:
         ``n_views``; the figures are ``None`` for no views.
     """
     if not items:
-        return {"iou_per_image_mean": None, "iou_pooled": None, "accuracy_per_image_mean": None, "accuracy_pooled": None, "n_views": 0}
+        return {
+            "iou_per_image_mean": None,
+            "iou_pooled": None,
+            "accuracy_per_image_mean": None,
+            "accuracy_pooled": None,
+            "n_views": 0,
+        }
     total = Confusion(*(sum(getattr(c, k) for c in items) for k in ("tp", "fp", "fn", "tn")))
     return {
         "iou_per_image_mean": float(np.mean([c.iou for c in items])),
@@ -254,7 +275,9 @@ def render_camera(view: BenchmarkView, size: tuple[int, int], max_size: int | No
     """
     w, h = int(size[0]), int(size[1])
     if abs(w * view.height / view.width - h) > 1.0:
-        raise ValueError(f"view {view.name}: annotation size {w}x{h} does not have the image's aspect ratio ({view.width}x{view.height})")
+        raise ValueError(
+            f"view {view.name}: annotation size {w}x{h} does not have the image's aspect ratio ({view.width}x{view.height})"
+        )
     if max_size is not None and max(w, h) > max_size:
         s = max_size / max(w, h)
         w, h = max(1, round(w * s)), max(1, round(h * s))
@@ -338,13 +361,23 @@ class ViewScore:
     def row(self) -> dict:
         c = self.confusion
         return {
-            "source": self.source, "task": self.task, "view": self.view, "role": self.role, "split": self.split,
+            "source": self.source,
+            "task": self.task,
+            "view": self.view,
+            "role": self.role,
+            "split": self.split,
             "held_out": self.held_out,
-            "iou": None if c is None else c.iou, "accuracy": None if c is None else c.accuracy,
-            "tp": None if c is None else c.tp, "fp": None if c is None else c.fp,
-            "fn": None if c is None else c.fn, "tn": None if c is None else c.tn,
-            "pred_area": self.pred_area, "gt_area": self.gt_area,
-            "prompts_used": self.prompts_used, "prompts_total": self.prompts_total, "score": self.score,
+            "iou": None if c is None else c.iou,
+            "accuracy": None if c is None else c.accuracy,
+            "tp": None if c is None else c.tp,
+            "fp": None if c is None else c.fp,
+            "fn": None if c is None else c.fn,
+            "tn": None if c is None else c.tn,
+            "pred_area": self.pred_area,
+            "gt_area": self.gt_area,
+            "prompts_used": self.prompts_used,
+            "prompts_total": self.prompts_total,
+            "score": self.score,
         }
 
 
@@ -410,7 +443,9 @@ def run_task(
     if box is not None:
         session.add_box(*box)
     n_prompts = len(points) + (box is not None)
-    first = _score(session, source, task.task, ref, "reference", ref_gt, task.reference_size, n_prompts, True, max_points)
+    first = _score(
+        session, source, task.task, ref, "reference", ref_gt, task.reference_size, n_prompts, True, max_points
+    )
 
     def grow(score: ViewScore) -> None:
         m = score.render_mask
@@ -434,7 +469,18 @@ def run_task(
             size = None
             cam = render_camera(view, (max(1, round(view.width * scale)), max(1, round(view.height * scale))))
         session.set_camera(cam.c2w, cam.K, cam.width, cam.height)
-        score = _score(session, source, task.task, view, "target" if size else "chain", gt if size else None, size or (cam.width, cam.height), n_prompts, True, max_points)
+        score = _score(
+            session,
+            source,
+            task.task,
+            view,
+            "target" if size else "chain",
+            gt if size else None,
+            size or (cam.width, cam.height),
+            n_prompts,
+            True,
+            max_points,
+        )
         grow(score)
         if size:
             targets[name] = score
@@ -498,7 +544,9 @@ def limit_points(decode_fn: Callable, max_points: int) -> Callable:
     return decode
 
 
-def _score(session, source, task, view: BenchmarkView, role, gt, size, n_prompts, keep, max_points: int | None = None) -> ViewScore:
+def _score(
+    session, source, task, view: BenchmarkView, role, gt, size, n_prompts, keep, max_points: int | None = None
+) -> ViewScore:
     result = session.predict()
     vp = result.prompts
     used = int(vp.points.shape[0]) + (vp.box is not None)
@@ -506,10 +554,20 @@ def _score(session, source, task, view: BenchmarkView, role, gt, size, n_prompts
     mask = resize_mask(render_mask, size)
     c = None if gt is None else confusion(mask, gt)
     return ViewScore(
-        source=source, task=task, view=view.name, role=role, split=view.split, held_out=view.held_out,
-        confusion=c, pred_area=int(mask.sum()), gt_area=None if gt is None else int(np.count_nonzero(gt)),
-        prompts_used=used, prompts_total=n_prompts, score=float(result.score),
-        mask=mask if keep else None, render_mask=render_mask if keep else None,
+        source=source,
+        task=task,
+        view=view.name,
+        role=role,
+        split=view.split,
+        held_out=view.held_out,
+        confusion=c,
+        pred_area=int(mask.sum()),
+        gt_area=None if gt is None else int(np.count_nonzero(gt)),
+        prompts_used=used,
+        prompts_total=n_prompts,
+        score=float(result.score),
+        mask=mask if keep else None,
+        render_mask=render_mask if keep else None,
         prompt_pixels=_decoder_points(vp, max_points) if keep else None,
     )
 
@@ -558,7 +616,9 @@ def summarize_scene(per_task: Mapping[str, dict], scores: Sequence[ViewScore]) -
 # ------------------------------------------------------------------------- mesh segmentation
 
 
-def segment_mesh(mesh, cameras: Sequence[Camera], masks: Sequence[np.ndarray], vote_threshold: float = 0.5, min_views: int = 1) -> np.ndarray:
+def segment_mesh(
+    mesh, cameras: Sequence[Camera], masks: Sequence[np.ndarray], vote_threshold: float = 0.5, min_views: int = 1
+) -> np.ndarray:
     """``F`` bool faces of ``mesh`` (``trimesh.Trimesh``, the cameras' frame) selected by the vote
     of ``masks`` (one ``HxW`` per camera, at the camera's size); see
     :class:`~san.interaction.mesh_segmentation.MeshSegmenter`."""
@@ -597,7 +657,9 @@ def _dense_points(mesh, spacing: float, seed: int, cap: int = 2_000_000) -> np.n
     return pts
 
 
-def surface_iou(selection, target, target_observed=None, distance: float = 0.05, samples: int = 20_000, seed: int = 0) -> dict:
+def surface_iou(
+    selection, target, target_observed=None, distance: float = 0.05, samples: int = 20_000, seed: int = 0
+) -> dict:
     """Sampled surface IoU of a selected surface against a ground-truth surface.
 
     ``samples`` points are drawn uniformly by area on the selection and on the target's observed
@@ -616,7 +678,13 @@ def surface_iou(selection, target, target_observed=None, distance: float = 0.05,
 
     observed = target if target_observed is None else target_observed
     if selection is None or len(selection.faces) == 0 or len(observed.faces) == 0:
-        return {"surface_iou": 0.0, "precision": 0.0, "recall": 0.0, "selection_area": 0.0 if selection is None else float(selection.area), "target_area": float(observed.area)}
+        return {
+            "surface_iou": 0.0,
+            "precision": 0.0,
+            "recall": 0.0,
+            "selection_area": 0.0 if selection is None else float(selection.area),
+            "target_area": float(observed.area),
+        }
     sel_q, _ = trimesh.sample.sample_surface(selection, samples, seed=seed)
     tgt_q, _ = trimesh.sample.sample_surface(observed, samples, seed=seed + 1)
     spacing = distance / 4
@@ -624,7 +692,13 @@ def surface_iou(selection, target, target_observed=None, distance: float = 0.05,
     recall = float((cKDTree(_dense_points(selection, spacing, seed + 3)).query(tgt_q)[0] <= distance).mean())
     A, B = float(selection.area), float(observed.area)
     inter = (A * precision + B * recall) / 2
-    return {"surface_iou": inter / max(A + B - inter, 1e-12), "precision": precision, "recall": recall, "selection_area": A, "target_area": B}
+    return {
+        "surface_iou": inter / max(A + B - inter, 1e-12),
+        "precision": precision,
+        "recall": recall,
+        "selection_area": A,
+        "target_area": B,
+    }
 
 
 def spread_views(names: Sequence[str], views: Mapping[str, BenchmarkView], k: int) -> list[str]:

@@ -54,12 +54,22 @@ log = logging.getLogger("san")
 def benchmark_views(scene) -> dict[str, BenchmarkView]:
     """``{image stem: BenchmarkView}`` of every frame of a :class:`san.data.scene.Scene`."""
     return {
-        Path(f.image).stem: BenchmarkView(Path(f.image).stem, i, f.split, np.asarray(f.c2w, dtype=np.float64), np.asarray(f.K, dtype=np.float64), int(f.width), int(f.height))
+        Path(f.image).stem: BenchmarkView(
+            Path(f.image).stem,
+            i,
+            f.split,
+            np.asarray(f.c2w, dtype=np.float64),
+            np.asarray(f.K, dtype=np.float64),
+            int(f.width),
+            int(f.height),
+        )
         for i, f in enumerate(scene.frames)
     }
 
 
-def mesh_segmentation(layout, task, scores, views, mesh, normalization, config: BenchmarkConfig, all_gt_meshes) -> dict | None:
+def mesh_segmentation(
+    layout, task, scores, views, mesh, normalization, config: BenchmarkConfig, all_gt_meshes
+) -> dict | None:
     """Vote the imitation masks of ``config.mesh_views`` of the task's views onto ``mesh``
     (normalised frame) and score the selection against the task's ground-truth mesh (input frame)."""
     import trimesh
@@ -82,7 +92,10 @@ def mesh_segmentation(layout, task, scores, views, mesh, normalization, config: 
     observed = target.submesh([np.flatnonzero(seen)], append=True) if seen.any() else trimesh.Trimesh()
     distance = config.surface_distance or layout.surface_distance
     if distance is None:
-        lo, hi = np.array([m.bounds for m in all_gt_meshes.values()]).min(0)[0], np.array([m.bounds for m in all_gt_meshes.values()]).max(0)[1]
+        lo, hi = (
+            np.array([m.bounds for m in all_gt_meshes.values()]).min(0)[0],
+            np.array([m.bounds for m in all_gt_meshes.values()]).max(0)[1],
+        )
         distance = 0.01 * float(np.linalg.norm(hi - lo))
     result = surface_iou(segment, target, observed, distance, config.surface_samples)
     result.update(
@@ -154,12 +167,21 @@ def evaluate_benchmark(
     info = teacher.info
     log.info(
         "evaluate_benchmark %s/%s [%s]: %d task(s) from %s, teacher %s%s, sources %s",
-        dataset, scene, variant, len(layout.tasks), layout.root, info.name, " (UNTRAINED)" if info.untrained else "", list(sources),
+        dataset,
+        scene,
+        variant,
+        len(layout.tasks),
+        layout.root,
+        info.name,
+        " (UNTRAINED)" if info.untrained else "",
+        list(sources),
     )
 
     mesh = None
     mesh_path = scene_dir / "mesh" / "mesh_normalized.ply"
-    gt_meshes = {t.task: trimesh.load(layout.root / t.mesh, force="mesh", process=False) for t in layout.tasks if t.mesh}
+    gt_meshes = {
+        t.task: trimesh.load(layout.root / t.mesh, force="mesh", process=False) for t in layout.tasks if t.mesh
+    }
     if gt_meshes and config.mesh_views:
         mesh = trimesh.load(mesh_path, force="mesh", process=False)
         occluders = {Path(o).stem: trimesh.load(layout.root / o, force="mesh", process=False) for o in layout.occluders}
@@ -174,22 +196,43 @@ def evaluate_benchmark(
             per_task = {}
             for task in layout.tasks:
                 scores = run_task(
-                    task, views, gt_mask(task.task), render_fn, features_fn, decode, source=source, max_size=config.max_size,
-                    propagation=config.propagation, chain_points=config.chain_points, max_points=config.max_points,
+                    task,
+                    views,
+                    gt_mask(task.task),
+                    render_fn,
+                    features_fn,
+                    decode,
+                    source=source,
+                    max_size=config.max_size,
+                    propagation=config.propagation,
+                    chain_points=config.chain_points,
+                    max_points=config.max_points,
                     chain_max_area=config.chain_max_area,
                 )
-                per_task[task.task] = summarize_task(scores) | {"reference_view": task.reference_view, "reference_split": views[task.reference_view].split}
+                per_task[task.task] = summarize_task(scores) | {
+                    "reference_view": task.reference_view,
+                    "reference_split": views[task.reference_view].split,
+                }
                 all_scores += scores
                 log.info(
                     "  %s %-10s mIoU %.4f pooled %.4f acc %.4f (ref IoU %s, %d/%d targets held out)",
-                    source, task.task, per_task[task.task]["iou_per_image_mean"], per_task[task.task]["iou_pooled"],
-                    per_task[task.task]["accuracy_per_image_mean"], _fmt(per_task[task.task]["reference_iou"]),
-                    per_task[task.task]["held_out_targets"], len(task.targets),
+                    source,
+                    task.task,
+                    per_task[task.task]["iou_per_image_mean"],
+                    per_task[task.task]["iou_pooled"],
+                    per_task[task.task]["accuracy_per_image_mean"],
+                    _fmt(per_task[task.task]["reference_iou"]),
+                    per_task[task.task]["held_out_targets"],
+                    len(task.targets),
                 )
                 if source == "imitation" and mesh is not None and task.task in gt_meshes:
-                    mesh_results[task.task] = mesh_segmentation(layout, task, scores, views, mesh, scene_obj.normalization, config, all_gt)
+                    mesh_results[task.task] = mesh_segmentation(
+                        layout, task, scores, views, mesh, scene_obj.normalization, config, all_gt
+                    )
                     log.info("  mesh %-10s surface IoU %.4f", task.task, mesh_results[task.task]["surface_iou"])
-            per_source[source] = summarize_scene(per_task, [s for s in all_scores if s.source == source]) | {"tasks": per_task}
+            per_source[source] = summarize_scene(per_task, [s for s in all_scores if s.source == source]) | {
+                "tasks": per_task
+            }
 
     rows = [s.row() for s in all_scores]
     with atomic_path(views_csv) as tmp:
@@ -211,22 +254,32 @@ def evaluate_benchmark(
         "mesh_segmentation": {"views": config.mesh_views, "tasks": mesh_results} if mesh_results else None,
         "mesh_surface_iou": float(np.mean([m["surface_iou"] for m in mesh_results.values()])) if mesh_results else None,
         "held_out": {
-            "targets_held_out": int(sum(s.held_out for s in all_scores if s.role == "target" and s.source == "imitation")),
+            "targets_held_out": int(
+                sum(s.held_out for s in all_scores if s.role == "target" and s.source == "imitation")
+            ),
             "targets": int(sum(1 for s in all_scores if s.role == "target" and s.source == "imitation")),
             "reference_splits": sorted({views[t.reference_view].split for t in layout.tasks}),
             "note": "test views were held out of NeRF training and of feature imitation (cache: training views and views interpolated between them)",
         },
         "protocol": {
-            "resolution": "annotation (each view's ground-truth mask size)" if config.max_size is None else f"rendered at longest side <= {config.max_size} px, masks resized (nearest) to the annotation size",
+            "resolution": "annotation (each view's ground-truth mask size)"
+            if config.max_size is None
+            else f"rendered at longest side <= {config.max_size} px, masks resized (nearest) to the annotation size",
             "cameras": "pinhole, lens distortion ignored (undistorted rendering)",
             "single_click": "multimask_output=True, best predicted score",
             "tracking": "prompts lifted with the rendered depth, kept where they pass the depth test (san.interaction.tracking)",
-            "propagation": config.propagation + (f" ({config.chain_points} points added per visited view)" if config.propagation == "chain" else ""),
+            "propagation": config.propagation
+            + (f" ({config.chain_points} points added per visited view)" if config.propagation == "chain" else ""),
             "max_points": config.max_points,
             "iou": "per-image mean (iou_per_image_mean, 'mIoU') and pooled (iou_pooled)",
             "empty": "both empty -> IoU 1.0",
         },
-        "layout": {"path": str(layout.root), "name": layout.name, "source": layout.source, "prompt_rules": sorted({t.prompt_rule for t in layout.tasks})},
+        "layout": {
+            "path": str(layout.root),
+            "name": layout.name,
+            "source": layout.source,
+            "prompt_rules": sorted({t.prompt_rule for t in layout.tasks}),
+        },
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "views_csv": Path(views_csv).name,
         "qualitative": Path(figure_png).name,
@@ -235,17 +288,22 @@ def evaluate_benchmark(
 
     panels = _figure_rows(layout, all_scores, render, views, config)
     label = "UNTRAINED teacher (random weights: masks are not SAM's) " if info.untrained else "teacher "
-    title = (
-        f"{dataset}/{scene} [{variant}], {label}{info.name}: mIoU vs GT imitation {_fmt(record['iou_vs_gt'])}"
-        + (f", teacher on RGB {_fmt(record['teacher_iou_vs_gt'])}" if record["teacher_iou_vs_gt"] is not None else "")
+    title = f"{dataset}/{scene} [{variant}], {label}{info.name}: mIoU vs GT imitation {_fmt(record['iou_vs_gt'])}" + (
+        f", teacher on RGB {_fmt(record['teacher_iou_vs_gt'])}" if record["teacher_iou_vs_gt"] is not None else ""
     )
     benchmark_figure(panels, title, figure_png)
     record["wall_s"] = time.perf_counter() - t0
     atomic_write_json(metrics_json, record)
     log.info(
         "evaluate_benchmark %s/%s [%s]: mIoU vs GT %s (teacher %s), accuracy %s, mesh surface IoU %s (%.1f s)",
-        dataset, scene, variant, _fmt(record["iou_vs_gt"]), _fmt(record["teacher_iou_vs_gt"]), _fmt(record["accuracy_vs_gt"]),
-        _fmt(record["mesh_surface_iou"]), record["wall_s"],
+        dataset,
+        scene,
+        variant,
+        _fmt(record["iou_vs_gt"]),
+        _fmt(record["teacher_iou_vs_gt"]),
+        _fmt(record["accuracy_vs_gt"]),
+        _fmt(record["mesh_surface_iou"]),
+        record["wall_s"],
     )
     return record
 
@@ -270,7 +328,9 @@ def _figure_rows(layout, scores, render, views, config: BenchmarkConfig) -> list
             {
                 "task": task.task,
                 "reference_view": ref.view,
-                "reference_image": np.asarray(render(ref_cam.c2w, ref_cam.K, ref_cam.width, ref_cam.height)["rgb"].cpu()),
+                "reference_image": np.asarray(
+                    render(ref_cam.c2w, ref_cam.K, ref_cam.width, ref_cam.height)["rgb"].cpu()
+                ),
                 "reference_prompts": ref.prompt_pixels,
                 "reference_mask": ref.render_mask,
                 "target_view": best.view,

@@ -43,7 +43,9 @@ def make_demo_scene(
         ``out_dir`` as a :class:`Path`.
     """
     if benchmark_dir is not None and test_every < 2:  # before any rendering
-        raise ValueError(f"make_demo_scene: poses.test_every = {test_every} leaves no training or no test view for the benchmark; need >= 2")
+        raise ValueError(
+            f"make_demo_scene: poses.test_every = {test_every} leaves no training or no test view for the benchmark; need >= 2"
+        )
     previous = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     start = time.perf_counter()
@@ -55,5 +57,7 @@ def make_demo_scene(
             demo_benchmark(out, benchmark_dir, test_every)
     finally:
         torch.set_num_threads(previous)
-    log.info("make_demo_scene: seed %d, %d thread(s), done in %.1f s", config.seed, threads, time.perf_counter() - start)
+    log.info(
+        "make_demo_scene: seed %d, %d thread(s), done in %.1f s", config.seed, threads, time.perf_counter() - start
+    )
     return out

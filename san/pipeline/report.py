@@ -18,9 +18,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from san.report import ReportConfig
+from san.report import ReportConfig, tables
 from san.report import figures as figs
-from san.report import tables
 
 log = logging.getLogger("san")
 
@@ -51,7 +50,13 @@ def make_tables(
         "benchmark_per_task": (per_task, caption),
     }
     written = {name: tables.write_table(table, caption, out_dir / name) for name, (table, caption) in built.items()}
-    log.info("make_tables: %d metrics files (%d scenes, variants %s) -> %s", len(df), df[["dataset", "scene"]].drop_duplicates().shape[0], sorted(df["variant"].unique()), out_dir)
+    log.info(
+        "make_tables: %d metrics files (%d scenes, variants %s) -> %s",
+        len(df),
+        df[["dataset", "scene"]].drop_duplicates().shape[0],
+        sorted(df["variant"].unique()),
+        out_dir,
+    )
     return written
 
 
@@ -106,18 +111,31 @@ def plot_figures(
     if benchmark_files:
         grid_df = tables.load_benchmarks(benchmark_files)
         qualitative_files = [Path(p).with_name("qualitative.png") for p in benchmark_files]
-        grid_title = "Against ground truth: reference click | teacher on RGB | imitation | ground truth (outlines, IoU vs GT)"
+        grid_title = (
+            "Against ground truth: reference click | teacher on RGB | imitation | ground truth (outlines, IoU vs GT)"
+        )
     elif qualitative_files is None:
         qualitative_files = [Path(p).with_name("qualitative.png") for p in metrics_files]
     by_folder = {Path(q).parent: Path(q) for q in qualitative_files}
-    order = sorted(range(len(grid_df)), key=lambda i: (grid_df["variant"].iat[i] != config.table1_variant, grid_df["dataset"].iat[i], grid_df["scene"].iat[i]))
+    order = sorted(
+        range(len(grid_df)),
+        key=lambda i: (
+            grid_df["variant"].iat[i] != config.table1_variant,
+            grid_df["dataset"].iat[i],
+            grid_df["scene"].iat[i],
+        ),
+    )
     chosen = []
     for i in order:
         q = by_folder.get(Path(grid_df["path"].iat[i]).parent)
         if q is not None and q.is_file():
             chosen.append((q, f"{grid_df['dataset'].iat[i]}/{grid_df['scene'].iat[i]} [{grid_df['variant'].iat[i]}]"))
     chosen = chosen[: config.qualitative_max]
-    out.append(figs.qualitative_grid([q for q, _ in chosen], [label for _, label in chosen], qualitative_png, note, config.dpi, title=grid_title))
+    out.append(
+        figs.qualitative_grid(
+            [q for q, _ in chosen], [label for _, label in chosen], qualitative_png, note, config.dpi, title=grid_title
+        )
+    )
     nerf, imitation = [], []
     for c in curve_files:
         stage, label = curve_label(c)

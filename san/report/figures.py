@@ -114,7 +114,9 @@ def _fit(mask, image: np.ndarray):
     return resize_mask(mask, (image.shape[1], image.shape[0]))
 
 
-def benchmark_figure(rows: Sequence[dict], title: str, path: str | os.PathLike, dpi: int = 110, panel_inches: float = 2.9) -> Path:
+def benchmark_figure(
+    rows: Sequence[dict], title: str, path: str | os.PathLike, dpi: int = 110, panel_inches: float = 2.9
+) -> Path:
     """Ground-truth benchmark panel: one row per task, four columns, masks drawn as outlines.
 
     Columns: the reference view with the prompt points (green positive, red negative) | the teacher
@@ -134,11 +136,27 @@ def benchmark_figure(rows: Sequence[dict], title: str, path: str | os.PathLike, 
         ref, tgt = np.asarray(row["reference_image"]), np.asarray(row["target_image"])
         ax = axes[r, 0]
         ax.imshow(ref, interpolation="nearest")
-        for x, y, label in np.asarray(row["reference_prompts"] if row["reference_prompts"] is not None else np.zeros((0, 3))):
-            ax.plot([x - 0.5], [y - 0.5], marker="*", markersize=14, color="lime" if label > 0 else "red", markeredgecolor="black")
+        for x, y, label in np.asarray(
+            row["reference_prompts"] if row["reference_prompts"] is not None else np.zeros((0, 3))
+        ):
+            ax.plot(
+                [x - 0.5],
+                [y - 0.5],
+                marker="*",
+                markersize=14,
+                color="lime" if label > 0 else "red",
+                markeredgecolor="black",
+            )
         ax.set_title(f"{row['task']}: click in {row['reference_view']}", fontsize=9)
         held = "held out" if row.get("target_held_out") else "training view"
-        for c, (name, key, colour) in enumerate((("teacher on RGB", "teacher", "orange"), ("imitation", "imitation", "deepskyblue"), ("ground truth", "gt", "yellow")), start=1):
+        for c, (name, key, colour) in enumerate(
+            (
+                ("teacher on RGB", "teacher", "orange"),
+                ("imitation", "imitation", "deepskyblue"),
+                ("ground truth", "gt", "yellow"),
+            ),
+            start=1,
+        ):
             ax = axes[r, c]
             ax.imshow(tgt, interpolation="nearest")
             mask = _fit(row.get(f"{key}_mask"), tgt)
@@ -148,9 +166,22 @@ def benchmark_figure(rows: Sequence[dict], title: str, path: str | os.PathLike, 
                 _outline(ax, mask, colour)
             if key != "gt" and row.get("target_prompts") is not None:
                 for x, y, label in np.asarray(row["target_prompts"]):
-                    ax.plot([x - 0.5], [y - 0.5], marker="*", markersize=9, color="lime" if label > 0 else "red", markeredgecolor="black")
+                    ax.plot(
+                        [x - 0.5],
+                        [y - 0.5],
+                        marker="*",
+                        markersize=9,
+                        color="lime" if label > 0 else "red",
+                        markeredgecolor="black",
+                    )
             iou = row.get(f"{key}_iou")
-            text = f"{name}\n{row['target_view']} ({held})" if key == "gt" else f"{name}: IoU {iou:.3f}" if iou is not None else name
+            text = (
+                f"{name}\n{row['target_view']} ({held})"
+                if key == "gt"
+                else f"{name}: IoU {iou:.3f}"
+                if iou is not None
+                else name
+            )
             ax.set_title(text, fontsize=9)
     for ax in axes.ravel():
         ax.axis("off")
@@ -173,7 +204,15 @@ def iou_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dpi: 
     for i, col in enumerate(variants):
         ax.bar(xs - 0.4 + width * (i + 0.5), scenes[col].to_numpy(dtype=float), width, label=col.removeprefix("iou_"))
     if "iou_ceiling" in scenes and scenes["iou_ceiling"].notna().any():
-        ax.scatter(xs, scenes["iou_ceiling"].to_numpy(dtype=float), marker="_", s=900, color="black", zorder=3, label="teacher shift ceiling")
+        ax.scatter(
+            xs,
+            scenes["iou_ceiling"].to_numpy(dtype=float),
+            marker="_",
+            s=900,
+            color="black",
+            zorder=3,
+            label="teacher shift ceiling",
+        )
     ax.set_xticks(xs, [f"{d}/{s}" for d, s in zip(scenes["dataset"], scenes["scene"])], rotation=30, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("mask IoU (imitation vs teacher)")
@@ -191,7 +230,10 @@ def timing_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dp
     """
     steps = [s for s in STEP_LABELS if f"{s}_ms" in table]
     fig, (ax1, ax2) = _subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2, 1]})
-    labels = [f"{t}{' (untrained)' if u == 'yes' else ''}, {d}" for t, u, d in zip(table["timing_teacher"], table["untrained"], table["device"])]
+    labels = [
+        f"{t}{' (untrained)' if u == 'yes' else ''}, {d}"
+        for t, u, d in zip(table["timing_teacher"], table["untrained"], table["device"])
+    ]
     width = 0.8 / max(1, len(table))
     xs = np.arange(len(steps))
     for i, (_, row) in enumerate(table.iterrows()):
@@ -238,7 +280,9 @@ def qualitative_grid(
 def _curve_xy(df: pd.DataFrame, prefer: Sequence[str] = CURVE_Y) -> tuple[np.ndarray, np.ndarray, str] | None:
     ycol = next((c for c in prefer if c in df), None)
     if ycol is None:
-        numeric = [c for c in df.select_dtypes("number").columns if c not in ("step", "time", "elapsed_s", "seconds", "lr")]
+        numeric = [
+            c for c in df.select_dtypes("number").columns if c not in ("step", "time", "elapsed_s", "seconds", "lr")
+        ]
         if not numeric:
             return None
         ycol = numeric[0]
@@ -246,7 +290,13 @@ def _curve_xy(df: pd.DataFrame, prefer: Sequence[str] = CURVE_Y) -> tuple[np.nda
     return x, df[ycol].to_numpy(dtype=float), ycol
 
 
-def training_curves(nerf: Sequence[tuple[str, str | os.PathLike]], imitation: Sequence[tuple[str, str | os.PathLike]], path: str | os.PathLike, note: str = "", dpi: int = 120) -> Path:
+def training_curves(
+    nerf: Sequence[tuple[str, str | os.PathLike]],
+    imitation: Sequence[tuple[str, str | os.PathLike]],
+    path: str | os.PathLike,
+    note: str = "",
+    dpi: int = 120,
+) -> Path:
     """Two panels, NeRF and imitation training curves, one line per ``(label, csv)``.
 
     NeRF: PSNR in dB. A ``test_psnr`` column (held-out views during training) is plotted when
@@ -267,14 +317,24 @@ def training_curves(nerf: Sequence[tuple[str, str | os.PathLike]], imitation: Se
             if xy is None:
                 continue
             x, y, ycol = xy
-            ylabels.add({"test_psnr": "test PSNR (dB)", "psnr": "training-batch PSNR (dB)"}.get(ycol, ycol) if is_nerf else ycol)
+            ylabels.add(
+                {"test_psnr": "test PSNR (dB)", "psnr": "training-batch PSNR (dB)"}.get(ycol, ycol) if is_nerf else ycol
+            )
             all_positive &= bool(np.all(y[np.isfinite(y)] > 0))
             line = ax.plot(x, y, label=label, linewidth=1)[0]
             final = Path(csv).with_name("metrics.json")
             if is_nerf and ycol != "test_psnr" and final.is_file() and len(x):
                 test = json.loads(final.read_text()).get("psnr")
                 if test is not None:
-                    ax.plot([x[-1]], [test], marker="*", markersize=11, color=line.get_color(), linestyle="none", label=f"{label}: test views, final model ({test:.2f} dB)")
+                    ax.plot(
+                        [x[-1]],
+                        [test],
+                        marker="*",
+                        markersize=11,
+                        color=line.get_color(),
+                        linestyle="none",
+                        label=f"{label}: test views, final model ({test:.2f} dB)",
+                    )
         if ylabels and all_positive and not is_nerf:
             ax.set_yscale("log")
         ax.set_xlabel("step")

@@ -18,7 +18,15 @@ from san.data.gt_layout import (
 
 
 def task(**kw):
-    args = dict(task="obj", reference_view="v1", reference_size=(6, 4), points=np.array([[2.5, 1.5], [0.5, 0.5]]), labels=np.array([1, 0]), box=None, targets=("v0", "v2"))
+    args = dict(
+        task="obj",
+        reference_view="v1",
+        reference_size=(6, 4),
+        points=np.array([[2.5, 1.5], [0.5, 0.5]]),
+        labels=np.array([1, 0]),
+        box=None,
+        targets=("v0", "v2"),
+    )
     args.update(kw)
     return BenchmarkTask(**args)
 
@@ -61,7 +69,9 @@ def test_errors_name_the_file_and_problem(tmp_path):
     with pytest.raises(LayoutError, match="no mask for target view"):
         write_layout(tmp_path / "c", [task(targets=("v0", "v9"))], masks(), name="toy", source="test")
     with pytest.raises(LayoutError, match=r"points must lie in \[0, W\)"):
-        write_layout(tmp_path / "d", [task(points=np.array([[6.5, 1.0], [0.5, 0.5]]))], masks(), name="toy", source="test")
+        write_layout(
+            tmp_path / "d", [task(points=np.array([[6.5, 1.0], [0.5, 0.5]]))], masks(), name="toy", source="test"
+        )
 
 
 def test_scribble_to_points_rule():

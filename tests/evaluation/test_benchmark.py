@@ -128,7 +128,10 @@ def test_protocol_plane_scene_hand_computed():
 
 
 def test_protocol_scores_at_annotation_resolution_with_max_size():
-    views = {"ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N), "same": BenchmarkView("same", 1, "test", camera(0.0), K, N, N)}
+    views = {
+        "ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N),
+        "same": BenchmarkView("same", 1, "test", camera(0.0), K, N, N),
+    }
     # annotations at 16x16 (twice the image), rendering capped at 8 px: prediction upsampled x2
     gt = square(16, 16, (6, 11), (6, 11))
     task = BenchmarkTask("obj", "ref", (16, 16), np.array([[9.0, 9.0]]), np.array([1]), None, ("same",))
@@ -139,7 +142,10 @@ def test_protocol_scores_at_annotation_resolution_with_max_size():
 
 
 def test_protocol_occluded_target_gets_an_empty_mask():
-    views = {"ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N), "far": BenchmarkView("far", 1, "test", camera(50.0), K, N, N)}
+    views = {
+        "ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N),
+        "far": BenchmarkView("far", 1, "test", camera(50.0), K, N, N),
+    }
     gt = square(N, N, (0, 1), (0, 1))
     task = BenchmarkTask("obj", "ref", (N, N), np.array([[4.5, 4.5]]), np.array([1]), None, ("far",))
     scores = run_task(task, views, {"far": gt}.get, render_fn, features_fn, decode_fn)
@@ -148,7 +154,10 @@ def test_protocol_occluded_target_gets_an_empty_mask():
 
 
 def test_protocol_rejects_wrong_aspect_ratio():
-    views = {"ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N), "t": BenchmarkView("t", 1, "test", camera(0.0), K, N, N)}
+    views = {
+        "ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N),
+        "t": BenchmarkView("t", 1, "test", camera(0.0), K, N, N),
+    }
     task = BenchmarkTask("obj", "ref", (N, N), np.array([[4.5, 4.5]]), np.array([1]), None, ("t",))
     with pytest.raises(ValueError, match="aspect ratio"):
         run_task(task, views, {"t": np.zeros((4, 8), dtype=bool)}.get, render_fn, features_fn, decode_fn)
@@ -183,16 +192,31 @@ def strip_decode(features, prompts, hw):
 def test_chain_reaches_a_view_the_click_does_not():
     # the click (world x = 0.125) is off-screen from the camera at x = 2 (it sees x in [1, 3));
     # the camera at x = 1 sees it, and its mask adds points up to x = 1.875
-    views = {n: BenchmarkView(n, i, s, camera(x), K, N, N) for i, (n, x, s) in enumerate((("ref", 0.0, "train"), ("mid", 1.0, "train"), ("far", 2.0, "test")))}
+    views = {
+        n: BenchmarkView(n, i, s, camera(x), K, N, N)
+        for i, (n, x, s) in enumerate((("ref", 0.0, "train"), ("mid", 1.0, "train"), ("far", 2.0, "test")))
+    }
     gt = np.ones((N, N), dtype=bool)
     task = BenchmarkTask("strip", "ref", (N, N), np.array([[4.5, 4.5]]), np.array([1]), None, ("far",))
     click = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="click")
     assert click[1].prompts_used == 0 and click[1].confusion.iou == 0.0
-    chain = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="chain", chain_points=4, chain_max_area=1.0)
+    chain = run_task(
+        task,
+        views,
+        {"far": gt}.get,
+        render_fn,
+        world_x_features,
+        strip_decode,
+        propagation="chain",
+        chain_points=4,
+        chain_max_area=1.0,
+    )
     assert [s.view for s in chain] == ["ref", "far"]  # the stepping stone is not scored
     assert chain[1].prompts_used > 0 and chain[1].confusion.iou == 1.0
     # the masks here cover whole images: with chain_max_area 0.5 they add no points, the chain stops
-    guarded = run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="chain", chain_points=4)
+    guarded = run_task(
+        task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="chain", chain_points=4
+    )
     assert guarded[1].prompts_used == 0
     with pytest.raises(ValueError, match="propagation"):
         run_task(task, views, {"far": gt}.get, render_fn, world_x_features, strip_decode, propagation="video")

@@ -27,16 +27,43 @@ def layout(scene_dir, tmp_path_factory):  # noqa: F811
     box.export(scene_dir / "mesh" / "mesh_normalized.ply")
     m = np.zeros((15, 20), dtype=bool)  # annotation at half the 40x30 images
     m[5:10, 7:13] = True
-    task = BenchmarkTask("cube", "img_001", (20, 15), np.array([[10.5, 7.5]]), np.array([1]), None, ("img_000", "img_008"), prompt_rule="test")
-    return write_layout(tmp_path_factory.mktemp("gt") / "bench", [task], {"cube": {"img_000": m, "img_008": m, "img_001": m}},
-                        name="toy", source="test", meshes={"cube": box}, surface_distance=0.05)
+    task = BenchmarkTask(
+        "cube",
+        "img_001",
+        (20, 15),
+        np.array([[10.5, 7.5]]),
+        np.array([1]),
+        None,
+        ("img_000", "img_008"),
+        prompt_rule="test",
+    )
+    return write_layout(
+        tmp_path_factory.mktemp("gt") / "bench",
+        [task],
+        {"cube": {"img_000": m, "img_008": m, "img_001": m}},
+        name="toy",
+        source="test",
+        meshes={"cube": box},
+        surface_distance=0.05,
+    )
 
 
 def test_outputs(scene_dir, layout, tmp_path):  # noqa: F811
     out = tmp_path / "benchmark" / "full"
     config = BenchmarkConfig(mesh_views=3, surface_samples=500)
-    record = evaluate_benchmark(scene_dir, layout, out / "metrics.json", out / "views.csv", out / "qualitative.png",
-                                "synthetic", "toy", "full", TeacherConfig(name=TEACHER), config, device="cpu")
+    record = evaluate_benchmark(
+        scene_dir,
+        layout,
+        out / "metrics.json",
+        out / "views.csv",
+        out / "qualitative.png",
+        "synthetic",
+        "toy",
+        "full",
+        TeacherConfig(name=TEACHER),
+        config,
+        device="cpu",
+    )
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["teacher"] == TEACHER and saved["untrained"] is True
     views = pd.read_csv(out / "views.csv")
@@ -56,7 +83,9 @@ def test_outputs(scene_dir, layout, tmp_path):  # noqa: F811
     assert (out / "qualitative.png").stat().st_size > 1000
     assert record["held_out"]["targets"] == 2 and record["held_out"]["targets_held_out"] == 2
     per_task, _ = benchmark_per_task([out / "metrics.json"])
-    assert list(per_task["task"]) == ["cube", "mean"] and per_task.loc[0, "iou"] == pytest.approx(t["iou_per_image_mean"])
+    assert list(per_task["task"]) == ["cube", "mean"] and per_task.loc[0, "iou"] == pytest.approx(
+        t["iou_per_image_mean"]
+    )
 
 
 def test_bad_layout_fails_before_loading(scene_dir, layout, tmp_path):  # noqa: F811
@@ -68,5 +97,16 @@ def test_bad_layout_fails_before_loading(scene_dir, layout, tmp_path):  # noqa: 
     data["tasks"][0]["targets"] = ["img_000", "nope_123"]
     (bad / "prompts.json").write_text(json.dumps(data))
     with pytest.raises(LayoutError, match="nope_123"):
-        evaluate_benchmark(scene_dir, bad, tmp_path / "m.json", tmp_path / "v.csv", tmp_path / "q.png", "s", "t", "full", TeacherConfig(name=TEACHER), device="cpu")
+        evaluate_benchmark(
+            scene_dir,
+            bad,
+            tmp_path / "m.json",
+            tmp_path / "v.csv",
+            tmp_path / "q.png",
+            "s",
+            "t",
+            "full",
+            TeacherConfig(name=TEACHER),
+            device="cpu",
+        )
     assert not (tmp_path / "m.json").exists()

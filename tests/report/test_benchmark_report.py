@@ -18,21 +18,39 @@ from tests.report.test_report_pipeline import fake_results  # noqa: F401  (fixtu
 
 
 def _task(iou, pooled, acc, held=2):
-    return {"iou_per_image_mean": iou, "iou_pooled": pooled, "accuracy_per_image_mean": acc, "accuracy_pooled": acc,
-            "n_views": 2, "reference_iou": 0.9, "held_out_targets": held, "held_out_fraction": held / 2,
-            "targets_without_prompt": 0, "reference_view": "view_001", "reference_split": "train"}
+    return {
+        "iou_per_image_mean": iou,
+        "iou_pooled": pooled,
+        "accuracy_per_image_mean": acc,
+        "accuracy_pooled": acc,
+        "n_views": 2,
+        "reference_iou": 0.9,
+        "held_out_targets": held,
+        "held_out_fraction": held / 2,
+        "targets_without_prompt": 0,
+        "reference_view": "view_001",
+        "reference_split": "train",
+    }
 
 
 def _bench(dataset, scene, variant, ious, teacher_ious):
     tasks = {f"obj{i}": _task(v, v - 0.01, 0.9 + v / 10) for i, v in enumerate(ious)}
     ttasks = {f"obj{i}": _task(v, v - 0.02, 0.95) for i, v in enumerate(teacher_ious)}
     return {
-        "dataset": dataset, "scene": scene, "variant": variant, "teacher": "sam_untrained_tiny", "untrained": True,
+        "dataset": dataset,
+        "scene": scene,
+        "variant": variant,
+        "teacher": "sam_untrained_tiny",
+        "untrained": True,
         "imitation": {"miou": float(np.mean(ious)), "iou_pooled": 0.5, "accuracy": 0.97, "tasks": tasks},
         "teacher_on_rgb": {"miou": float(np.mean(teacher_ious)), "iou_pooled": 0.4, "accuracy": 0.95, "tasks": ttasks},
-        "iou_vs_gt": float(np.mean(ious)), "iou_pooled_vs_gt": 0.5, "accuracy_vs_gt": 0.97,
-        "teacher_iou_vs_gt": float(np.mean(teacher_ious)), "teacher_accuracy_vs_gt": 0.95,
-        "mesh_segmentation": {"views": 3, "tasks": {"obj0": {"surface_iou": 0.7}}}, "mesh_surface_iou": 0.7,
+        "iou_vs_gt": float(np.mean(ious)),
+        "iou_pooled_vs_gt": 0.5,
+        "accuracy_vs_gt": 0.97,
+        "teacher_iou_vs_gt": float(np.mean(teacher_ious)),
+        "teacher_accuracy_vs_gt": 0.95,
+        "mesh_segmentation": {"views": 3, "tasks": {"obj0": {"surface_iou": 0.7}}},
+        "mesh_surface_iou": 0.7,
     }
 
 
@@ -53,19 +71,37 @@ def _panel_row():
     img = np.random.default_rng(0).random((16, 16, 3))
     m = np.zeros((16, 16), dtype=bool)
     m[4:10, 5:12] = True
-    return {"task": "obj0", "reference_view": "view_001", "reference_image": img, "reference_prompts": np.array([[7.5, 6.5, 1]]),
-            "target_view": "view_000", "target_held_out": True, "target_image": img, "target_prompts": np.array([[8.5, 6.5, 1]]),
-            "teacher_mask": m, "teacher_iou": 0.5, "imitation_mask": m, "imitation_iou": 0.75, "gt_mask": np.kron(m, np.ones((2, 2), dtype=bool))}
+    return {
+        "task": "obj0",
+        "reference_view": "view_001",
+        "reference_image": img,
+        "reference_prompts": np.array([[7.5, 6.5, 1]]),
+        "target_view": "view_000",
+        "target_held_out": True,
+        "target_image": img,
+        "target_prompts": np.array([[8.5, 6.5, 1]]),
+        "teacher_mask": m,
+        "teacher_iou": 0.5,
+        "imitation_mask": m,
+        "imitation_iou": 0.75,
+        "gt_mask": np.kron(m, np.ones((2, 2), dtype=bool)),
+    }
 
 
 def test_table2_and_per_task_table(fake_results, bench_files, tmp_path):  # noqa: F811
     metrics, _ = fake_results
     out = tmp_path / "report"
     written = make_tables(metrics, out, benchmark_files=bench_files)
-    assert [p.name for p in written["benchmark_per_task"]] == ["benchmark_per_task.csv", "benchmark_per_task.md", "benchmark_per_task.tex"]
+    assert [p.name for p in written["benchmark_per_task"]] == [
+        "benchmark_per_task.csv",
+        "benchmark_per_task.md",
+        "benchmark_per_task.tex",
+    ]
     t2 = pd.read_csv(out / "table2_ablation.csv").set_index("variant")
     assert t2.loc["full", "iou_vs_gt"] == pytest.approx(0.7) and t2.loc["no_aug", "iou_vs_gt"] == pytest.approx(0.4)
-    assert t2.loc["full", "teacher_iou_vs_gt"] == pytest.approx(0.8) and t2.loc["full", "accuracy_vs_gt"] == pytest.approx(0.97)
+    assert t2.loc["full", "teacher_iou_vs_gt"] == pytest.approx(0.8) and t2.loc[
+        "full", "accuracy_vs_gt"
+    ] == pytest.approx(0.97)
     assert np.isnan(t2.loc["mesh", "iou_vs_gt"])  # no benchmark for the mesh variant
     bt = pd.read_csv(out / "benchmark_per_task.csv")
     assert list(bt["task"]) == ["obj0", "obj1", "mean", "obj0", "obj1", "mean"]
@@ -101,12 +137,22 @@ def test_tex_tables_compile(fake_results, bench_files, tmp_path):  # noqa: F811
     for name in names:
         _tex_structure_ok((out / f"{name}.tex").read_text())
     if shutil.which("pdflatex") is None:
-        pytest.skip("pdflatex not installed: the structural check above ran; install texlive-latex-recommended to compile")
+        pytest.skip(
+            "pdflatex not installed: the structural check above ran; install texlive-latex-recommended to compile"
+        )
     doc = tmp_path / "doc.tex"
     inputs = "\n".join(rf"\input{{{out / n}.tex}}" for n in names)
-    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=0.3in,paperwidth=60in,paperheight=30in]{geometry}\n"
-                   f"\\begin{{document}}\n{inputs}\n\\end{{document}}\n")
-    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    doc.write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=0.3in,paperwidth=60in,paperheight=30in]{geometry}\n"
+        f"\\begin{{document}}\n{inputs}\n\\end{{document}}\n"
+    )
+    r = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout[-3000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
 
@@ -116,5 +162,14 @@ def test_figures_use_benchmark_panels_and_psnr(fake_results, bench_files, tmp_pa
     nerf_curve = next(c for c in curves if c.parent.name == "nerf")
     nerf_curve.with_name("metrics.json").write_text(json.dumps({"psnr": 21.5}))
     out = tmp_path / "figs"
-    paths = plot_figures(metrics, curves, out / "iou.png", out / "timing.png", out / "qual.png", out / "curves.png", config=ReportConfig(dpi=40), benchmark_files=bench_files)
+    paths = plot_figures(
+        metrics,
+        curves,
+        out / "iou.png",
+        out / "timing.png",
+        out / "qual.png",
+        out / "curves.png",
+        config=ReportConfig(dpi=40),
+        benchmark_files=bench_files,
+    )
     assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)

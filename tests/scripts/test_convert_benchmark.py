@@ -40,7 +40,9 @@ def test_nvos(convert, tmp_path):
     target = np.zeros((12, 16), dtype=np.uint8)
     target[3:9, 4:12] = 255
     png(root / "masks" / "fern" / "image017_mask.png", target)
-    out = convert.main(["nvos", "--root", str(root), "--scene", "fern", "--out", str(tmp_path / "bench"), "--points-per-scribble", "3"])
+    out = convert.main(
+        ["nvos", "--root", str(root), "--scene", "fern", "--out", str(tmp_path / "bench"), "--points-per-scribble", "3"]
+    )
     layout = read_layout(out)
     (t,) = layout.tasks
     assert (t.task, t.reference_view, t.targets, t.reference_size) == ("fern", "image004", ("image017",), (16, 12))
@@ -51,7 +53,9 @@ def test_nvos(convert, tmp_path):
     cams = tmp_path / "cameras.json"
     cams.write_text(json.dumps({"frames": [{"image": "images/image004.JPG"}]}))
     with pytest.raises(SystemExit, match="image017"):
-        convert.main(["nvos", "--root", str(root), "--scene", "fern", "--out", str(tmp_path / "b2"), "--cameras", str(cams)])
+        convert.main(
+            ["nvos", "--root", str(root), "--scene", "fern", "--out", str(tmp_path / "b2"), "--cameras", str(cams)]
+        )
 
 
 def test_nvos_missing_folder_is_named(convert, tmp_path):

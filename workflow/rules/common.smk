@@ -11,7 +11,6 @@ from snakemake.utils import validate
 
 from san.pipeline.settings import parse_settings, read_scene_sheet
 
-
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False)
 SETTINGS = parse_settings(config)
 SCENES = read_scene_sheet(config["scenes"], data_root=config.get("data_root"))
@@ -138,10 +137,17 @@ def get_benchmark_layout(wildcards):
     if row["format"] == "demo":
         return expand(rules.make_demo_scene.output.benchmark, dataset=wildcards.dataset, scene=wildcards.scene)[0]
     if not row["benchmark"]:
-        raise ValueError(f"scene {wildcards.dataset}/{wildcards.scene}: no ground-truth layout (scene sheet column 'benchmark' is empty)")
+        raise ValueError(
+            f"scene {wildcards.dataset}/{wildcards.scene}: no ground-truth layout (scene sheet column 'benchmark' is empty)"
+        )
     return row["benchmark"]
 
 
 def get_all_benchmarks(wildcards=None):
     """``benchmark/{variant}/metrics.json`` of every scene with a ground-truth layout."""
-    return [f"{scene_dir(sid)}/benchmark/{v}/metrics.json" for sid in get_scene_ids() if has_benchmark(sid) for v in VARIANTS]
+    return [
+        f"{scene_dir(sid)}/benchmark/{v}/metrics.json"
+        for sid in get_scene_ids()
+        if has_benchmark(sid)
+        for v in VARIANTS
+    ]

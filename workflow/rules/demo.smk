@@ -6,11 +6,11 @@ rule make_demo_scene:
         folder=directory(f"{RESULTS}/{{dataset}}/{{scene}}/scene"),
         benchmark=directory(f"{RESULTS}/{{dataset}}/{{scene}}/benchmark_gt"),
         marker=f"{RESULTS}/{{dataset}}/{{scene}}/scene.done",
-    params:
-        settings=settings_of("demo_scene", "poses"),
     log:
         f"{RESULTS}/logs/make_demo_scene/{{dataset}}/{{scene}}.log",
     resources:
         **resources_for("make_demo_scene"),
+    params:
+        settings=settings_of("demo_scene", "poses"),
     script:
         "../scripts/make_demo_scene.py"

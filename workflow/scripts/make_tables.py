@@ -7,7 +7,12 @@ from san.pipeline.report import make_tables
 
 
 def main(settings):
-    make_tables(snakemake.input.metrics, Path(snakemake.output[0]).parent, settings.report, benchmark_files=snakemake.input.benchmark)
+    make_tables(
+        snakemake.input.metrics,
+        Path(snakemake.output[0]).parent,
+        settings.report,
+        benchmark_files=snakemake.input.benchmark,
+    )
 
 
 run_rule(snakemake, main)

@@ -40,7 +40,9 @@ def demo_benchmark(scene_dir: str | os.PathLike, out_dir: str | os.PathLike, tes
         ValueError: ``test_every < 2`` (no training view to prompt in, or no test view).
     """
     if test_every < 2:
-        raise ValueError(f"demo_benchmark: poses.test_every = {test_every} leaves no training or no test view; need >= 2")
+        raise ValueError(
+            f"demo_benchmark: poses.test_every = {test_every} leaves no training or no test view; need >= 2"
+        )
     scene_dir = Path(scene_dir)
     gt = json.loads((scene_dir / "scene_gt.json").read_text())
     views = [Path(v["image"]).stem for v in gt["cameras"]["views"]]
