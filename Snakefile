@@ -5,7 +5,7 @@
 #   snakemake --profile slurm --configfile config/paper.yaml
 #
 # Stages, one .smk each: make_demo_scene -> prepare_poses -> train_nerf -> extract_mesh ->
-# cache_features -> train_imitation -> evaluate_segmentation -> report.
+# cache_features -> train_imitation -> evaluate_segmentation, evaluate_benchmark -> report.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -25,6 +25,7 @@ include: "workflow/rules/mesh.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/imitation.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/segment.smk"
 

@@ -20,7 +20,13 @@ from san.data.demo import make_demo_scene as write_demo_scene
 log = logging.getLogger("san")
 
 
-def make_demo_scene(out_dir: str | os.PathLike, config: DemoSceneConfig = DemoSceneConfig(), threads: int = 1) -> Path:
+def make_demo_scene(
+    out_dir: str | os.PathLike,
+    config: DemoSceneConfig = DemoSceneConfig(),
+    threads: int = 1,
+    benchmark_dir: str | os.PathLike | None = None,
+    test_every: int = 8,
+) -> Path:
     """Render the demo scene into ``out_dir`` (see :func:`san.data.demo.make_demo_scene`).
 
     Args:
@@ -29,15 +35,26 @@ def make_demo_scene(out_dir: str | os.PathLike, config: DemoSceneConfig = DemoSc
         threads: torch intra-op threads for the renderer (the rule's CPUs). One thread is the
             default: the renderer's many small vectorised ops gain little from more, and
             oversubscribed cores slow OpenMP down sharply.
+        benchmark_dir: also write the ground-truth benchmark folder here
+            (:func:`san.data.demo.benchmark.demo_benchmark`; layout :mod:`san.data.gt_layout`).
+        test_every: the pipeline's ``poses.test_every`` (the benchmark's targets are the test views).
 
     Returns:
         ``out_dir`` as a :class:`Path`.
     """
+    if benchmark_dir is not None and test_every < 2:  # before any rendering
+        raise ValueError(
+            f"make_demo_scene: poses.test_every = {test_every} leaves no training or no test view for the benchmark; need >= 2"
+        )
     previous = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     start = time.perf_counter()
     try:
         out = write_demo_scene(out_dir, config)
+        if benchmark_dir is not None:
+            from san.data.demo.benchmark import demo_benchmark
+
+            demo_benchmark(out, benchmark_dir, test_every)
     finally:
         torch.set_num_threads(previous)
     log.info(

@@ -25,7 +25,7 @@ from san.report import figures as figs
 
 log = logging.getLogger("san")
 
-TABLES = ("table1_timing", "table2_ablation", "iou_per_scene")
+TABLES = ("table1_timing", "table2_ablation", "iou_per_scene", "benchmark_per_task")
 TABLE_FORMATS = ("csv", "md", "tex")
 
 
@@ -38,17 +38,27 @@ def make_tables(
     metrics_files: Sequence[str | os.PathLike],
     outputs: Mapping[str, str | os.PathLike],
     config: ReportConfig = ReportConfig(),
+    benchmark_files: Sequence[str | os.PathLike] = (),
 ) -> dict[str, list[Path]]:
-    """Write the three tables to the rule's declared ``outputs`` (``{f"{table}_{format}": path}``,
-    :func:`table_outputs`); returns ``{table name: [csv, md, tex]}``."""
+    """Write the tables of :data:`TABLES` to the rule's declared ``outputs``
+    (``{f"{table}_{format}": path}``, :func:`table_outputs`); returns ``{table name: [csv, md, tex]}``.
+
+    ``benchmark_files`` are the ground-truth benchmark ``metrics.json`` (rule
+    ``evaluate_benchmark``): they fill Table 2's ``*_vs_gt`` columns and ``benchmark_per_task``
+    (empty, with a caption saying so, when there are none)."""
     missing = sorted(set(table_outputs(".")) - set(outputs))
     if missing:
         raise ValueError(f"make_tables: no output path for {missing}")
     df = tables.load_metrics(metrics_files)
+    bench = tables.load_benchmarks(benchmark_files)
+    per_task, caption = tables.benchmark_per_task(benchmark_files)
+    if per_task.empty:
+        caption = "No scene has a ground-truth layout (scene sheet column benchmark): no benchmark figures."
     built = {
         "table1_timing": tables.table1_timing(df, config.table1_variant),
-        "table2_ablation": tables.table2_ablation(df),
+        "table2_ablation": tables.table2_ablation(df, bench),
         "iou_per_scene": tables.iou_per_scene(df),
+        "benchmark_per_task": (per_task, caption),
     }
     written = {
         name: tables.write_table(table, caption, name, paths=[outputs[f"{name}_{ext}"] for ext in TABLE_FORMATS])
@@ -111,6 +121,7 @@ def plot_figures(
     curves_png: str | os.PathLike,
     qualitative_files: Sequence[str | os.PathLike] | None = None,
     config: ReportConfig = ReportConfig(),
+    benchmark_files: Sequence[str | os.PathLike] = (),
 ) -> list[Path]:
     """Write the four report figures.
 
@@ -124,6 +135,9 @@ def plot_figures(
             ``config.table1_variant`` first, then the other variants, at most
             ``config.qualitative_max`` panels.
         config: the ``report`` config section.
+        benchmark_files: ground-truth benchmark ``metrics.json`` files; when given, the
+            qualitative grid shows the ``qualitative.png`` beside each (reference click, teacher,
+            imitation and ground-truth outlines with IoUs) instead of the click-grid panels.
     """
     df = tables.load_metrics(metrics_files)
     note = tables.untrained_note(df)
@@ -131,21 +145,34 @@ def plot_figures(
         figs.iou_bars(tables.iou_per_scene(df)[0], iou_png, note, config.dpi),
         figs.timing_bars(tables.table1_timing(df, config.table1_variant)[0], timing_png, note, config.dpi),
     ]
-    if qualitative_files is None:
+    grid_df, grid_title = df, "Qualitative results: click, teacher mask, imitation mask"
+    if benchmark_files:
+        grid_df = tables.load_benchmarks(benchmark_files)
+        qualitative_files = [Path(p).with_name("qualitative.png") for p in benchmark_files]
+        grid_title = (
+            "Against ground truth: reference click | teacher on RGB | imitation | ground truth (outlines, IoU vs GT)"
+        )
+    elif qualitative_files is None:
         qualitative_files = [Path(p).with_name("qualitative.png") for p in metrics_files]
     by_folder = {Path(q).parent: Path(q) for q in qualitative_files}
     order = sorted(
-        range(len(df)),
-        key=lambda i: (df["variant"].iat[i] != config.table1_variant, df["dataset"].iat[i], df["scene"].iat[i]),
+        range(len(grid_df)),
+        key=lambda i: (
+            grid_df["variant"].iat[i] != config.table1_variant,
+            grid_df["dataset"].iat[i],
+            grid_df["scene"].iat[i],
+        ),
     )
     chosen = []
     for i in order:
-        q = by_folder.get(Path(df["path"].iat[i]).parent)
+        q = by_folder.get(Path(grid_df["path"].iat[i]).parent)
         if q is not None and q.is_file():
-            chosen.append((q, f"{df['dataset'].iat[i]}/{df['scene'].iat[i]} [{df['variant'].iat[i]}]"))
+            chosen.append((q, f"{grid_df['dataset'].iat[i]}/{grid_df['scene'].iat[i]} [{grid_df['variant'].iat[i]}]"))
     chosen = chosen[: config.qualitative_max]
     out.append(
-        figs.qualitative_grid([q for q, _ in chosen], [label for _, label in chosen], qualitative_png, note, config.dpi)
+        figs.qualitative_grid(
+            [q for q, _ in chosen], [label for _, label in chosen], qualitative_png, note, config.dpi, title=grid_title
+        )
     )
     nerf, imitation = [], []
     for c in curve_files:

@@ -24,6 +24,7 @@ from typing import Any, Literal, Mapping
 from san.config import ConfigError, from_dict, with_preset
 from san.data.demo import DemoSceneConfig
 from san.data.prepare import PreparePosesConfig
+from san.evaluation.benchmark import BenchmarkConfig
 from san.evaluation.protocol import EvaluationConfig
 from san.features.build import CacheFeaturesConfig
 from san.imitation.config import VARIANTS, TrainImitationConfig
@@ -40,11 +41,20 @@ STAGES = (
     "cache_features",
     "train_imitation",
     "evaluate_segmentation",
+    "evaluate_benchmark",
     "time_teacher",
     "report",
     "segment",
 )
-_GPU_STAGES = {"train_nerf", "cache_features", "train_imitation", "evaluate_segmentation", "time_teacher", "segment"}
+_GPU_STAGES = {
+    "train_nerf",
+    "cache_features",
+    "train_imitation",
+    "evaluate_segmentation",
+    "evaluate_benchmark",
+    "time_teacher",
+    "segment",
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class ResourcesConfig:
     cache_features: ResourceSpec | None = None
     train_imitation: ResourceSpec | None = None
     evaluate_segmentation: ResourceSpec | None = None
+    evaluate_benchmark: ResourceSpec | None = None
     time_teacher: ResourceSpec | None = None
     report: ResourceSpec | None = None
     segment: ResourceSpec | None = None
@@ -99,6 +110,7 @@ DEFAULT_RESOURCES: dict[str, ResourceSpec] = {
     "cache_features": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "train_imitation": ResourceSpec(runtime=240, mem_mb=16000, cpus=4, gpu=1),
     "evaluate_segmentation": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
+    "evaluate_benchmark": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "time_teacher": ResourceSpec(runtime=30, mem_mb=16000, cpus=4, gpu=1),
     "report": ResourceSpec(runtime=10, mem_mb=2000, cpus=1),
     "segment": ResourceSpec(runtime=30, mem_mb=8000, cpus=2, gpu=1),
@@ -163,6 +175,7 @@ class Settings:
     features: CacheFeaturesConfig = field(default_factory=CacheFeaturesConfig)
     imitation: TrainImitationConfig = field(default_factory=TrainImitationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
@@ -229,13 +242,15 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
 # ----------------------------------------------------------------------------------- scene sheet
 
 SHEET_COLUMNS = ("scene", "path", "format")
-SHEET_OPTIONAL = ("kind", "colmap_model")
+SHEET_OPTIONAL = ("kind", "colmap_model", "benchmark")
 SHEET_FORMATS = ("auto", "colmap", "llff", "blender", "nerfstudio", "demo")
 
 
 def read_scene_sheet(path: str | Path, data_root: str | None = None):
     """Read and check the scene sheet (TSV: ``scene``, ``path``, ``format``, optional ``kind`` and
-    ``colmap_model``; see :mod:`san.utils.tsv` for comments and ``#`` in paths).
+    ``colmap_model`` and ``benchmark``; see :mod:`san.utils.tsv` for comments and ``#`` in paths).
+    ``benchmark`` is the scene's ground-truth layout folder (:mod:`san.data.gt_layout`), empty for
+    none; ``demo`` scenes always have the one rule ``make_demo_scene`` writes.
 
     ``scene`` is ``dataset/name``; relative ``path`` values are resolved under ``data_root`` when
     it is set; ``colmap_model`` (a column only when the sheet has it) picks one of several COLMAP
@@ -263,8 +278,9 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
     if extra:
         raise ConfigError(f"{path}: unknown column(s) {extra}; columns are {columns}")
     df = sheet.frame()
-    if "kind" not in df.columns:
-        df["kind"] = ""
+    for column in SHEET_OPTIONAL:
+        if column not in df.columns:
+            df[column] = ""
     if df.empty:
         raise ConfigError(f"{path}: the scene sheet lists no scenes")
     problems = []
@@ -292,6 +308,12 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
             q = root / q
         resolved.append(str(q))
     df["path"] = resolved
+    df["benchmark"] = [
+        str(root / b) if b and root is not None and not Path(b).is_absolute() else b for b in df["benchmark"]
+    ]
+    for sid, b in zip(df["scene"], df["benchmark"]):
+        if b and not (Path(b) / "prompts.json").is_file():
+            problems.append(f"scene {sid!r}: benchmark folder {b} has no prompts.json (layout: san.data.gt_layout)")
     missing = [
         f"{sid} -> {p} (line {line})"
         for sid, p, fmt, line in zip(df["scene"], df["path"], df["format"], df["line"])

@@ -100,6 +100,95 @@ def qualitative_figure(results: Sequence, title: str, path: str | os.PathLike, d
 # -------------------------------------------------------------------------------------- report
 
 
+def _outline(ax, mask, color, width: float = 1.6) -> None:
+    m = np.asarray(mask, dtype=float)
+    if m.any() and not m.all():
+        ax.contour(m, levels=[0.5], colors=[color], linewidths=width)
+
+
+def _fit(mask, image: np.ndarray):
+    if mask is None:
+        return None
+    from san.evaluation.benchmark import resize_mask
+
+    return resize_mask(mask, (image.shape[1], image.shape[0]))
+
+
+def benchmark_figure(
+    rows: Sequence[dict], title: str, path: str | os.PathLike, dpi: int = 110, panel_inches: float = 2.9
+) -> Path:
+    """Ground-truth benchmark panel: one row per task, four columns, masks drawn as outlines.
+
+    Columns: the reference view with the prompt points (green positive, red negative) | the teacher
+    mask (teacher on rendered RGB, 3D-tracked prompts) on a target view | the imitation mask on the
+    same view | the ground truth. The IoU against the ground truth is printed in each mask panel.
+    Each ``rows`` entry has ``task``, ``reference_view``, ``reference_image`` (``HxWx3``),
+    ``reference_prompts`` (``Nx3`` ``x, y, label``), ``target_view``, ``target_held_out``,
+    ``target_image``, ``target_prompts``, ``teacher_mask`` (or ``None``), ``teacher_iou``,
+    ``imitation_mask``, ``imitation_iou``, ``gt_mask``; masks of any size are resized (nearest) to
+    their image.
+    """
+    n = max(1, len(rows))
+    fig, axes = _subplots(n, 4, figsize=(4 * panel_inches, n * panel_inches + 0.8), squeeze=False)
+    if not rows:
+        axes[0, 0].text(0.5, 0.5, "no tasks", ha="center", va="center")
+    for r, row in enumerate(rows):
+        ref, tgt = np.asarray(row["reference_image"]), np.asarray(row["target_image"])
+        ax = axes[r, 0]
+        ax.imshow(ref, interpolation="nearest")
+        for x, y, label in np.asarray(
+            row["reference_prompts"] if row["reference_prompts"] is not None else np.zeros((0, 3))
+        ):
+            ax.plot(
+                [x - 0.5],
+                [y - 0.5],
+                marker="*",
+                markersize=14,
+                color="lime" if label > 0 else "red",
+                markeredgecolor="black",
+            )
+        ax.set_title(f"{row['task']}: click in {row['reference_view']}", fontsize=9)
+        held = "held out" if row.get("target_held_out") else "training view"
+        for c, (name, key, colour) in enumerate(
+            (
+                ("teacher on RGB", "teacher", "orange"),
+                ("imitation", "imitation", "deepskyblue"),
+                ("ground truth", "gt", "yellow"),
+            ),
+            start=1,
+        ):
+            ax = axes[r, c]
+            ax.imshow(tgt, interpolation="nearest")
+            mask = _fit(row.get(f"{key}_mask"), tgt)
+            if mask is None:
+                ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", va="center", color="white")
+            else:
+                _outline(ax, mask, colour)
+            if key != "gt" and row.get("target_prompts") is not None:
+                for x, y, label in np.asarray(row["target_prompts"]):
+                    ax.plot(
+                        [x - 0.5],
+                        [y - 0.5],
+                        marker="*",
+                        markersize=9,
+                        color="lime" if label > 0 else "red",
+                        markeredgecolor="black",
+                    )
+            iou = row.get(f"{key}_iou")
+            text = (
+                f"{name}\n{row['target_view']} ({held})"
+                if key == "gt"
+                else f"{name}: IoU {iou:.3f}"
+                if iou is not None
+                else name
+            )
+            ax.set_title(text, fontsize=9)
+    for ax in axes.ravel():
+        ax.axis("off")
+    fig.suptitle(_wrap(title, 120), fontsize=10)
+    return _save(fig, path, dpi)
+
+
 def iou_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dpi: int = 120) -> Path:
     """Grouped bars of mask IoU per scene (one bar per variant) with the ceiling as a black tick.
 
@@ -167,7 +256,12 @@ def timing_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dp
 
 
 def qualitative_grid(
-    images: Sequence[str | os.PathLike], labels: Sequence[str], path: str | os.PathLike, note: str = "", dpi: int = 120
+    images: Sequence[str | os.PathLike],
+    labels: Sequence[str],
+    path: str | os.PathLike,
+    note: str = "",
+    dpi: int = 120,
+    title: str = "Qualitative results: click, teacher mask, imitation mask",
 ) -> Path:
     """Stack per-scene ``qualitative.png`` files vertically, each labelled."""
     n = max(1, len(images))
@@ -179,12 +273,12 @@ def qualitative_grid(
         ax.set_title(label, fontsize=9)
     for ax in axes[:, 0]:
         ax.axis("off")
-    fig.suptitle(_title("Qualitative results: click, teacher mask, imitation mask", _wrap(note)), fontsize=10)
+    fig.suptitle(_title(title, _wrap(note)), fontsize=10)
     return _save(fig, path, dpi)
 
 
-def _curve_xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str] | None:
-    ycol = next((c for c in CURVE_Y if c in df), None)
+def _curve_xy(df: pd.DataFrame, prefer: Sequence[str] = CURVE_Y) -> tuple[np.ndarray, np.ndarray, str] | None:
+    ycol = next((c for c in prefer if c in df), None)
     if ycol is None:
         numeric = [
             c for c in df.select_dtypes("number").columns if c not in ("step", "time", "elapsed_s", "seconds", "lr")
@@ -205,21 +299,43 @@ def training_curves(
 ) -> Path:
     """Two panels, NeRF and imitation training curves, one line per ``(label, csv)``.
 
-    The y column is the first of :data:`CURVE_Y` present (else the first numeric column), against
-    ``step`` (else the row number); positive values use a log axis.
+    NeRF: PSNR in dB. A ``test_psnr`` column (held-out views during training) is plotted when
+    the curve has one; otherwise the curve's ``psnr`` of the training batches is plotted, labelled
+    so, and the test-view PSNR of the finished model (``metrics.json`` beside the curve, written by
+    ``train_nerf``) is marked with a star at the last step. Imitation: the first of
+    :data:`CURVE_Y` present (else the first numeric column) on a log axis when positive. The x
+    axis is ``step`` (else the row number).
     """
+    import json
+
     fig, axes = _subplots(1, 2, figsize=(11, 4.2))
     for ax, curves, name in ((axes[0], nerf, "NeRF (stage 1)"), (axes[1], imitation, "feature imitation (stage 2)")):
         ylabels, all_positive = set(), True
+        is_nerf = curves is nerf
         for label, csv in curves:
-            xy = _curve_xy(pd.read_csv(csv))
+            xy = _curve_xy(pd.read_csv(csv), ("test_psnr", "psnr", *CURVE_Y) if is_nerf else CURVE_Y)
             if xy is None:
                 continue
             x, y, ycol = xy
-            ylabels.add(ycol)
+            ylabels.add(
+                {"test_psnr": "test PSNR (dB)", "psnr": "training-batch PSNR (dB)"}.get(ycol, ycol) if is_nerf else ycol
+            )
             all_positive &= bool(np.all(y[np.isfinite(y)] > 0))
-            ax.plot(x, y, label=label, linewidth=1)
-        if ylabels and all_positive:
+            line = ax.plot(x, y, label=label, linewidth=1)[0]
+            final = Path(csv).with_name("metrics.json")
+            if is_nerf and ycol != "test_psnr" and final.is_file() and len(x):
+                test = json.loads(final.read_text()).get("psnr")
+                if test is not None:
+                    ax.plot(
+                        [x[-1]],
+                        [test],
+                        marker="*",
+                        markersize=11,
+                        color=line.get_color(),
+                        linestyle="none",
+                        label=f"{label}: test views, final model ({test:.2f} dB)",
+                    )
+        if ylabels and all_positive and not is_nerf:
             ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel(" / ".join(sorted(ylabels)) or "value")

@@ -193,15 +193,26 @@ def table1_timing(df: pd.DataFrame, variant: str = "full") -> tuple[pd.DataFrame
     return table, caption
 
 
-def table2_ablation(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+def table2_ablation(df: pd.DataFrame, bench: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
     """Table 2: one row per ``(teacher, variant)``, means over scenes.
+
+    Args:
+        df: :func:`load_metrics`.
+        bench: :func:`load_benchmarks` (ground-truth figures), or ``None``.
 
     Returns:
         ``(table, caption)``; columns ``variant, change, teacher, untrained, scenes,
-        feature_mse, feature_cosine, mask_iou, iou_ceiling, train_minutes``.
+        feature_mse, feature_cosine, mask_iou, iou_ceiling, iou_vs_gt, accuracy_vs_gt,
+        teacher_iou_vs_gt, train_minutes``; the ``*_vs_gt`` columns are means over the scenes with
+        a ground-truth layout (``-`` when none has one).
     """
     rows = []
     for (teacher, untrained, variant), g in df.groupby(["teacher", "untrained", "variant"], sort=False):
+        gt = (
+            None
+            if bench is None or bench.empty
+            else bench[(bench["teacher"] == teacher) & (bench["variant"] == variant)]
+        )
         rows.append(
             {
                 "variant": variant,
@@ -213,6 +224,10 @@ def table2_ablation(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                 "feature_cosine": g["feature_cosine"].mean(),
                 "mask_iou": g["mask_iou"].mean(),
                 "iou_ceiling": g["iou_ceiling"].mean(),
+                **{
+                    k: (gt[k].mean() if gt is not None and len(gt) else float("nan"))
+                    for k in ("iou_vs_gt", "accuracy_vs_gt", "teacher_iou_vs_gt")
+                },
                 "train_minutes": g["train_minutes"].mean(),
             }
         )
@@ -223,8 +238,172 @@ def table2_ablation(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     caption = _caption(
         "Table 2. Ablations: feature MSE and cosine similarity (imitated vs teacher features, valid region), "
         "mask IoU (imitation vs teacher masks, click grid) beside the teacher's own half-patch shift ceiling, "
+        "mIoU and pixel accuracy against ground-truth masks (one prompt per object tracked into every target view; "
+        "imitated features, and the teacher on rendered RGB as teacher_iou_vs_gt; scenes with ground truth only), "
         "and training time of the imitation stage; means over scenes.",
         df,
+    )
+    return table, caption
+
+
+BENCHMARK_REQUIRED = ("dataset", "scene", "variant", "teacher", "untrained", "imitation", "iou_vs_gt", "accuracy_vs_gt")
+
+
+def _read_benchmark(p: Path) -> dict:
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ReportError(f"{p}: cannot read benchmark metrics ({e})") from e
+    missing = [k for k in BENCHMARK_REQUIRED if k not in m]
+    if missing:
+        raise ReportError(f"{p}: missing key(s) {missing}")
+    return m
+
+
+def load_benchmarks(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per benchmark ``metrics.json`` (rule ``evaluate_benchmark``).
+
+    Columns: ``dataset, scene, variant, teacher, untrained, iou_vs_gt, iou_pooled_vs_gt,
+    accuracy_vs_gt, teacher_iou_vs_gt, teacher_accuracy_vs_gt, mesh_surface_iou, path``.
+    """
+    rows = []
+    for p in map(Path, paths):
+        m = _read_benchmark(p)
+        rows.append(
+            {
+                **{k: m[k] for k in ("dataset", "scene", "variant", "teacher")},
+                "untrained": bool(m["untrained"]),
+                **{
+                    k: _num(m.get(k))
+                    for k in (
+                        "iou_vs_gt",
+                        "iou_pooled_vs_gt",
+                        "accuracy_vs_gt",
+                        "teacher_iou_vs_gt",
+                        "teacher_accuracy_vs_gt",
+                        "mesh_surface_iou",
+                    )
+                },
+                "path": str(p),
+            }
+        )
+    columns = [
+        "dataset",
+        "scene",
+        "variant",
+        "teacher",
+        "untrained",
+        "iou_vs_gt",
+        "iou_pooled_vs_gt",
+        "accuracy_vs_gt",
+        "teacher_iou_vs_gt",
+        "teacher_accuracy_vs_gt",
+        "mesh_surface_iou",
+        "path",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def benchmark_per_task(paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, str]:
+    """The benchmark table: one row per scene, variant and task.
+
+    Returns:
+        ``(table, caption)``; columns ``dataset, scene, variant, task, teacher, untrained,
+        propagation, reference_view, targets, held_out, iou`` (per-image mean over the target views, "mIoU"),
+        ``iou_pooled, accuracy, reference_iou, teacher_iou, teacher_iou_pooled, teacher_accuracy,
+        mesh_surface_iou``; then a mean row per scene and variant (``task = "mean"``).
+    """
+    rows = []
+    untrained = set()
+    for p in map(Path, paths):
+        m = _read_benchmark(p)
+        if m["untrained"]:
+            untrained.add(m["teacher"])
+        teacher_fig = m.get("teacher_on_rgb") or {}
+        tasks_t = teacher_fig.get("tasks", {})
+        mesh = (m.get("mesh_segmentation") or {}).get("tasks", {})
+        scene_rows = []
+        for task, t in m["imitation"]["tasks"].items():
+            tr = tasks_t.get(task, {})
+            scene_rows.append(
+                {
+                    "dataset": m["dataset"],
+                    "scene": m["scene"],
+                    "variant": m["variant"],
+                    "task": task,
+                    "teacher": m["teacher"],
+                    "untrained": _yes(m["untrained"]),
+                    "propagation": str((m.get("protocol") or {}).get("propagation", "")).split(" ")[0],
+                    "reference_view": t.get("reference_view", ""),
+                    "targets": int(t["n_views"]),
+                    "held_out": int(t["held_out_targets"]),
+                    "iou": _num(t["iou_per_image_mean"]),
+                    "iou_pooled": _num(t["iou_pooled"]),
+                    "accuracy": _num(t["accuracy_per_image_mean"]),
+                    "reference_iou": _num(t.get("reference_iou")),
+                    "teacher_iou": _num(tr.get("iou_per_image_mean")),
+                    "teacher_iou_pooled": _num(tr.get("iou_pooled")),
+                    "teacher_accuracy": _num(tr.get("accuracy_per_image_mean")),
+                    "mesh_surface_iou": _num((mesh.get(task) or {}).get("surface_iou")),
+                }
+            )
+        rows += scene_rows
+        if scene_rows:
+            g = pd.DataFrame(scene_rows)
+            mean = {
+                c: g[c].mean()
+                for c in (
+                    "iou",
+                    "iou_pooled",
+                    "accuracy",
+                    "reference_iou",
+                    "teacher_iou",
+                    "teacher_iou_pooled",
+                    "teacher_accuracy",
+                    "mesh_surface_iou",
+                )
+            }
+            mean["iou_pooled"] = _num(m["imitation"].get("iou_pooled"))
+            mean["teacher_iou_pooled"] = _num(teacher_fig.get("iou_pooled"))
+            rows.append(
+                {
+                    **scene_rows[0],
+                    "task": "mean",
+                    "reference_view": "",
+                    "targets": int(g["targets"].sum()),
+                    "held_out": int(g["held_out"].sum()),
+                    **mean,
+                }
+            )
+    columns = [
+        "dataset",
+        "scene",
+        "variant",
+        "task",
+        "teacher",
+        "untrained",
+        "propagation",
+        "reference_view",
+        "targets",
+        "held_out",
+        "iou",
+        "iou_pooled",
+        "accuracy",
+        "reference_iou",
+        "teacher_iou",
+        "teacher_iou_pooled",
+        "teacher_accuracy",
+        "mesh_surface_iou",
+    ]
+    table = pd.DataFrame(rows, columns=columns)
+    note = UNTRAINED_NOTE.format(names=", ".join(sorted(untrained))) if untrained else ""
+    caption = (
+        "Segmentation against ground-truth masks, per scene, variant and task: one prompt in the reference view, tracked in 3D "
+        "into every target view (propagation chain: each visited view's mask adds prompt points; click: the prompt alone); iou = mean over target views of the per-view IoU (mIoU), iou_pooled = summed intersections over "
+        "summed unions, accuracy = mean pixel accuracy; held_out = target views held out of NeRF and imitation training; "
+        "teacher_* = the teacher on rendered RGB with the same tracked prompts; mesh_surface_iou = the imitation masks of 3 views "
+        "voted onto the extracted mesh, sampled surface IoU against the ground-truth object mesh. Mean rows: means over tasks "
+        "(iou_pooled pooled over every task and view)." + (f" {note}" if note else "")
     )
     return table, caption
 

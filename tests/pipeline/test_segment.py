@@ -233,3 +233,94 @@ def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path):
     assert (out / "view_001_mask.png").is_file() and (out / "view_001_overlay.png").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["untrained"] is True and len(summary["objects"]) == 1
+
+
+def test_cli_bad_model_file_and_unknown_teacher_are_one_line_errors(tmp_path, capsys):
+    """Issue 13, kind 6: the project's own errors end as ``san segment: error: ...`` (exit 1), no traceback."""
+    import torch
+
+    from tests.test_trained_scene import write_scene
+
+    scene_dir = tmp_path / "results" / "demo" / "a"
+    tiny = {"name": "sam_untrained_tiny", "untrained": True, "feature_shapes": [[256, 64, 64]]}
+    write_scene(scene_dir, tiny["feature_shapes"], tiny)  # a readable field recording its teacher
+    torch.save({"format": "x" * 1000}, scene_dir / "nerf" / "model.pt")
+    data = (scene_dir / "nerf" / "model.pt").read_bytes()
+    (scene_dir / "nerf" / "model.pt").write_bytes(data[: len(data) // 2])  # truncated copy
+    out = tmp_path / "out"
+    code = cli_main(
+        [
+            "segment",
+            "--scene-dir",
+            str(scene_dir),
+            "--view",
+            "0",
+            "--click",
+            "1,1",
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("san segment: error: ") and "Traceback" not in err
+    assert f"{scene_dir / 'nerf' / 'model.pt'}: cannot read NeRF model" in err
+    code = cli_main(
+        [
+            "segment",
+            "--scene-dir",
+            str(scene_dir),
+            "--view",
+            "0",
+            "--click",
+            "1,1",
+            "--out",
+            str(out),
+            "--teacher",
+            "sam_vit_q",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("san segment: error: unknown teacher 'sam_vit_q'") and "Traceback" not in err
+
+
+def _empty_decoder(features, prompts, hw):
+    import torch
+
+    return torch.zeros((1, *hw), dtype=torch.bool), torch.tensor([0.9])
+
+
+def test_b2_11_empty_and_total_selections_are_recorded_not_crashed(tmp_path):
+    """Issue 13, kind 8 (case B2-11): no crash, no empty or half-written mesh files, the JSON says why."""
+    from san.interaction.mesh_segmentation import export_segmentation
+
+    mesh = trimesh.creation.icosphere(subdivisions=2)
+    out = tmp_path / "object"
+    full = export_segmentation(mesh, np.ones(len(mesh.faces), bool), out)
+    assert full.empty == ["rest"] and full.rest_ply is None and full.segment_faces == len(mesh.faces)
+    assert sorted(p.name for p in out.iterdir()) == ["segment.glb", "segment.json", "segment.ply"]
+    # The same folder again with nothing selected: the earlier segment files must not look like this export's.
+    none = export_segmentation(mesh, np.zeros(len(mesh.faces), bool), out)
+    assert none.empty == ["segment"] and none.segment_faces == 0 and none.segment_ply is None
+    assert sorted(p.name for p in out.iterdir()) == ["segment.json", "segment_rest.glb", "segment_rest.ply"]
+    record = json.loads((out / "segment.json").read_text())
+    assert (
+        record["empty"] == ["segment"] and "nothing selected" in record["empty_note"] and record["segment_faces"] == 0
+    )
+    assert record["files"] == ["segment_rest.ply", "segment_rest.glb"]
+    assert len(trimesh.load(out / "segment_rest.ply", force="mesh").faces) == len(mesh.faces)
+
+
+def test_b2_11_click_on_the_sky_end_to_end(tmp_path, make_camera, make_square, mesh_renderer, features_fn):
+    scene = make_scene(make_camera)
+    ground = make_square(4.0, 0.0, subdivisions=4)
+    session = SegmentationSession(mesh_renderer(ground), features_fn, _empty_decoder, scene.frames)
+    rows = read_prompts(write_tsv(tmp_path / "p.tsv", ["demo/a\t0\t32.5\t24.5\t1"]))
+    out = tmp_path / "out"
+    entries = segment_scene(session, scene, rows, out, "demo/a", mesh=ground, views_for_mesh=2)
+    assert entries[0]["mask_pixels"] == 0
+    m = entries[0]["mesh"]
+    assert m["segment_faces"] == 0 and m["empty"] == ["segment"] and m["rest_faces"] == len(ground.faces)
+    assert all((out / f).is_file() for f in m["files"]) and not any("segment.ply" in f for f in m["files"])
+    assert json.loads((out / "summary.json").read_text())["objects"][0]["mesh"]["empty"] == ["segment"]

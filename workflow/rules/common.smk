@@ -58,6 +58,7 @@ def _per_scene(output, **wildcards):
 def get_final_outputs():
     outputs = _per_scene(rules.extract_mesh.output.summary)
     outputs += get_all_evaluations()
+    outputs += get_all_benchmarks()
     outputs.extend(rules.make_tables.output)
     outputs.extend(rules.plot_figures.output)
     outputs.extend(rules.make_cost_table.output)
@@ -150,7 +151,7 @@ def get_teacher_checkpoint(wildcards):
     return [SETTINGS.teacher.checkpoint] if SETTINGS.teacher.checkpoint else []
 
 
-def get_all_benchmarks(wildcards=None):
+def get_all_job_benchmarks(wildcards=None):
     """The benchmark files of every per-scene job of the default DAG (for the cost table)."""
     files = []
     for rule in (rules.prepare_poses, rules.train_nerf, rules.extract_mesh, rules.time_teacher):
@@ -160,4 +161,36 @@ def get_all_benchmarks(wildcards=None):
         files += _per_scene(rule.benchmark, variant=VARIANTS)
     demo = [sid.split("/") for sid in get_scene_ids() if SCENES.loc[sid, "format"] == "demo"]
     files += [p for d, s in demo for p in expand(rules.make_demo_scene.benchmark, dataset=d, scene=s)]
+    bench = [sid.split("/") for sid in get_scene_ids() if has_benchmark(sid)]
+    files += [
+        p for d, s in bench for p in expand(rules.evaluate_benchmark.benchmark, dataset=d, scene=s, variant=VARIANTS)
+    ]
     return files
+
+
+def has_benchmark(scene_id):
+    """Whether a scene has a ground-truth layout: demo scenes always, others by sheet column ``benchmark``."""
+    row = SCENES.loc[scene_id]
+    return row["format"] == "demo" or bool(row["benchmark"])
+
+
+def get_benchmark_layout(wildcards):
+    """The scene's ground-truth layout folder (san.data.gt_layout)."""
+    row = scene_row(wildcards)
+    if row["format"] == "demo":
+        return expand(rules.make_demo_scene.output.benchmark, dataset=wildcards.dataset, scene=wildcards.scene)[0]
+    if not row["benchmark"]:
+        raise ValueError(
+            f"scene {wildcards.dataset}/{wildcards.scene}: no ground-truth layout (scene sheet column 'benchmark' is empty)"
+        )
+    return row["benchmark"]
+
+
+def get_all_benchmarks(wildcards=None):
+    """``benchmark/{variant}/metrics.json`` of every scene with a ground-truth layout."""
+    ids = [sid.split("/") for sid in get_scene_ids() if has_benchmark(sid)]
+    return [
+        path
+        for dataset, scene in ids
+        for path in expand(rules.evaluate_benchmark.output.metrics, dataset=dataset, scene=scene, variant=VARIANTS)
+    ]

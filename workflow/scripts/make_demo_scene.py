@@ -7,7 +7,12 @@ from san.pipeline.make_demo_scene import make_demo_scene
 
 
 def main(settings):
-    make_demo_scene(snakemake.output.folder, settings.demo_scene)
+    make_demo_scene(
+        snakemake.output.folder,
+        settings.demo_scene,
+        benchmark_dir=snakemake.output.benchmark,
+        test_every=settings.poses.test_every,
+    )
     Path(snakemake.output.marker).write_text("done\n")
 
 

@@ -5,7 +5,12 @@ from san.pipeline.report import make_tables
 
 
 def main(settings):
-    make_tables(snakemake.input.metrics, dict(snakemake.output.items()), settings.report)
+    make_tables(
+        snakemake.input.metrics,
+        dict(snakemake.output.items()),
+        settings.report,
+        benchmark_files=snakemake.input.benchmark,
+    )
 
 
 run_rule(snakemake, main)

@@ -14,6 +14,7 @@ def main(settings):
         snakemake.output.curves,
         qualitative_files=snakemake.input.qualitative,
         config=settings.report,
+        benchmark_files=snakemake.input.benchmark,
     )
 
 

@@ -1,0 +1,122 @@
+"""evaluate_benchmark end to end on a small synthetic scene: a randomly initialised NeRF and
+imitation field on disk, the TOY teacher, a ground-truth layout with a mesh; every output written,
+consistent and readable by the report. (The figures themselves mean nothing here: random weights.)"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import trimesh
+
+from san.data.gt_layout import BenchmarkTask, LayoutError, write_layout
+from san.evaluation.benchmark import BenchmarkConfig
+from san.pipeline.evaluate_benchmark import evaluate_benchmark
+from san.report.tables import benchmark_per_task
+from san.teachers import TeacherConfig
+from tests.pipeline.test_evaluate_segmentation import TEACHER, scene_dir  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def layout(scene_dir, tmp_path_factory):  # noqa: F811
+    box = trimesh.creation.box(extents=(0.4, 0.4, 0.4))
+    box.apply_translation((0.0, 0.0, 2.0))
+    (scene_dir / "mesh").mkdir(exist_ok=True)
+    box.export(scene_dir / "mesh" / "mesh_normalized.ply")
+    m = np.zeros((15, 20), dtype=bool)  # annotation at half the 40x30 images
+    m[5:10, 7:13] = True
+    task = BenchmarkTask(
+        "cube",
+        "img_001",
+        (20, 15),
+        np.array([[10.5, 7.5]]),
+        np.array([1]),
+        None,
+        ("img_000", "img_008"),
+        prompt_rule="test",
+    )
+    return write_layout(
+        tmp_path_factory.mktemp("gt") / "bench",
+        [task],
+        {"cube": {"img_000": m, "img_008": m, "img_001": m}},
+        name="toy",
+        source="test",
+        meshes={"cube": box},
+        surface_distance=0.05,
+    )
+
+
+def _stage_files(scene_dir, variant="full"):  # noqa: F811
+    """The rule's declared inputs in a scene folder."""
+    return {
+        "cameras": scene_dir / "poses" / "cameras.json",
+        "model": scene_dir / "nerf" / "model.pt",
+        "field": scene_dir / "imitation" / variant / "field.pt",
+        "mesh": scene_dir / "mesh" / "mesh_normalized.ply",
+    }
+
+
+def test_outputs(scene_dir, layout, tmp_path):  # noqa: F811
+    out = tmp_path / "benchmark" / "full"
+    config = BenchmarkConfig(mesh_views=3, surface_samples=500)
+    record = evaluate_benchmark(
+        **_stage_files(scene_dir),
+        layout_dir=layout,
+        metrics_json=out / "metrics.json",
+        views_csv=out / "views.csv",
+        figure_png=out / "qualitative.png",
+        dataset="synthetic",
+        scene="toy",
+        variant="full",
+        teacher_config=TeacherConfig(name=TEACHER),
+        config=config,
+        device="cpu",
+    )
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["teacher"] == TEACHER and saved["untrained"] is True
+    views = pd.read_csv(out / "views.csv")
+    assert len(views) == 2 * 3  # two sources x (reference + 2 targets)
+    assert set(views["source"]) == {"imitation", "teacher"}
+    assert views.loc[views["role"] == "target", "held_out"].all()  # img_000 and img_008 are test frames
+    assert not views.loc[views["role"] == "reference", "held_out"].any()
+    t = saved["imitation"]["tasks"]["cube"]
+    assert 0.0 <= t["iou_per_image_mean"] <= 1.0 and 0.0 <= t["iou_pooled"] <= 1.0 and t["n_views"] == 2
+    assert saved["iou_vs_gt"] == pytest.approx(saved["imitation"]["miou"]) and saved["teacher_iou_vs_gt"] is not None
+    tgt = views[(views["source"] == "imitation") & (views["role"] == "target")]
+    assert t["iou_per_image_mean"] == pytest.approx(tgt["iou"].mean())
+    union = (tgt["tp"] + tgt["fp"] + tgt["fn"]).sum()
+    assert t["iou_pooled"] == pytest.approx(tgt["tp"].sum() / union if union else 1.0)
+    assert (tgt["tp"] + tgt["fp"] + tgt["fn"] + tgt["tn"] == 15 * 20).all()  # scored at the annotation resolution
+    assert saved["mesh_segmentation"]["tasks"]["cube"]["views"] and 0.0 <= saved["mesh_surface_iou"] <= 1.0
+    assert (out / "qualitative.png").stat().st_size > 1000
+    assert record["held_out"]["targets"] == 2 and record["held_out"]["targets_held_out"] == 2
+    per_task, _ = benchmark_per_task([out / "metrics.json"])
+    assert list(per_task["task"]) == ["cube", "mean"] and per_task.loc[0, "iou"] == pytest.approx(
+        t["iou_per_image_mean"]
+    )
+
+
+def test_bad_layout_fails_before_loading(scene_dir, layout, tmp_path):  # noqa: F811
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(layout, bad)
+    data = json.loads((bad / "prompts.json").read_text())
+    data["tasks"][0]["targets"] = ["img_000", "nope_123"]
+    (bad / "prompts.json").write_text(json.dumps(data))
+    with pytest.raises(LayoutError, match="nope_123"):
+        evaluate_benchmark(
+            **_stage_files(scene_dir),
+            layout_dir=bad,
+            metrics_json=tmp_path / "m.json",
+            views_csv=tmp_path / "v.csv",
+            figure_png=tmp_path / "q.png",
+            dataset="s",
+            scene="t",
+            variant="full",
+            teacher_config=TeacherConfig(name=TEACHER),
+            device="cpu",
+        )
+    assert not (tmp_path / "m.json").exists()

@@ -1,0 +1,37 @@
+# Segmentation against ground-truth masks (NVOS / SPIn-NeRF style protocol; README "Benchmark").
+# Runs for every scene with a ground-truth layout: demo scenes (written by make_demo_scene) and
+# scenes whose sheet row names a folder in column `benchmark`.
+
+
+rule evaluate_benchmark:
+    """Prompt in the reference view, track into every target view; IoU / accuracy vs ground truth
+    for imitated features and for the teacher on rendered RGB; mesh segmentation vs GT meshes.
+    """
+    input:
+        layout=get_benchmark_layout,
+        cameras=rules.prepare_poses.output.cameras,
+        model=rules.train_nerf.output.model,
+        field=rules.train_imitation.output.field,
+        mesh=rules.extract_mesh.output.normalized,
+        checkpoint=get_teacher_checkpoint,
+    output:
+        metrics=f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/{{variant}}/metrics.json",
+        views=f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/{{variant}}/views.csv",
+        figure=report(
+            f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/{{variant}}/qualitative.png",
+            caption="../report/benchmark_qualitative.rst",
+            category="Benchmark",
+            subcategory="{dataset}/{scene}",
+            labels={"scene": "{dataset}/{scene}", "variant": "{variant}"},
+        ),
+    log:
+        f"{RESULTS}/logs/evaluate_benchmark/{{dataset}}/{{scene}}/{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_benchmark/{{dataset}}/{{scene}}/{{variant}}.tsv"
+    threads: SETTINGS.resources.for_stage("evaluate_benchmark").cpus
+    resources:
+        **resources_for("evaluate_benchmark"),
+    params:
+        settings=settings_of("benchmark", "teacher"),
+    script:
+        "../scripts/evaluate_benchmark.py"
