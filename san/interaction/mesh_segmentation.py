@@ -392,6 +392,7 @@ def export_segmentation(
     normalization=None,
     frame: str = "input",
     metadata: dict | None = None,
+    up=None,
 ) -> SegmentationExport:
     """Write ``{stem}.ply/.glb`` (the selected faces) and ``{stem}_rest.ply/.glb`` (the scene
     without them) plus ``{stem}.json`` (counts, frame, transform), atomically.
@@ -403,7 +404,11 @@ def export_segmentation(
             unless None, in which case the mesh's own frame is kept and recorded as such.
         frame: ``"input"`` (capture frame, default) or ``"normalized"``.
         metadata: extra entries for the JSON summary.
+        up: the input frame's scene up (:func:`san.mesh.export.scene_up`): the GLBs are rotated to
+            glTF's +Y up (:func:`san.mesh.export.write_glb`); ``None`` keeps the written frame's axes.
     """
+    from san.mesh.export import write_glb
+
     if frame not in ("input", "normalized"):
         raise ValueError(f"frame {frame!r} must be 'input' or 'normalized'")
     segment, rest = split_mesh(mesh, selected)
@@ -418,8 +423,13 @@ def export_segmentation(
     for name, part in ((stem, segment), (f"{stem}_rest", rest)):
         for ext in ("ply", "glb"):
             path = out / f"{name}.{ext}"
-            with atomic_path(path) as tmp:
-                part.export(tmp, file_type=ext)
+            if ext == "glb":
+                meta = metadata or {}
+                write_glb(part, path, up if frame_written == "input" else None,
+                          {"source_scene": meta.get("scene"), "stage": "segment", "teacher": meta.get("teacher"), "untrained": meta.get("untrained")})
+            else:
+                with atomic_path(path) as tmp:
+                    part.export(tmp, file_type=ext)
             paths[f"{name}.{ext}"] = path
     summary = out / f"{stem}.json"
     atomic_write_json(summary, {

@@ -277,8 +277,11 @@ class ViewerApp:
         self.exports += 1
         out = self.out_dir / f"object_{self.exports:02d}"
         clicks = [{"point": c.point.tolist(), "label": c.label} for c in self.session.clicks]
+        from san.mesh.export import scene_up
+
         result = export_segmentation(self.mesh, seg.selected(), out, normalization=self.scene.normalization, frame="input",
-                                     metadata={"mesh_views": used, "clicks_normalized": clicks, "vote_threshold": seg.vote_threshold, **self.provenance})
+                                     metadata={"mesh_views": used, "clicks_normalized": clicks, "vote_threshold": seg.vote_threshold, **self.provenance},
+                                     up=scene_up(self.scene.frames, self.scene.normalization))
         self.status.content = f"Exported {result.segment_faces} faces (views {used}) to `{out}`."
         return out
 

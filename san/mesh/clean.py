@@ -21,8 +21,8 @@ before decimation; every number is a ``mesh:`` config key, :class:`~san.mesh.ext
   small disconnected pieces. Reported: the piece count and how many pieces hold more than 1 % of
   the area (``pieces``, ``pieces_over_1pct``).
 
-* **Hole closing** (:func:`close_holes`, ``close_holes``, off by default): boundary loops up to
-  ``max_hole_fraction`` of the mesh's bounding-box diagonal in length are closed by a fan of
+* **Hole closing** (:func:`close_holes`, ``close_holes``, off by default): boundary loops whose
+  bounding-box diagonal is at most ``max_hole_fraction`` of the mesh's are closed by a fan of
   triangles around the loop's centroid, e.g. a segmented object's unseen bottom. The new faces are
   guessed geometry (no camera saw them), which is why it is off by default.
 """
@@ -145,9 +145,9 @@ def boundary_loops(mesh: trimesh.Trimesh) -> list[np.ndarray]:
     return loops
 
 
-def close_holes(mesh: trimesh.Trimesh, max_hole_fraction: float = 0.5) -> tuple[trimesh.Trimesh, int]:
-    """Close boundary loops no longer than ``max_hole_fraction`` of the bounding-box diagonal with a
-    fan around each loop's centroid (module docstring).
+def close_holes(mesh: trimesh.Trimesh, max_hole_fraction: float = 1.0) -> tuple[trimesh.Trimesh, int]:
+    """Close boundary loops whose bounding-box diagonal is at most ``max_hole_fraction`` of the
+    mesh's with a fan around each loop's centroid (module docstring).
 
     Returns:
         ``(mesh with the new faces appended after the old ones, number of holes closed)``; the old
@@ -162,7 +162,7 @@ def close_holes(mesh: trimesh.Trimesh, max_hole_fraction: float = 0.5) -> tuple[
     n_v, closed = len(verts[0]), 0
     for loop in boundary_loops(mesh):
         pts = verts[0][loop]
-        if len(loop) < 3 or np.linalg.norm(np.roll(pts, -1, axis=0) - pts, axis=1).sum() > max_hole_fraction * diag:
+        if len(loop) < 3 or np.linalg.norm(np.ptp(pts, axis=0)) > max_hole_fraction * diag:
             continue
         verts.append(pts.mean(axis=0, keepdims=True))
         # boundary edge (a -> b) belongs to a face wound a -> b; the fan face uses b -> a.

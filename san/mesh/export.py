@@ -204,7 +204,7 @@ def write_textured_scene(textured, normalization, out_dir: str | os.PathLike, up
 
 def write_textured_segment(mesh_dir: str | os.PathLike, vertices_normalized: np.ndarray, selected, out_dir: str | os.PathLike, stem: str,
                            normalization=None, up=None, provenance: dict | None = None,
-                           close_holes: bool = False, max_hole_fraction: float = 0.5) -> dict[str, str]:
+                           close_holes: bool = False, max_hole_fraction: float = 1.0) -> dict[str, str]:
     """A segmented object's textured files, its texture cut from the scene's.
 
     Reads ``mesh_dir/mesh_atlas.npz`` and ``mesh_dir/mesh_textured.png`` (written by

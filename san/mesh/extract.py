@@ -97,13 +97,16 @@ class MeshConfig:
             removed after the region cut (0 disables).
         close_holes: close boundary loops of segmented objects (unseen bottoms) with triangle fans;
             guessed geometry, so off by default (:func:`san.mesh.clean.close_holes`).
-        max_hole_fraction: longest loop closed, as a fraction of the object's bounding-box diagonal.
+        max_hole_fraction: largest hole closed: its loop's bounding-box diagonal as a fraction of the
+            object's.
         texture: bake a UV texture map and write textured GLB / OBJ (:mod:`san.mesh.texture`).
         texture_size: atlas resolution asked of xatlas, in texels a side (xatlas may grow the atlas to
             fit every chart; see :func:`san.mesh.texture.unwrap`).
         texture_dilation: texels of border padding around UV charts.
-        texture_view: view direction of the baked colour: ``mean_train_view`` (average of the
-            training cameras that see the face) or ``normal`` (along the inward normal).
+        texture_view: how a texel's colour is taken from the NeRF: ``train_ray`` (rendered along the
+            ray of the best unoccluded training camera), ``mean_train_view`` (short ray along the
+            average training view direction) or ``normal`` (short ray along the inward normal);
+            see :mod:`san.mesh.texture`.
     """
 
     resolution: int = 160
@@ -121,11 +124,11 @@ class MeshConfig:
     region_box: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     min_piece_area_fraction: float = 0.005
     close_holes: bool = False
-    max_hole_fraction: float = 0.5
+    max_hole_fraction: float = 1.0
     texture: bool = True
     texture_size: int = 512
     texture_dilation: int = 8
-    texture_view: Literal["mean_train_view", "normal"] = "mean_train_view"
+    texture_view: Literal["train_ray", "mean_train_view", "normal"] = "train_ray"
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"resolution": 160, "chunk": 65536, "slab": 32, "target_faces": 100_000, "chamfer_samples": 100_000, "texture_size": 512},

@@ -186,9 +186,15 @@ def texture_from_model(model: Any, scene: Scene, mesh: trimesh.Trimesh, config: 
     color_fn = model_color_fn(model, domain, half_length=2.0 * float(spacing.max()))
     if color_fn is None:
         return None
+    ray_fn = None
+    if callable(getattr(model, "render_rays", None)):
+        from san.cameras import RayBundle
+
+        ray_fn = lambda o, d: model.render_rays(RayBundle(o, d)).rgb  # noqa: E731
+    view = config.texture_view if ray_fn is not None or config.texture_view != "train_ray" else "mean_train_view"
     with torch.no_grad():
         return bake_texture(mesh, color_fn, scene.train_frames or scene.frames, config.texture_size, config.texture_dilation,
-                            config.texture_view, config.chunk, device)
+                            view, config.chunk, device, ray_fn=ray_fn, ray_chunk=max(256, config.chunk // 16))
 
 
 @dataclass(frozen=True)

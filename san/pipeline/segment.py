@@ -309,6 +309,7 @@ def segment_scene(
     mesh=None,
     views_for_mesh: int = 3,
     teacher_info=None,
+    mesh_dir: str | os.PathLike | None = None,
 ) -> list[dict]:
     """Segment every object of one scene's prompt rows (module docstring) and write the outputs.
 
@@ -321,11 +322,16 @@ def segment_scene(
         views_for_mesh: views voted onto the mesh (the prompt view included).
         teacher_info: the decoder's :class:`~san.teachers.base.TeacherInfo`; its name and
             ``untrained`` flag go into every JSON file and mesh export.
+        mesh_dir: the ``extract_mesh`` folder of ``mesh``; when it holds the texture atlas, each
+            object is also written textured (:func:`san.mesh.export.write_textured_segment`).
 
     Returns:
         The entries of ``summary.json``.
     """
     from san.interaction.mesh_segmentation import export_segmentation
+    from san.mesh.export import ATLAS_FILE, scene_up, write_textured_segment
+
+    up = scene_up(scene.frames, scene.normalization)
 
     check_prompts(prompts, scene_id, scene)
     out = Path(out_dir)
@@ -358,13 +364,19 @@ def segment_scene(
             export = export_segmentation(
                 mesh, selected, out / f"{name}_mesh", normalization=scene.normalization, frame="input",
                 metadata={"scene": scene_id, "prompt_view": int(view), "mesh_views": used, "vote_threshold": seg.vote_threshold, **provenance},
+                up=up,
             )
+            textured = {}
+            if mesh_dir is not None and (Path(mesh_dir) / ATLAS_FILE).is_file():
+                textured = write_textured_segment(mesh_dir, mesh.vertices, selected.numpy(), out / f"{name}_mesh", "segment_textured",
+                                                  scene.normalization, up, {"source_scene": scene_id, "stage": "segment", **provenance})
             entry["mesh"] = {
                 "views": used,
                 "segment_faces": export.segment_faces,
                 "rest_faces": export.rest_faces,
                 "frame": export.frame,
-                "files": [str(p.relative_to(out)) for p in (export.segment_ply, export.segment_glb, export.rest_ply, export.rest_glb)],
+                "files": [str(p.relative_to(out)) for p in (export.segment_ply, export.segment_glb, export.rest_ply, export.rest_glb)]
+                + [f"{name}_mesh/{f}" for f in textured],
             }
         entry["seconds"] = time.perf_counter() - t0
         atomic_write_json(out / f"{name}.json", entry)
@@ -408,7 +420,8 @@ def segment_prompts(
         import trimesh
 
         mesh = trimesh.load(paths["mesh"], force="mesh", process=False)
-    return segment_scene(session, scene, rows, out_dir, scene_id, mesh, views_for_mesh, parts.teacher_info)
+    return segment_scene(session, scene, rows, out_dir, scene_id, mesh, views_for_mesh, parts.teacher_info,
+                         mesh_dir=Path(paths["mesh"]).parent if export_mesh else None)
 
 
 # -------------------------------------------------------------------------------------------- CLI

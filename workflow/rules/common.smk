@@ -123,3 +123,17 @@ def get_segmentation_targets(wildcards=None):
 def get_teacher_checkpoint(wildcards):
     """The teacher's weights file, so that a missing checkpoint is reported before any job runs."""
     return [SETTINGS.teacher.checkpoint] if SETTINGS.teacher.checkpoint else []
+
+
+def textured_mesh_outputs():
+    """Textured scene-mesh files of rule extract_mesh (``mesh.texture``; none when it is off)."""
+    if not SETTINGS.mesh.texture:
+        return {}
+    folder = f"{RESULTS}/{{dataset}}/{{scene}}/mesh"
+    return {
+        "textured_glb": f"{folder}/mesh_textured.glb",
+        "textured_obj": f"{folder}/mesh_textured.obj",
+        "textured_mtl": f"{folder}/mesh_textured.mtl",
+        "textured_png": f"{folder}/mesh_textured.png",
+        "atlas": f"{folder}/mesh_atlas.npz",
+    }

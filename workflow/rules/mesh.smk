@@ -1,5 +1,5 @@
 rule extract_mesh:
-    """Marching cubes on the density, cleaned, decimated, coloured; PLY + GLB in the input frame."""
+    """Marching cubes on the density, cleaned, decimated, coloured and textured; PLY + OBJ in the input frame, GLB +Y up."""
     input:
         model=rules.train_nerf.output.model,
         cameras=rules.prepare_poses.output.cameras,
@@ -8,6 +8,7 @@ rule extract_mesh:
         glb=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh.glb",
         normalized=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh_normalized.ply",
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh.json",
+        **textured_mesh_outputs(),
     params:
         settings=settings_of("mesh"),
         ground_truth=lambda wildcards: get_ground_truth(wildcards),
