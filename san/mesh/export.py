@@ -250,15 +250,23 @@ def write_textured_segment(mesh_dir: str | os.PathLike, vertices_normalized: np.
 
 
 def _close_textured_holes(part: trimesh.Trimesh, max_hole_fraction: float) -> trimesh.Trimesh:
+    """Close the holes of a textured part: loops are found on the geometry (UV-seam duplicates
+    merged, so seams are not holes); each fan face gets its own three vertices, all with the UV of
+    one loop vertex, so the patch is one flat colour."""
     from san.mesh.clean import close_holes
 
-    closed, n = close_holes(trimesh.Trimesh(part.vertices, part.faces, process=False), max_hole_fraction)
+    verts = np.asarray(part.vertices)
+    unique, inverse = np.unique(verts, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    closed, n = close_holes(trimesh.Trimesh(unique, inverse[np.asarray(part.faces)], process=False), max_hole_fraction)
     if n == 0:
         return part
+    some_vertex = np.empty(len(unique), dtype=np.int64)
+    some_vertex[inverse] = np.arange(len(verts))
+    new = np.asarray(closed.faces)[len(part.faces):]  # (loop b, loop a, centre) in merged ids
     uv = np.asarray(part.visual.uv)
-    new_faces = np.asarray(closed.faces)[len(part.faces):]
-    # each fan centre copies the UV of the first loop vertex of its fan
-    centre_uv = {int(f[2]): uv[int(f[1])] for f in new_faces}
-    extra = np.array([centre_uv[i] for i in range(len(part.vertices), len(closed.vertices))])
-    visual = trimesh.visual.TextureVisuals(uv=np.concatenate([uv, extra]), image=part.visual.material.image)
-    return trimesh.Trimesh(closed.vertices, closed.faces, visual=visual, process=False)
+    patch_uv = np.repeat(uv[some_vertex[new[:, 1]]], 3, axis=0)
+    patch_verts = np.asarray(closed.vertices)[new.reshape(-1)]
+    faces = np.concatenate([np.asarray(part.faces), len(verts) + np.arange(3 * len(new)).reshape(-1, 3)])
+    visual = trimesh.visual.TextureVisuals(uv=np.concatenate([uv, patch_uv]), image=part.visual.material.image)
+    return trimesh.Trimesh(np.concatenate([verts, patch_verts]), faces, visual=visual, process=False)

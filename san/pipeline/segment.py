@@ -310,6 +310,8 @@ def segment_scene(
     views_for_mesh: int = 3,
     teacher_info=None,
     mesh_dir: str | os.PathLike | None = None,
+    close_holes: bool = False,
+    max_hole_fraction: float = 1.0,
 ) -> list[dict]:
     """Segment every object of one scene's prompt rows (module docstring) and write the outputs.
 
@@ -324,6 +326,8 @@ def segment_scene(
             ``untrained`` flag go into every JSON file and mesh export.
         mesh_dir: the ``extract_mesh`` folder of ``mesh``; when it holds the texture atlas, each
             object is also written textured (:func:`san.mesh.export.write_textured_segment`).
+        close_holes, max_hole_fraction: close the textured object's open boundary loops
+            (``mesh.close_holes``, ``mesh.max_hole_fraction``; :func:`san.mesh.clean.close_holes`).
 
     Returns:
         The entries of ``summary.json``.
@@ -369,7 +373,8 @@ def segment_scene(
             textured = {}
             if mesh_dir is not None and (Path(mesh_dir) / ATLAS_FILE).is_file():
                 textured = write_textured_segment(mesh_dir, mesh.vertices, selected.numpy(), out / f"{name}_mesh", "segment_textured",
-                                                  scene.normalization, up, {"source_scene": scene_id, "stage": "segment", **provenance})
+                                                  scene.normalization, up, {"source_scene": scene_id, "stage": "segment", **provenance},
+                                                  close_holes=close_holes, max_hole_fraction=max_hole_fraction)
             entry["mesh"] = {
                 "views": used,
                 "segment_faces": export.segment_faces,
@@ -397,6 +402,8 @@ def segment_prompts(
     views_for_mesh: int = 3,
     teacher: Any = None,
     device: str = "auto",
+    close_holes: bool = False,
+    max_hole_fraction: float = 1.0,
 ) -> list[dict]:
     """Rule ``segment_prompts`` for one scene: the rows of ``scene_id`` in the prompts TSV.
 
@@ -421,7 +428,8 @@ def segment_prompts(
 
         mesh = trimesh.load(paths["mesh"], force="mesh", process=False)
     return segment_scene(session, scene, rows, out_dir, scene_id, mesh, views_for_mesh, parts.teacher_info,
-                         mesh_dir=Path(paths["mesh"]).parent if export_mesh else None)
+                         mesh_dir=Path(paths["mesh"]).parent if export_mesh else None, close_holes=close_holes,
+                         max_hole_fraction=max_hole_fraction)
 
 
 # -------------------------------------------------------------------------------------------- CLI

@@ -54,7 +54,7 @@ def glb_json(path) -> dict:
 @pytest.fixture(scope="module")
 def sphere_textured():
     mesh = trimesh.creation.icosphere(subdivisions=4, radius=0.9)
-    return bake_texture(mesh, position_colour, ring_cameras(), size=256, dilation=4)
+    return bake_texture(mesh, position_colour, ring_cameras(), size=256, dilation=4, view="mean_train_view")
 
 
 def test_unwrap_keeps_faces_and_maps_back_to_the_mesh():
@@ -120,6 +120,41 @@ def test_bake_is_better_than_vertex_colours_on_a_high_frequency_field():
     vc = stripes(torch.as_tensor(mesh.vertices), None).numpy()
     vc_err = np.abs(np.einsum("nk,nkc->nc", bary, vc[np.asarray(mesh.faces)[face]]) - want).mean()
     assert tex_err < 0.5 * vc_err
+
+
+def sphere_ray_fn(radius: float):
+    """Renders a ray as the colour field at its first hit on the sphere of ``radius`` (black on a miss)."""
+
+    def render(o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        o, d = o.double(), d.double()
+        b = (o * d).sum(-1)
+        disc = b * b - ((o * o).sum(-1) - radius**2)
+        t = -b - torch.sqrt(disc.clamp_min(0))
+        hit = o + t[:, None] * d
+        return torch.where((disc >= 0)[:, None], (0.5 + 0.5 * hit).clamp(0, 1), torch.zeros_like(hit)).float()
+
+    return render
+
+
+def test_train_ray_bake_renders_the_best_camera_ray():
+    """The colour comes from rendering a training camera's ray through the texel: with a renderer
+    that sees the true sphere, a mesh that is 5 % too large still gets the true colours where seen."""
+    mesh = trimesh.creation.icosphere(subdivisions=4, radius=0.945)  # the field's sphere has radius 0.9
+    cams = ring_cameras(n=12, radius=3.0, size=96, height=0.5)
+    wrong = lambda p, d: torch.zeros_like(p)  # noqa: E731  (the short-ray colour is never used here)
+    tm = bake_texture(mesh, wrong, cams, size=256, dilation=4, view="train_ray", ray_fn=sphere_ray_fn(0.9))
+    assert tm.stats["texels_short_ray"] == 0
+    pts, face = trimesh.sample.sample_surface(mesh, 4000, seed=4)
+    front = np.abs(pts[:, 2]) < 0.3  # well seen by the ring
+    bary = barycentric_coordinates(pts, np.asarray(mesh.vertices)[np.asarray(mesh.faces)[face]])
+    uv = np.einsum("nk,nkc->nc", bary, tm.atlas.uv.astype(np.float64)[tm.atlas.faces[face]])
+    got = sample_texture(tm.image, uv)[front] / 255.0
+    # the true colour is the field at the sphere point seen along the camera ray: close to the
+    # radial projection of the mesh point for a head-on camera
+    want = np.clip(0.5 + 0.5 * pts[front] * 0.9 / 0.945, 0, 1)
+    assert np.abs(got - want).mean() < 0.03
+    with pytest.raises(ValueError, match="ray_fn"):
+        bake_texture(mesh, wrong, cams, size=64, view="train_ray")
 
 
 def test_dilation_pads_borders_with_the_nearest_colour():
@@ -268,3 +303,17 @@ def test_textured_trimesh_crop_keeps_uvs_in_range(sphere_textured):
     sel[:50] = True
     part = textured_trimesh(sphere_textured.mesh.vertices, sphere_textured.atlas, sphere_textured.image, sel, crop=True)
     assert len(part.faces) == 50 and (part.visual.uv >= 0).all() and (part.visual.uv <= 1).all()
+
+
+def test_segment_hole_closing_adds_textured_faces(tmp_path, sphere_textured):
+    from san.data.scene import Normalization
+
+    write_textured_scene(sphere_textured, Normalization.identity(), tmp_path)
+    mesh = sphere_textured.mesh
+    selected = mesh.triangles_center[:, 2] > 0.3  # a cap: one open boundary loop
+    write_textured_segment(tmp_path, mesh.vertices, selected, tmp_path / "closed", "segment", close_holes=True)
+    part = trimesh.load(tmp_path / "closed" / "segment.obj", force="mesh", process=False)
+    assert len(part.faces) > selected.sum()
+    geometry = trimesh.Trimesh(part.vertices, part.faces)  # merge UV-seam duplicates
+    geometry.merge_vertices()
+    assert geometry.is_watertight

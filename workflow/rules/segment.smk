@@ -13,7 +13,7 @@ rule segment_prompts:
     output:
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/segmentation/{{variant}}/summary.json",
     params:
-        settings=settings_of("segment", "teacher"),
+        settings=settings_of("segment", "teacher", "mesh"),
     log:
         f"{RESULTS}/logs/segment_prompts/{{dataset}}/{{scene}}/{{variant}}.log",
     threads: SETTINGS.resources.for_stage("segment").cpus
