@@ -72,6 +72,18 @@ def _rotated(mesh: trimesh.Trimesh, R: np.ndarray) -> trimesh.Trimesh:
     return out
 
 
+def unit_vertex_normals(mesh: trimesh.Trimesh) -> np.ndarray:
+    """``Vx3`` unit vertex normals (trimesh's area-weighted ones). glTF requires unit ``NORMAL``s;
+    a vertex used only by zero-area faces, or by none (both occur in decimated marching-cubes
+    meshes: 410 such vertices in the demo's mesh), has no normal, and gets ``+Y`` instead."""
+    n = np.array(mesh.vertex_normals, dtype=np.float64)
+    length = np.linalg.norm(n, axis=1)
+    bad = ~np.isfinite(length) | (length < 0.5)
+    n[bad] = GLTF_UP
+    n[~bad] /= length[~bad, None]
+    return n
+
+
 def write_glb(mesh: trimesh.Trimesh, path: str | os.PathLike, up=None, provenance: dict | None = None) -> np.ndarray:
     """Write ``mesh`` (input frame) as GLB, +Y up, with normals and ``asset.extras`` (module docstring).
 
@@ -86,6 +98,7 @@ def write_glb(mesh: trimesh.Trimesh, path: str | os.PathLike, up=None, provenanc
     """
     R = np.eye(3) if up is None else gltf_rotation(up)
     out = _rotated(mesh, R)
+    out.vertex_normals = unit_vertex_normals(out)
     extras = {
         **(provenance or {}),
         "frame": (

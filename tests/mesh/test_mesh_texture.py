@@ -246,6 +246,21 @@ def test_glb_is_y_up(tmp_path, up):
     assert loaded.volume > 0
 
 
+def test_glb_normals_are_unit_even_for_degenerate_faces_and_unused_vertices(tmp_path):
+    box = trimesh.creation.box()
+    v = np.concatenate([box.vertices, [[0, 0, 2.0], [0, 0, 3.0]]])
+    f = np.concatenate([box.faces, [[0, 0, 8]]])  # zero-area face; vertex 9 unused
+    write_glb(trimesh.Trimesh(v, f, process=False), tmp_path / "m.glb", up=[0, 0, 1])
+    tree = glb_json(tmp_path / "m.glb")
+    data = open(tmp_path / "m.glb", "rb").read()
+    json_len = struct.unpack("<I", data[12:16])[0]
+    binary = data[20 + json_len + 8 :]
+    acc = tree["accessors"][tree["meshes"][0]["primitives"][0]["attributes"]["NORMAL"]]
+    view = tree["bufferViews"][acc["bufferView"]]
+    normals = np.frombuffer(binary, dtype=np.float32, count=3 * acc["count"], offset=view.get("byteOffset", 0) + acc.get("byteOffset", 0))
+    assert np.allclose(np.linalg.norm(normals.reshape(-1, 3), axis=1), 1.0, atol=1e-5)
+
+
 def test_zup_capture_maps_like_blender():
     """+Z up -> glTF: (x, y, z) -> (x, z, -y), the convention of Blender's glTF exporter."""
     assert np.allclose(gltf_rotation([0, 0, 1]) @ [1, 2, 3], [1, 3, -2])
