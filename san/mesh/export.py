@@ -222,7 +222,8 @@ def write_textured_segment(mesh_dir: str | os.PathLike, vertices_normalized: np.
 
     Reads ``mesh_dir/mesh_atlas.npz`` and ``mesh_dir/mesh_textured.png`` (written by
     :func:`write_textured_scene` for the mesh being segmented), keeps the ``selected`` faces and
-    crops the texture to the texel rectangle they use (:func:`san.mesh.texture.textured_trimesh`).
+    gives them their own compact atlas at the scene texture's texel density, resampled from the
+    scene's texture (:func:`san.mesh.texture.repack`; no NeRF needed).
     Writes ``{stem}.glb`` (+Y up) and ``{stem}.obj/.mtl/.png`` (input frame when ``normalization``
     is given). An empty selection writes nothing and returns ``{}``.
 
@@ -238,7 +239,7 @@ def write_textured_segment(mesh_dir: str | os.PathLike, vertices_normalized: np.
     """
     from PIL import Image
 
-    from san.mesh.texture import UVAtlas, textured_trimesh
+    from san.mesh.texture import UVAtlas, repack, textured_trimesh
 
     mesh_dir = Path(mesh_dir)
     atlas_path, png_path = mesh_dir / ATLAS_FILE, mesh_dir / f"{TEXTURED_STEM}.png"
@@ -252,7 +253,7 @@ def write_textured_segment(mesh_dir: str | os.PathLike, vertices_normalized: np.
     if not sel.any():
         return {}
     image = np.asarray(Image.open(png_path).convert("RGB"))
-    part = textured_trimesh(vertices_normalized, atlas, image, face_mask=sel, crop=True)
+    part = repack(textured_trimesh(vertices_normalized, atlas, image, face_mask=sel, crop=True))
     if close_holes:
         part = _close_textured_holes(part, max_hole_fraction)
     if normalization is not None:

@@ -151,7 +151,7 @@ def spatial_blocks(mesh: trimesh.Trimesh, max_faces: int) -> list[np.ndarray]:
     return sorted(out, key=lambda b: int(b[0]) if len(b) else 0)
 
 
-def unwrap(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2, block_faces: int = 8192) -> UVAtlas:
+def unwrap(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2, block_faces: int = 8192, texels_per_unit: float | None = None) -> UVAtlas:
     """xatlas charts packed into one atlas of about ``size x size`` texels.
 
     The mesh goes to xatlas in spatial blocks of at most ``block_faces`` faces
@@ -166,6 +166,7 @@ def unwrap(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2, block_face
     Extracted meshes are split into many small charts (measured on the demo scene's 1e5-face mesh:
     about 15 000 charts, atlas 1.5-1.8 ``size`` a side), so the atlas is used at xatlas's own
     ``width x height`` (the texel density asked for is kept and the padding stays intact).
+    ``texels_per_unit`` (texels per unit of length) fixes the density instead of ``size``.
 
     Raises:
         ImportError: naming the ``xatlas`` package when it is missing.
@@ -185,7 +186,10 @@ def unwrap(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2, block_face
         used_per_block.append(used)
         atlas.add_mesh(np.ascontiguousarray(verts[used]), np.ascontiguousarray(inverse.reshape(-1, 3), dtype=np.uint32))
     pack = xatlas.PackOptions()
-    pack.resolution = int(size)
+    if texels_per_unit:
+        pack.texels_per_unit = float(texels_per_unit)
+    else:
+        pack.resolution = int(size)
     pack.padding = int(padding)
     pack.bilinear = True
     atlas.generate(xatlas.ChartOptions(), pack)
@@ -510,3 +514,46 @@ def barycentric_coordinates(points: np.ndarray, triangles: np.ndarray) -> np.nda
     l1 = np.where(ok, (d11 * d20 - d01 * d21) / den, 0.0)
     l2 = np.where(ok, (d00 * d21 - d01 * d20) / den, 0.0)
     return np.stack([1.0 - l1 - l2, l1, l2], axis=1)
+
+
+def texel_density(part: trimesh.Trimesh) -> float:
+    """Texels per unit length of a textured mesh's mapping: ``sqrt(texel area / surface area)``."""
+    uv = np.asarray(part.visual.uv, dtype=np.float64)[np.asarray(part.faces)]
+    w, h = part.visual.material.image.size
+    e1, e2 = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
+    texels = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).sum() * w * h
+    return float(np.sqrt(texels / max(float(part.area), 1e-30)))
+
+
+def repack(part: trimesh.Trimesh, dilation: int = 8, oversample: float = 2.0) -> trimesh.Trimesh:
+    """The textured ``part`` with its own compact atlas, texels resampled from its current texture.
+
+    A segmented object's faces lie scattered over the scene's atlas; cropping leaves most of the
+    image to other objects. Here the part is unwrapped again (:func:`unwrap`) at ``oversample``
+    times the texel density of its current mapping (:func:`texel_density`; oversampling keeps the
+    bilinear resampling from blurring it further), each new texel's point is mapped through the face's old UVs (barycentric) and the old
+    texture is sampled there (:func:`sample_texture`), then borders are padded (:func:`dilate`). No
+    colour is recomputed: the object's texture is the scene's, resampled once (bilinear).
+
+    Args:
+        part: ``trimesh.Trimesh`` with ``TextureVisuals`` (UVs and image).
+
+    Returns:
+        A new textured mesh (same faces in the same order, vertices split along the new seams).
+    """
+    from PIL import Image
+
+    old_uv = np.asarray(part.visual.uv, dtype=np.float64)
+    old_image = np.asarray(part.visual.material.image.convert("RGB"))
+    faces = np.asarray(part.faces)
+    geometry = trimesh.Trimesh(np.asarray(part.vertices), faces, process=False)
+    atlas = unwrap(geometry, texels_per_unit=oversample * texel_density(part))
+    face_img, bary = rasterize_uv(atlas)
+    covered = face_img >= 0
+    fid = face_img[covered]
+    uv = np.einsum("tk,tkc->tc", bary[covered].astype(np.float64), old_uv[faces[fid]])
+    image = np.zeros((atlas.height, atlas.width, 3), dtype=np.uint8)
+    image[covered] = np.round(sample_texture(old_image, uv)).clip(0, 255).astype(np.uint8)
+    image = dilate(image, covered, dilation)
+    visual = trimesh.visual.TextureVisuals(uv=atlas.uv.astype(np.float64), image=Image.fromarray(image))
+    return trimesh.Trimesh(np.asarray(part.vertices)[atlas.vmapping], atlas.faces, visual=visual, process=False)
