@@ -248,6 +248,8 @@ def write_mesh_outputs(
         timings["texture_export"] = time.perf_counter() - t
         timings.update({f"texture_{k}": v for k, v in textured.stats.get("timings_s", {}).items()})
     clean = dict(extraction.stats.get("clean", {}))
+    clean["area_input_frame"] = float(mesh_in.area)
+    clean["units"] = "area*: normalised frame, except area_input_frame and area_outside_object_region (input frame units squared)"
     if ground_truth is not None:
         clean["area_outside_object_region"] = area_outside_box(mesh_in, ground_truth.region)
     record = {
