@@ -17,7 +17,7 @@ from san.fields.nerf_field import NeRFField, NeRFFieldConfig
 from san.mesh.chamfer import chamfer_distance
 from san.mesh.extract import MeshConfig
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
-from san.pipeline.extract_mesh import extract_mesh_stage, mesh_from_model, model_grid_domain, ndc_to_world
+from san.pipeline.extract_mesh import extract_mesh_stage, mesh_from_model, model_grid_domain, ndc_to_world, texture_from_model
 from san.rendering.samplers import SamplerConfig, SceneSpace, world_to_ndc
 
 TINY = NeRFConfig(
@@ -75,7 +75,11 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
     assert chamfer_distance(mesh_n, gt, 20_000)["symmetric"] < 0.01
     mesh_in = trimesh.load(tmp_path / "mesh" / "mesh.ply", force="mesh")
     assert np.allclose(mesh_in.vertices, norm.to_input_points(mesh_n.vertices), atol=1e-5)
-    assert json.loads((tmp_path / "mesh" / "mesh.json").read_text())["faces"] == len(mesh_in.faces)
+    on_disk = json.loads((tmp_path / "mesh" / "mesh.json").read_text())
+    assert on_disk["faces"] == len(mesh_in.faces)
+    # a real NeRFModel renders rays: the texture is baked along training-camera rays
+    assert on_disk["texture"]["view"] == "train_ray" and on_disk["texture"]["texels_short_ray"] == 0
+    assert (tmp_path / "mesh" / "mesh_textured.glb").is_file()
 
 
 def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
@@ -101,6 +105,10 @@ def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
     outward = np.einsum("ij,ij->i", mesh.face_normals, mesh.triangles_center - np.array(centre))
     assert (outward > 0).mean() > 0.99
     assert mesh.visual.kind == "vertex"
+    # the texture bake works on the NDC model too (world rays through the model's own sampler)
+    textured = texture_from_model(model, scene, mesh, MeshConfig(texture_size=64, target_faces=0))
+    assert textured.stats["view"] == "train_ray" and textured.stats["coverage"] > 0.05
+    assert textured.stats["faces_unseen"] < len(mesh.faces)
 
 
 def test_world_to_ndc_round_trip():
