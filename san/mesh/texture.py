@@ -18,8 +18,10 @@ Steps (:func:`bake_texture` chains them):
      point unoccluded (depth test against the mesh) and sees it most head-on
      (:func:`best_training_rays`). So the texel shows what that training view shows at that spot,
      which also absorbs the mesh's own geometric error along that line of sight; the view
-     direction is that camera's. Points no camera sees (the underside of a thin surface, found
-     through a hole) take the in-image camera with the largest ``|cos|``.
+     direction is that camera's. Points no camera sees (hidden, or the underside of a thin
+     surface) get the short-ray colour along ``-n`` (as ``normal``): on the demo scene they are 72 %
+     of the texels, and rendering them along the rays of the cameras whose images hold them
+     instead cost 3.5x the render time for no PSNR (20.56 vs 20.59 dB).
    - ``mean_train_view``: ``color_fn(point, direction)`` (a short ray through the point, as vertex
      colours), with the direction, per face, the **average of the training cameras' viewing
      directions** ``normalize(sum_c unit(centre - o_c))`` over the cameras whose image contains the
@@ -436,8 +438,8 @@ def bake_texture(
     hidden_texels = 0
     if view == "train_ray":
         normals = np.asarray(mesh.face_normals, dtype=np.float64)[fid]
-        cam_idx, cam_cos = best_training_rays(mesh, points, normals, cameras)
-        hidden_texels = int(((cam_idx >= 0) & (cam_cos < 0)).sum())
+        cam_idx, cam_cos = best_training_rays(mesh, points, normals, cameras, fallback=False)
+        hidden_texels = int((cam_idx < 0).sum())
         timings["visibility"] = time.perf_counter() - t
         t = time.perf_counter()
         origins = np.stack([np.asarray(c.c2w, dtype=np.float64)[:3, 3] for c in cameras])

@@ -144,7 +144,7 @@ def test_train_ray_bake_renders_the_best_camera_ray():
     cams = ring_cameras(n=12, radius=3.0, size=96, height=0.5)
     wrong = lambda p, d: torch.zeros_like(p)  # noqa: E731  (the short-ray colour is never used here)
     tm = bake_texture(mesh, wrong, cams, size=256, dilation=4, view="train_ray", ray_fn=sphere_ray_fn(0.9))
-    assert tm.stats["texels_short_ray"] == 0
+    assert tm.stats["texels_short_ray"] == tm.stats["texels_hidden_from_every_camera"] < 0.3 * tm.stats["texels_baked"]
     pts, face = trimesh.sample.sample_surface(mesh, 4000, seed=4)
     front = np.abs(pts[:, 2]) < 0.3  # well seen by the ring
     bary = barycentric_coordinates(pts, np.asarray(mesh.vertices)[np.asarray(mesh.faces)[face]])
