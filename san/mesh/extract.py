@@ -107,6 +107,8 @@ class MeshConfig:
             ray of the best unoccluded training camera), ``mean_train_view`` (short ray along the
             average training view direction) or ``normal`` (short ray along the inward normal);
             see :mod:`san.mesh.texture`.
+        texture_refine_steps: Adam steps fitting the texture to the training photos, geometry fixed
+            (:func:`san.mesh.texture.refine_texture`; 0 disables).
     """
 
     resolution: int = 160
@@ -129,6 +131,7 @@ class MeshConfig:
     texture_size: int = 512
     texture_dilation: int = 8
     texture_view: Literal["train_ray", "mean_train_view", "normal"] = "train_ray"
+    texture_refine_steps: int = 50
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"resolution": 160, "chunk": 65536, "slab": 32, "target_faces": 100_000, "chamfer_samples": 100_000, "texture_size": 512},
@@ -152,6 +155,7 @@ class MeshConfig:
             "max_hole_fraction": self.max_hole_fraction > 0,
             "texture_size": 16 <= self.texture_size <= 16384,
             "texture_dilation": self.texture_dilation >= 0,
+            "texture_refine_steps": self.texture_refine_steps >= 0,
         }
         if self.region == "box" and self.region_box is None:
             raise ValueError("mesh config: mesh.region 'box' needs mesh.region_box [[min x, y, z], [max x, y, z]] (input frame)")

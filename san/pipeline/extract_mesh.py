@@ -9,7 +9,8 @@ its presence means the stage finished):
 * ``mesh.glb``: the same mesh in **glTF's +Y-up frame** (the input frame rotated so that the
   scene's up is +Y), with normals and provenance in ``asset.extras`` (:mod:`san.mesh.export`).
 * ``mesh_textured.glb`` (+Y up) and ``mesh_textured.obj/.mtl/.png`` (input frame), with
-  ``mesh.texture`` on: the mesh with a baked UV texture (:mod:`san.mesh.texture`), and
+  ``mesh.texture`` on: the mesh with a baked UV texture, refined against the training photos when
+  ``mesh.texture_refine_steps > 0`` (:mod:`san.mesh.texture`), and
   ``mesh_atlas.npz``, its UV atlas, from which segmented objects cut their texture.
 * ``mesh_normalized.ply``: the same mesh in ``san``'s **normalised frame** (the frame of
   ``cameras.json`` and of the NeRF). Later stages (the mesh-surface imitation variant, mesh
@@ -192,9 +193,17 @@ def texture_from_model(model: Any, scene: Scene, mesh: trimesh.Trimesh, config: 
 
         ray_fn = lambda o, d: model.render_rays(RayBundle(o, d)).rgb  # noqa: E731
     view = config.texture_view if ray_fn is not None or config.texture_view != "train_ray" else "mean_train_view"
+    cameras = scene.train_frames or scene.frames
     with torch.no_grad():
-        return bake_texture(mesh, color_fn, scene.train_frames or scene.frames, config.texture_size, config.texture_dilation,
-                            view, config.chunk, device, ray_fn=ray_fn, ray_chunk=max(256, config.chunk // 16))
+        textured = bake_texture(mesh, color_fn, cameras, config.texture_size, config.texture_dilation,
+                                view, config.chunk, device, ray_fn=ray_fn, ray_chunk=max(256, config.chunk // 16))
+    if config.texture_refine_steps > 0:
+        from san.data.images import load_image
+        from san.mesh.texture import refine_texture
+
+        photos = [load_image(f.image, background=scene.source.get("background")) for f in cameras]
+        textured = refine_texture(textured, cameras, photos, config.texture_refine_steps, device=device)
+    return textured
 
 
 @dataclass(frozen=True)

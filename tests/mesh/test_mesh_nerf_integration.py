@@ -66,7 +66,7 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
     norm = Normalization(T, 2.0)
     save_scene(ring_scene(norm), tmp_path / "cameras.json")
 
-    record = extract_mesh_stage(tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64), "cpu")
+    record = extract_mesh_stage(tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64, texture_refine_steps=0), "cpu")
     assert record["grid"]["domain"] == "world" and record["grid"]["bbox_min"] == [-1.0, -1.0, -1.0]
     assert record["colors"] is True
     mesh_n = trimesh.load(tmp_path / "mesh" / "mesh_normalized.ply", force="mesh")
@@ -107,7 +107,7 @@ def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
     assert (outward > 0).mean() > 0.99
     assert mesh.visual.kind == "vertex"
     # the texture bake works on the NDC model too (world rays through the model's own sampler)
-    textured = texture_from_model(model, scene, mesh, MeshConfig(texture_size=64, target_faces=0))
+    textured = texture_from_model(model, scene, mesh, MeshConfig(texture_size=64, target_faces=0, texture_refine_steps=0))
     assert textured.stats["view"] == "train_ray" and textured.stats["coverage"] > 0.05
     assert textured.stats["faces_unseen"] < len(mesh.faces)
 
