@@ -50,8 +50,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def render_view(mesh: trimesh.Trimesh, atlas: UVAtlas, texture: np.ndarray, frame) -> dict:
     """``{"hit": HxW bool, "vertex": HxWx3, "texture": HxWx3}`` (floats in [0, 1]) for one camera."""
-    rays = generate_rays(torch.as_tensor(frame.c2w, dtype=torch.float64), torch.as_tensor(frame.K, dtype=torch.float64),
-                         frame.width, frame.height, frame.distortion)
+    rays = generate_rays(
+        torch.as_tensor(frame.c2w, dtype=torch.float64),
+        torch.as_tensor(frame.K, dtype=torch.float64),
+        frame.width,
+        frame.height,
+        frame.distortion,
+    )
     v = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float64)
     f = torch.as_tensor(np.asarray(mesh.faces), dtype=torch.int64)
     hits = raycast_mesh(v, f, rays)
@@ -96,8 +101,13 @@ def main(argv: list[str] | None = None) -> dict:
         r = render_view(mesh, atlas, texture, frame)
         hit = r["hit"]
         nerf_png = scene_dir / "nerf" / "test_renders" / f"{i:03d}.png"
-        entry = {"frame": i, "image": Path(frame.image).name, "mesh_pixels": float(hit.mean()),
-                 "psnr_texture": psnr(r["texture"][hit], gt[hit]), "psnr_vertex": psnr(r["vertex"][hit], gt[hit])}
+        entry = {
+            "frame": i,
+            "image": Path(frame.image).name,
+            "mesh_pixels": float(hit.mean()),
+            "psnr_texture": psnr(r["texture"][hit], gt[hit]),
+            "psnr_vertex": psnr(r["vertex"][hit], gt[hit]),
+        }
         sq = {k: float(np.sum((r[k][hit] - gt[hit]) ** 2)) for k in ("texture", "vertex")}
         if nerf_png.is_file():
             nerf = np.asarray(Image.open(nerf_png).convert("RGB"), dtype=np.float64) / 255.0
@@ -107,14 +117,24 @@ def main(argv: list[str] | None = None) -> dict:
             sums[k] += v
         sums["n"] += int(hit.sum()) * 3
         per_view.append(entry)
-        log.info("view %d: texture %.2f dB, vertex colours %.2f dB, NeRF %.2f dB on %.0f %% of the pixels", i, entry["psnr_texture"],
-                 entry["psnr_vertex"], entry.get("psnr_nerf_same_pixels", float("nan")), 100 * entry["mesh_pixels"])
+        log.info(
+            "view %d: texture %.2f dB, vertex colours %.2f dB, NeRF %.2f dB on %.0f %% of the pixels",
+            i,
+            entry["psnr_texture"],
+            entry["psnr_vertex"],
+            entry.get("psnr_nerf_same_pixels", float("nan")),
+            100 * entry["mesh_pixels"],
+        )
         if args.save_renders:
             out = Path(args.save_renders)
             out.mkdir(parents=True, exist_ok=True)
             row = np.concatenate([gt, r["texture"], r["vertex"]], axis=1)
             Image.fromarray((np.clip(row, 0, 1) * 255).astype(np.uint8)).save(out / f"{i:03d}_gt_texture_vertex.png")
-    pooled = {k: -10.0 * math.log10(max(sums[k] / max(sums["n"], 1), 1e-12)) for k in ("texture", "vertex", "nerf") if k in sums and sums["n"]}
+    pooled = {
+        k: -10.0 * math.log10(max(sums[k] / max(sums["n"], 1), 1e-12))
+        for k in ("texture", "vertex", "nerf")
+        if k in sums and sums["n"]
+    }
     result = {
         "scene_dir": str(scene_dir),
         "mesh_dir": str(mesh_dir),
@@ -126,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
         "texture_minus_vertex_db": pooled["texture"] - pooled["vertex"],
         "bars": {
             "texture_ge_vertex_plus_2db": pooled["texture"] >= pooled["vertex"] + 2.0,
-            "texture_within_3db_of_nerf_whole_image": abs(nerf_metrics.get("psnr", float("nan")) - pooled["texture"]) <= 3.0,
+            "texture_within_3db_of_nerf_whole_image": abs(nerf_metrics.get("psnr", float("nan")) - pooled["texture"])
+            <= 3.0,
         },
         "texture_size": [int(texture.shape[1]), int(texture.shape[0])],
         "faces": int(len(mesh.faces)),

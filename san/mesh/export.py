@@ -104,7 +104,8 @@ def write_glb(mesh: trimesh.Trimesh, path: str | os.PathLike, up=None, provenanc
         "frame": (
             "glTF +Y up: the input frame (capture's coordinates) rotated so that the scene up "
             f"{np.round(np.asarray(up, dtype=float), 6).tolist()} is +Y; input = input_frame_from_gltf @ gltf"
-            if up is not None else "the input frame's axes unchanged (no scene up known)"
+            if up is not None
+            else "the input frame's axes unchanged (no scene up known)"
         ),
         "input_frame_from_gltf": R.T.tolist(),
     }
@@ -125,7 +126,9 @@ def write_glb(mesh: trimesh.Trimesh, path: str | os.PathLike, up=None, provenanc
                     if view is not None:
                         views[view]["target"] = target
 
-    data = trimesh.exchange.gltf.export_glb(out.scene() if hasattr(out, "scene") else out, include_normals=True, tree_postprocessor=add_extras)
+    data = trimesh.exchange.gltf.export_glb(
+        out.scene() if hasattr(out, "scene") else out, include_normals=True, tree_postprocessor=add_extras
+    )
     with atomic_path(Path(path)) as tmp:
         Path(tmp).write_bytes(data)
     return R
@@ -148,7 +151,9 @@ def write_obj(mesh: trimesh.Trimesh, path: str | os.PathLike) -> list[Path]:
     # Name the material files ourselves: trimesh names the texture after the material otherwise.
     mesh = mesh.copy()
     mesh.visual.material.name = stem
-    text, files = trimesh.exchange.obj.export_obj(mesh, include_normals=True, return_texture=True, mtl_name=f"{stem}.mtl")
+    text, files = trimesh.exchange.obj.export_obj(
+        mesh, include_normals=True, return_texture=True, mtl_name=f"{stem}.mtl"
+    )
     written = []
     png_names = [n for n in files if n.lower().endswith(".png")]
     mtl = files.get(f"{stem}.mtl", b"").decode("utf-8")
@@ -172,7 +177,9 @@ def write_ply(mesh: trimesh.Trimesh, path: str | os.PathLike) -> None:
         mesh.export(tmp, file_type="ply")
 
 
-def write_textured(mesh: trimesh.Trimesh, out_dir: str | os.PathLike, stem: str, up=None, provenance: dict | None = None) -> dict[str, str]:
+def write_textured(
+    mesh: trimesh.Trimesh, out_dir: str | os.PathLike, stem: str, up=None, provenance: dict | None = None
+) -> dict[str, str]:
     """``{stem}.glb`` (+Y up) and ``{stem}.obj/.mtl/.png`` (input frame) of a textured mesh.
 
     Returns:
@@ -191,7 +198,9 @@ TEXTURED_STEM = "mesh_textured"
 ATLAS_FILE = "mesh_atlas.npz"
 
 
-def write_textured_scene(textured, normalization, out_dir: str | os.PathLike, up=None, provenance: dict | None = None) -> dict[str, str]:
+def write_textured_scene(
+    textured, normalization, out_dir: str | os.PathLike, up=None, provenance: dict | None = None
+) -> dict[str, str]:
     """The textured scene mesh of rule ``extract_mesh``: ``mesh_textured.glb`` (+Y up) and
     ``mesh_textured.obj/.mtl/.png`` (input frame), plus ``mesh_atlas.npz``, the UV atlas of
     ``mesh_normalized.ply`` (same faces, same order) that segmented objects cut their texture from
@@ -215,9 +224,18 @@ def write_textured_scene(textured, normalization, out_dir: str | os.PathLike, up
     return files
 
 
-def write_textured_segment(mesh_dir: str | os.PathLike, vertices_normalized: np.ndarray, selected, out_dir: str | os.PathLike, stem: str,
-                           normalization=None, up=None, provenance: dict | None = None,
-                           close_holes: bool = False, max_hole_fraction: float = 1.0) -> dict[str, str]:
+def write_textured_segment(
+    mesh_dir: str | os.PathLike,
+    vertices_normalized: np.ndarray,
+    selected,
+    out_dir: str | os.PathLike,
+    stem: str,
+    normalization=None,
+    up=None,
+    provenance: dict | None = None,
+    close_holes: bool = False,
+    max_hole_fraction: float = 1.0,
+) -> dict[str, str]:
     """A segmented object's textured files, its texture cut from the scene's.
 
     Reads ``mesh_dir/mesh_atlas.npz`` and ``mesh_dir/mesh_textured.png`` (written by
@@ -249,7 +267,9 @@ def write_textured_segment(mesh_dir: str | os.PathLike, vertices_normalized: np.
     atlas = UVAtlas.load(atlas_path)
     sel = np.asarray(selected, dtype=bool).reshape(-1)
     if sel.shape[0] != len(atlas.faces):
-        raise ValueError(f"{atlas_path}: {len(atlas.faces)} faces, the selection has {sel.shape[0]} (atlas of another mesh?)")
+        raise ValueError(
+            f"{atlas_path}: {len(atlas.faces)} faces, the selection has {sel.shape[0]} (atlas of another mesh?)"
+        )
     if not sel.any():
         return {}
     image = np.asarray(Image.open(png_path).convert("RGB"))
@@ -277,7 +297,7 @@ def _close_textured_holes(part: trimesh.Trimesh, max_hole_fraction: float) -> tr
         return part
     some_vertex = np.empty(len(unique), dtype=np.int64)
     some_vertex[inverse] = np.arange(len(verts))
-    new = np.asarray(closed.faces)[len(part.faces):]  # (loop b, loop a, centre) in merged ids
+    new = np.asarray(closed.faces)[len(part.faces) :]  # (loop b, loop a, centre) in merged ids
     uv = np.asarray(part.visual.uv)
     patch_uv = np.repeat(uv[some_vertex[new[:, 1]]], 3, axis=0)
     patch_verts = np.asarray(closed.vertices)[new.reshape(-1)]

@@ -87,12 +87,25 @@ class UVAtlas:
 
     def save(self, path) -> None:
         """Write the atlas as an ``.npz`` (arrays ``vmapping``, ``faces``, ``uv``, ``width``, ``height``)."""
-        np.savez_compressed(path, vmapping=self.vmapping, faces=self.faces, uv=self.uv, width=np.int64(self.width), height=np.int64(self.height))
+        np.savez_compressed(
+            path,
+            vmapping=self.vmapping,
+            faces=self.faces,
+            uv=self.uv,
+            width=np.int64(self.width),
+            height=np.int64(self.height),
+        )
 
     @classmethod
     def load(cls, path) -> "UVAtlas":
         with np.load(path) as d:
-            return cls(d["vmapping"].astype(np.int64), d["faces"].astype(np.int64), d["uv"].astype(np.float32), int(d["width"]), int(d["height"]))
+            return cls(
+                d["vmapping"].astype(np.int64),
+                d["faces"].astype(np.int64),
+                d["uv"].astype(np.float32),
+                int(d["width"]),
+                int(d["height"]),
+            )
 
 
 @dataclass
@@ -111,7 +124,9 @@ class TexturedMesh:
         return textured_trimesh(self.mesh.vertices if vertices is None else vertices, self.atlas, self.image)
 
 
-def textured_trimesh(vertices: np.ndarray, atlas: UVAtlas, image: np.ndarray, face_mask: np.ndarray | None = None, crop: bool = False) -> trimesh.Trimesh:
+def textured_trimesh(
+    vertices: np.ndarray, atlas: UVAtlas, image: np.ndarray, face_mask: np.ndarray | None = None, crop: bool = False
+) -> trimesh.Trimesh:
     """A ``trimesh.Trimesh`` with ``TextureVisuals`` from mesh ``vertices`` (``Vx3``, indexed by
     ``atlas.vmapping``), the atlas and a ``HxWx3`` uint8 image.
 
@@ -155,7 +170,13 @@ def spatial_blocks(mesh: trimesh.Trimesh, max_faces: int) -> list[np.ndarray]:
     return sorted(out, key=lambda b: int(b[0]) if len(b) else 0)
 
 
-def unwrap(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2, block_faces: int = 8192, texels_per_unit: float | None = None) -> UVAtlas:
+def unwrap(
+    mesh: trimesh.Trimesh,
+    size: int = 1024,
+    padding: int = 2,
+    block_faces: int = 8192,
+    texels_per_unit: float | None = None,
+) -> UVAtlas:
     """xatlas charts packed into one atlas of about ``size x size`` texels.
 
     The mesh goes to xatlas in spatial blocks of at most ``block_faces`` faces
@@ -179,7 +200,9 @@ def unwrap(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2, block_face
     try:
         import xatlas
     except ImportError as e:  # pragma: no cover - xatlas is a core dependency
-        raise ImportError("UV unwrapping needs the 'xatlas' package (pip install xatlas), or set mesh.texture: false") from e
+        raise ImportError(
+            "UV unwrapping needs the 'xatlas' package (pip install xatlas), or set mesh.texture: false"
+        ) from e
     faces_all = np.asarray(mesh.faces, dtype=np.int64)
     verts = np.asarray(mesh.vertices, dtype=np.float32)
     blocks = spatial_blocks(mesh, block_faces)
@@ -209,7 +232,9 @@ def unwrap(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2, block_face
         faces[b] = f.astype(np.int64) + offset
         uvs.append(uv)
         offset += len(vmapping)
-    return UVAtlas(np.concatenate(vmaps), faces, np.concatenate(uvs).astype(np.float32), int(atlas.width), int(atlas.height))
+    return UVAtlas(
+        np.concatenate(vmaps), faces, np.concatenate(uvs).astype(np.float32), int(atlas.width), int(atlas.height)
+    )
 
 
 def rasterize_uv(atlas: UVAtlas, max_candidates: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
@@ -279,7 +304,12 @@ def mean_view_directions(mesh: trimesh.Trimesh, cameras: Sequence[Any]) -> tuple
     pts = torch.tensor(centres)
     for cam in cameras:
         c2w = np.asarray(cam.c2w, dtype=np.float64)
-        uv, z = project_points(pts, torch.from_numpy(c2w), torch.as_tensor(np.asarray(cam.K), dtype=torch.float64), getattr(cam, "distortion", None))
+        uv, z = project_points(
+            pts,
+            torch.from_numpy(c2w),
+            torch.as_tensor(np.asarray(cam.K), dtype=torch.float64),
+            getattr(cam, "distortion", None),
+        )
         uv, z = uv.numpy(), z.numpy()
         seen = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
         seen &= ((c2w[:3, 3] - centres) * normals).sum(1) > 0  # the face's front side faces the camera
@@ -486,7 +516,13 @@ def bake_texture(
         "charts_vertices": int(len(atlas.uv)),
         "timings_s": timings,
     }
-    log.info("texture: %dx%d atlas, %.0f %% covered, baked in %.1f s", atlas.width, atlas.height, 100 * stats["coverage"], sum(timings.values()))
+    log.info(
+        "texture: %dx%d atlas, %.0f %% covered, baked in %.1f s",
+        atlas.width,
+        atlas.height,
+        100 * stats["coverage"],
+        sum(timings.values()),
+    )
     return TexturedMesh(mesh, atlas, padded, stats)
 
 
@@ -628,7 +664,9 @@ def refine_texture(
     opt = torch.optim.Adam([logits], lr=lr)
 
     def loss_fn() -> torch.Tensor:
-        pred = torch.nn.functional.grid_sample(torch.sigmoid(logits), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        pred = torch.nn.functional.grid_sample(
+            torch.sigmoid(logits), grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
         return ((pred[0, :, 0].T - target) ** 2).mean()
 
     with torch.no_grad():
@@ -653,5 +691,11 @@ def refine_texture(
         "seconds_lookup": lookup_s,
         "seconds": time.perf_counter() - t0,
     }
-    log.info("texture: refined against %d photos in %d steps: %.2f -> %.2f dB on the mesh's pixels", len(images), steps, psnr(before), psnr(after))
+    log.info(
+        "texture: refined against %d photos in %d steps: %.2f -> %.2f dB on the mesh's pixels",
+        len(images),
+        steps,
+        psnr(before),
+        psnr(after),
+    )
     return TexturedMesh(mesh, atlas, image, stats)

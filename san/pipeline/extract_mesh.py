@@ -172,12 +172,23 @@ def mesh_from_model(model: Any, scene: Scene, config: MeshConfig, device: torch.
     color_fn = model_color_fn(model, domain, half_length=2.0 * float(spacing.max()))
     cameras = scene.train_frames or scene.frames
     with torch.no_grad():
-        result = extract_mesh_with_stats(model.density, domain.bbox, config, cameras, color_fn, device, domain.to_world, scene.normalization.to_input_points)
+        result = extract_mesh_with_stats(
+            model.density,
+            domain.bbox,
+            config,
+            cameras,
+            color_fn,
+            device,
+            domain.to_world,
+            scene.normalization.to_input_points,
+        )
     result.stats["grid"]["domain"] = "ndc" if domain.to_world is not None else "world"
     return result
 
 
-def texture_from_model(model: Any, scene: Scene, mesh: trimesh.Trimesh, config: MeshConfig, device: torch.device | str = "cpu"):
+def texture_from_model(
+    model: Any, scene: Scene, mesh: trimesh.Trimesh, config: MeshConfig, device: torch.device | str = "cpu"
+):
     """:func:`~san.mesh.texture.bake_texture` of the model's colour (as :func:`mesh_from_model`
     renders vertex colours) viewed from the training cameras; ``None`` for a model without colour."""
     from san.mesh.texture import bake_texture
@@ -195,8 +206,18 @@ def texture_from_model(model: Any, scene: Scene, mesh: trimesh.Trimesh, config: 
     view = config.texture_view if ray_fn is not None or config.texture_view != "train_ray" else "mean_train_view"
     cameras = scene.train_frames or scene.frames
     with torch.no_grad():
-        textured = bake_texture(mesh, color_fn, cameras, config.texture_size, config.texture_dilation,
-                                view, config.chunk, device, ray_fn=ray_fn, ray_chunk=max(256, config.chunk // 16))
+        textured = bake_texture(
+            mesh,
+            color_fn,
+            cameras,
+            config.texture_size,
+            config.texture_dilation,
+            view,
+            config.chunk,
+            device,
+            ray_fn=ray_fn,
+            ray_chunk=max(256, config.chunk // 16),
+        )
     if config.texture_refine_steps > 0:
         from san.data.images import load_image
         from san.mesh.texture import refine_texture
@@ -238,8 +259,12 @@ def write_mesh_outputs(
     from san.mesh.export import scene_up, write_glb, write_textured_scene
 
     up = scene_up(scene.frames, normalization) if scene is not None else None
-    provenance = {"source_scene": (scene.source.get("path") if scene is not None else None), "stage": "extract_mesh", "teacher": None,
-                  "teacher_note": "no teacher: the mesh comes from the NeRF alone"}
+    provenance = {
+        "source_scene": (scene.source.get("path") if scene is not None else None),
+        "stage": "extract_mesh",
+        "teacher": None,
+        "teacher_note": "no teacher: the mesh comes from the NeRF alone",
+    }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings = dict(extraction.stats.get("timings_s", {}))
@@ -258,7 +283,9 @@ def write_mesh_outputs(
         timings.update({f"texture_{k}": v for k, v in textured.stats.get("timings_s", {}).items()})
     clean = dict(extraction.stats.get("clean", {}))
     clean["area_input_frame"] = float(mesh_in.area)
-    clean["units"] = "area*: normalised frame, except area_input_frame and area_outside_object_region (input frame units squared)"
+    clean["units"] = (
+        "area*: normalised frame, except area_input_frame and area_outside_object_region (input frame units squared)"
+    )
     if ground_truth is not None:
         clean["area_outside_object_region"] = area_outside_box(mesh_in, ground_truth.region)
     record = {
@@ -285,25 +312,47 @@ def write_mesh_outputs(
     if ground_truth is not None:
         t = time.perf_counter()
         chamfer = evaluate_against_ground_truth(
-            mesh_in, ground_truth.meshes, ground_truth.bbox_diag, ground_truth.region,
-            config.chamfer_samples, config.chamfer_bar, gt_views=ground_truth.views,
+            mesh_in,
+            ground_truth.meshes,
+            ground_truth.bbox_diag,
+            ground_truth.region,
+            config.chamfer_samples,
+            config.chamfer_bar,
+            gt_views=ground_truth.views,
         )
         chamfer["ground_truth"] = list(ground_truth.names)
         timings["chamfer"] = time.perf_counter() - t
         if scene is not None:
             from san.mesh.chamfer import evaluate_scene_against_ground_truth
 
-            cams = [_InputCamera(normalization.to_input_c2w(f.c2w), f.K, f.width, f.height) for f in (scene.train_frames or scene.frames)]
+            cams = [
+                _InputCamera(normalization.to_input_c2w(f.c2w), f.K, f.width, f.height)
+                for f in (scene.train_frames or scene.frames)
+            ]
             chamfer["scene"] = evaluate_scene_against_ground_truth(
-                mesh_in, ground_truth.meshes, cams, config.region_view_fraction, config.chamfer_samples, config.chamfer_bar, gt_views=ground_truth.views)
-            log.info("mesh: whole-scene Chamfer %.2f %% of the %.3g diagonal (bar %.1f %%)",
-                     100 * chamfer["scene"]["chamfer_fraction"], chamfer["scene"]["bbox_diag"], 100 * config.chamfer_bar)
+                mesh_in,
+                ground_truth.meshes,
+                cams,
+                config.region_view_fraction,
+                config.chamfer_samples,
+                config.chamfer_bar,
+                gt_views=ground_truth.views,
+            )
+            log.info(
+                "mesh: whole-scene Chamfer %.2f %% of the %.3g diagonal (bar %.1f %%)",
+                100 * chamfer["scene"]["chamfer_fraction"],
+                chamfer["scene"]["bbox_diag"],
+                100 * config.chamfer_bar,
+            )
         atomic_write_json(out / "chamfer.json", chamfer)
         record["chamfer"] = chamfer
         log.info(
             "mesh: Chamfer %.4g (%.2f %% of the %.3g diagonal; bar %.1f %%: %s)",
-            chamfer["chamfer_symmetric"], 100 * chamfer["chamfer_fraction"], chamfer["bbox_diag"],
-            100 * chamfer["bar"], "passed" if chamfer["passed"] else "FAILED",
+            chamfer["chamfer_symmetric"],
+            100 * chamfer["chamfer_fraction"],
+            chamfer["bbox_diag"],
+            100 * chamfer["bar"],
+            "passed" if chamfer["passed"] else "FAILED",
         )
     record["timings_s"] = timings
     atomic_write_json(out / "mesh.json", record)
@@ -345,7 +394,13 @@ def extract_mesh_stage(
     textured = texture_from_model(model, scene, extraction.mesh, config, dev) if config.texture else None
     extra = {"model": str(model_path), "cameras": str(cameras_json), "device": str(dev), "scene_kind": scene.scene_kind}
     record = write_mesh_outputs(extraction, scene.normalization, out_dir, config, gt, extra, scene, textured)
-    log.info("mesh: %d faces, %d vertices written to %s in %.1f s", record["faces"], record["vertices"], out_dir, time.perf_counter() - t0)
+    log.info(
+        "mesh: %d faces, %d vertices written to %s in %.1f s",
+        record["faces"],
+        record["vertices"],
+        out_dir,
+        time.perf_counter() - t0,
+    )
     return record
 
 
@@ -358,7 +413,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cameras", required=True, help="poses/cameras.json")
     p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/mesh)")
     p.add_argument("--preset", default="cpu", choices=sorted(MeshConfig.PRESETS))
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--ground-truth", default=None, help="folder with scene_gt.json and meshes/ (demo scene)")
     args = p.parse_args(argv)
@@ -369,7 +426,13 @@ def main(argv: list[str] | None = None) -> None:
         overrides[key] = json.loads(value)
     config = mesh_config({"preset": args.preset, **overrides})
     record = extract_mesh_stage(args.model, args.cameras, args.out, config, args.device, args.ground_truth)
-    print(json.dumps({k: record[k] for k in ("faces", "vertices", "counts", "timings_s")} | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}), indent=2))
+    print(
+        json.dumps(
+            {k: record[k] for k in ("faces", "vertices", "counts", "timings_s")}
+            | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}),
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

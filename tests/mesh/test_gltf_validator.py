@@ -63,7 +63,13 @@ def node_env() -> dict:
 
 
 def validate(paths: list[Path], env: dict) -> dict:
-    run = subprocess.run([shutil.which("node"), "-e", VALIDATE_JS, *map(str, paths)], env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [shutil.which("node"), "-e", VALIDATE_JS, *map(str, paths)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -74,19 +80,38 @@ def test_every_exported_glb_passes_the_khronos_validator(tmp_path, node_env):
     norm = Normalization.identity()
     up = np.array([0.0, 0.0, 1.0])
     scene_dir = tmp_path / "mesh"
-    write_textured_scene(tm, norm, scene_dir, up, {"source_scene": "synthetic", "stage": "extract_mesh", "teacher": None})
+    write_textured_scene(
+        tm, norm, scene_dir, up, {"source_scene": "synthetic", "stage": "extract_mesh", "teacher": None}
+    )
     coloured = mesh.copy()
     # what decimated marching-cubes meshes contain: a zero-area face and an unused vertex (no normal)
-    coloured = trimesh.Trimesh(np.concatenate([mesh.vertices, [[0, 0, 0.2], [0, 0, 0.3]]]),
-                               np.concatenate([mesh.faces, [[0, 0, len(mesh.vertices)]]]), process=False)
+    coloured = trimesh.Trimesh(
+        np.concatenate([mesh.vertices, [[0, 0, 0.2], [0, 0, 0.3]]]),
+        np.concatenate([mesh.faces, [[0, 0, len(mesh.vertices)]]]),
+        process=False,
+    )
     coloured.visual.vertex_colors = np.tile([200, 80, 40, 255], (len(coloured.vertices), 1)).astype(np.uint8)
     write_glb(coloured, scene_dir / "mesh.glb", up, {"stage": "extract_mesh"})
     selected = mesh.triangles_center[:, 2] > 0.2
-    write_textured_segment(scene_dir, mesh.vertices, selected, tmp_path / "object", "segment_textured", norm, up, {"stage": "segment"})
-    export_segmentation(coloured, torch.as_tensor(np.append(selected, False)), tmp_path / "object", normalization=norm, up=up,
-                        metadata={"scene": "synthetic", "teacher": "toy", "untrained": True})
+    write_textured_segment(
+        scene_dir, mesh.vertices, selected, tmp_path / "object", "segment_textured", norm, up, {"stage": "segment"}
+    )
+    export_segmentation(
+        coloured,
+        torch.as_tensor(np.append(selected, False)),
+        tmp_path / "object",
+        normalization=norm,
+        up=up,
+        metadata={"scene": "synthetic", "teacher": "toy", "untrained": True},
+    )
     glbs = sorted(tmp_path.rglob("*.glb"))
-    assert {p.name for p in glbs} == {"mesh.glb", "mesh_textured.glb", "segment_textured.glb", "segment.glb", "segment_rest.glb"}
+    assert {p.name for p in glbs} == {
+        "mesh.glb",
+        "mesh_textured.glb",
+        "segment_textured.glb",
+        "segment.glb",
+        "segment_rest.glb",
+    }
     report = validate(glbs, node_env)
     for path, r in report.items():
         assert r["errors"] == 0, (path, r["messages"])

@@ -20,8 +20,14 @@ def orbit(n: int = 16, radius: float = 4.0, elevation_deg: float = 30.0, size: i
     f = size / 2 / math.tan(math.radians(fov_deg) / 2)
     K = intrinsics_matrix(f, f, size / 2, size / 2)
     e = math.radians(elevation_deg)
-    poses = [look_at(np.array([radius * math.cos(a) * math.cos(e), radius * math.sin(a) * math.cos(e), radius * math.sin(e)]),
-                     np.zeros(3), np.array([0.0, 0.0, 1.0])) for a in np.linspace(0, 2 * math.pi, n, endpoint=False)]
+    poses = [
+        look_at(
+            np.array([radius * math.cos(a) * math.cos(e), radius * math.sin(a) * math.cos(e), radius * math.sin(e)]),
+            np.zeros(3),
+            np.array([0.0, 0.0, 1.0]),
+        )
+        for a in np.linspace(0, 2 * math.pi, n, endpoint=False)
+    ]
     return mesh_cameras(poses, [K] * n, [(size, size)] * n)
 
 
@@ -64,7 +70,9 @@ def test_box_region_is_in_the_input_frame():
 
 def test_small_pieces_are_removed_by_area_and_counted():
     big = trimesh.creation.icosphere(subdivisions=3)
-    specks = [trimesh.creation.icosphere(subdivisions=1, radius=0.05).apply_translation([3 + i, 0, 0]) for i in range(5)]
+    specks = [
+        trimesh.creation.icosphere(subdivisions=1, radius=0.05).apply_translation([3 + i, 0, 0]) for i in range(5)
+    ]
     medium = trimesh.creation.icosphere(subdivisions=1, radius=0.4).apply_translation([0, 3, 0])
     scene = trimesh.util.concatenate([big, medium, *specks])
     stats = piece_stats(scene)
@@ -102,10 +110,19 @@ def test_extraction_reports_region_and_pieces():
     clean = result.stats["clean"]
     assert clean["region"] == "cameras" and clean["area_outside_region_removed"] > 0
     assert {"pieces", "pieces_over_1pct", "area", "before_pieces"} <= set(clean)
-    assert list(result.stats["counts"]) == ["marching_cubes", "visibility", "components", "region", "pieces", "decimation"]
+    assert list(result.stats["counts"]) == [
+        "marching_cubes",
+        "visibility",
+        "components",
+        "region",
+        "pieces",
+        "decimation",
+    ]
     r = np.linalg.norm(result.mesh.triangles_center[:, :2], axis=1)
     assert r.max() < 5.5 and result.mesh.bounds[1, 2] > 0.9  # far floor cut, sphere kept
-    none = extract_mesh_with_stats(density, ([-6, -6, -0.5], [6, 6, 1.5]), MeshConfig(resolution=64, target_faces=0, region="none"), cams)
+    none = extract_mesh_with_stats(
+        density, ([-6, -6, -0.5], [6, 6, 1.5]), MeshConfig(resolution=64, target_faces=0, region="none"), cams
+    )
     assert none.mesh.area > result.mesh.area and "region" not in none.stats["counts"]
 
 
@@ -125,7 +142,9 @@ def test_whole_scene_chamfer_counts_the_ground_in_view():
     cams = orbit()
     floor = ground(12.0, 0.5)
     box = trimesh.creation.box(extents=[1, 1, 1]).apply_translation([0, 0, 0.5])
-    same = evaluate_scene_against_ground_truth(trimesh.util.concatenate([floor, box]), [floor, box], cams, n_samples=20_000)
+    same = evaluate_scene_against_ground_truth(
+        trimesh.util.concatenate([floor, box]), [floor, box], cams, n_samples=20_000
+    )
     assert same["chamfer_fraction"] < 0.01 and same["passed"]
     # a mesh missing the ground is far from the ground truth even though the object is perfect
     only_box = evaluate_scene_against_ground_truth(box, [floor, box], cams, n_samples=20_000)
@@ -133,6 +152,8 @@ def test_whole_scene_chamfer_counts_the_ground_in_view():
     # a sagging floor is measured
     sag = floor.copy()
     sag.vertices[:, 2] -= 0.05 * np.linalg.norm(sag.vertices[:, :2], axis=1) ** 2 / 4
-    sagged = evaluate_scene_against_ground_truth(trimesh.util.concatenate([sag, box]), [floor, box], cams, n_samples=20_000)
+    sagged = evaluate_scene_against_ground_truth(
+        trimesh.util.concatenate([sag, box]), [floor, box], cams, n_samples=20_000
+    )
     assert sagged["chamfer_symmetric"] > 3 * same["chamfer_symmetric"]
     assert seen_by_cameras(np.array([[0.0, 0.0, 0.0], [50.0, 0.0, 0.0]]), cams, 4).tolist() == [True, False]

@@ -66,7 +66,9 @@ def make_scene(norm: Normalization) -> Scene:
         a = 2 * math.pi * k / 12
         eye = np.array([3.5 * math.cos(a), 3.5 * math.sin(a), 1.8])
         c2w = norm.to_normalized_c2w(look_at(eye, np.array([0.0, 0.0, 0.3]), np.array([0.0, 0.0, 1.0])))
-        frames.append(Frame(image=f"view_{k:03d}.png", width=size, height=size, K=K, c2w=c2w, split="train" if k % 4 else "test"))
+        frames.append(
+            Frame(image=f"view_{k:03d}.png", width=size, height=size, K=K, c2w=c2w, split="train" if k % 4 else "test")
+        )
     return Scene(tuple(frames), "unbounded", 0.05, 3.0, norm)
 
 
@@ -91,25 +93,33 @@ def stage_inputs(tmp_path, monkeypatch):
 def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inputs):
     tmp, norm, gt = stage_inputs
     out = tmp / "results" / "demo" / "toy" / "mesh"
-    config = MeshConfig(resolution=64, target_faces=20_000, chamfer_samples=30_000, texture_size=128, texture_refine_steps=0)  # no photos
+    config = MeshConfig(
+        resolution=64, target_faces=20_000, chamfer_samples=30_000, texture_size=128, texture_refine_steps=0
+    )  # no photos
     record = extract_mesh_stage(tmp / "model.pt", tmp / "cameras.json", out, config, "cpu", gt)
 
     names = {p.name for p in out.iterdir()}
     textured = {"mesh_textured.glb", "mesh_textured.obj", "mesh_textured.mtl", "mesh_textured.png", "mesh_atlas.npz"}
-    assert names == {"mesh.ply", "mesh.glb", "mesh_normalized.ply", "mesh.json", "chamfer.json"} | textured  # no temporaries left
+    assert (
+        names == {"mesh.ply", "mesh.glb", "mesh_normalized.ply", "mesh.json", "chamfer.json"} | textured
+    )  # no temporaries left
     assert all((out / "mesh.json").stat().st_mtime_ns >= (out / n).stat().st_mtime_ns for n in names)
     on_disk = json.loads((out / "mesh.json").read_text())
     assert on_disk["faces"] == record["faces"] <= 20_000
     assert list(on_disk["counts"]) == ["marching_cubes", "visibility", "components", "region", "pieces", "decimation"]
     assert on_disk["counts"]["marching_cubes"]["faces"] >= on_disk["counts"]["visibility"]["faces"] >= on_disk["faces"]
-    assert {"marching_cubes", "visibility", "components", "decimation", "colors", "export", "chamfer"} <= set(on_disk["timings_s"])
+    assert {"marching_cubes", "visibility", "components", "decimation", "colors", "export", "chamfer"} <= set(
+        on_disk["timings_s"]
+    )
     assert on_disk["files"]["mesh.ply"] == "input" and on_disk["files"]["mesh_normalized.ply"] == "normalized"
     assert on_disk["files"]["mesh.glb"] == on_disk["files"]["mesh_textured.glb"] == "gltf_y_up"
     assert on_disk["files"]["mesh_textured.obj"] == "input"
     clean = on_disk["clean"]
     assert clean["region"] == "cameras" and clean["pieces"] >= 1 and clean["pieces_over_1pct"] <= 10
     assert clean["area_outside_object_region"] >= 0
-    assert on_disk["texture"]["coverage"] > 0 and on_disk["texture"]["view"] == "mean_train_view"  # stand-in: no render_rays
+    assert (
+        on_disk["texture"]["coverage"] > 0 and on_disk["texture"]["view"] == "mean_train_view"
+    )  # stand-in: no render_rays
     assert on_disk["scene_up_input"] is not None and np.allclose(on_disk["scene_up_input"], [0, 0, 1], atol=0.05)
     scene_chamfer = on_disk["chamfer"]["scene"]
     assert scene_chamfer["chamfer_fraction"] < 0.05 and scene_chamfer["n_samples_gt"] > 0
@@ -135,11 +145,15 @@ def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inp
     on_sphere = (np.abs(d - SPHERE_R) < 0.03) & (mesh_in.vertices[:, 2] > 0.2)
     assert on_sphere.sum() > 100
     assert (mesh_in.visual.vertex_colors[on_sphere, 0] > 200).mean() > 0.95
-    assert (glb.visual.vertex_colors[:, :3].astype(int).mean(0) - mesh_in.visual.vertex_colors[:, :3].mean(0)).__abs__().max() < 1
+    assert (
+        glb.visual.vertex_colors[:, :3].astype(int).mean(0) - mesh_in.visual.vertex_colors[:, :3].mean(0)
+    ).__abs__().max() < 1
 
 
 def test_stage_names_a_bad_ground_truth_folder(stage_inputs):
     tmp, _, _ = stage_inputs
     with pytest.raises(FileNotFoundError, match="scene_gt.json"):
-        extract_mesh_stage(tmp / "model.pt", tmp / "cameras.json", tmp / "out", MeshConfig(resolution=32), "cpu", tmp / "nowhere")
+        extract_mesh_stage(
+            tmp / "model.pt", tmp / "cameras.json", tmp / "out", MeshConfig(resolution=32), "cpu", tmp / "nowhere"
+        )
     assert not (tmp / "out" / "mesh.json").exists()

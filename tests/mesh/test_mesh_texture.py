@@ -13,7 +13,15 @@ import trimesh
 from PIL import Image
 
 from san.cameras import intrinsics_matrix, look_at
-from san.mesh.export import gltf_rotation, scene_up, write_glb, write_obj, write_textured, write_textured_scene, write_textured_segment
+from san.mesh.export import (
+    gltf_rotation,
+    scene_up,
+    write_glb,
+    write_obj,
+    write_textured,
+    write_textured_scene,
+    write_textured_segment,
+)
 from san.mesh.extract import mesh_cameras
 from san.mesh.texture import (
     UVAtlas,
@@ -38,8 +46,10 @@ def position_colour(points: torch.Tensor, directions: torch.Tensor) -> torch.Ten
 def ring_cameras(n: int = 8, radius: float = 3.0, size: int = 64, height: float = 0.8):
     f = size / 2 / math.tan(math.radians(30))
     K = intrinsics_matrix(f, f, size / 2, size / 2)
-    poses = [look_at(np.array([radius * math.cos(a), radius * math.sin(a), height]), np.zeros(3), np.array([0.0, 0.0, 1.0]))
-             for a in np.linspace(0, 2 * math.pi, n, endpoint=False)]
+    poses = [
+        look_at(np.array([radius * math.cos(a), radius * math.sin(a), height]), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+        for a in np.linspace(0, 2 * math.pi, n, endpoint=False)
+    ]
     return mesh_cameras(poses, [K] * n, [(size, size)] * n)
 
 
@@ -67,7 +77,9 @@ def test_unwrap_keeps_faces_and_maps_back_to_the_mesh():
     assert np.array_equal(atlas.vmapping[atlas.faces], mesh.faces)
     assert atlas.width >= 128 and atlas.height >= 128
     blocks = spatial_blocks(mesh, 300)
-    assert max(len(b) for b in blocks) <= 300 and sorted(np.concatenate(blocks).tolist()) == list(range(len(mesh.faces)))
+    assert max(len(b) for b in blocks) <= 300 and sorted(np.concatenate(blocks).tolist()) == list(
+        range(len(mesh.faces))
+    )
 
 
 def test_large_single_surface_unwraps():
@@ -211,8 +223,13 @@ def test_obj_mtl_png_are_written_and_reload(tmp_path, sphere_textured):
 
 
 def test_glb_has_a_base_colour_texture_normals_and_provenance(tmp_path, sphere_textured):
-    files = write_textured(sphere_textured.to_trimesh(), tmp_path, "scene", up=[0, 0, 1],
-                           provenance={"source_scene": "demo", "stage": "extract_mesh", "teacher": None})
+    files = write_textured(
+        sphere_textured.to_trimesh(),
+        tmp_path,
+        "scene",
+        up=[0, 0, 1],
+        provenance={"source_scene": "demo", "stage": "extract_mesh", "teacher": None},
+    )
     assert set(files) == {"scene.glb", "scene.obj", "scene.mtl", "scene.png"}
     tree = glb_json(tmp_path / "scene.glb")
     pbr = tree["materials"][0]["pbrMetallicRoughness"]
@@ -258,7 +275,9 @@ def test_glb_normals_are_unit_even_for_degenerate_faces_and_unused_vertices(tmp_
     binary = data[20 + json_len + 8 :]
     acc = tree["accessors"][tree["meshes"][0]["primitives"][0]["attributes"]["NORMAL"]]
     view = tree["bufferViews"][acc["bufferView"]]
-    normals = np.frombuffer(binary, dtype=np.float32, count=3 * acc["count"], offset=view.get("byteOffset", 0) + acc.get("byteOffset", 0))
+    normals = np.frombuffer(
+        binary, dtype=np.float32, count=3 * acc["count"], offset=view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+    )
     assert np.allclose(np.linalg.norm(normals.reshape(-1, 3), axis=1), 1.0, atol=1e-5)
 
 
@@ -347,11 +366,18 @@ def test_refinement_fits_the_texture_to_the_photos(sphere_textured):
     cams = ring_cameras(n=8, radius=3.0, size=48, height=0.8)
     photos = []
     for cam in cams:
-        rays = generate_rays(torch.as_tensor(cam.c2w, dtype=torch.float64), torch.as_tensor(cam.K, dtype=torch.float64), cam.width, cam.height)
+        rays = generate_rays(
+            torch.as_tensor(cam.c2w, dtype=torch.float64),
+            torch.as_tensor(cam.K, dtype=torch.float64),
+            cam.width,
+            cam.height,
+        )
         hits = raycast_mesh(torch.as_tensor(mesh.vertices), torch.as_tensor(mesh.faces), rays)
         hit = hits.hit.numpy()
         face = hits.face.numpy()[hit]
-        bary = barycentric_coordinates(hits.points(rays).numpy()[hit], np.asarray(mesh.vertices)[np.asarray(mesh.faces)[face]])
+        bary = barycentric_coordinates(
+            hits.points(rays).numpy()[hit], np.asarray(mesh.vertices)[np.asarray(mesh.faces)[face]]
+        )
         uv = np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]])
         img = np.zeros((cam.height * cam.width, 3), dtype=np.float32)
         img[hit] = sample_texture(sphere_textured.image, uv) / 255.0

@@ -12,13 +12,13 @@ rule segment_prompts:
         atlas=lambda wildcards: expand(rules.extract_mesh.output.atlas, **wildcards) if SETTINGS.mesh.texture else [],
     output:
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/segmentation/{{variant}}/summary.json",
-    params:
-        settings=settings_of("segment", "teacher", "mesh"),
     log:
         f"{RESULTS}/logs/segment_prompts/{{dataset}}/{{scene}}/{{variant}}.log",
     threads: SETTINGS.resources.for_stage("segment").cpus
     resources:
         **resources_for("segment"),
+    params:
+        settings=settings_of("segment", "teacher", "mesh"),
     script:
         "../scripts/segment_prompts.py"
 
