@@ -261,6 +261,7 @@ def export_segmentation(
     normalization=None,
     frame: str = "input",
     metadata: dict | None = None,
+    up=None,
 ) -> SegmentationExport:
     """Write ``{stem}.ply/.glb`` (the selected faces) and ``{stem}_rest.ply/.glb`` (the scene
     without them) plus ``{stem}.json`` (counts, frame, transform), atomically.
@@ -277,7 +278,11 @@ def export_segmentation(
             unless None, in which case the mesh's own frame is kept and recorded as such.
         frame: ``"input"`` (capture frame, default) or ``"normalized"``.
         metadata: extra entries for the JSON summary.
+        up: the input frame's scene up (:func:`san.mesh.export.scene_up`): the GLBs are rotated to
+            glTF's +Y up (:func:`san.mesh.export.write_glb`); ``None`` keeps the written frame's axes.
     """
+    from san.mesh.export import glb_bytes
+
     if frame not in ("input", "normalized"):
         raise ValueError(f"frame {frame!r} must be 'input' or 'normalized'")
     segment, rest = split_mesh(mesh, selected)
@@ -288,12 +293,19 @@ def export_segmentation(
             segment.vertices = normalization.to_input_points(segment.vertices)
             rest.vertices = normalization.to_input_points(rest.vertices)
     out = Path(out_dir)
+    meta = metadata or {}
+    provenance = {
+        "source_scene": meta.get("scene"),
+        "stage": "segment",
+        "teacher": meta.get("teacher"),
+        "untrained": meta.get("untrained"),
+    }
     encoded: dict[Path, bytes] = {}
     for name, part in ((stem, segment), (f"{stem}_rest", rest)):
         if len(part.faces) == 0:
             continue
-        for ext in ("ply", "glb"):
-            encoded[out / f"{name}.{ext}"] = part.export(file_type=ext)
+        encoded[out / f"{name}.ply"] = part.export(file_type="ply")
+        encoded[out / f"{name}.glb"] = glb_bytes(part, up if frame_written == "input" else None, provenance)[0]
     empty = [label for label, part in (("segment", segment), ("rest", rest)) if len(part.faces) == 0]
     paths: dict[str, Path | None] = {}
     for name in (stem, f"{stem}_rest"):

@@ -369,6 +369,8 @@ class ViewerApp:
         self.exports += 1
         out = self.out_dir / f"object_{self.exports:02d}"
         clicks = [{"point": c.point.tolist(), "label": c.label} for c in self.session.clicks]
+        from san.mesh.export import scene_up
+
         result = export_segmentation(
             self.mesh,
             seg.selected(),
@@ -381,6 +383,7 @@ class ViewerApp:
                 "vote_threshold": seg.vote_threshold,
                 **self.provenance,
             },
+            up=scene_up(self.scene.frames, self.scene.normalization),
         )
         empty = " (nothing selected: no segment mesh written)" if "segment" in result.empty else ""
         self.set_status(f"Exported {result.segment_faces} faces (views {used}) to `{out}`{empty}.")

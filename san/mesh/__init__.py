@@ -3,7 +3,11 @@
 * :mod:`~san.mesh.extract`: :class:`MeshConfig`, :func:`extract_mesh` (grid -> marching cubes ->
   visibility -> small pieces -> decimation -> vertex colours), :func:`to_input_frame`;
 * :mod:`~san.mesh.chamfer`: :func:`chamfer_distance`, :func:`evaluate_against_ground_truth`,
-  :func:`load_ground_truth`.
+  :func:`load_ground_truth` (and ``evaluate_scene_against_ground_truth``, the whole scene in the
+  cameras' view);
+* :mod:`~san.mesh.clean`: the region the cameras see, small pieces, hole closing;
+* :mod:`~san.mesh.texture`: xatlas unwrap, texture bake, padding, per-object repacking;
+* :mod:`~san.mesh.export`: GLB (+Y up, normals, provenance), OBJ + MTL + PNG, frames.
 """
 
 from san.mesh.chamfer import GroundTruth, chamfer_distance, evaluate_against_ground_truth, load_ground_truth

@@ -316,3 +316,81 @@ def _depth_views(folder: Path, info: dict) -> tuple[DepthView, ...]:
             )
         )
     return tuple(views)
+
+
+def seen_by_cameras(points: np.ndarray, cameras: Sequence, min_count: int) -> np.ndarray:
+    """``N`` bool: does each ``Nx3`` point project inside the image of at least ``min_count`` of
+    ``cameras`` (``c2w``, ``K``, ``width``, ``height``; in front of the camera, occlusion not tested)?"""
+    points = np.asarray(points, dtype=np.float64)
+    count = np.zeros(len(points), dtype=np.int64)
+    for cam in cameras:
+        w2c = np.linalg.inv(np.asarray(cam.c2w, dtype=np.float64))
+        p = points @ w2c[:3, :3].T + w2c[:3, 3]
+        z = p[:, 2]
+        safe = np.where(z > 1e-9, z, 1.0)
+        K = np.asarray(cam.K, dtype=np.float64)
+        u, v = K[0, 0] * p[:, 0] / safe + K[0, 2], K[1, 1] * p[:, 1] / safe + K[1, 2]
+        count += (z > 1e-9) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+    return count >= min_count
+
+
+def evaluate_scene_against_ground_truth(
+    mesh: trimesh.Trimesh,
+    gt_meshes: Sequence[trimesh.Trimesh],
+    cameras: Sequence,
+    view_fraction: float = 0.25,
+    n_samples: int = 100_000,
+    bar: float = 0.02,
+    seed: int = 0,
+    gt_views: Sequence[DepthView] = (),
+) -> dict:
+    """Chamfer distance of a whole scene mesh to the whole ground truth (ground included) inside
+    the cameras' view.
+
+    The comparison region is what the training ``cameras`` see: surface points (of both meshes)
+    that project into the images of at least ``view_fraction`` of them (:func:`seen_by_cameras`,
+    the same rule as ``mesh.region: cameras``); ground-truth points hidden from every ``gt_views``
+    depth view are dropped as well (:func:`visible_in_depth_views`). The distance is relative to the
+    diagonal of the bounding box of the ground-truth points kept.
+
+    Args:
+        mesh: extracted mesh in the ground truth's (input) frame.
+        gt_meshes: every ground-truth surface (objects and ground).
+        cameras: training cameras in the same frame (``c2w, K, width, height``).
+
+    Returns:
+        The fields of :func:`evaluate_against_ground_truth` (``region`` is the box of the kept
+        ground-truth points) plus ``view_fraction`` and ``mesh_in_view_fraction`` (share of the mesh
+        samples inside the cameras' view).
+    """
+    if not gt_meshes:
+        raise ValueError("evaluate_scene_against_ground_truth: no ground-truth meshes given")
+    need = max(1, int(np.ceil(view_fraction * len(cameras))))
+    gt = trimesh.util.concatenate([trimesh.Trimesh(m.vertices, m.faces, process=False) for m in gt_meshes])
+    pa = sample_surface_in_box(mesh, n_samples, None, seed)
+    pb = sample_surface_in_box(gt, 4 * n_samples, None, seed + 1)
+    in_a = seen_by_cameras(pa, cameras, need)
+    keep_b = seen_by_cameras(pb, cameras, need)
+    if gt_views:
+        keep_b &= visible_in_depth_views(pb, gt_views)
+    pa_in, pb_in = pa[in_a], pb[keep_b][:n_samples]
+    if len(pa_in) == 0 or len(pb_in) == 0:
+        raise ValueError("evaluate_scene_against_ground_truth: no mesh or ground-truth sample inside the cameras' view")
+    region = np.stack([pb_in.min(axis=0), pb_in.max(axis=0)])
+    diag = float(np.linalg.norm(region[1] - region[0]))
+    d = chamfer_points(pa_in, pb_in)
+    fraction = d["symmetric"] / diag
+    return {
+        "chamfer_symmetric": d["symmetric"],
+        "chamfer_mesh_to_gt": d["a_to_b"],
+        "chamfer_gt_to_mesh": d["b_to_a"],
+        "chamfer_fraction": fraction,
+        "bbox_diag": diag,
+        "bar": float(bar),
+        "passed": bool(fraction <= bar),
+        "region": region.tolist(),
+        "view_fraction": float(view_fraction),
+        "n_samples_mesh": int(len(pa_in)),
+        "n_samples_gt": int(len(pb_in)),
+        "mesh_in_view_fraction": float(in_a.mean()),
+    }

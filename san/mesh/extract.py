@@ -20,6 +20,8 @@ Steps (each one a small function below; :func:`extract_mesh_with_stats` chains t
    front of the camera; occlusion is not tested) are removed: the field is unconstrained there.
 4. **Small pieces**: connected components with fewer than ``min_component_fraction`` of the faces
    are removed (floaters).
+4b. **Region and pieces** (:mod:`san.mesh.clean`): faces outside the region the training cameras
+   look at (``region``) are cut, then pieces below ``min_piece_area_fraction`` of the area.
 5. **Decimation** to ``target_faces`` with quadric error metrics (the ``fast-simplification``
    package, the same backend as trimesh's ``simplify_quadric_decimation``).
 6. **Vertex colours** from ``color_fn(points, directions)``, looking at each vertex along its inward
@@ -44,7 +46,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -86,6 +88,27 @@ class MeshConfig:
         colors: compute vertex colours from the field.
         chamfer_samples: surface samples per mesh for the Chamfer distance.
         chamfer_bar: symmetric Chamfer bar as a fraction of the bounding-box diagonal.
+        region: which part of the scene to keep: ``cameras`` (faces seen by at least
+            ``region_view_fraction`` of the training cameras), ``box`` (``region_box``) or ``none``
+            (:mod:`san.mesh.clean`).
+        region_view_fraction: share of the training cameras that must see a face (``region: cameras``).
+        region_box: ``[[min x, y, z], [max x, y, z]]`` in the input frame (``region: box``).
+        min_piece_area_fraction: connected pieces with less than this fraction of the area are
+            removed after the region cut (0 disables).
+        close_holes: close boundary loops of segmented objects (unseen bottoms) with triangle fans;
+            guessed geometry, so off by default (:func:`san.mesh.clean.close_holes`).
+        max_hole_fraction: largest hole closed: its loop's bounding-box diagonal as a fraction of the
+            object's.
+        texture: bake a UV texture map and write textured GLB / OBJ (:mod:`san.mesh.texture`).
+        texture_size: atlas resolution asked of xatlas, in texels a side (xatlas may grow the atlas to
+            fit every chart; see :func:`san.mesh.texture.unwrap`).
+        texture_dilation: texels of border padding around UV charts.
+        texture_view: how a texel's colour is taken from the NeRF: ``train_ray`` (rendered along the
+            ray of the best unoccluded training camera), ``mean_train_view`` (short ray along the
+            average training view direction) or ``normal`` (short ray along the inward normal);
+            see :mod:`san.mesh.texture`.
+        texture_refine_steps: Adam steps fitting the texture to the training photos, geometry fixed
+            (:func:`san.mesh.texture.refine_texture`; 0 disables).
     """
 
     resolution: int = 160
@@ -98,15 +121,34 @@ class MeshConfig:
     colors: bool = True
     chamfer_samples: int = 100_000
     chamfer_bar: float = 0.02
+    region: Literal["cameras", "box", "none"] = "cameras"
+    region_view_fraction: float = 0.25
+    region_box: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+    min_piece_area_fraction: float = 0.005
+    close_holes: bool = False
+    max_hole_fraction: float = 1.0
+    texture: bool = True
+    texture_size: int = 512
+    texture_dilation: int = 8
+    texture_view: Literal["train_ray", "mean_train_view", "normal"] = "train_ray"
+    texture_refine_steps: int = 50
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        "cpu": {"resolution": 160, "chunk": 65536, "slab": 32, "target_faces": 100_000, "chamfer_samples": 100_000},
+        "cpu": {
+            "resolution": 160,
+            "chunk": 65536,
+            "slab": 32,
+            "target_faces": 100_000,
+            "chamfer_samples": 100_000,
+            "texture_size": 512,
+        },
         "paper": {
             "resolution": 512,
             "chunk": 262144,
             "slab": 32,
             "target_faces": 300_000,
             "chamfer_samples": 1_000_000,
+            "texture_size": 1024,
         },
     }
 
@@ -121,7 +163,18 @@ class MeshConfig:
             "chamfer_samples": self.chamfer_samples >= 1,
             "chamfer_bar": self.chamfer_bar > 0,
             "threshold": np.isfinite(self.threshold),
+            "region_view_fraction": 0.0 < self.region_view_fraction <= 1.0,
+            "region_box": self.region_box is None or all(hi > lo for lo, hi in zip(*self.region_box)),
+            "min_piece_area_fraction": 0.0 <= self.min_piece_area_fraction < 1.0,
+            "max_hole_fraction": self.max_hole_fraction > 0,
+            "texture_size": 16 <= self.texture_size <= 16384,
+            "texture_dilation": self.texture_dilation >= 0,
+            "texture_refine_steps": self.texture_refine_steps >= 0,
         }
+        if self.region == "box" and self.region_box is None:
+            raise ValueError(
+                "mesh config: mesh.region 'box' needs mesh.region_box [[min x, y, z], [max x, y, z]] (input frame)"
+            )
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(
@@ -415,6 +468,7 @@ def extract_mesh_with_stats(
     color_fn: ColorFn | None = None,
     device: torch.device | str = "cpu",
     grid_to_world: PointMap | None = None,
+    to_input: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> MeshExtraction:
     """Density field -> cleaned, decimated, coloured triangle mesh (steps in the module docstring).
 
@@ -429,6 +483,7 @@ def extract_mesh_with_stats(
             leaves the mesh uncoloured.
         device: where query points are created.
         grid_to_world: optional map from the grid domain to the world (module docstring).
+        to_input: ``Nx3`` world -> input-frame points, for ``region: box`` and its statistics.
 
     Returns:
         :class:`MeshExtraction` (mesh in the world); raises ``ValueError`` if no surface crosses ``config.threshold``
@@ -468,6 +523,25 @@ def extract_mesh_with_stats(
     if cameras is not None:
         steps.append(("visibility", lambda m: remove_unseen_faces(m, cameras, config.min_views)))
     steps.append(("components", lambda m: remove_small_components(m, config.min_component_fraction)))
+    clean_stats: dict[str, Any] = {"region": config.region}
+
+    def region_step(m: trimesh.Trimesh) -> trimesh.Trimesh:
+        from san.mesh.clean import region_mask
+
+        inside = region_mask(m, config.region, cameras, config.region_view_fraction, config.region_box, to_input)
+        clean_stats["area_before_region"] = float(m.area)
+        clean_stats["area_outside_region_removed"] = float(np.asarray(m.area_faces)[~inside].sum())
+        return keep_faces(m, inside)
+
+    def pieces_step(m: trimesh.Trimesh) -> trimesh.Trimesh:
+        from san.mesh.clean import piece_stats, remove_small_pieces
+
+        clean_stats["before_pieces"] = piece_stats(m)
+        return remove_small_pieces(m, config.min_piece_area_fraction)
+
+    if config.region != "none" and (cameras is not None or config.region == "box"):
+        steps.append(("region", region_step))
+    steps.append(("pieces", pieces_step))
     steps.append(("decimation", lambda m: decimate(m, config.target_faces)))
     for name, step in steps:
         t = time.perf_counter()
@@ -480,11 +554,14 @@ def extract_mesh_with_stats(
                 f"mesh: no faces left after step {name!r} (see mesh.min_views / mesh.min_component_fraction)"
             )
 
+    from san.mesh.clean import piece_stats
+
+    clean_stats.update(piece_stats(mesh))
     if color_fn is not None and config.colors:
         t = time.perf_counter()
         mesh.visual.vertex_colors = vertex_colors(mesh, color_fn, config.chunk, device)
         timings["colors"] = time.perf_counter() - t
-    return MeshExtraction(mesh, {"grid": grid, "counts": counts, "timings_s": timings})
+    return MeshExtraction(mesh, {"grid": grid, "counts": counts, "timings_s": timings, "clean": clean_stats})
 
 
 def extract_mesh(
@@ -495,6 +572,7 @@ def extract_mesh(
     color_fn: ColorFn | None = None,
     device: torch.device | str = "cpu",
     grid_to_world: PointMap | None = None,
+    to_input: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> trimesh.Trimesh:
     """:func:`extract_mesh_with_stats` without the statistics."""
-    return extract_mesh_with_stats(density_fn, bbox, config, cameras, color_fn, device, grid_to_world).mesh
+    return extract_mesh_with_stats(density_fn, bbox, config, cameras, color_fn, device, grid_to_world, to_input).mesh

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import trimesh
 
 from san.data.scene import Scene
 from san.mesh.extract import ColorFn, MeshConfig, MeshExtraction, PointMap, extract_mesh_with_stats, grid_shape
@@ -120,6 +121,56 @@ def mesh_from_model(model: Any, scene: Scene, config: MeshConfig, device: torch.
     color_fn = model_color_fn(model, domain, half_length=2.0 * float(spacing.max()))
     cameras = scene.train_frames or scene.frames
     with torch.no_grad():
-        result = extract_mesh_with_stats(model.density, domain.bbox, config, cameras, color_fn, device, domain.to_world)
+        result = extract_mesh_with_stats(
+            model.density,
+            domain.bbox,
+            config,
+            cameras,
+            color_fn,
+            device,
+            domain.to_world,
+            scene.normalization.to_input_points,
+        )
     result.stats["grid"]["domain"] = "ndc" if domain.to_world is not None else "world"
     return result
+
+
+def texture_from_model(
+    model: Any, scene: Scene, mesh: trimesh.Trimesh, config: MeshConfig, device: torch.device | str = "cpu"
+):
+    """:func:`~san.mesh.texture.bake_texture` of the model's colour (as :func:`mesh_from_model`
+    renders vertex colours) viewed from the training cameras; ``None`` for a model without colour."""
+    from san.mesh.texture import bake_texture
+
+    domain = model_grid_domain(model)
+    _, spacing = grid_shape(domain.bbox[0], domain.bbox[1], config.resolution)
+    color_fn = model_color_fn(model, domain, half_length=2.0 * float(spacing.max()))
+    if color_fn is None:
+        return None
+    ray_fn = None
+    if callable(getattr(model, "render_rays", None)):
+        from san.cameras import RayBundle
+
+        ray_fn = lambda o, d: model.render_rays(RayBundle(o, d)).rgb  # noqa: E731
+    view = config.texture_view if ray_fn is not None or config.texture_view != "train_ray" else "mean_train_view"
+    cameras = scene.train_frames or scene.frames
+    with torch.no_grad():
+        textured = bake_texture(
+            mesh,
+            color_fn,
+            cameras,
+            config.texture_size,
+            config.texture_dilation,
+            view,
+            config.chunk,
+            device,
+            ray_fn=ray_fn,
+            ray_chunk=max(256, config.chunk // 16),
+        )
+    if config.texture_refine_steps > 0:
+        from san.data.images import load_image
+        from san.mesh.texture import refine_texture
+
+        photos = [load_image(f.image, background=scene.source.get("background")) for f in cameras]
+        textured = refine_texture(textured, cameras, photos, config.texture_refine_steps, device=device)
+    return textured

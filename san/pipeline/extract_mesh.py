@@ -3,16 +3,23 @@
 Outputs under ``results/{dataset}/{scene}/mesh/`` (each written atomically; ``mesh.json`` last, so
 its presence means the stage finished):
 
-* ``mesh.ply``, ``mesh.glb``: the mesh in the **input frame** (the capture's own coordinates, as in
-  the source poses; ``Normalization.to_input_points``), vertex colours included. This is the file a
-  user opens next to their data. The GLB keeps the input frame's axes as they are (no conversion
-  to glTF's +Y-up).
+* ``mesh.ply``: the mesh in the **input frame** (the capture's own coordinates, as in the source
+  poses; ``Normalization.to_input_points``), vertex colours included. This is the file a user
+  opens next to their data.
+* ``mesh.glb``: the same mesh in **glTF's +Y-up frame** (the input frame rotated so that the
+  scene's up is +Y), with normals and provenance in ``asset.extras`` (:mod:`san.mesh.export`).
+* ``mesh_textured.glb`` (+Y up) and ``mesh_textured.obj/.mtl/.png`` (input frame), with
+  ``mesh.texture`` on: the mesh with a baked UV texture, refined against the training photos when
+  ``mesh.texture_refine_steps > 0`` (:mod:`san.mesh.texture`), and
+  ``mesh_atlas.npz``, its UV atlas, from which segmented objects cut their texture.
 * ``mesh_normalized.ply``: the same mesh in ``san``'s **normalised frame** (the frame of
   ``cameras.json`` and of the NeRF). Later stages (the mesh-surface imitation variant, mesh
   segmentation) ray-cast it together with the normalised cameras, so they read this one.
 * ``chamfer.json`` (only with ground truth): see :func:`san.mesh.chamfer.evaluate_against_ground_truth`.
 * ``mesh.json``: counts of faces / vertices after each step, timings, grid, config, frames of the
-  files above and, with ground truth, the Chamfer fields.
+  files above, the cleaning report (``clean``: region, pieces, areas; :mod:`san.mesh.clean`),
+  the texture's coverage and, with ground truth, the Chamfer fields (``chamfer``: objects'
+  region; ``chamfer_scene``: whole scene inside the cameras' view).
 
 Grid domain and vertex colours: :mod:`san.mesh.from_nerf` (:func:`~san.mesh.from_nerf.mesh_from_model`).
 
@@ -31,15 +38,16 @@ from pathlib import Path
 import torch
 import trimesh
 
+from san.cameras import Camera
 from san.config import to_dict
-from san.data.scene import Normalization, load_scene
+from san.data.scene import Normalization, Scene, load_scene
 from san.mesh.chamfer import GroundTruth, evaluate_against_ground_truth, load_ground_truth
 from san.mesh.extract import (
     MeshConfig,
     MeshExtraction,
     to_input_frame,
 )
-from san.mesh.from_nerf import mesh_from_model
+from san.mesh.from_nerf import mesh_from_model, texture_from_model
 from san.utils.device import resolve_device
 from san.utils.io import atomic_path, atomic_write_json
 
@@ -61,8 +69,24 @@ def write_mesh_outputs(
     config: MeshConfig,
     ground_truth: GroundTruth | None = None,
     extra: dict | None = None,
+    scene: Scene | None = None,
+    textured=None,
 ) -> dict:
-    """Write the stage's files (module docstring) and return the ``mesh.json`` record."""
+    """Write the stage's files (module docstring) and return the ``mesh.json`` record.
+
+    ``scene`` gives the GLB's up axis (:func:`~san.mesh.export.scene_up`), the provenance and the
+    cameras of the whole-scene Chamfer; ``textured`` (a :class:`~san.mesh.texture.TexturedMesh`)
+    adds the textured files."""
+    from san.mesh.clean import area_outside_box
+    from san.mesh.export import scene_up, write_glb, write_textured_scene
+
+    up = scene_up(scene.frames, normalization) if scene is not None else None
+    provenance = {
+        "source_scene": (scene.source.get("path") if scene is not None else None),
+        "stage": "extract_mesh",
+        "teacher": None,
+        "teacher_note": "no teacher: the mesh comes from the NeRF alone",
+    }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     timings = dict(extraction.stats.get("timings_s", {}))
@@ -71,11 +95,32 @@ def write_mesh_outputs(
     mesh_in = to_input_frame(normalized, normalization)
     _export(normalized, out / "mesh_normalized.ply")
     _export(mesh_in, out / "mesh.ply")
-    _export(mesh_in, out / "mesh.glb")
+    write_glb(mesh_in, out / "mesh.glb", up, provenance)
+    files = dict(MESH_FILES, **{"mesh.glb": "gltf_y_up" if up is not None else "input"})
     timings["export"] = time.perf_counter() - t
+    if textured is not None:
+        t = time.perf_counter()
+        files.update(write_textured_scene(textured, normalization, out, up, provenance))
+        timings["texture_export"] = time.perf_counter() - t
+        timings.update({f"texture_{k}": v for k, v in textured.stats.get("timings_s", {}).items()})
+    clean = dict(extraction.stats.get("clean", {}))
+    clean["area_input_frame"] = float(mesh_in.area)
+    clean["units"] = (
+        "area*: normalised frame, except area_input_frame and area_outside_object_region (input frame units squared)"
+    )
+    if ground_truth is not None:
+        clean["area_outside_object_region"] = area_outside_box(mesh_in, ground_truth.region)
     record = {
         "format_version": FORMAT_VERSION,
-        "files": MESH_FILES,
+        "files": files,
+        "frames": {
+            "input": "the capture's frame (the source poses' coordinates)",
+            "normalized": "san's normalised frame (cameras.json, the NeRF)",
+            "gltf_y_up": "the input frame rotated so that the scene up is +Y (glTF); no scale or shift",
+        },
+        "scene_up_input": None if up is None else up.tolist(),
+        "clean": clean,
+        "texture": None if textured is None else {k: v for k, v in textured.stats.items() if k != "timings_s"},
         "faces": int(len(mesh_in.faces)),
         "vertices": int(len(mesh_in.vertices)),
         "colors": bool(mesh_in.visual.kind == "vertex"),
@@ -99,6 +144,28 @@ def write_mesh_outputs(
         )
         chamfer["ground_truth"] = list(ground_truth.names)
         timings["chamfer"] = time.perf_counter() - t
+        if scene is not None:
+            from san.mesh.chamfer import evaluate_scene_against_ground_truth
+
+            cams = [
+                Camera(normalization.to_input_c2w(f.c2w), f.K, f.width, f.height)
+                for f in (scene.train_frames or scene.frames)
+            ]
+            chamfer["scene"] = evaluate_scene_against_ground_truth(
+                mesh_in,
+                ground_truth.meshes,
+                cams,
+                config.region_view_fraction,
+                config.chamfer_samples,
+                config.chamfer_bar,
+                gt_views=ground_truth.views,
+            )
+            log.info(
+                "mesh: whole-scene Chamfer %.2f %% of the %.3g diagonal (bar %.1f %%)",
+                100 * chamfer["scene"]["chamfer_fraction"],
+                chamfer["scene"]["bbox_diag"],
+                100 * config.chamfer_bar,
+            )
         atomic_write_json(out / "chamfer.json", chamfer)
         record["chamfer"] = chamfer
         log.info(
@@ -145,8 +212,9 @@ def extract_mesh(
     model = load_nerf(model_path, dev)
     model.eval()
     extraction = mesh_from_model(model, scene, config, dev)
+    textured = texture_from_model(model, scene, extraction.mesh, config, dev) if config.texture else None
     extra = {"model": str(model_path), "cameras": str(cameras_json), "device": str(dev), "scene_kind": scene.scene_kind}
-    record = write_mesh_outputs(extraction, scene.normalization, out_dir, config, gt, extra)
+    record = write_mesh_outputs(extraction, scene.normalization, out_dir, config, gt, extra, scene, textured)
     log.info(
         "mesh: %d faces, %d vertices written to %s in %.1f s",
         record["faces"],

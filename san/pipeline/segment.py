@@ -53,6 +53,9 @@ def segment_scene(
     mesh=None,
     views_for_mesh: int = 3,
     teacher_info=None,
+    mesh_dir: str | os.PathLike | None = None,
+    close_holes: bool = False,
+    max_hole_fraction: float = 1.0,
 ) -> list[dict]:
     """Segment every object of one scene's prompt rows (module docstring) and write the outputs.
 
@@ -65,11 +68,18 @@ def segment_scene(
         views_for_mesh: views voted onto the mesh (the prompt view included).
         teacher_info: the decoder's :class:`~san.teachers.base.TeacherInfo`; its name and
             ``untrained`` flag go into every JSON file and mesh export.
+        mesh_dir: the ``extract_mesh`` folder of ``mesh``; when it holds the texture atlas, each
+            object is also written textured (:func:`san.mesh.export.write_textured_segment`).
+        close_holes, max_hole_fraction: close the textured object's open boundary loops
+            (``mesh.close_holes``, ``mesh.max_hole_fraction``; :func:`san.mesh.clean.close_holes`).
 
     Returns:
         The entries of ``summary.json``.
     """
     from san.interaction.mesh_segmentation import export_segmentation
+    from san.mesh.export import ATLAS_FILE, scene_up, write_textured_segment
+
+    up = scene_up(scene.frames, scene.normalization)
 
     check_prompts(prompts, scene_id, scene)
     out = Path(out_dir)
@@ -117,13 +127,28 @@ def segment_scene(
                     "vote_threshold": seg.vote_threshold,
                     **provenance,
                 },
+                up=up,
             )
+            textured = {}
+            if mesh_dir is not None and (Path(mesh_dir) / ATLAS_FILE).is_file():
+                textured = write_textured_segment(
+                    mesh_dir,
+                    mesh.vertices,
+                    selected.numpy(),
+                    out / f"{name}_mesh",
+                    "segment_textured",
+                    scene.normalization,
+                    up,
+                    {"source_scene": scene_id, "stage": "segment", **provenance},
+                    close_holes=close_holes,
+                    max_hole_fraction=max_hole_fraction,
+                )
             entry["mesh"] = {
                 "views": used,
                 "segment_faces": export.segment_faces,
                 "rest_faces": export.rest_faces,
                 "frame": export.frame,
-                "files": [str(p.relative_to(out)) for p in export.files],
+                "files": [str(p.relative_to(out)) for p in export.files] + [f"{name}_mesh/{f}" for f in textured],
                 "empty": export.empty,
             }
         entry["seconds"] = time.perf_counter() - t0
@@ -154,6 +179,8 @@ def segment_prompts(
     views_for_mesh: int = 3,
     teacher: Teacher | TeacherConfig | None = None,
     device: str = "auto",
+    close_holes: bool = False,
+    max_hole_fraction: float = 1.0,
 ) -> list[dict]:
     """Rule ``segment_prompts`` for one scene: the rows of ``scene_id`` in the prompts TSV.
 
@@ -193,7 +220,19 @@ def segment_prompts(
         import trimesh
 
         tri = trimesh.load(mesh_file, force="mesh", process=False)
-    return segment_scene(session, scene, rows, Path(summary).parent, scene_id, tri, views_for_mesh, parts.teacher_info)
+    return segment_scene(
+        session,
+        scene,
+        rows,
+        Path(summary).parent,
+        scene_id,
+        tri,
+        views_for_mesh,
+        parts.teacher_info,
+        mesh_dir=Path(mesh_file).parent if export_mesh else None,
+        close_holes=close_holes,
+        max_hole_fraction=max_hole_fraction,
+    )
 
 
 def segment_scene_folder(

@@ -77,7 +77,14 @@ def test_sphere_is_recovered_closed_outward_and_coloured(tmp_path):
     expected = 0.5 + 0.5 * mesh.vertex_normals
     assert np.abs(rgb - expected).max() < 0.02
     # Stats name every step.
-    assert set(result.stats["counts"]) == {"marching_cubes", "visibility", "components", "decimation"}
+    assert set(result.stats["counts"]) == {
+        "marching_cubes",
+        "visibility",
+        "components",
+        "region",
+        "pieces",
+        "decimation",
+    }
     assert result.stats["grid"]["shape"] == [48, 48, 48]
     # Export and reload (PLY and GLB keep geometry and colours).
     for name in ("m.ply", "m.glb"):
@@ -143,9 +150,12 @@ def test_faces_outside_every_camera_are_removed():
     assert near(culled, beside) == 0 and near(culled, behind) == 0
     assert near(culled, seen) == near(everything, seen)
     assert (face_view_counts(culled, cams) >= 1).all()
-    # min_views = 0 turns the step off.
+    # min_views = 0 turns the step off (and region "none" the camera region of san.mesh.clean).
     off = extract_mesh(
-        density, box, MeshConfig(resolution=96, min_component_fraction=0.0, target_faces=0, min_views=0), cameras=cams
+        density,
+        box,
+        MeshConfig(resolution=96, min_component_fraction=0.0, target_faces=0, min_views=0, region="none"),
+        cameras=cams,
     )
     assert len(off.faces) == len(everything.faces)
 

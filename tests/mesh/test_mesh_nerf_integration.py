@@ -16,7 +16,7 @@ from san.encodings.hashgrid import HashGridConfig
 from san.fields.nerf_field import NeRFField, NeRFFieldConfig
 from san.mesh.chamfer import chamfer_distance
 from san.mesh.extract import MeshConfig
-from san.mesh.from_nerf import mesh_from_model, model_grid_domain
+from san.mesh.from_nerf import mesh_from_model, model_grid_domain, texture_from_model
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
 from san.pipeline.extract_mesh import extract_mesh
 from san.rendering.samplers import SamplerConfig, SceneSpace, ndc_to_world, world_to_ndc
@@ -76,7 +76,11 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
     save_scene(ring_scene(norm), tmp_path / "cameras.json")
 
     record = extract_mesh(
-        tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64), "cpu"
+        tmp_path / "model.pt",
+        tmp_path / "cameras.json",
+        tmp_path / "mesh",
+        MeshConfig(resolution=64, texture_refine_steps=0),
+        "cpu",
     )
     assert record["grid"]["domain"] == "world" and record["grid"]["bbox_min"] == [-1.0, -1.0, -1.0]
     assert record["colors"] is True
@@ -86,7 +90,16 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
     assert chamfer_distance(mesh_n, gt, 20_000)["symmetric"] < 0.01
     mesh_in = trimesh.load(tmp_path / "mesh" / "mesh.ply", force="mesh")
     assert np.allclose(mesh_in.vertices, norm.to_input_points(mesh_n.vertices), atol=1e-5)
-    assert json.loads((tmp_path / "mesh" / "mesh.json").read_text())["faces"] == len(mesh_in.faces)
+    on_disk = json.loads((tmp_path / "mesh" / "mesh.json").read_text())
+    assert on_disk["faces"] == len(mesh_in.faces)
+    # a real NeRFModel renders rays: the texture is baked along training-camera rays
+    assert on_disk["texture"]["view"] == "train_ray"
+    assert (
+        on_disk["texture"]["texels_short_ray"]
+        == on_disk["texture"]["texels_hidden_from_every_camera"]
+        < on_disk["texture"]["texels_baked"]
+    )
+    assert (tmp_path / "mesh" / "mesh_textured.glb").is_file()
 
 
 def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
@@ -121,6 +134,12 @@ def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
     outward = np.einsum("ij,ij->i", mesh.face_normals, mesh.triangles_center - np.array(centre))
     assert (outward > 0).mean() > 0.99
     assert mesh.visual.kind == "vertex"
+    # the texture bake works on the NDC model too (world rays through the model's own sampler)
+    textured = texture_from_model(
+        model, scene, mesh, MeshConfig(texture_size=64, target_faces=0, texture_refine_steps=0)
+    )
+    assert textured.stats["view"] == "train_ray" and textured.stats["coverage"] > 0.05
+    assert textured.stats["faces_unseen"] < len(mesh.faces)
 
 
 def test_world_to_ndc_round_trip():

@@ -96,20 +96,36 @@ def stage_inputs(tmp_path, monkeypatch):
 def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inputs):
     tmp, norm, gt = stage_inputs
     out = tmp / "results" / "demo" / "toy" / "mesh"
-    config = MeshConfig(resolution=64, target_faces=20_000, chamfer_samples=30_000)
+    config = MeshConfig(
+        resolution=64, target_faces=20_000, chamfer_samples=30_000, texture_size=128, texture_refine_steps=0
+    )  # no photos
     record = extract_mesh(tmp / "model.pt", tmp / "cameras.json", out, config, "cpu", gt)
 
     names = {p.name for p in out.iterdir()}
-    assert names == {"mesh.ply", "mesh.glb", "mesh_normalized.ply", "mesh.json", "chamfer.json"}  # no temporaries left
+    textured = {"mesh_textured.glb", "mesh_textured.obj", "mesh_textured.mtl", "mesh_textured.png", "mesh_atlas.npz"}
+    assert (
+        names == {"mesh.ply", "mesh.glb", "mesh_normalized.ply", "mesh.json", "chamfer.json"} | textured
+    )  # no temporaries left
     assert all((out / "mesh.json").stat().st_mtime_ns >= (out / n).stat().st_mtime_ns for n in names)
     on_disk = json.loads((out / "mesh.json").read_text())
     assert on_disk["faces"] == record["faces"] <= 20_000
-    assert list(on_disk["counts"]) == ["marching_cubes", "visibility", "components", "decimation"]
+    assert list(on_disk["counts"]) == ["marching_cubes", "visibility", "components", "region", "pieces", "decimation"]
     assert on_disk["counts"]["marching_cubes"]["faces"] >= on_disk["counts"]["visibility"]["faces"] >= on_disk["faces"]
     assert {"marching_cubes", "visibility", "components", "decimation", "colors", "export", "chamfer"} <= set(
         on_disk["timings_s"]
     )
     assert on_disk["files"]["mesh.ply"] == "input" and on_disk["files"]["mesh_normalized.ply"] == "normalized"
+    assert on_disk["files"]["mesh.glb"] == on_disk["files"]["mesh_textured.glb"] == "gltf_y_up"
+    assert on_disk["files"]["mesh_textured.obj"] == "input"
+    clean = on_disk["clean"]
+    assert clean["region"] == "cameras" and clean["pieces"] >= 1 and clean["pieces_over_1pct"] <= 10
+    assert clean["area_outside_object_region"] >= 0
+    assert (
+        on_disk["texture"]["coverage"] > 0 and on_disk["texture"]["view"] == "mean_train_view"
+    )  # stand-in: no render_rays
+    assert on_disk["scene_up_input"] is not None and np.allclose(on_disk["scene_up_input"], [0, 0, 1], atol=0.05)
+    scene_chamfer = on_disk["chamfer"]["scene"]
+    assert scene_chamfer["chamfer_fraction"] < 0.05 and scene_chamfer["n_samples_gt"] > 0
     assert on_disk["colors"] is True
 
     chamfer = json.loads((out / "chamfer.json").read_text())
@@ -121,6 +137,11 @@ def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inp
     mesh_n = trimesh.load(out / "mesh_normalized.ply", force="mesh")
     glb = trimesh.load(out / "mesh.glb", force="mesh")
     assert np.isfinite(mesh_in.vertices).all() and len(glb.faces) == len(mesh_in.faces) == record["faces"]
+    # the GLB is +Y up: the input frame's +Z (the scene up) becomes +Y, no scale, no shift
+    R = np.array(on_disk["scene_up_input"])
+    assert np.allclose(np.sort(glb.vertices @ [0, 1, 0])[[0, -1]], np.sort(mesh_in.vertices @ R)[[0, -1]], atol=1e-4)
+    textured_glb = trimesh.load(out / "mesh_textured.glb", force="mesh")
+    assert textured_glb.visual.kind == "texture" and len(textured_glb.faces) == record["faces"]
     assert np.allclose(norm.to_input_points(mesh_n.vertices), mesh_in.vertices, atol=1e-5)
     # In the input frame the sphere is where the ground truth puts it, and it is red.
     d = np.linalg.norm(mesh_in.vertices - SPHERE_C, axis=1)

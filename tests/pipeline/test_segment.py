@@ -324,3 +324,28 @@ def test_b2_11_click_on_the_sky_end_to_end(tmp_path, make_camera, make_square, m
     assert m["segment_faces"] == 0 and m["empty"] == ["segment"] and m["rest_faces"] == len(ground.faces)
     assert all((out / f).is_file() for f in m["files"]) and not any("segment.ply" in f for f in m["files"])
     assert json.loads((out / "summary.json").read_text())["objects"][0]["mesh"]["empty"] == ["segment"]
+
+
+def test_segment_scene_writes_textured_objects_cut_from_the_scene_texture(
+    tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn
+):
+    from san.mesh.export import write_textured_scene
+    from san.mesh.texture import bake_texture
+
+    scene = make_scene(make_camera)
+    ground = make_square(4.0, 0.0, subdivisions=4)
+    session = SegmentationSession(mesh_renderer(ground), features_fn, disk_decoder, scene.frames)
+    textured = bake_texture(ground, lambda p, d: (0.5 + 0.1 * p).clamp(0, 1), None, size=64, dilation=2, view="normal")
+    mesh_dir = tmp_path / "mesh"
+    write_textured_scene(textured, scene.normalization, mesh_dir)
+    rows = read_prompts(write_tsv(tmp_path / "p.tsv", ["demo/a\t0\t32.5\t24.5\t1"]))
+    out = tmp_path / "out"
+    entries = segment_scene(session, scene, rows, out, "demo/a", mesh=ground, views_for_mesh=3, mesh_dir=mesh_dir)
+    files = entries[0]["mesh"]["files"]
+    assert {f"view_000_mesh/segment_textured.{e}" for e in ("glb", "obj", "mtl", "png")} <= set(files)
+    glb = trimesh.load(out / "view_000_mesh" / "segment_textured.glb", force="mesh")
+    assert glb.visual.kind == "texture" and glb.visual.material.baseColorTexture is not None
+    assert len(glb.faces) == entries[0]["mesh"]["segment_faces"]
+    # the object's texture is cut from the scene's: smaller than the scene's atlas
+    crop = Image.open(out / "view_000_mesh" / "segment_textured.png")
+    assert crop.size[0] * crop.size[1] < textured.image.shape[0] * textured.image.shape[1]

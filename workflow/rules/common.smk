@@ -194,3 +194,17 @@ def get_all_benchmarks(wildcards=None):
         for dataset, scene in ids
         for path in expand(rules.evaluate_benchmark.output.metrics, dataset=dataset, scene=scene, variant=VARIANTS)
     ]
+
+
+def textured_mesh_outputs():
+    """Textured scene-mesh files of rule extract_mesh (``mesh.texture``; none when it is off)."""
+    if not SETTINGS.mesh.texture:
+        return {}
+    folder = f"{RESULTS}/{{dataset}}/{{scene}}/mesh"
+    return {
+        "textured_glb": f"{folder}/mesh_textured.glb",
+        "textured_obj": f"{folder}/mesh_textured.obj",
+        "textured_mtl": f"{folder}/mesh_textured.mtl",
+        "textured_png": f"{folder}/mesh_textured.png",
+        "atlas": f"{folder}/mesh_atlas.npz",
+    }

@@ -1,9 +1,10 @@
 rule extract_mesh:
-    """Marching cubes on the density, cleaned, decimated, coloured; PLY + GLB in the input frame."""
+    """Marching cubes on the density, cleaned, decimated, coloured and textured; PLY + OBJ in the input frame, GLB +Y up."""
     input:
         model=rules.train_nerf.output.model,
         cameras=rules.prepare_poses.output.cameras,
     output:
+        **textured_mesh_outputs(),
         ply=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh.ply",
         glb=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh.glb",
         normalized=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh_normalized.ply",

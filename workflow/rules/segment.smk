@@ -9,6 +9,7 @@ rule segment_prompts:
         model=rules.train_nerf.output.model,
         field=rules.train_imitation.output.field,
         mesh=rules.extract_mesh.output.normalized,
+        atlas=lambda wildcards: expand(rules.extract_mesh.output.atlas, **wildcards) if SETTINGS.mesh.texture else [],
     output:
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/segmentation/{{variant}}/summary.json",
     log:
@@ -19,7 +20,7 @@ rule segment_prompts:
     resources:
         **resources_for("segment"),
     params:
-        settings=settings_of("segment", "teacher"),
+        settings=settings_of("segment", "teacher", "mesh"),
     script:
         "../scripts/segment_prompts.py"
 

@@ -18,6 +18,8 @@ def main(settings):
         views_for_mesh=settings.segment.views_for_mesh,
         teacher=settings.teacher,
         device=settings.device,
+        close_holes=settings.mesh.close_holes,
+        max_hole_fraction=settings.mesh.max_hole_fraction,
     )
 
 
