@@ -1,6 +1,6 @@
 """The benchmark harness's own ceiling on the demo: the protocol with a perfect 2D segmenter.
 
-Runs :func:`san.evaluation.benchmark.run_task` on a trained demo scene exactly as rule
+Runs :func:`san.benchmark.run_task` on a trained demo scene exactly as rule
 ``evaluate_benchmark`` does (the NeRF's rendered depth lifts and tracks the prompts, the extracted
 mesh is segmented from the masks of 3 views), but the decoder is an *oracle*: in each view it
 returns the demo's exact object mask (ray-cast ids, :func:`san.data.demo.render_demo_view`) of the
@@ -25,16 +25,16 @@ import numpy as np
 import torch
 import trimesh
 
-from san.data.demo import DemoSceneConfig, render_demo_view
-from san.data.gt_layout import read_layout
-from san.data.scene import load_scene
-from san.evaluation.benchmark import (
+from san.benchmark import (
     BenchmarkConfig,
     CameraMemo,
     run_task,
     summarize_scene,
     summarize_task,
 )
+from san.data.demo import DemoSceneConfig, render_demo_view
+from san.data.gt_layout import read_layout
+from san.data.scene import load_scene
 from san.pipeline.evaluate_benchmark import benchmark_views, mesh_segmentation
 from san.trained_scene import scene_parts
 from san.utils.io import atomic_write_json

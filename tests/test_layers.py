@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "report": 5,
     "trained_scene": 6,
     "interaction": 7,
+    "benchmark": 7,
     **dict.fromkeys(("pipeline", "errors"), 8),
     "cli": 9,
 }

@@ -28,7 +28,7 @@ A view is named by the stem of its image file (``images/view_001.png`` -> ``view
 name in ``poses/cameras.json``. Every target needs ``masks/{task}/{view}.png``; the reference
 view's mask is optional (drawn in figures when present). A mask's size is the *annotation
 resolution* of its view; it must have the view's aspect ratio (checked against the camera by the
-harness, :mod:`san.evaluation.benchmark`).
+harness, :mod:`san.benchmark`).
 
 Deterministic prompt rules (:func:`scribble_to_points`, :func:`mask_to_click`) turn the scribbles
 and masks benchmarks ship into points; the README gives the conversion of NVOS and SPIn-NeRF

@@ -1,7 +1,7 @@
 """Rule ``evaluate_benchmark``: segmentation against ground-truth masks, per scene and variant.
 
 Glue only: loads a trained scene, reads its ground-truth layout (:mod:`san.data.gt_layout`) and
-runs the protocol of :mod:`san.evaluation.benchmark` (its docstring is the reference) with the
+runs the protocol of :mod:`san.benchmark` (its docstring is the reference) with the
 imitated features and, beside it, with the teacher on the NeRF's RGB renderings; then votes the
 imitation masks of ``benchmark.mesh_views`` views onto the extracted mesh and scores the segmented
 surface against each task's ground-truth mesh (when the layout has one).
@@ -9,7 +9,7 @@ surface against each task's ground-truth mesh (when the layout has one).
 Outputs in ``results/{dataset}/{scene}/benchmark/{variant}/`` (each written atomically,
 ``metrics.json`` last):
 
-* ``views.csv``: one row per source, task and view (:data:`san.evaluation.benchmark.VIEW_COLUMNS`);
+* ``views.csv``: one row per source, task and view (:data:`san.benchmark.VIEW_COLUMNS`);
 * ``qualitative.png``: per task, the reference click, the teacher mask, the imitation mask and the
   ground truth as outlines on one target view, with the IoUs;
 * ``metrics.json``: ``dataset, scene, variant, teacher, untrained``; ``imitation`` and
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from san.evaluation.benchmark import (
+from san.benchmark import (
     VIEW_COLUMNS,
     BenchmarkConfig,
     BenchmarkView,

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from san.benchmark import BenchmarkConfig
 from san.config import ConfigError, from_dict, with_preset
 from san.data.demo import DemoSceneConfig
 from san.data.prepare import PreparePosesConfig
-from san.evaluation.benchmark import BenchmarkConfig
 from san.evaluation.protocol import EvaluationConfig
 from san.features.build import CacheFeaturesConfig
 from san.imitation.config import VARIANTS, TrainImitationConfig

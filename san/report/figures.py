@@ -109,7 +109,7 @@ def _outline(ax, mask, color, width: float = 1.6) -> None:
 def _fit(mask, image: np.ndarray):
     if mask is None:
         return None
-    from san.evaluation.benchmark import resize_mask
+    from san.evaluation.masks import resize_mask
 
     return resize_mask(mask, (image.shape[1], image.shape[0]))
 

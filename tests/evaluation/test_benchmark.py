@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from san.data.gt_layout import BenchmarkTask
-from san.evaluation.benchmark import (
+from san.benchmark import (
     BenchmarkView,
     confusion,
-    resize_mask,
     run_task,
     summarize_confusions,
     summarize_scene,
     summarize_task,
     surface_iou,
 )
+from san.data.gt_layout import BenchmarkTask
+from san.evaluation.masks import resize_mask
 
 
 def square(h, w, rows, cols):
@@ -223,7 +223,7 @@ def test_chain_reaches_a_view_the_click_does_not():
 
 
 def test_chain_order_walks_outwards():
-    from san.evaluation.benchmark import chain_order
+    from san.benchmark import chain_order
 
     ring = {f"v{k}": BenchmarkView(f"v{k}", k, "train", _ring(k), K, N, N) for k in range(8)}
     order = chain_order("v0", ring)
@@ -242,7 +242,7 @@ def _ring(k):
 
 
 def test_limit_points_keeps_the_click_and_negatives():
-    from san.evaluation.benchmark import limit_points
+    from san.benchmark import limit_points
     from san.teachers.base import Prompts
 
     seen = {}

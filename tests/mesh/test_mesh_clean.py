@@ -56,8 +56,10 @@ def test_camera_region_cuts_the_far_floor_and_keeps_the_middle():
 
 def test_box_region_is_in_the_input_frame():
     floor = ground(2.0, 0.5)
+
     def shift(p):
         return p + np.array([10.0, 0.0, 0.0])  # mesh frame -> "input" frame
+
     box = np.array([[9.0, -1.0, -1.0], [11.0, 1.0, 1.0]])
     inside = region_mask(floor, "box", box=box, to_input=shift)
     c = floor.triangles_center

@@ -68,6 +68,7 @@ import torch
 from san.cameras import scale_intrinsics
 from san.config import ConfigError
 from san.data.gt_layout import BenchmarkTask
+from san.evaluation.masks import resize_mask
 from san.interaction.session import Camera, SegmentationSession
 from san.interaction.tracking import DepthTolerance
 
@@ -226,18 +227,6 @@ def _bool(m) -> np.ndarray:
         m = m.detach().cpu().numpy()
     m = np.asarray(m)
     return m if m.dtype == bool else m > 0
-
-
-def resize_mask(mask, size: tuple[int, int]) -> np.ndarray:
-    """``HxW`` bool mask -> ``size = (W, H)`` by nearest neighbour (pixel centres mapped exactly:
-    target pixel ``i`` takes source pixel ``floor((i + 0.5) * src / dst)``)."""
-    m = _bool(mask)
-    w, h = int(size[0]), int(size[1])
-    if m.shape == (h, w):
-        return m
-    ys = np.minimum(((np.arange(h) + 0.5) * m.shape[0] / h).astype(int), m.shape[0] - 1)
-    xs = np.minimum(((np.arange(w) + 0.5) * m.shape[1] / w).astype(int), m.shape[1] - 1)
-    return m[ys[:, None], xs[None, :]]
 
 
 # ------------------------------------------------------------------------------------ cameras
