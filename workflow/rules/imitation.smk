@@ -8,7 +8,7 @@ rule train_imitation:
             dataset=wildcards.dataset,
             scene=wildcards.scene,
             teacher=TEACHER,
-        ),
+        )[0],
         mesh=get_mesh_for_variant,
     output:
         field=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/field.pt",
