@@ -106,6 +106,8 @@ def run_imitation(
     teacher_record = {
         "name": info.name,
         "untrained": bool(info.untrained),
+        "teacher_kind": info.kind,
+        "teacher_label": info.label,
         "checkpoint_sha256": info.checkpoint_sha256,
         "input_size": info.input_size,
         "feature_shapes": [list(s) for s in info.feature_shapes],
