@@ -67,12 +67,21 @@ def _parse(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+_HANDLERS: list[logging.Handler] = []
+
+
 def _setup_logging(path: Path) -> None:
+    """Progress lines to stderr and ``path`` (handlers of an earlier ``main`` call are removed)."""
+    while _HANDLERS:
+        h = _HANDLERS.pop()
+        log.removeHandler(h)
+        h.close()
     fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
     log.setLevel(logging.INFO)
     for h in (logging.StreamHandler(sys.stderr), logging.FileHandler(path)):
         h.setFormatter(fmt)
         log.addHandler(h)
+        _HANDLERS.append(h)
 
 
 def evaluate(teacher, args, device) -> dict:
@@ -81,7 +90,7 @@ def evaluate(teacher, args, device) -> dict:
     views = render_views(seeds, 4, workers=args.workers, held_out=True)
     t_render = time.perf_counter() - t0
     held = evaluate_views(teacher, views, seed=args.seed)
-    log.info("held-out procedural: %d views, objects click mIoU %.4f box mIoU %.4f (n=%d); ground/sky click %.4f",
+    log.info("held-out procedural: %d views, objects click mIoU %s box mIoU %s (n=%d); ground/sky click mIoU %s",
              len(views), held["objects"]["click_miou"], held["objects"]["box_miou"], held["objects"]["n"], held["ground_sky"]["click_miou"])
     out = {"teacher": teacher.info.name, "kind": teacher.info.kind, "label": teacher.info.label,
            "checkpoint_sha256": teacher.info.checkpoint_sha256, "device": str(device),
@@ -93,7 +102,7 @@ def evaluate(teacher, args, device) -> dict:
     if not args.no_demo_eval:
         dv = demo_views(args.workers)
         demo = evaluate_views(teacher, dv, seed=args.seed)
-        log.info("demo scene: %d views, objects click mIoU %.4f box mIoU %.4f (n=%d)", len(dv),
+        log.info("demo scene: %d views, objects click mIoU %s box mIoU %s (n=%d)", len(dv),
                  demo["objects"]["click_miou"], demo["objects"]["box_miou"], demo["objects"]["n"])
         out["demo"] = demo
     out["eval_s"] = round(time.perf_counter() - t0, 1)
