@@ -4,7 +4,8 @@ Reproduces the shipped weights (``san/teachers/weights/``) with the default reci
 
     python scripts/train_procedural_teacher.py --device auto --workers 16 --out results/teacher
 
-Writes into ``--out`` (each file atomically; the model card last):
+Writes into ``--out`` (each file atomically; the model card last, so a run that stops early
+leaves no card):
 
 * ``sam_tiny_procedural.safetensors``: float16 weights;
 * ``sam_tiny_procedural.json``: model card (SHA-256, architecture, recipe, timings, metrics);
@@ -158,9 +159,7 @@ def main(argv=None) -> int:
             "device": str(device), "torch": torch.__version__, "workers": args.workers, "amp": args.amp,
             "render_s": round(t_render, 1), "train_s": round(t_train, 1), "train_views": int(images.shape[0]),
             "final_curve": rows[-1] if rows else None}
-    write_json(out / f"{NAME}.json.partial", card)  # evaluation below reads the digest from a card
-    (out / f"{NAME}.json.partial").replace(out / f"{NAME}.json")
-    teacher = build_procedural_teacher(str(weights)).to(device)
+    teacher = build_procedural_teacher(str(weights), expected_sha256=digest).to(device)
     metrics = evaluate(teacher, args, device)
     write_json(out / "heldout_metrics.json", metrics)
     card["heldout"] = {k: metrics["heldout_procedural"]["objects"][k] for k in ("click_miou", "box_miou", "n")}

@@ -166,18 +166,20 @@ def load_procedural_sam(path: str | os.PathLike = WEIGHTS_FILE, expected_sha256:
     return sam.eval(), digest
 
 
-def build_procedural_teacher(checkpoint: str | None = None, batch_size: int = 1):
+def build_procedural_teacher(checkpoint: str | None = None, batch_size: int = 1, expected_sha256: str | None = None):
     """The registered ``sam_tiny_procedural`` :class:`~san.teachers.sam.SamTeacher`.
 
     Args:
         checkpoint: another weights file of this architecture (for example a fresh training
             run's); ``None`` loads the shipped weights, SHA-256 checked against the model card.
+        expected_sha256: digest ``checkpoint`` must have; by default the one in the model card
+            beside it (``<name>.json``), if any.
     """
     from san.teachers.sam import SamTeacher
 
     path = WEIGHTS_FILE if checkpoint is None else Path(checkpoint)
-    expected = None
-    if checkpoint is not None:
+    expected = expected_sha256
+    if checkpoint is not None and expected is None:
         card = path.with_suffix(".json")
         expected = json.loads(card.read_text()).get("sha256") if card.is_file() else None
     sam, digest = load_procedural_sam(path, expected)

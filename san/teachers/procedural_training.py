@@ -210,7 +210,8 @@ def training_step(sam, images: torch.Tensor, ids: torch.Tensor, config: TrainCon
         images: ``Bx3xSxS`` uint8, ids: ``BxSxS`` uint8 (255 = padding), on the model's device.
 
     Returns:
-        ``(loss scalar tensor, dict of float metrics)``.
+        ``(loss scalar tensor, dict of detached scalar tensors: focal, dice, iou_mse, iou_first,
+        iou_last)``.
     """
     dev = images.device
     b, s = images.shape[0], images.shape[-1]
@@ -287,12 +288,13 @@ def training_step(sam, images: torch.Tensor, ids: torch.Tensor, config: TrainCon
         total = total + (mask_loss + iou_mse).mean() / rounds
         low_sel = low.gather(1, chosen[:, None, None, None].expand(-1, 1, *low.shape[-2:])).detach()
         sel_iou = actual_iou.gather(1, chosen[:, None])[:, 0]
-        stats["focal"] += float(focal[:, 0].detach().mean()) / rounds
-        stats["dice"] += float(dice[:, 0].detach().mean()) / rounds
-        stats["iou_mse"] += float(iou_mse.detach().mean()) / rounds
+        # statistics stay on the device (no host sync per step); train() averages them per log line
+        stats["focal"] = stats["focal"] + focal[:, 0].detach().mean() / rounds
+        stats["dice"] = stats["dice"] + dice[:, 0].detach().mean() / rounds
+        stats["iou_mse"] = stats["iou_mse"] + iou_mse.detach().mean() / rounds
         if r == 0:
-            stats["iou_first"] = float(sel_iou.mean())
-        stats["iou_last"] = float(sel_iou.mean())
+            stats["iou_first"] = sel_iou.mean()
+        stats["iou_last"] = sel_iou.mean()
         if r + 1 < rounds:
             pred = F.interpolate(low_sel, (s, s), mode="bilinear", align_corners=False)[:, 0] > 0
             fn = gt & ~pred
@@ -357,9 +359,9 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
         opt.step()
-        window.append({"loss": float(loss.detach()), **stats})
+        window.append({"loss": loss.detach(), **stats})
         if (step + 1) % log_every == 0 or step + 1 == config.steps:
-            mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            mean = {k: float(torch.stack([torch.as_tensor(w[k], device=device) for w in window]).float().mean()) for k in window[0]}
             window = []
             elapsed = time.perf_counter() - t0
             rows.append({"step": step + 1, "lr": lr_at(step, config), "elapsed_s": round(elapsed, 2), **{k: round(v, 5) for k, v in mean.items()}})
