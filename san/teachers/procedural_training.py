@@ -72,7 +72,7 @@ class TrainConfig:
     seed: int = 0
     train_scenes: int = 800
     views_per_scene: int = 3
-    steps: int = 2200
+    steps: int = 3000
     batch_images: int = 8
     targets_per_image: int = 3
     corrective_rounds: int = 2
@@ -335,7 +335,8 @@ def train(
     torch.manual_seed(config.seed)
     sam = build_procedural_sam().to(device).train()
     images, ids = images.to(device), ids.to(device)
-    opt = torch.optim.AdamW(sam.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.999))
+    opt = torch.optim.AdamW(sam.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.999),
+                            fused=device.type == "cuda")  # one kernel for all parameters on the GPU
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed + 1)
     start = 0
