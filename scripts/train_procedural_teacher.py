@@ -112,6 +112,11 @@ def evaluate(teacher, args, device) -> dict:
 
 def main(argv=None) -> int:
     args = _parse(argv)
+    try:  # fail before any heavy work: the weights are written (and read back) as safetensors
+        import safetensors  # noqa: F401
+    except ImportError:
+        print("train_procedural_teacher: the package 'safetensors' is required (pip install safetensors)", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _setup_logging(out / "train.log")
