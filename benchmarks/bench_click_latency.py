@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> dict:
         args.device,
     )
     teacher = parts.teacher
-    timing_teacher = teacher if args.timing_teacher in (None, args.teacher) else build_teacher(args.timing_teacher, None, str(parts.device))
+    timing_teacher = (
+        teacher
+        if args.timing_teacher in (None, args.teacher)
+        else build_teacher(args.timing_teacher, None, str(parts.device))
+    )
     view = parts.views[0]
     hw = (view.height, view.width)
     click = click_grid(view.width, view.height, 1)[0]

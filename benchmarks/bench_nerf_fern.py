@@ -54,7 +54,9 @@ def main() -> None:
     ap.add_argument("--eval-every", type=float, default=60.0, help="seconds of training between evaluations")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument(
-        "--clock", choices=("wall", "cpu"), default="wall",
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
         help="what --minutes / --eval-every count: wall-clock training time (the bar), or this process's "
         "CPU time (for comparing configurations on a machine shared with other jobs)",
     )
@@ -71,16 +73,30 @@ def main() -> None:
     device = resolve_device(args.device)
     scene = prepare_scene(args.scene)
     trainer = NeRFTrainer(scene, config, device)
-    log.info("bench: %d train rays, test frames %s, %d threads", len(trainer.rays), scene.indices("test"), torch.get_num_threads())
+    log.info(
+        "bench: %d train rays, test frames %s, %d threads",
+        len(trainer.rays),
+        scene.indices("test"),
+        torch.get_num_threads(),
+    )
 
     rows, budget = [], args.minutes * 60.0
     next_eval, train_s, cpu_s = args.eval_every, 0.0, 0.0
 
     def evaluate() -> None:
         ev = trainer.evaluate(scene.indices("test"))
-        rows.append({"train_seconds": round(train_s, 1), "cpu_seconds": round(cpu_s, 1), "step": trainer.step_count,
-                     "psnr": round(ev["psnr"], 3), "ssim": round(ev["ssim"], 4)})
-        log.info("bench: %.0f s, step %d: test PSNR %.2f dB, SSIM %.4f", train_s, trainer.step_count, ev["psnr"], ev["ssim"])
+        rows.append(
+            {
+                "train_seconds": round(train_s, 1),
+                "cpu_seconds": round(cpu_s, 1),
+                "step": trainer.step_count,
+                "psnr": round(ev["psnr"], 3),
+                "ssim": round(ev["ssim"], 4),
+            }
+        )
+        log.info(
+            "bench: %.0f s, step %d: test PSNR %.2f dB, SSIM %.4f", train_s, trainer.step_count, ev["psnr"], ev["ssim"]
+        )
 
     def clock() -> float:
         return cpu_s if args.clock == "cpu" else train_s
@@ -107,14 +123,29 @@ def main() -> None:
     key = "cpu_seconds" if args.clock == "cpu" else "train_seconds"
     best_in_budget = max((r["psnr"] for r in rows if r[key] <= budget + 1e-6), default=float("nan"))
     summary = {
-        "scene": str(args.scene), "preset": args.preset, "overrides": args.set, "threads": torch.get_num_threads(),
-        "clock": args.clock, "device": str(device), "encoding_backend": trainer.model.encoding_backend, "steps": trainer.step_count,
-        "train_seconds": round(train_s, 1), "cpu_seconds": round(cpu_s, 1), "final_psnr": rows[-1]["psnr"], "final_ssim": rows[-1]["ssim"],
-        "best_psnr_within_budget": best_in_budget, "config": to_dict(config),
+        "scene": str(args.scene),
+        "preset": args.preset,
+        "overrides": args.set,
+        "threads": torch.get_num_threads(),
+        "clock": args.clock,
+        "device": str(device),
+        "encoding_backend": trainer.model.encoding_backend,
+        "steps": trainer.step_count,
+        "train_seconds": round(train_s, 1),
+        "cpu_seconds": round(cpu_s, 1),
+        "final_psnr": rows[-1]["psnr"],
+        "final_ssim": rows[-1]["ssim"],
+        "best_psnr_within_budget": best_in_budget,
+        "config": to_dict(config),
         "rows": rows,
     }
     atomic_write_json(args.out / "summary.json", summary)
-    log.info("bench: final test PSNR %.2f dB after %.0f s of training (%d steps)", rows[-1]["psnr"], train_s, trainer.step_count)
+    log.info(
+        "bench: final test PSNR %.2f dB after %.0f s of training (%d steps)",
+        rows[-1]["psnr"],
+        train_s,
+        trainer.step_count,
+    )
 
 
 if __name__ == "__main__":

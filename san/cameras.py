@@ -65,7 +65,11 @@ def resize_longest_side(K, width: int, height: int, size: int):
     """
     s = size / max(width, height)
     w, h = max(1, int(round(width * s))), max(1, int(round(height * s)))
-    return scale_intrinsics(K if isinstance(K, torch.Tensor) else np.asarray(K, dtype=np.float64), w / width, h / height), w, h
+    return (
+        scale_intrinsics(K if isinstance(K, torch.Tensor) else np.asarray(K, dtype=np.float64), w / width, h / height),
+        w,
+        h,
+    )
 
 
 def _distort(x: torch.Tensor, y: torch.Tensor, d: dict[str, float]):

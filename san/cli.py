@@ -65,15 +65,28 @@ def inspect_feature_cache(path: Path, full: bool) -> str:
         sizes = Counter(f"{w}x{h}" for h, w in cache.image_hw.tolist())
         rows = [
             ("file", f"{path} ({_size(path.stat().st_size)} on disk)"),
-            ("teacher", m.teacher + ("  [UNTRAINED: random weights, features are meaningless]" if m.untrained
-                                     else "  [trained on procedural scenes, not SAM]" if m.teacher_kind == "procedural" else "")),
+            (
+                "teacher",
+                m.teacher
+                + (
+                    "  [UNTRAINED: random weights, features are meaningless]"
+                    if m.untrained
+                    else "  [trained on procedural scenes, not SAM]"
+                    if m.teacher_kind == "procedural"
+                    else ""
+                ),
+            ),
             ("untrained", str(m.untrained)),
             ("teacher kind", m.teacher_kind),
             ("checkpoint", m.checkpoint_sha256 and f"sha256 {m.checkpoint_sha256}" or "none"),
             ("nerf", f"sha256 {m.nerf_digest}"),
             ("format", f"version {m.format_version}, written {m.created} by san {m.san_version}"),
             ("views", f"{cache.num_views} ({cache.num_views - n_aug} train, {n_aug} augmented)"),
-            ("render size", f"{m.render_size} px longest side; images (WxH): " + ", ".join(f"{k} x{v}" for k, v in sorted(sizes.items()))),
+            (
+                "render size",
+                f"{m.render_size} px longest side; images (WxH): "
+                + ", ".join(f"{k} x{v}" for k, v in sorted(sizes.items())),
+            ),
             ("teacher input", f"{m.input_size} px"),
         ]
         for name in ("rgb", "c2w", "K", "image_hw", "is_augmented", "frame_index"):
@@ -86,7 +99,12 @@ def inspect_feature_cache(path: Path, full: bool) -> str:
             rows.append(("", f"mean {st['mean']:.4g}  std {st['std']:.4g}  min {st['min']:.4g}  max {st['max']:.4g}"))
         if m.timing:
             render, encode = (float(m.timing.get(k, float("nan"))) for k in ("render_s_per_view", "encode_s_per_view"))
-            rows.append(("timing", f"render {render:.3f} s/view, encode {encode:.3f} s/view on {m.timing.get('teacher_device', '?')}"))
+            rows.append(
+                (
+                    "timing",
+                    f"render {render:.3f} s/view, encode {encode:.3f} s/view on {m.timing.get('teacher_device', '?')}",
+                )
+            )
         checked = "every view" if full else f"{len(cache.sample_indices())} sampled views (--full for all)"
         rows.append(("validation", f"OK ({checked})"))
     width = max(len(k) for k, _ in rows)
@@ -98,7 +116,9 @@ INSPECTORS: dict[str, Callable[[Path, bool], str]] = {".h5": inspect_feature_cac
 
 
 def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="artifact to summarise and validate (" + ", ".join(sorted(INSPECTORS)) + ")")
+    parser.add_argument(
+        "file", type=Path, help="artifact to summarise and validate (" + ", ".join(sorted(INSPECTORS)) + ")"
+    )
     parser.add_argument("--full", action="store_true", help="validate every view, not a sample")
 
 
@@ -106,7 +126,9 @@ def _inspect(args: argparse.Namespace) -> int:
     path: Path = args.file
     inspector = INSPECTORS.get(path.suffix.lower())
     if inspector is None:
-        raise CommandError(f"{path}: don't know how to inspect '{path.suffix}' files (known: {', '.join(sorted(INSPECTORS))})")
+        raise CommandError(
+            f"{path}: don't know how to inspect '{path.suffix}' files (known: {', '.join(sorted(INSPECTORS))})"
+        )
     if not path.exists():
         raise CommandError(f"{path}: no such file")
     try:
@@ -124,10 +146,21 @@ def _view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scene_dir", type=Path, help="trained scene folder results/{dataset}/{scene}")
     parser.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
     parser.add_argument("--port", type=int, default=8080, help="port of the web server (default 8080)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: reach it over ssh -L)")
-    parser.add_argument("--render-size", type=int, default=256, help="longest side of the rendered views in pixels (default 256)")
-    parser.add_argument("--mesh", type=Path, default=None, help="mesh in the normalised frame (default SCENE_DIR/mesh/mesh_normalized.ply)")
-    parser.add_argument("--out", type=Path, default=None, help="folder of the exported meshes (default SCENE_DIR/segment_viewer)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: reach it over ssh -L)"
+    )
+    parser.add_argument(
+        "--render-size", type=int, default=256, help="longest side of the rendered views in pixels (default 256)"
+    )
+    parser.add_argument(
+        "--mesh",
+        type=Path,
+        default=None,
+        help="mesh in the normalised frame (default SCENE_DIR/mesh/mesh_normalized.ply)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder of the exported meshes (default SCENE_DIR/segment_viewer)"
+    )
     parser.add_argument("--device", default="auto")
 
 
@@ -140,8 +173,16 @@ def _view(args: argparse.Namespace) -> int:
     if args.mesh is not None and not args.mesh.is_file():
         raise CommandError(f"--mesh {args.mesh}: no such file")
     try:
-        run_viewer(args.scene_dir, args.variant, mesh=args.mesh, port=args.port, render_size=args.render_size,
-                   out_dir=args.out, device=args.device, host=args.host)
+        run_viewer(
+            args.scene_dir,
+            args.variant,
+            mesh=args.mesh,
+            port=args.port,
+            render_size=args.render_size,
+            out_dir=args.out,
+            device=args.device,
+            host=args.host,
+        )
     except (MissingStageError, MissingViewerError) as e:
         raise CommandError(str(e)) from e
     return 0
@@ -150,7 +191,12 @@ def _view(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("inspect", "summarise and validate an artifact (feature cache .h5)", _inspect_arguments, _inspect),
     Command("segment", SEGMENT_HELP, add_segment_arguments, run_segment),
-    Command("view", "interactive web viewer of a trained scene: click, see the mask, export (needs san[viewer])", _view_arguments, _view),
+    Command(
+        "view",
+        "interactive web viewer of a trained scene: click, see the mask, export (needs san[viewer])",
+        _view_arguments,
+        _view,
+    ),
 ]
 
 

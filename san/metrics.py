@@ -41,7 +41,9 @@ def ssim(
 ) -> float:
     """Mean structural similarity of two ``HxWxC`` images (see the module docstring)."""
     if pred.shape != target.shape or pred.dim() != 3:
-        raise ValueError(f"ssim: expected two HxWxC images of the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+        raise ValueError(
+            f"ssim: expected two HxWxC images of the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
     x = pred.double().permute(2, 0, 1)[:, None]  # C 1 H W
     y = target.double().permute(2, 0, 1)[:, None]
     g = _gaussian_kernel(window, sigma, x.device, x.dtype)

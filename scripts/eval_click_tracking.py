@@ -92,8 +92,15 @@ def _rates(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="JSON report path")
-    p.add_argument("--source-every", type=int, default=6, help="clicks are made in every N-th view (default 6: 8 source views)")
-    p.add_argument("--random-clicks", type=int, default=4, help="random clicks per object and source view, besides the most interior one")
+    p.add_argument(
+        "--source-every", type=int, default=6, help="clicks are made in every N-th view (default 6: 8 source views)"
+    )
+    p.add_argument(
+        "--random-clicks",
+        type=int,
+        default=4,
+        help="random clicks per object and source view, besides the most interior one",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
@@ -107,7 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
         return render_demo_view(c2w, K, width, height, config)
 
     tolerance = DepthTolerance()
-    session = SegmentationSession(render_fn, _no_decoding, _no_decoding, views, tolerance=tolerance, cache_size=len(views))
+    session = SegmentationSession(
+        render_fn, _no_decoding, _no_decoding, views, tolerance=tolerance, cache_size=len(views)
+    )
     rng = np.random.default_rng(args.seed)
     names = {o.id: o.name for o in demo_objects(config)}
     rows: list[dict] = []
@@ -136,8 +145,18 @@ def main(argv: list[str] | None = None) -> dict:
                 if kept:
                     x, y = int(np.floor(px[k, 0])), int(np.floor(px[k, 1]))
                     same = bool(ids[y, x] == obj_id)
-                rows.append({"object": names[obj_id], "source": src, "target": tgt, "kept": kept, "same_id": same,
-                             "status": vp.click_status[k], "gt_visible": bool(visible[k]), "gt_occluded": bool(occluded[k])})
+                rows.append(
+                    {
+                        "object": names[obj_id],
+                        "source": src,
+                        "target": tgt,
+                        "kept": kept,
+                        "same_id": same,
+                        "status": vp.click_status[k],
+                        "gt_visible": bool(visible[k]),
+                        "gt_occluded": bool(occluded[k]),
+                    }
+                )
         print(f"source view {src:2d}: {len(owners)} clicks on {len(set(owners))} objects")
 
     overall = _rates(rows)
@@ -152,7 +171,9 @@ def main(argv: list[str] | None = None) -> dict:
         "tolerance": {"relative": tolerance.relative, "absolute": tolerance.absolute},
         "overall": overall,
         "per_object": per_object,
-        "status_counts": {s: sum(r["status"] == s for r in rows) for s in ("visible", "occluded", "off_screen", "behind")},
+        "status_counts": {
+            s: sum(r["status"] == s for r in rows) for s in ("visible", "occluded", "off_screen", "behind")
+        },
         "passed": overall["tracked_rate"] >= BAR_TRACKED and overall["dropped_when_occluded"] >= BAR_DROPPED,
     }
     atomic_write_json(args.out, report)

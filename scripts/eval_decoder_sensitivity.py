@@ -27,7 +27,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from san.evaluation.protocol import EvaluationConfig, click_grid, decode_clicks, feature_agreement, image_batch, mask_iou
+from san.evaluation.protocol import (
+    EvaluationConfig,
+    click_grid,
+    decode_clicks,
+    feature_agreement,
+    image_batch,
+    mask_iou,
+)
 from san.pipeline.evaluate_segmentation import load_parts
 from san.teachers import TeacherConfig
 from san.utils.io import atomic_write_json
@@ -51,9 +58,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     mesh = args.scene / "mesh" / "mesh_normalized.ply"
     parts = load_parts(
-        args.scene / "nerf" / "model.pt", args.scene / "poses" / "cameras.json", args.scene / "imitation" / args.variant / "field.pt",
-        TeacherConfig(name=args.teacher, checkpoint=args.teacher_checkpoint), EvaluationConfig(render_size=args.render_size, max_views=args.views),
-        mesh if mesh.is_file() else None, args.device,
+        args.scene / "nerf" / "model.pt",
+        args.scene / "poses" / "cameras.json",
+        args.scene / "imitation" / args.variant / "field.pt",
+        TeacherConfig(name=args.teacher, checkpoint=args.teacher_checkpoint),
+        EvaluationConfig(render_size=args.render_size, max_views=args.views),
+        mesh if mesh.is_file() else None,
+        args.device,
     )
     teacher = parts.teacher
     gen = torch.Generator(device="cpu").manual_seed(args.seed)
@@ -75,15 +86,30 @@ def main(argv: list[str] | None = None) -> dict:
 
         score("imitation", imitated)
         for sigma in NOISE:
-            noisy = [t + sigma * t.std(dim=(-2, -1), keepdim=True) * torch.randn(t.shape, generator=gen).to(t) for t in target]
+            noisy = [
+                t + sigma * t.std(dim=(-2, -1), keepdim=True) * torch.randn(t.shape, generator=gen).to(t)
+                for t in target
+            ]
             score(f"noise {sigma}", noisy)
         for a in BLEND:
             score(f"blend {a}", [(1 - a) * t + a * i for t, i in zip(target, imitated)])
         score("blur 3x3", [F.avg_pool2d(t, 3, 1, 1, count_include_pad=False) for t in target])
-    table = [{"perturbation": k, "feature_cosine": float(np.mean([c for c, _ in v])), "mask_iou": float(np.mean([i for _, i in v]))} for k, v in rows.items()]
+    table = [
+        {
+            "perturbation": k,
+            "feature_cosine": float(np.mean([c for c, _ in v])),
+            "mask_iou": float(np.mean([i for _, i in v])),
+        }
+        for k, v in rows.items()
+    ]
     record = {
-        "scene": str(args.scene), "variant": args.variant, "teacher": teacher.info.name, "untrained": bool(teacher.info.untrained),
-        "render_size": args.render_size, "views": [v.name for v in parts.views], "rows": table,
+        "scene": str(args.scene),
+        "variant": args.variant,
+        "teacher": teacher.info.name,
+        "untrained": bool(teacher.info.untrained),
+        "render_size": args.render_size,
+        "views": [v.name for v in parts.views],
+        "rows": table,
     }
     atomic_write_json(args.out, record)
     for r in table:

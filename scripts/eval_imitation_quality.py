@@ -21,10 +21,9 @@ from pathlib import Path
 import torch
 
 from san.data.scene import load_scene
-from san.features.augment import CameraSpec
+from san.features.augment import CameraSpec, camera_at_size
 from san.imitation.model import load_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
-from san.features.augment import camera_at_size
 from san.models.nerf import load_nerf
 from san.rendering.mesh_raycast import load_mesh
 from san.teachers import build_teacher
@@ -70,7 +69,12 @@ def main(argv: list[str] | None = None) -> dict:
     record = summarize(before, after, bool(teacher.info.untrained))
     record.update(field=str(args.field), teacher=teacher.info.name, render_size=args.render_size, device=str(dev))
     atomic_write_json(args.out, record)
-    print(json.dumps({k: record[k] for k in ("passed",)} | {s: {m: after[s][m] for m in ("cosine", "mse")} for s in after}, indent=2))
+    print(
+        json.dumps(
+            {k: record[k] for k in ("passed",)} | {s: {m: after[s][m] for m in ("cosine", "mse")} for s in after},
+            indent=2,
+        )
+    )
     return record
 
 

@@ -111,10 +111,19 @@ def _dense(mesh: trimesh.Trimesh, spacing: float, seed: int, cap: int = 3_000_00
     return pts
 
 
-def surface_iou(selection: trimesh.Trimesh, target: trimesh.Trimesh, observed_fn, distance: float, n: int, seed: int) -> dict:
+def surface_iou(
+    selection: trimesh.Trimesh, target: trimesh.Trimesh, observed_fn, distance: float, n: int, seed: int
+) -> dict:
     """Sampled surface IoU of ``selection`` against ``target`` (module docstring)."""
     if len(selection.faces) == 0:
-        return {"surface_iou": 0.0, "surface_iou_full": 0.0, "precision": 0.0, "recall_observed": 0.0, "recall_full": 0.0, "observed_fraction": None}
+        return {
+            "surface_iou": 0.0,
+            "surface_iou_full": 0.0,
+            "precision": 0.0,
+            "recall_observed": 0.0,
+            "recall_full": 0.0,
+            "observed_fraction": None,
+        }
     sel_q, _ = trimesh.sample.sample_surface(selection, n, seed=seed)
     tgt_q, tgt_face = trimesh.sample.sample_surface(target, n, seed=seed + 1)
     spacing = distance / 4
@@ -173,18 +182,38 @@ def raster_benchmark(repeats: int = 3) -> dict:
         t0 = time.perf_counter()
         rasterize_faces(mesh.vertices, mesh.faces, c2w, K, 512, 512)
         times.append(time.perf_counter() - t0)
-    return {"faces": int(len(mesh.faces)), "size": [512, 512], "seconds_min": min(times), "seconds_all": times, "threads": torch.get_num_threads()}
+    return {
+        "faces": int(len(mesh.faces)),
+        "size": [512, 512],
+        "seconds_min": min(times),
+        "seconds_all": times,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="JSON report path")
-    p.add_argument("--views", default="0,16,32", help="demo view indices whose GT masks are voted (default 0,16,32: 120 degrees apart)")
+    p.add_argument(
+        "--views",
+        default="0,16,32",
+        help="demo view indices whose GT masks are voted (default 0,16,32: 120 degrees apart)",
+    )
     p.add_argument("--mesh", default=None, help="mesh to segment instead of the GT scene mesh")
     p.add_argument("--cameras", default=None, help="cameras.json whose normalisation maps --mesh to the input frame")
     p.add_argument("--export-dir", default=None, help="write each object's segment / rest as PLY and GLB here")
-    p.add_argument("--distance", type=float, default=None, help="surface distance threshold in metres (default: 1 %% of the region-of-interest diagonal)")
-    p.add_argument("--min-cos", type=float, default=MIN_COS, help="least |cos| between a view ray and the surface normal for the surface to count as observed (default %(default)s; 0 counts edge-on surface)")
+    p.add_argument(
+        "--distance",
+        type=float,
+        default=None,
+        help="surface distance threshold in metres (default: 1 %% of the region-of-interest diagonal)",
+    )
+    p.add_argument(
+        "--min-cos",
+        type=float,
+        default=MIN_COS,
+        help="least |cos| between a view ray and the surface normal for the surface to count as observed (default %(default)s; 0 counts edge-on surface)",
+    )
     p.add_argument("--samples", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -206,7 +235,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.mesh is None:
         parts = [gt[o.name] for o in objects] + [gt["ground"]]
         mesh = trimesh.util.concatenate(parts)
-        labels = np.concatenate([np.full(len(m.faces), i) for i, m in enumerate(parts)])  # index into objects, last = ground
+        labels = np.concatenate(
+            [np.full(len(m.faces), i) for i, m in enumerate(parts)]
+        )  # index into objects, last = ground
         mesh_name = "ground-truth scene mesh (objects + ground)"
     else:
         if not Path(args.mesh).is_file():
@@ -232,8 +263,13 @@ def main(argv: list[str] | None = None) -> dict:
         for (c2w, _), render, raster in zip(cameras, renders, rasters):
             seg.add_view(render["ids"] == obj.id, c2w, K, raster=raster)
         selected = seg.selected().numpy()
-        entry = {"name": obj.name, "id": obj.id, "mask_pixels": [int((r["ids"] == obj.id).sum()) for r in renders],
-                 "faces_selected": int(selected.sum()), "faces_visible": int((seg.visible_count > 0).sum())}
+        entry = {
+            "name": obj.name,
+            "id": obj.id,
+            "mask_pixels": [int((r["ids"] == obj.id).sum()) for r in renders],
+            "faces_selected": int(selected.sum()),
+            "faces_visible": int((seg.visible_count > 0).sum()),
+        }
         segment = mesh.submesh([np.flatnonzero(selected)], append=True) if selected.any() else trimesh.Trimesh()
         if labels is not None:
             area = mesh.area_faces
@@ -248,19 +284,34 @@ def main(argv: list[str] | None = None) -> dict:
         if oracle is not None:
             best = oracle[obj.name]
             best_mesh = mesh.submesh([np.flatnonzero(best)], append=True) if best.any() else trimesh.Trimesh()
-            entry["oracle_surface_iou"] = surface_iou(best_mesh, gt[obj.name], observed_fn, distance, args.samples, args.seed)["surface_iou"]
+            entry["oracle_surface_iou"] = surface_iou(
+                best_mesh, gt[obj.name], observed_fn, distance, args.samples, args.seed
+            )["surface_iou"]
             area = mesh.area_faces
-            entry["agreement_with_oracle"] = float(area[selected & best].sum() / max(area[selected | best].sum(), 1e-12))
+            entry["agreement_with_oracle"] = float(
+                area[selected & best].sum() / max(area[selected | best].sum(), 1e-12)
+            )
         entry["iou"] = entry["face_iou"] if labels is not None else entry["surface_iou"]
         entry["passed"] = entry["iou"] >= BAR
         if args.export_dir is not None:
-            exp = export_segmentation(mesh, selected, Path(args.export_dir) / obj.name, stem="segment",
-                                      metadata={"object": obj.name, "views": views})
-            entry["export"] = {"segment_faces": exp.segment_faces, "rest_faces": exp.rest_faces, "total_faces": int(len(mesh.faces)),
-                               "files": [str(x) for x in (exp.segment_ply, exp.segment_glb, exp.rest_ply, exp.rest_glb)]}
+            exp = export_segmentation(
+                mesh,
+                selected,
+                Path(args.export_dir) / obj.name,
+                stem="segment",
+                metadata={"object": obj.name, "views": views},
+            )
+            entry["export"] = {
+                "segment_faces": exp.segment_faces,
+                "rest_faces": exp.rest_faces,
+                "total_faces": int(len(mesh.faces)),
+                "files": [str(x) for x in (exp.segment_ply, exp.segment_glb, exp.rest_ply, exp.rest_glb)],
+            }
         results.append(entry)
-        print(f"{obj.name:9s} iou {entry['iou']:.3f}  surface_iou {entry['surface_iou']:.3f}  "
-              f"full {entry.get('face_iou_full', entry['surface_iou_full']):.3f}  faces {entry['faces_selected']}")
+        print(
+            f"{obj.name:9s} iou {entry['iou']:.3f}  surface_iou {entry['surface_iou']:.3f}  "
+            f"full {entry.get('face_iou_full', entry['surface_iou_full']):.3f}  faces {entry['faces_selected']}"
+        )
 
     report = {
         "bar": f"per object, IoU of the selected faces with the object's observed GT surface >= {BAR}",

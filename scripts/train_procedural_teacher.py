@@ -91,20 +91,37 @@ def evaluate(teacher, args, device) -> dict:
     views = render_views(seeds, 4, workers=args.workers, held_out=True)
     t_render = time.perf_counter() - t0
     held = evaluate_views(teacher, views, seed=args.seed)
-    log.info("held-out procedural: %d views, objects click mIoU %s box mIoU %s (n=%d); ground/sky click mIoU %s",
-             len(views), held["objects"]["click_miou"], held["objects"]["box_miou"], held["objects"]["n"], held["ground_sky"]["click_miou"])
-    out = {"teacher": teacher.info.name, "kind": teacher.info.kind, "label": teacher.info.label,
-           "checkpoint_sha256": teacher.info.checkpoint_sha256, "device": str(device),
-           "protocol": "one positive click at a random interior pixel (1 px from the boundary when possible) / the tight box; "
-                       "Teacher.decode with multimask_output=False; IoU vs the ground-truth instance mask at the view's resolution; "
-                       "segments of at least min_area_px pixels",
-           "bars": {"click_miou": 0.85, "box_miou": 0.90},
-           "heldout_procedural": {"seeds": [seeds[0], seeds[-1]], **held}, "render_s": round(t_render, 1)}
+    log.info(
+        "held-out procedural: %d views, objects click mIoU %s box mIoU %s (n=%d); ground/sky click mIoU %s",
+        len(views),
+        held["objects"]["click_miou"],
+        held["objects"]["box_miou"],
+        held["objects"]["n"],
+        held["ground_sky"]["click_miou"],
+    )
+    out = {
+        "teacher": teacher.info.name,
+        "kind": teacher.info.kind,
+        "label": teacher.info.label,
+        "checkpoint_sha256": teacher.info.checkpoint_sha256,
+        "device": str(device),
+        "protocol": "one positive click at a random interior pixel (1 px from the boundary when possible) / the tight box; "
+        "Teacher.decode with multimask_output=False; IoU vs the ground-truth instance mask at the view's resolution; "
+        "segments of at least min_area_px pixels",
+        "bars": {"click_miou": 0.85, "box_miou": 0.90},
+        "heldout_procedural": {"seeds": [seeds[0], seeds[-1]], **held},
+        "render_s": round(t_render, 1),
+    }
     if not args.no_demo_eval:
         dv = demo_views(args.workers)
         demo = evaluate_views(teacher, dv, seed=args.seed)
-        log.info("demo scene: %d views, objects click mIoU %s box mIoU %s (n=%d)", len(dv),
-                 demo["objects"]["click_miou"], demo["objects"]["box_miou"], demo["objects"]["n"])
+        log.info(
+            "demo scene: %d views, objects click mIoU %s box mIoU %s (n=%d)",
+            len(dv),
+            demo["objects"]["click_miou"],
+            demo["objects"]["box_miou"],
+            demo["objects"]["n"],
+        )
         out["demo"] = demo
     out["eval_s"] = round(time.perf_counter() - t0, 1)
     return out
@@ -115,7 +132,9 @@ def main(argv=None) -> int:
     try:  # fail before any heavy work: the weights are written (and read back) as safetensors
         import safetensors  # noqa: F401
     except ImportError:
-        print("train_procedural_teacher: the package 'safetensors' is required (pip install safetensors)", file=sys.stderr)
+        print(
+            "train_procedural_teacher: the package 'safetensors' is required (pip install safetensors)", file=sys.stderr
+        )
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,16 +145,29 @@ def main(argv=None) -> int:
         torch.backends.cudnn.allow_tf32 = True
     if args.threads:
         torch.set_num_threads(args.threads)
-    log.info("train_procedural_teacher: device %s, torch %s, %d threads, python %s", device, torch.__version__, torch.get_num_threads(), platform.python_version())
+    log.info(
+        "train_procedural_teacher: device %s, torch %s, %d threads, python %s",
+        device,
+        torch.__version__,
+        torch.get_num_threads(),
+        platform.python_version(),
+    )
 
     if args.eval_only:
         teacher = build_procedural_teacher(args.eval_only).to(device)
         write_json(out / "heldout_metrics.json", evaluate(teacher, args, device))
         return 0
 
-    config = replace(TrainConfig(), seed=args.seed, steps=args.steps, train_scenes=args.train_scenes,
-                     views_per_scene=args.views_per_scene, batch_images=args.batch_images, targets_per_image=args.targets_per_image,
-                     warmup_steps=min(TrainConfig().warmup_steps, max(1, args.steps // 10)))
+    config = replace(
+        TrainConfig(),
+        seed=args.seed,
+        steps=args.steps,
+        train_scenes=args.train_scenes,
+        views_per_scene=args.views_per_scene,
+        batch_images=args.batch_images,
+        targets_per_image=args.targets_per_image,
+        warmup_steps=min(TrainConfig().warmup_steps, max(1, args.steps // 10)),
+    )
     t_start = time.perf_counter()
     seeds = training_seeds(config.train_scenes, start=config.seed * 100_000)
 
@@ -150,20 +182,48 @@ def main(argv=None) -> int:
     log.info("rendered %d training views in %.1fs (%d workers)", images.shape[0], t_render, args.workers)
 
     t_train0 = time.perf_counter()
-    sam, rows = train(images, ids, config, device, curve_path=out / "training_curve.csv", resume_path=out / "resume.pt",
-                      amp=args.amp, log_every=args.log_every)
+    sam, rows = train(
+        images,
+        ids,
+        config,
+        device,
+        curve_path=out / "training_curve.csv",
+        resume_path=out / "resume.pt",
+        amp=args.amp,
+        log_every=args.log_every,
+    )
     t_train = time.perf_counter() - t_train0
     weights = out / f"{NAME}.safetensors"
     digest = save_weights(sam, weights)
-    log.info("trained %d steps in %.1fs; weights %s (%d bytes, sha256 %s)", config.steps, t_train, weights, weights.stat().st_size, digest)
+    log.info(
+        "trained %d steps in %.1fs; weights %s (%d bytes, sha256 %s)",
+        config.steps,
+        t_train,
+        weights,
+        weights.stat().st_size,
+        digest,
+    )
 
     # evaluate the saved float16 weights through the registered teacher's own loader
-    card = {"name": NAME, "kind": "procedural", "label": "trained on procedural scenes (not SAM)", "sha256": digest,
-            "file": weights.name, "bytes": weights.stat().st_size, "dtype": "float16",
-            "arch": {**config_dict(ARCH), "embedding_shape": list(ARCH.embedding_shape)}, "recipe": config_dict(config),
-            "device": str(device), "torch": torch.__version__, "workers": args.workers, "amp": args.amp,
-            "render_s": round(t_render, 1), "train_s": round(t_train, 1), "train_views": int(images.shape[0]),
-            "final_curve": rows[-1] if rows else None}
+    card = {
+        "name": NAME,
+        "kind": "procedural",
+        "label": "trained on procedural scenes (not SAM)",
+        "sha256": digest,
+        "file": weights.name,
+        "bytes": weights.stat().st_size,
+        "dtype": "float16",
+        "arch": {**config_dict(ARCH), "embedding_shape": list(ARCH.embedding_shape)},
+        "recipe": config_dict(config),
+        "device": str(device),
+        "torch": torch.__version__,
+        "workers": args.workers,
+        "amp": args.amp,
+        "render_s": round(t_render, 1),
+        "train_s": round(t_train, 1),
+        "train_views": int(images.shape[0]),
+        "final_curve": rows[-1] if rows else None,
+    }
     teacher = build_procedural_teacher(str(weights), expected_sha256=digest).to(device)
     metrics = evaluate(teacher, args, device)
     write_json(out / "heldout_metrics.json", metrics)

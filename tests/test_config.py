@@ -46,7 +46,15 @@ def test_builds_nested_frozen_dataclasses():
         Outer,
         {
             "scenes": "s.tsv",
-            "inner": {"steps": 3, "lr": 1, "flag": True, "mode": "slow", "size": None, "pair": [3, 4.5], "many": [1, 2]},
+            "inner": {
+                "steps": 3,
+                "lr": 1,
+                "flag": True,
+                "mode": "slow",
+                "size": None,
+                "pair": [3, 4.5],
+                "many": [1, 2],
+            },
             "maybe": {"name": "b"},
         },
     )

@@ -128,14 +128,17 @@ def rotmat_to_qvec(R) -> np.ndarray:
     near 180 degrees)."""
     R = np.asarray(R, dtype=np.float64)
     (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = R
-    sym = np.array(
-        [
-            [r00 - r11 - r22, r10 + r01, r20 + r02, r21 - r12],
-            [r10 + r01, r11 - r00 - r22, r21 + r12, r02 - r20],
-            [r20 + r02, r21 + r12, r22 - r00 - r11, r10 - r01],
-            [r21 - r12, r02 - r20, r10 - r01, r00 + r11 + r22],
-        ]
-    ) / 3.0
+    sym = (
+        np.array(
+            [
+                [r00 - r11 - r22, r10 + r01, r20 + r02, r21 - r12],
+                [r10 + r01, r11 - r00 - r22, r21 + r12, r02 - r20],
+                [r20 + r02, r21 + r12, r22 - r00 - r11, r10 - r01],
+                [r21 - r12, r02 - r20, r10 - r01, r00 + r11 + r22],
+            ]
+        )
+        / 3.0
+    )
     values, vectors = np.linalg.eigh(sym)
     x, y, z, w = vectors[:, np.argmax(values)]
     q = np.array([w, x, y, z])

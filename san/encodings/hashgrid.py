@@ -245,7 +245,9 @@ class TcnnHashEncoding(nn.Module):
         params = self.params if keep_vars else self.params.detach()
         destination[prefix + "params"] = params.view(-1, self.config.features_per_level).t()
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         key = prefix + "params"
         if key not in state_dict:
             missing_keys.append(key)
@@ -269,7 +271,11 @@ def hash_encoding_reference(x: torch.Tensor, config: HashGridConfig, params: tor
     F = config.features_per_level
     table = params.detach().double().t()  # entries x F
     max_params = 1 << config.log2_hashmap_size
-    b = math.exp(math.log(config.max_resolution / config.base_resolution) / (config.num_levels - 1)) if config.num_levels > 1 else 1.0
+    b = (
+        math.exp(math.log(config.max_resolution / config.base_resolution) / (config.num_levels - 1))
+        if config.num_levels > 1
+        else 1.0
+    )
     out = torch.zeros(x.shape[0], config.num_levels * F, dtype=torch.float64)
     offset = 0
     for level in range(config.num_levels):
@@ -289,7 +295,11 @@ def hash_encoding_reference(x: torch.Tensor, config: HashGridConfig, params: tor
                             index = i + j * res + k * res * res
                         else:
                             index = ((i * PRIMES[0]) ^ (j * PRIMES[1]) ^ (k * PRIMES[2])) & 0xFFFFFFFF
-                        w = (frac[0] if dx else 1 - frac[0]) * (frac[1] if dy else 1 - frac[1]) * (frac[2] if dz else 1 - frac[2])
+                        w = (
+                            (frac[0] if dx else 1 - frac[0])
+                            * (frac[1] if dy else 1 - frac[1])
+                            * (frac[2] if dz else 1 - frac[2])
+                        )
                         acc += w * table[offset + index % size]
             out[p, level * F : (level + 1) * F] = acc
         offset += size
@@ -326,7 +336,9 @@ def make_hash_encoding(
         raise ValueError(f"hash encoding backend {backend!r} is not one of auto, torch, tcnn")
     tcnn = _import_tcnn() if backend != "torch" and device.type == "cuda" else None
     if backend == "tcnn" and tcnn is None:
-        raise RuntimeError("hash encoding backend 'tcnn' requested but tinycudann is not importable or device is not CUDA")
+        raise RuntimeError(
+            "hash encoding backend 'tcnn' requested but tinycudann is not importable or device is not CUDA"
+        )
     if tcnn is not None:
         with torch.cuda.device(device):
             return TcnnHashEncoding(config, tcnn).to(device)

@@ -2,8 +2,8 @@
 inference timings of Table 1 (:mod:`.timing`)."""
 
 from san.evaluation.protocol import (
-    EvalView,
     EvaluationConfig,
+    EvalView,
     ViewResult,
     click_grid,
     evaluate_views,

@@ -137,7 +137,9 @@ class EvaluationConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ConfigError(f"config.evaluation: invalid value(s) for {', '.join(bad)}: {[getattr(self, k) for k in bad]}")
+            raise ConfigError(
+                f"config.evaluation: invalid value(s) for {', '.join(bad)}: {[getattr(self, k) for k in bad]}"
+            )
 
 
 # ------------------------------------------------------------------------------------- views
@@ -216,7 +218,9 @@ def _as_bool(m) -> np.ndarray:
 # ----------------------------------------------------------------------------------- features
 
 
-def feature_agreement(imitated: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor], valid_hw: Sequence[tuple[int, int]]) -> tuple[float, float]:
+def feature_agreement(
+    imitated: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor], valid_hw: Sequence[tuple[int, int]]
+) -> tuple[float, float]:
     """``(mse, cosine)`` between imitated and teacher features on the valid region.
 
     Args:
@@ -230,7 +234,9 @@ def feature_agreement(imitated: Sequence[torch.Tensor], teacher: Sequence[torch.
         per-cell ``C``-vectors; each averaged over the maps.
     """
     if not (len(imitated) == len(teacher) == len(valid_hw)):
-        raise ValueError(f"feature_agreement: {len(imitated)} imitated maps, {len(teacher)} teacher maps, {len(valid_hw)} valid regions")
+        raise ValueError(
+            f"feature_agreement: {len(imitated)} imitated maps, {len(teacher)} teacher maps, {len(valid_hw)} valid regions"
+        )
     mses, coss = [], []
     for level, (fi, ft, (vh, vw)) in enumerate(zip(imitated, teacher, valid_hw)):
         fi = _chw(fi).float()
@@ -267,7 +273,9 @@ def image_batch(image) -> torch.Tensor:
 
 
 @torch.no_grad()
-def decode_click(teacher, features: Sequence[torch.Tensor], xy: Sequence[float], image_hw: tuple[int, int]) -> tuple[np.ndarray, float]:
+def decode_click(
+    teacher, features: Sequence[torch.Tensor], xy: Sequence[float], image_hw: tuple[int, int]
+) -> tuple[np.ndarray, float]:
     """One positive click -> ``(mask HxW bool, predicted score)`` with ``multimask_output=False``."""
     from san.teachers.base import Prompts
 
@@ -301,7 +309,9 @@ def shift_image(image: torch.Tensor, shift: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def shift_ceiling_ious(teacher, image, clicks: np.ndarray, shift_px: int, reference_masks: np.ndarray | None = None) -> np.ndarray:
+def shift_ceiling_ious(
+    teacher, image, clicks: np.ndarray, shift_px: int, reference_masks: np.ndarray | None = None
+) -> np.ndarray:
     """Per-click IoU of the teacher's masks on a shifted rendering against its unshifted masks.
 
     Args:
@@ -326,7 +336,13 @@ def shift_ceiling_ious(teacher, image, clicks: np.ndarray, shift_px: int, refere
     return np.array([mask_iou(ref[: h - s, : w - s], sh[s:, s:]) for ref, sh in zip(reference_masks, shifted_masks)])
 
 
-def teacher_shift_ceiling(teacher, images: Sequence, clicks: np.ndarray | Sequence[np.ndarray], shift_px: int | None = None, at_1024: float = 8.0) -> float:
+def teacher_shift_ceiling(
+    teacher,
+    images: Sequence,
+    clicks: np.ndarray | Sequence[np.ndarray],
+    shift_px: int | None = None,
+    at_1024: float = 8.0,
+) -> float:
     """Mean IoU of the teacher against itself under a half-patch shift, over all views and clicks.
 
     Args:
@@ -450,7 +466,12 @@ def evaluate_views(
         )
         log.info(
             "view %s (%s): mask IoU %.4f | feature MSE %.4g | cosine %.4f%s",
-            index, name, results[-1].mask_iou, mse, cos, "" if ceiling is None else f" | ceiling {ceiling.mean():.4f}",
+            index,
+            name,
+            results[-1].mask_iou,
+            mse,
+            cos,
+            "" if ceiling is None else f" | ceiling {ceiling.mean():.4f}",
         )
     return results
 
@@ -500,4 +521,3 @@ def summarize(results: Sequence[ViewResult]) -> dict:
             for r in results
         ],
     }
-

@@ -39,7 +39,9 @@ DECODE = "decode"
 STEPS = (RGB_RENDER, TEACHER_ENCODE, IMITATION_VOLUME, IMITATION_MESH, DECODE)
 
 
-def time_fn(fn: Callable[[], object], warmup: int = 3, repeats: int = 10, device: torch.device | str | None = None) -> dict:
+def time_fn(
+    fn: Callable[[], object], warmup: int = 3, repeats: int = 10, device: torch.device | str | None = None
+) -> dict:
     """Time ``fn()`` (no arguments) under ``torch.no_grad``.
 
     Args:

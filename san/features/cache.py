@@ -132,7 +132,9 @@ def _compression_kwargs(compression: str) -> dict:
 class FeatureCacheWriter:
     """Fills a freshly created cache view by view; made by :func:`create_feature_cache`."""
 
-    def __init__(self, file: h5py.File, path: Path, num_views: int, render_size: int, info: TeacherInfo, compression: str):
+    def __init__(
+        self, file: h5py.File, path: Path, num_views: int, render_size: int, info: TeacherInfo, compression: str
+    ):
         self.file, self.path, self.num_views, self.render_size, self.info = file, path, num_views, render_size, info
         self.written = np.zeros(num_views, dtype=bool)
         kw = _compression_kwargs(compression)
@@ -176,7 +178,9 @@ class FeatureCacheWriter:
         if max(h, w) > self.render_size:
             raise FeatureCacheError(f"{where}: rgb {h}x{w} exceeds render_size {self.render_size}")
         if len(features) != len(self.info.feature_shapes):
-            raise FeatureCacheError(f"{where}: {len(features)} feature maps, teacher has {len(self.info.feature_shapes)}")
+            raise FeatureCacheError(
+                f"{where}: {len(features)} feature maps, teacher has {len(self.info.feature_shapes)}"
+            )
         padded = np.zeros((self.render_size, self.render_size, 3), dtype=np.uint8)
         padded[:h, :w] = rgb
         self.file["rgb"][index] = padded
@@ -245,7 +249,9 @@ def create_feature_cache(
             yield writer
             missing = np.flatnonzero(~writer.written)
             if missing.size:
-                raise FeatureCacheError(f"{path}: {missing.size} of {num_views} views were never written (first: {missing[0]})")
+                raise FeatureCacheError(
+                    f"{path}: {missing.size} of {num_views} views were never written (first: {missing[0]})"
+                )
 
 
 def write_feature_cache(
@@ -322,7 +328,9 @@ class FeatureCache:
         try:
             return self.file[name][index]
         except (OSError, KeyError) as e:
-            raise self._error(f"cannot read {name}{list(index) if index != () else ''}: the file is truncated or corrupt ({e})") from e
+            raise self._error(
+                f"cannot read {name}{list(index) if index != () else ''}: the file is truncated or corrupt ({e})"
+            ) from e
 
     def _read_meta(self) -> FeatureCacheMeta:
         attrs = self.file.attrs
@@ -353,7 +361,9 @@ class FeatureCache:
             san_version=_str_attr(attrs["san_version"]),
             settings=settings,
             timing=timing,
-            teacher_kind=_str_attr(attrs["teacher_kind"]) if "teacher_kind" in attrs else ("untrained" if bool(attrs["untrained"]) else "sam"),
+            teacher_kind=_str_attr(attrs["teacher_kind"])
+            if "teacher_kind" in attrs
+            else ("untrained" if bool(attrs["untrained"]) else "sam"),
             teacher_label=_str_attr(attrs["teacher_label"]) if "teacher_label" in attrs else "",
         )
         if (meta.teacher_kind == "untrained") != meta.untrained:
@@ -391,7 +401,9 @@ class FeatureCache:
             if ds.shape != shape:
                 problems.append(f"{name} has shape {ds.shape}, expected {shape}")
             if ds.dtype not in [np.dtype(d) for d in dtypes]:
-                problems.append(f"{name} has dtype {ds.dtype}, expected {' or '.join(np.dtype(d).name for d in dtypes)}")
+                problems.append(
+                    f"{name} has dtype {ds.dtype}, expected {' or '.join(np.dtype(d).name for d in dtypes)}"
+                )
         if problems:
             raise self._error("inconsistent layout: " + "; ".join(problems))
 
@@ -473,10 +485,14 @@ class FeatureCache:
             if wrong.size:
                 j = int(wrong[0])
                 found = self.valid_hw[i][j].tolist()
-                problems.append(f"valid_hw/{i}[{j}] = {found}, expected {expected[j].tolist()} for image {hw[j].tolist()}")
+                problems.append(
+                    f"valid_hw/{i}[{j}] = {found}, expected {expected[j].tolist()} for image {hw[j].tolist()}"
+                )
         if ((self.frame_index >= 0) == self.is_augmented).any():
             j = int(np.flatnonzero((self.frame_index >= 0) == self.is_augmented)[0])
-            problems.append(f"view {j}: frame_index {int(self.frame_index[j])} disagrees with is_augmented {bool(self.is_augmented[j])}")
+            problems.append(
+                f"view {j}: frame_index {int(self.frame_index[j])} disagrees with is_augmented {bool(self.is_augmented[j])}"
+            )
         for j in self.sample_indices(full):
             try:
                 maps = self.features(j)
@@ -503,7 +519,9 @@ class FeatureCache:
             values = []
             for j in indices:
                 h, w = (int(v) for v in self.valid_hw[i][j])
-                values.append(self._read(f"features/{i}", (j, slice(None), slice(0, h), slice(0, w))).astype(np.float32).ravel())
+                values.append(
+                    self._read(f"features/{i}", (j, slice(None), slice(0, h), slice(0, w))).astype(np.float32).ravel()
+                )
             v = np.concatenate(values)
             stats.append({"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max())})
         return stats

@@ -70,7 +70,9 @@ class NeRFField(nn.Module):
         self.config = config
         self.encoding = make_hash_encoding(config.grid, backend, device)
         self.density_mlp = mlp(self.encoding.out_dim, config.hidden_dim, 1 + config.geo_feat_dim, 1)
-        self.color_mlp = mlp(config.geo_feat_dim + config.sh_degree**2, config.color_hidden_dim, 3, config.color_hidden_layers)
+        self.color_mlp = mlp(
+            config.geo_feat_dim + config.sh_degree**2, config.color_hidden_dim, 3, config.color_hidden_layers
+        )
         self.to(self.encoding.params.device)
 
     def density_and_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,7 +97,9 @@ class ProposalFieldConfig:
     """A small density-only field that guides sampling (mip-NeRF 360's proposal MLP, on a hash grid)."""
 
     grid: HashGridConfig = field(
-        default_factory=lambda: HashGridConfig(num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=128)
+        default_factory=lambda: HashGridConfig(
+            num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=128
+        )
     )
     hidden_dim: int = 16
     density_bias: float = -1.0

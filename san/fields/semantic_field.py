@@ -13,6 +13,7 @@ per ray: the mesh hit, or for a miss a point far along the ray (a per-direction 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 from torch import nn
 

@@ -88,7 +88,9 @@ class RayGeometry:
         return self.weights.shape[0]
 
     def _map(self, fn) -> "RayGeometry":
-        return RayGeometry(*(None if t is None else fn(t) for t in (self.weights, self.points, self.rgb, self.depth, self.latent)))
+        return RayGeometry(
+            *(None if t is None else fn(t) for t in (self.weights, self.points, self.rgb, self.depth, self.latent))
+        )
 
     def __getitem__(self, index) -> "RayGeometry":
         return self._map(lambda t: t[index])
@@ -161,7 +163,11 @@ def volume_geometry(
     parts = []
     try:
         for start in range(0, len(rays), chunk):
-            out = nerf.render_rays(rays[start : start + chunk], latent_fn) if latent_fn else nerf.render_rays(rays[start : start + chunk])
+            out = (
+                nerf.render_rays(rays[start : start + chunk], latent_fn)
+                if latent_fn
+                else nerf.render_rays(rays[start : start + chunk])
+            )
             w, pos = keep_largest_weights(out.weights.float(), out.positions.float(), max_samples)
             n, s = w.shape
             grid_pos = to_grid(pos.reshape(n * s, 3)).reshape(n, s, 3)
@@ -209,7 +215,9 @@ def mesh_geometry(
     return RayGeometry(weights[:, None], grid_pos[:, None, :], None, hits.depth)
 
 
-def feature_rays(c2w, camera: FeatureCamera, distortion: dict[str, float] | None = None) -> tuple[RayBundle, torch.Tensor]:
+def feature_rays(
+    c2w, camera: FeatureCamera, distortion: dict[str, float] | None = None
+) -> tuple[RayBundle, torch.Tensor]:
     """Rays through the valid cells of a feature camera, and their indices into the flat map
     (both on the CPU, whatever device ``c2w`` is on)."""
     pixels, index = camera.pixels()

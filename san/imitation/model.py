@@ -77,7 +77,9 @@ class ImitationModel(nn.Module):
         return getattr(self, f"pad_feature_{i}")
 
     @torch.no_grad()
-    def init_output_statistics(self, means: Sequence[torch.Tensor], stds: Sequence[torch.Tensor], gain: float = 1.0) -> None:
+    def init_output_statistics(
+        self, means: Sequence[torch.Tensor], stds: Sequence[torch.Tensor], gain: float = 1.0
+    ) -> None:
         """Start each head's final LayerNorm at the teacher's per-channel statistics (bias = mean,
         weight = ``gain`` x std), so training begins at the right scale instead of unit variance.
 
@@ -141,7 +143,9 @@ def save_imitation(model: ImitationModel, path: str | os.PathLike, metadata: dic
     return path
 
 
-def load_imitation(path: str | os.PathLike, device: torch.device | str = "cpu", backend: str = "auto") -> ImitationModel:
+def load_imitation(
+    path: str | os.PathLike, device: torch.device | str = "cpu", backend: str = "auto"
+) -> ImitationModel:
     """Rebuild the model saved by :func:`save_imitation` (``model.metadata`` holds its metadata)."""
     path = Path(path)
     try:

@@ -44,7 +44,12 @@ def teacher_views(nerf: Any, teacher: Any, cameras: Sequence[CameraSpec], names:
     """Render each camera with ``nerf.render_camera`` and encode it with the teacher."""
     views = []
     for cam, name in zip(cameras, names):
-        out = nerf.render_camera(torch.as_tensor(cam.c2w, dtype=torch.float32), torch.as_tensor(cam.K, dtype=torch.float32), cam.width, cam.height)
+        out = nerf.render_camera(
+            torch.as_tensor(cam.c2w, dtype=torch.float32),
+            torch.as_tensor(cam.K, dtype=torch.float32),
+            cam.width,
+            cam.height,
+        )
         rgb = out["rgb"] if isinstance(out, dict) else out
         image = ((rgb.detach().float().cpu().clamp(0, 1) * 255).round() / 255).permute(2, 0, 1)[None]
         maps = teacher.encode(image)
@@ -75,7 +80,9 @@ def feature_quality(
             a = p[:, :vh, :vw].reshape(p.shape[0], -1).T.cpu()
             b = t[:, :vh, :vw].reshape(t.shape[0], -1).T
             cos = torch.nn.functional.cosine_similarity(a, b, dim=1)
-            row["maps"].append({"cosine": float(cos.mean()), "mse": float(((a - b) ** 2).mean()), "cells": int(a.shape[0])})
+            row["maps"].append(
+                {"cosine": float(cos.mean()), "mse": float(((a - b) ** 2).mean()), "cells": int(a.shape[0])}
+            )
         row["cosine"] = float(np.mean([m["cosine"] for m in row["maps"]]))
         row["mse"] = float(np.mean([m["mse"] for m in row["maps"]]))
         rows.append(row)

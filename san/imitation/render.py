@@ -6,7 +6,14 @@ from typing import Any, Sequence
 
 import torch
 
-from san.imitation.geometry import GridMapping, feature_camera, feature_rays, mesh_geometry, nerf_latent_fn, volume_geometry
+from san.imitation.geometry import (
+    GridMapping,
+    feature_camera,
+    feature_rays,
+    mesh_geometry,
+    nerf_latent_fn,
+    volume_geometry,
+)
 from san.imitation.model import ImitationModel
 
 
@@ -66,12 +73,16 @@ def render_features(
     if len(hws) != len(shapes):
         raise ValueError(f"render_features: {len(hws)} feature sizes for {len(shapes)} maps")
     if field.mesh_surface and mesh is None:
-        raise ValueError("render_features: this imitation model renders mesh surface points; pass mesh=(vertices, faces)")
+        raise ValueError(
+            "render_features: this imitation model renders mesh surface points; pass mesh=(vertices, faces)"
+        )
     latent_fn = None
     if field.head_config.latent_dim:
         latent_fn = nerf_latent_fn(nerf)
         if latent_fn is None:
-            raise ValueError("render_features: the model was trained with NeRF geometry features; this NeRF exposes none")
+            raise ValueError(
+                "render_features: the model was trained with NeRF geometry features; this NeRF exposes none"
+            )
     maps = []
     for i, ((c, _, _), (h, w)) in enumerate(zip(shapes, hws)):
         cam = feature_camera(K, width, height, field.input_size, (h, w))

@@ -244,7 +244,9 @@ class ImitationTrainer:
     # ------------------------------------------------------------------------------ step
 
     def _num_valid(self, entry: ViewEntry, i: int) -> int:
-        vh, vw = feature_camera(entry.K, entry.width, entry.height, self.input_size, self.feature_shapes[i][1:]).valid_hw
+        vh, vw = feature_camera(
+            entry.K, entry.width, entry.height, self.input_size, self.feature_shapes[i][1:]
+        ).valid_hw
         return vh * vw
 
     def train_step(self) -> dict[str, float]:
@@ -325,7 +327,9 @@ class ImitationTrainer:
             progress.update(self.step - 1, loss=m["loss"], cos=m["cosine"], teacher_calls=self.counters.teacher_calls)
             due = self.step % every == 0 or self.step == end if every else False
             if checkpoint_dir is not None and due and self.step < self.config.steps:
-                save_checkpoint(checkpoint_dir, self.step, {**self.state_dict(), "fingerprint": fingerprint, "extra": extra})
+                save_checkpoint(
+                    checkpoint_dir, self.step, {**self.state_dict(), "fingerprint": fingerprint, "extra": extra}
+                )
 
     def resume(self, checkpoint_dir: str | Path, fingerprint: str = "") -> dict | None:
         """Load the newest checkpoint in ``checkpoint_dir`` if its fingerprint matches (logged).
@@ -469,7 +473,10 @@ def make_trainer(
             device,
             encoding,
         )
-    cameras = [CameraSpec(np.asarray(c.c2w, dtype=np.float64), np.asarray(c.K, dtype=np.float64), int(c.width), int(c.height)) for c in train_cameras]
+    cameras = [
+        CameraSpec(np.asarray(c.c2w, dtype=np.float64), np.asarray(c.K, dtype=np.float64), int(c.width), int(c.height))
+        for c in train_cameras
+    ]
     render_size = config.render_size or (int(cache.meta.render_size) if cache is not None else 512)
     rows = cached_rows(cache, variant.augment) if cache is not None else []
     return ImitationTrainer(

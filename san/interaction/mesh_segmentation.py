@@ -198,7 +198,9 @@ def rasterize_faces(
     return FaceRaster(face_ids.reshape(height, width), depth.reshape(height, width))
 
 
-def _clipped_bounds(tri: torch.Tensor, K: torch.Tensor, near: float, width: int, height: int, distortion) -> tuple[torch.Tensor, torch.Tensor]:
+def _clipped_bounds(
+    tri: torch.Tensor, K: torch.Tensor, near: float, width: int, height: int, distortion
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel bounding boxes (``Cx2`` lo, hi) of camera-frame triangles ``Cx3x3`` clipped to
     ``z >= near`` (faces crossing the camera plane). With distortion the whole image is used."""
     n = tri.shape[0]
@@ -261,7 +263,9 @@ def observe_faces(
     safe = torch.where(denom.abs() < 1e-12, torch.full_like(denom, 1e-12), denom)
     t_plane = (normal * (tri[:, 0] - rays.origins)).sum(-1) / safe
     zdepth = raster.depth.cpu().to(torch.float64)[iy, ix]
-    c_vis = on & torch.isfinite(zdepth) & (denom.abs() >= 1e-12) & (t_plane > 0) & (t_plane <= zdepth + tolerance(zdepth))
+    c_vis = (
+        on & torch.isfinite(zdepth) & (denom.abs() >= 1e-12) & (t_plane > 0) & (t_plane <= zdepth + tolerance(zdepth))
+    )
     c_in = c_vis & mask_t[iy, ix]
 
     samples = n_pix + c_vis.long()
@@ -308,7 +312,9 @@ class MeshSegmenter:
     def from_trimesh(cls, mesh, **kwargs) -> "MeshSegmenter":
         return cls(np.asarray(mesh.vertices), np.asarray(mesh.faces), **kwargs)
 
-    def add_view(self, mask, c2w, K, distortion: dict[str, float] | None = None, raster: FaceRaster | None = None) -> FaceObservation:
+    def add_view(
+        self, mask, c2w, K, distortion: dict[str, float] | None = None, raster: FaceRaster | None = None
+    ) -> FaceObservation:
         """Project one view's ``HxW`` bool mask onto the mesh and count its votes.
 
         ``raster``: this view's :func:`rasterize_faces` of the same mesh, to share it between
@@ -319,7 +325,9 @@ class MeshSegmenter:
             raise ValueError(f"mask must be HxW, got shape {tuple(mask_t.shape)}")
         if raster is None:
             t0 = time.perf_counter()
-            raster = rasterize_faces(self.vertices, self.faces, c2w, K, mask_t.shape[1], mask_t.shape[0], distortion, device=self.device)
+            raster = rasterize_faces(
+                self.vertices, self.faces, c2w, K, mask_t.shape[1], mask_t.shape[0], distortion, device=self.device
+            )
             self.raster_seconds += time.perf_counter() - t0
         obs = observe_faces(self.vertices, self.faces, mask_t, c2w, K, distortion, self.tolerance, raster)
         self.visible_count += obs.visible.long()
@@ -422,21 +430,29 @@ def export_segmentation(
                 part.export(tmp, file_type=ext)
             paths[f"{name}.{ext}"] = path
     summary = out / f"{stem}.json"
-    atomic_write_json(summary, {
-        "segment_faces": len(segment.faces),
-        "rest_faces": len(rest.faces),
-        "total_faces": len(segment.faces) + len(rest.faces),
-        "frame": frame_written,
-        "frame_note": {
-            "input": "the capture's frame (normalised vertices mapped with Normalization.to_input_points)",
-            "normalized": "san's normalised frame (the frame of cameras.json and mesh_normalized.ply)",
-            "mesh": "the input mesh's own frame (no normalisation given)",
-        }[frame_written],
-        "normalization": normalization.to_json() if normalization is not None else None,
-        **(metadata or {}),
-    })
+    atomic_write_json(
+        summary,
+        {
+            "segment_faces": len(segment.faces),
+            "rest_faces": len(rest.faces),
+            "total_faces": len(segment.faces) + len(rest.faces),
+            "frame": frame_written,
+            "frame_note": {
+                "input": "the capture's frame (normalised vertices mapped with Normalization.to_input_points)",
+                "normalized": "san's normalised frame (the frame of cameras.json and mesh_normalized.ply)",
+                "mesh": "the input mesh's own frame (no normalisation given)",
+            }[frame_written],
+            "normalization": normalization.to_json() if normalization is not None else None,
+            **(metadata or {}),
+        },
+    )
     return SegmentationExport(
-        segment_ply=paths[f"{stem}.ply"], segment_glb=paths[f"{stem}.glb"],
-        rest_ply=paths[f"{stem}_rest.ply"], rest_glb=paths[f"{stem}_rest.glb"],
-        summary=summary, segment_faces=len(segment.faces), rest_faces=len(rest.faces), frame=frame_written,
+        segment_ply=paths[f"{stem}.ply"],
+        segment_glb=paths[f"{stem}.glb"],
+        rest_ply=paths[f"{stem}_rest.ply"],
+        rest_glb=paths[f"{stem}_rest.glb"],
+        summary=summary,
+        segment_faces=len(segment.faces),
+        rest_faces=len(rest.faces),
+        frame=frame_written,
     )

@@ -227,7 +227,9 @@ class SegmentationSession:
     def set_view(self, index: int) -> Camera:
         """Look through view ``index`` of ``views``."""
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= int(index) < len(self.views):
-            raise SessionError(f"unknown view {index!r}: the session has {len(self.views)} view(s), indices 0..{len(self.views) - 1}")
+            raise SessionError(
+                f"unknown view {index!r}: the session has {len(self.views)} view(s), indices 0..{len(self.views) - 1}"
+            )
         self.camera = self.views[int(index)]
         self.view_index = int(index)
         return self.camera
@@ -301,7 +303,10 @@ class SegmentationSession:
             world = lift_pixels(pts, self.depth, camera.c2w, camera.K)
         except ValueError as e:
             raise SessionError(f"click: {e}") from e
-        new = [Click(world[i].numpy(), labs[i], (float(pts[i, 0]), float(pts[i, 1])), self.view_index) for i in range(len(labs))]
+        new = [
+            Click(world[i].numpy(), labs[i], (float(pts[i, 0]), float(pts[i, 1])), self.view_index)
+            for i in range(len(labs))
+        ]
         self.clicks.extend(new)
         self._history.extend("click" for _ in new)
         return new
@@ -312,7 +317,9 @@ class SegmentationSession:
         camera = self._require_camera()
         W, H = camera.width, camera.height
         if not (0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H):
-            raise SessionError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) must satisfy 0 <= x0 < x1 <= {W} and 0 <= y0 < y1 <= {H}")
+            raise SessionError(
+                f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) must satisfy 0 <= x0 < x1 <= {W} and 0 <= y0 < y1 <= {H}"
+            )
         gx = torch.linspace(x0, x1, BOX_GRID, dtype=torch.float64).clamp(max=W - 1e-6)
         gy = torch.linspace(y0, y1, BOX_GRID, dtype=torch.float64).clamp(max=H - 1e-6)
         grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1).reshape(-1, 2)
@@ -374,7 +381,9 @@ class SegmentationSession:
         if masks.dim() == 4 and masks.shape[0] == 1:
             masks = masks[0]
         if masks.dim() != 3 or tuple(masks.shape[1:]) != hw or masks.shape[0] != scores.shape[0]:
-            raise SessionError(f"decode_fn returned masks {tuple(masks.shape)} and scores {tuple(scores.shape)}; expected KxHxW = Kx{hw[0]}x{hw[1]} and K")
+            raise SessionError(
+                f"decode_fn returned masks {tuple(masks.shape)} and scores {tuple(scores.shape)}; expected KxHxW = Kx{hw[0]}x{hw[1]} and K"
+            )
         best = int(scores.argmax())
         return SegmentationResult(masks[best], float(scores[best]), masks, scores, vp)
 
@@ -389,7 +398,6 @@ class SegmentationSession:
             return results
         finally:
             self.camera, self.view_index = saved
-
 
     def segment_mesh(self, mesh, views: Sequence[int], vote_threshold: float = 0.5, min_views: int = 1, device=None):
         """Cut the prompted object out of a mesh: predict a mask in each of ``views[...]`` with the

@@ -71,7 +71,9 @@ class DepthTolerance:
 
     def __post_init__(self) -> None:
         if self.relative < 0 or self.absolute < 0 or (self.relative == 0 and self.absolute == 0):
-            raise ValueError(f"DepthTolerance: relative={self.relative}, absolute={self.absolute}; both must be >= 0 and not both 0")
+            raise ValueError(
+                f"DepthTolerance: relative={self.relative}, absolute={self.absolute}; both must be >= 0 and not both 0"
+            )
 
     def __call__(self, depth: torch.Tensor) -> torch.Tensor:
         return self.relative * depth + self.absolute
@@ -168,13 +170,17 @@ def lift_pixels(
     inside = pixels_inside(pixels, width, height)
     if not bool(inside.all()):
         bad = pixels[~inside][0].tolist()
-        raise ValueError(f"pixel (x, y) = ({bad[0]:g}, {bad[1]:g}) is outside the {width}x{height} image "
-                         f"(x must be in [0, {width}), y in [0, {height}))")
+        raise ValueError(
+            f"pixel (x, y) = ({bad[0]:g}, {bad[1]:g}) is outside the {width}x{height} image "
+            f"(x must be in [0, {width}), y in [0, {height}))"
+        )
     d = sample_depth(depth, pixels)
     ok = torch.isfinite(d) & (d > 0)
     if not bool(ok.all()):
         i = int((~ok).nonzero()[0])
-        raise ValueError(f"pixel ({pixels[i, 0]:g}, {pixels[i, 1]:g}) has rendered depth {float(d[i])}: no surface to lift the click to")
+        raise ValueError(
+            f"pixel ({pixels[i, 0]:g}, {pixels[i, 1]:g}) has rendered depth {float(d[i])}: no surface to lift the click to"
+        )
     rays = rays_from_pixels(pixels, as_tensor(c2w), as_tensor(K), distortion)
     return rays.origins + d[:, None] * rays.directions
 

@@ -29,7 +29,14 @@ from scipy.spatial.transform import Rotation
 
 from san.cameras import RayBundle, project_points, rays_from_pixels, resize_longest_side
 from san.interaction.session import Camera, SegmentationResult, SegmentationSession, SessionError
-from san.pipeline.segment import NEGATIVE_COLOUR, POSITIVE_COLOUR, mesh_views, overlay_image, require_stages, scene_parts
+from san.pipeline.segment import (
+    NEGATIVE_COLOUR,
+    POSITIVE_COLOUR,
+    mesh_views,
+    overlay_image,
+    require_stages,
+    scene_parts,
+)
 from san.rendering.mesh_raycast import raycast_mesh
 
 log = logging.getLogger("san")
@@ -173,19 +180,44 @@ class ViewerApp:
             trained on procedural scenes (``kind == "procedural"``).
     """
 
-    def __init__(self, server, session: SegmentationSession, scene, mesh, out_dir: Path, render_size: int = 256,
-                 initial_view: int = 0, mesh_view_count: int = 5, teacher_info=None):
+    def __init__(
+        self,
+        server,
+        session: SegmentationSession,
+        scene,
+        mesh,
+        out_dir: Path,
+        render_size: int = 256,
+        initial_view: int = 0,
+        mesh_view_count: int = 5,
+        teacher_info=None,
+    ):
         self.server, self.session, self.scene, self.mesh = server, session, scene, mesh
         untrained = bool(teacher_info is not None and teacher_info.untrained)
-        self.provenance = {} if teacher_info is None else {
-            "teacher": teacher_info.name, "untrained": untrained, "teacher_kind": teacher_info.kind, "teacher_label": teacher_info.label}
+        self.provenance = (
+            {}
+            if teacher_info is None
+            else {
+                "teacher": teacher_info.name,
+                "untrained": untrained,
+                "teacher_kind": teacher_info.kind,
+                "teacher_label": teacher_info.label,
+            }
+        )
         kind = None if teacher_info is None else teacher_info.kind
         self.teacher_label = (
-            f"**UNTRAINED teacher {teacher_info.name}: random weights, not SAM's masks.** " if untrained
-            else f"**Teacher {teacher_info.name}: trained on procedural scenes (not SAM).** " if kind == "procedural"
+            f"**UNTRAINED teacher {teacher_info.name}: random weights, not SAM's masks.** "
+            if untrained
+            else f"**Teacher {teacher_info.name}: trained on procedural scenes (not SAM).** "
+            if kind == "procedural"
             else ""
         )
-        self.out_dir, self.render_size, self.mesh_view_count, self.exports = Path(out_dir), render_size, mesh_view_count, 0
+        self.out_dir, self.render_size, self.mesh_view_count, self.exports = (
+            Path(out_dir),
+            render_size,
+            mesh_view_count,
+            0,
+        )
         self.lock = threading.Lock()
         self.markers: list[Any] = []
         self.extent = extent = float(np.linalg.norm(mesh.extents))
@@ -194,12 +226,18 @@ class ViewerApp:
         for i, cam in enumerate(session.views):
             wxyz, pos, fov, aspect = camera_to_viser(cam)
             colour = (60, 60, 60) if scene.frames[i].split == "train" else (150, 60, 200)
-            server.scene.add_camera_frustum(f"/cameras/{i:03d}", fov, aspect, scale=0.03 * extent, color=colour, wxyz=wxyz, position=pos)
+            server.scene.add_camera_frustum(
+                f"/cameras/{i:03d}", fov, aspect, scale=0.03 * extent, color=colour, wxyz=wxyz, position=pos
+            )
         gui = server.gui
         labels = [f"{i:03d} {f.split} {Path(f.image).name}" for i, f in enumerate(scene.frames)]
         self.view_menu = gui.add_dropdown("View", labels, initial_value=labels[initial_view])
-        self.view_menu.on_update(lambda e: self._guarded(lambda: self.snap_to_view(labels.index(self.view_menu.value), e.client)))
-        gui.add_button("Render from my camera").on_click(lambda e: self._guarded(lambda: self.use_client_camera(e.client)))
+        self.view_menu.on_update(
+            lambda e: self._guarded(lambda: self.snap_to_view(labels.index(self.view_menu.value), e.client))
+        )
+        gui.add_button("Render from my camera").on_click(
+            lambda e: self._guarded(lambda: self.use_client_camera(e.client))
+        )
         self.negative = gui.add_checkbox("Negative click", False)
         gui.add_button("Undo").on_click(lambda e: self._guarded(self._undo))
         gui.add_button("Clear").on_click(lambda e: self._guarded(self._clear))
@@ -232,7 +270,9 @@ class ViewerApp:
 
     def use_client_camera(self, client) -> None:
         """Set the session camera to ``client``'s browser camera at the render size."""
-        cam = viser_to_camera(client.camera.wxyz, client.camera.position, client.camera.fov, client.camera.aspect, self.render_size)
+        cam = viser_to_camera(
+            client.camera.wxyz, client.camera.position, client.camera.fov, client.camera.aspect, self.render_size
+        )
         self.session.set_camera(cam.c2w, cam.K, cam.width, cam.height)
         self.refresh("Rendered from your camera.")
 
@@ -244,7 +284,9 @@ class ViewerApp:
         if hit.status == "miss":
             raise SessionError("click not added: the click missed the mesh")
         if hit.pixel is None:
-            raise SessionError(f"click not added: the clicked point is {hit.status.replace('_', ' ')} in the session camera")
+            raise SessionError(
+                f"click not added: the clicked point is {hit.status.replace('_', ' ')} in the session camera"
+            )
         self.session.add_click(*hit.pixel, label=0 if self.negative.value else 1)
         self.refresh(f"Click at pixel ({hit.pixel[0]:.1f}, {hit.pixel[1]:.1f}).")
 
@@ -262,12 +304,25 @@ class ViewerApp:
         overlay = compose_overlay(self.session.image, result)
         self.image.image = overlay
         wxyz, pos, fov, aspect = camera_to_viser(self.session.camera)
-        self.server.scene.add_camera_frustum("/session_camera", fov, aspect, scale=0.06 * self.extent, color=(255, 140, 0),
-                                             image=overlay, wxyz=wxyz, position=pos)
+        self.server.scene.add_camera_frustum(
+            "/session_camera",
+            fov,
+            aspect,
+            scale=0.06 * self.extent,
+            color=(255, 140, 0),
+            image=overlay,
+            wxyz=wxyz,
+            position=pos,
+        )
         for handle in self.markers:
             handle.remove()
         self.markers = [
-            self.server.scene.add_icosphere(f"/clicks/{i}", radius=0.01 * self.extent, color=POSITIVE_COLOUR if c.label else NEGATIVE_COLOUR, position=c.point)
+            self.server.scene.add_icosphere(
+                f"/clicks/{i}",
+                radius=0.01 * self.extent,
+                color=POSITIVE_COLOUR if c.label else NEGATIVE_COLOUR,
+                position=c.point,
+            )
             for i, c in enumerate(self.session.clicks)
         ]
         visible = sum(s == "visible" for s in result.prompts.click_status)
@@ -277,22 +332,43 @@ class ViewerApp:
         """Vote the mask of a few training views onto the mesh and export it (input frame)."""
         from san.interaction.mesh_segmentation import export_segmentation
 
-        start = self.session.view_index if self.session.view_index is not None else (self.scene.indices("train") or [0])[0]
+        start = (
+            self.session.view_index if self.session.view_index is not None else (self.scene.indices("train") or [0])[0]
+        )
         seg, used = self.session.segment_mesh(self.mesh, mesh_views(self.scene, start, self.mesh_view_count))
         if not used:
             raise SessionError("nothing to export: no click is usable in the views voted onto the mesh")
         self.exports += 1
         out = self.out_dir / f"object_{self.exports:02d}"
         clicks = [{"point": c.point.tolist(), "label": c.label} for c in self.session.clicks]
-        result = export_segmentation(self.mesh, seg.selected(), out, normalization=self.scene.normalization, frame="input",
-                                     metadata={"mesh_views": used, "clicks_normalized": clicks, "vote_threshold": seg.vote_threshold, **self.provenance})
+        result = export_segmentation(
+            self.mesh,
+            seg.selected(),
+            out,
+            normalization=self.scene.normalization,
+            frame="input",
+            metadata={
+                "mesh_views": used,
+                "clicks_normalized": clicks,
+                "vote_threshold": seg.vote_threshold,
+                **self.provenance,
+            },
+        )
         self.status.content = f"Exported {result.segment_faces} faces (views {used}) to `{out}`."
         return out
 
 
-def run_viewer(scene_dir: str | os.PathLike, variant: str = "full", mesh: str | os.PathLike | None = None, port: int = 8080,
-               render_size: int = 256, out_dir: str | os.PathLike | None = None, device: str = "auto",
-               host: str = "127.0.0.1", block: bool = True) -> ViewerApp:
+def run_viewer(
+    scene_dir: str | os.PathLike,
+    variant: str = "full",
+    mesh: str | os.PathLike | None = None,
+    port: int = 8080,
+    render_size: int = 256,
+    out_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    host: str = "127.0.0.1",
+    block: bool = True,
+) -> ViewerApp:
     """Serve the viewer of a trained scene at ``http://{host}:{port}``.
 
     Args:
@@ -319,11 +395,22 @@ def run_viewer(scene_dir: str | os.PathLike, variant: str = "full", mesh: str | 
     tri = trimesh.load(mesh or paths["mesh"], force="mesh", process=False)
     server = viser.ViserServer(host=host, port=port)
     start = (parts.scene.indices("train") or [0])[0]
-    app = ViewerApp(server, session, parts.scene, tri, Path(out_dir) if out_dir else Path(scene_dir) / "segment_viewer", render_size, start,
-                    teacher_info=parts.teacher_info)
+    app = ViewerApp(
+        server,
+        session,
+        parts.scene,
+        tri,
+        Path(out_dir) if out_dir else Path(scene_dir) / "segment_viewer",
+        render_size,
+        start,
+        teacher_info=parts.teacher_info,
+    )
     log.info("view: serving %s at http://%s:%d", scene_dir, host, port)
     if block:
-        print(f"san view: open http://localhost:{port} (remote machine: ssh -L {port}:localhost:{port} HOST); Ctrl-C stops", flush=True)
+        print(
+            f"san view: open http://localhost:{port} (remote machine: ssh -L {port}:localhost:{port} HOST); Ctrl-C stops",
+            flush=True,
+        )
     try:
         while block:
             time.sleep(1.0)

@@ -7,7 +7,16 @@
 """
 
 from san.mesh.chamfer import GroundTruth, chamfer_distance, evaluate_against_ground_truth, load_ground_truth
-from san.mesh.extract import MeshCamera, MeshConfig, MeshExtraction, extract_mesh, extract_mesh_with_stats, mesh_cameras, mesh_config, to_input_frame
+from san.mesh.extract import (
+    MeshCamera,
+    MeshConfig,
+    MeshExtraction,
+    extract_mesh,
+    extract_mesh_with_stats,
+    mesh_cameras,
+    mesh_config,
+    to_input_frame,
+)
 
 __all__ = [
     "GroundTruth",

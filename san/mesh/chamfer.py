@@ -88,7 +88,9 @@ def crop_to_box(mesh: trimesh.Trimesh, box, max_levels: int = 10, straddle_fract
     return trimesh.Trimesh(tri.reshape(-1, 3), np.arange(3 * len(tri)).reshape(-1, 3), process=False)
 
 
-def sample_surface_in_box(mesh: trimesh.Trimesh, n_samples: int, box=None, seed: int = 0, max_factor: int = 100) -> np.ndarray:
+def sample_surface_in_box(
+    mesh: trimesh.Trimesh, n_samples: int, box=None, seed: int = 0, max_factor: int = 100
+) -> np.ndarray:
     """``n_samples`` points (``Nx3``) uniform by area on the part of the surface inside ``box``.
 
     Rejection sampling: the faces overlapping the box are sampled and samples outside the box are
@@ -273,7 +275,9 @@ def load_ground_truth(folder: str | os.PathLike) -> GroundTruth:
     try:
         info = json.loads(gt_json.read_text())
     except FileNotFoundError as e:
-        raise FileNotFoundError(f"{gt_json}: no ground-truth description (expected the demo scene's scene_gt.json)") from e
+        raise FileNotFoundError(
+            f"{gt_json}: no ground-truth description (expected the demo scene's scene_gt.json)"
+        ) from e
     except json.JSONDecodeError as e:
         raise ValueError(f"{gt_json}: not valid JSON ({e})") from e
     if "region_of_interest" not in info:
@@ -291,7 +295,9 @@ def load_ground_truth(folder: str | os.PathLike) -> GroundTruth:
         if not isinstance(m, trimesh.Trimesh) or len(m.faces) == 0:
             raise ValueError(f"{p}: not a triangle mesh with faces")
         meshes.append(m)
-    return GroundTruth(tuple(meshes), tuple(p.stem for p in paths), region, box_diagonal(region), _depth_views(folder, info))
+    return GroundTruth(
+        tuple(meshes), tuple(p.stem for p in paths), region, box_diagonal(region), _depth_views(folder, info)
+    )
 
 
 def _depth_views(folder: Path, info: dict) -> tuple[DepthView, ...]:
@@ -304,5 +310,9 @@ def _depth_views(folder: Path, info: dict) -> tuple[DepthView, ...]:
         depth = np.load(path)
         if depth.ndim != 2:
             raise ValueError(f"{path}: expected an HxW depth map, got shape {depth.shape}")
-        views.append(DepthView(np.asarray(v["c2w"], dtype=np.float64), np.asarray(v.get("K", cams.get("K")), dtype=np.float64), depth))
+        views.append(
+            DepthView(
+                np.asarray(v["c2w"], dtype=np.float64), np.asarray(v.get("K", cams.get("K")), dtype=np.float64), depth
+            )
+        )
     return tuple(views)

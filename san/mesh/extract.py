@@ -101,7 +101,13 @@ class MeshConfig:
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"resolution": 160, "chunk": 65536, "slab": 32, "target_faces": 100_000, "chamfer_samples": 100_000},
-        "paper": {"resolution": 512, "chunk": 262144, "slab": 32, "target_faces": 300_000, "chamfer_samples": 1_000_000},
+        "paper": {
+            "resolution": 512,
+            "chunk": 262144,
+            "slab": 32,
+            "target_faces": 300_000,
+            "chamfer_samples": 1_000_000,
+        },
     }
 
     def __post_init__(self):
@@ -118,7 +124,9 @@ class MeshConfig:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"mesh config: invalid value for {', '.join(f'mesh.{k}={getattr(self, k)!r}' for k in bad)}")
+            raise ValueError(
+                f"mesh config: invalid value for {', '.join(f'mesh.{k}={getattr(self, k)!r}' for k in bad)}"
+            )
 
 
 def mesh_config(section: Mapping[str, Any] | None = None) -> MeshConfig:
@@ -141,7 +149,9 @@ class MeshCamera:
     distortion: dict[str, float] | None = None
 
 
-def mesh_cameras(c2ws: Sequence[np.ndarray], Ks: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]]) -> list[MeshCamera]:
+def mesh_cameras(
+    c2ws: Sequence[np.ndarray], Ks: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]]
+) -> list[MeshCamera]:
     """Cameras from parallel lists: ``c2w 4x4``, ``K 3x3``, ``(width, height)``."""
     if not len(c2ws) == len(Ks) == len(sizes):
         raise ValueError(f"mesh_cameras: {len(c2ws)} poses, {len(Ks)} intrinsics, {len(sizes)} sizes")
@@ -345,11 +355,17 @@ def decimate(mesh: trimesh.Trimesh, target_faces: int) -> trimesh.Trimesh:
             "mesh decimation needs the 'fast-simplification' package (pip install fast-simplification), "
             "or set mesh.target_faces: 0"
         ) from e
-    verts, faces = simplify(np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64), target_count=int(target_faces))
+    verts, faces = simplify(
+        np.asarray(mesh.vertices, dtype=np.float64),
+        np.asarray(mesh.faces, dtype=np.int64),
+        target_count=int(target_faces),
+    )
     return trimesh.Trimesh(verts, faces, process=False)
 
 
-def vertex_colors(mesh: trimesh.Trimesh, color_fn: ColorFn, chunk: int = 65536, device: torch.device | str = "cpu") -> np.ndarray:
+def vertex_colors(
+    mesh: trimesh.Trimesh, color_fn: ColorFn, chunk: int = 65536, device: torch.device | str = "cpu"
+) -> np.ndarray:
     """``Vx4`` uint8 RGBA colours: the field's colour at each vertex seen along ``-normal``."""
     points = torch.tensor(np.asarray(mesh.vertices), dtype=torch.float32, device=device)
     normals = torch.tensor(np.asarray(mesh.vertex_normals), dtype=torch.float32, device=device)
@@ -380,7 +396,9 @@ def orientation_sign(grid_to_world: PointMap, bbox_min: np.ndarray, bbox_max: np
     """Sign of the Jacobian determinant of ``grid_to_world`` at the box centre (finite differences)."""
     c = torch.as_tensor((np.asarray(bbox_min) + np.asarray(bbox_max)) / 2, dtype=torch.float64)
     h = eps * float(np.max(np.asarray(bbox_max) - np.asarray(bbox_min)))
-    pts = torch.stack([c, c + torch.tensor([h, 0, 0]), c + torch.tensor([0, h, 0]), c + torch.tensor([0, 0, h])]).double()
+    pts = torch.stack(
+        [c, c + torch.tensor([h, 0, 0]), c + torch.tensor([0, h, 0]), c + torch.tensor([0, 0, h])]
+    ).double()
     w = grid_to_world(pts)
     return float(np.sign(np.linalg.det((w[1:] - w[0]).numpy())))
 
@@ -458,7 +476,9 @@ def extract_mesh_with_stats(
         counts[name] = _counts(mesh)
         log.info("mesh: %s -> %d faces", name, len(mesh.faces))
         if len(mesh.faces) == 0:
-            raise ValueError(f"mesh: no faces left after step {name!r} (see mesh.min_views / mesh.min_component_fraction)")
+            raise ValueError(
+                f"mesh: no faces left after step {name!r} (see mesh.min_views / mesh.min_component_fraction)"
+            )
 
     if color_fn is not None and config.colors:
         t = time.perf_counter()

@@ -9,8 +9,8 @@ rays (:func:`san.rendering.volume.accumulate`), :meth:`NeRFModel.density` serves
 
 from __future__ import annotations
 
-import os
 import dataclasses
+import os
 from dataclasses import asdict, dataclass
 from typing import Callable, Literal
 
@@ -34,7 +34,9 @@ FILE_VERSION = 1
 def _default_proposals() -> tuple[ProposalFieldConfig, ...]:
     return (
         ProposalFieldConfig(),
-        ProposalFieldConfig(grid=HashGridConfig(num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=256)),
+        ProposalFieldConfig(
+            grid=HashGridConfig(num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=256)
+        ),
     )
 
 

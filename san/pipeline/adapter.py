@@ -45,7 +45,14 @@ def run_rule(smk: Any, body: Callable[[Settings], object]) -> None:
     setup_logging(smk.log[0] if smk.log else None)
     attempt = int(getattr(smk, "attempt", 1))
     mem_mb = getattr(smk.resources, "mem_mb", None)
-    log.info("rule %s | wildcards %s | attempt %d | mem_mb %s | threads %s", smk.rule, dict(smk.wildcards), attempt, mem_mb, smk.threads)
+    log.info(
+        "rule %s | wildcards %s | attempt %d | mem_mb %s | threads %s",
+        smk.rule,
+        dict(smk.wildcards),
+        attempt,
+        mem_mb,
+        smk.threads,
+    )
     inject_fault_once(smk.rule, dict(smk.wildcards))
     settings = parse_settings(smk.config)
     try:

@@ -88,7 +88,10 @@ class _View:
 
 def plan_views(train_cameras: Sequence[CameraLike], config: CacheFeaturesConfig) -> list[_View]:
     """Training views first, then the augmented ones, in file order."""
-    views = [_View(camera_at_size(CameraSpec(c.c2w, c.K, c.width, c.height), config.render_size), False, i) for i, c in enumerate(train_cameras)]
+    views = [
+        _View(camera_at_size(CameraSpec(c.c2w, c.K, c.width, c.height), config.render_size), False, i)
+        for i, c in enumerate(train_cameras)
+    ]
     if config.num_augmented:
         train_c2w = np.stack([np.asarray(c.c2w, dtype=np.float64)[:4, :4] for c in train_cameras])
         rng = np.random.default_rng(config.seed)
@@ -102,7 +105,11 @@ def _batches(views: list[_View], batch_size: int) -> list[list[int]]:
     batches: list[list[int]] = []
     for i, v in enumerate(views):
         size = (v.camera.width, v.camera.height)
-        if batches and len(batches[-1]) < batch_size and (views[batches[-1][0]].camera.width, views[batches[-1][0]].camera.height) == size:
+        if (
+            batches
+            and len(batches[-1]) < batch_size
+            and (views[batches[-1][0]].camera.width, views[batches[-1][0]].camera.height) == size
+        ):
             batches[-1].append(i)
         else:
             batches.append([i])
@@ -116,7 +123,9 @@ def _render(render_fn: RenderFn, camera: CameraSpec, where: str) -> np.ndarray:
         image = render_fn(c2w, K, camera.width, camera.height)
     image = torch.as_tensor(image).detach().float().cpu()
     if image.shape != (camera.height, camera.width, 3):
-        raise ValueError(f"{where}: render_fn returned shape {tuple(image.shape)}, expected ({camera.height}, {camera.width}, 3)")
+        raise ValueError(
+            f"{where}: render_fn returned shape {tuple(image.shape)}, expected ({camera.height}, {camera.width}, 3)"
+        )
     if not torch.isfinite(image).all():
         raise ValueError(f"{where}: render_fn returned NaN/inf values")
     return (image.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
@@ -169,8 +178,12 @@ def cache_features(
             encode_s += time.perf_counter() - t
             for k, i in enumerate(batch):
                 v = views[i]
-                writer.write(i, images[k], v.camera.c2w, v.camera.K, [m[k] for m in maps], v.is_augmented, v.frame_index)
-            progress.update(batch[-1], render_s_per_view=render_s / (batch[-1] + 1), encode_s_per_view=encode_s / (batch[-1] + 1))
+                writer.write(
+                    i, images[k], v.camera.c2w, v.camera.K, [m[k] for m in maps], v.is_augmented, v.frame_index
+                )
+            progress.update(
+                batch[-1], render_s_per_view=render_s / (batch[-1] + 1), encode_s_per_view=encode_s / (batch[-1] + 1)
+            )
         timing = {
             "views": len(views),
             "render_s_per_view": render_s / len(views),
@@ -181,7 +194,12 @@ def cache_features(
         writer.set_json_attr("timing", timing)
     log.info(
         "%s: %d views (%d train, %d augmented), render %.3f s/view, encode %.3f s/view",
-        out_path, len(views), len(train_cameras), config.num_augmented, timing["render_s_per_view"], timing["encode_s_per_view"],
+        out_path,
+        len(views),
+        len(train_cameras),
+        config.num_augmented,
+        timing["render_s_per_view"],
+        timing["encode_s_per_view"],
     )
     return out_path
 
@@ -216,5 +234,11 @@ def cache_features_stage(
     scene = load_scene(cameras_json)
     teacher = teacher_from_config(teacher_config, device)
     model = load_nerf(model_path, device)
-    log.info("cache_features: teacher %s%s on %s, NeRF %s", teacher.info.name, " (UNTRAINED)" if teacher.info.untrained else "", teacher.device, model_path)
+    log.info(
+        "cache_features: teacher %s%s on %s, NeRF %s",
+        teacher.info.name,
+        " (UNTRAINED)" if teacher.info.untrained else "",
+        teacher.device,
+        model_path,
+    )
     return cache_features(nerf_render_fn(model), scene.train_frames, out_path, teacher, config, sha256_file(model_path))

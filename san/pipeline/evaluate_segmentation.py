@@ -116,7 +116,9 @@ def measure_imitation_timing(
 ) -> dict[str, dict]:
     """Time the field's feature rendering of one view; ``imitation_step`` names its encoding
     (volumetric or mesh surface)."""
-    return time_steps({imitation_step: lambda: render_features_fn(view)}, config.timing_warmup, config.timing_repeats, device)
+    return time_steps(
+        {imitation_step: lambda: render_features_fn(view)}, config.timing_warmup, config.timing_repeats, device
+    )
 
 
 def measure_timing(
@@ -267,7 +269,10 @@ def write_outputs(
 
 
 def _view_camera(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.as_tensor(view.c2w, dtype=torch.float32, device=device), torch.as_tensor(view.K, dtype=torch.float32, device=device))
+    return (
+        torch.as_tensor(view.c2w, dtype=torch.float32, device=device),
+        torch.as_tensor(view.K, dtype=torch.float32, device=device),
+    )
 
 
 def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callable[[Any], torch.Tensor]:
@@ -330,7 +335,9 @@ def load_parts(
     field = load_imitation(field_path, dev)
     trained_with = getattr(field, "metadata", {}).get("teacher")
     if trained_with is not None and trained_with != teacher_config.name:
-        raise ValueError(f"{field_path}: the field imitates teacher {trained_with!r}, but the config's teacher is {teacher_config.name!r}")
+        raise ValueError(
+            f"{field_path}: the field imitates teacher {trained_with!r}, but the config's teacher is {teacher_config.name!r}"
+        )
     mesh = None
     if field.mesh_surface:
         if mesh_path is None:
@@ -401,21 +408,43 @@ def evaluate_segmentation(
     teacher, views, dev = parts.teacher, parts.views, parts.device
     log.info(
         "evaluate_segmentation %s/%s [%s]: %d test views at %d px, teacher %s%s, grid %dx%d",
-        dataset, scene, variant, len(views), config.render_size, teacher.info.name,
-        " (UNTRAINED)" if teacher.info.untrained else "", config.grid, config.grid,
+        dataset,
+        scene,
+        variant,
+        len(views),
+        config.render_size,
+        teacher.info.name,
+        " (UNTRAINED)" if teacher.info.untrained else "",
+        config.grid,
+        config.grid,
     )
     shift = functools.partial(ceiling_shift_px, at_1024=config.ceiling_shift_at_1024) if config.ceiling else None
-    results = evaluate_views(teacher, parts.render_rgb, parts.render_features, views, config.grid, shift, config.qualitative_views)
+    results = evaluate_views(
+        teacher, parts.render_rgb, parts.render_features, views, config.grid, shift, config.qualitative_views
+    )
 
     if scene_timing is None:
         timing_teacher = build_timing_teacher(teacher_config, config, dev)
         timing_info = timing_teacher.info
-        log.info("timing with %s%s on %s", timing_info.name, " (UNTRAINED)" if timing_info.untrained else "", device_name(dev))
-        timing = measure_timing(views[0], parts.render_rgb, parts.render_features, timing_teacher, parts.imitation_step, config, dev)
+        log.info(
+            "timing with %s%s on %s",
+            timing_info.name,
+            " (UNTRAINED)" if timing_info.untrained else "",
+            device_name(dev),
+        )
+        timing = measure_timing(
+            views[0], parts.render_rgb, parts.render_features, timing_teacher, parts.imitation_step, config, dev
+        )
     else:
-        timing_info = SimpleNamespace(name=scene_timing["timing_teacher"], untrained=bool(scene_timing["timing_teacher_untrained"]))
-        log.info("timing: %s from %s, the field timed here on %s", timing_info.name, teacher_timing_json, device_name(dev))
-        timing = dict(scene_timing["timing"]) | measure_imitation_timing(views[0], parts.render_features, parts.imitation_step, config, dev)
+        timing_info = SimpleNamespace(
+            name=scene_timing["timing_teacher"], untrained=bool(scene_timing["timing_teacher_untrained"])
+        )
+        log.info(
+            "timing: %s from %s, the field timed here on %s", timing_info.name, teacher_timing_json, device_name(dev)
+        )
+        timing = dict(scene_timing["timing"]) | measure_imitation_timing(
+            views[0], parts.render_features, parts.imitation_step, config, dev
+        )
 
     record = build_record(
         dataset,
@@ -430,14 +459,26 @@ def evaluate_segmentation(
         device=device_name(dev),
         ceiling_shift_px=shift((views[0].height, views[0].width)) if shift else None,
         train_minutes=read_train_minutes(stats_json),
-        inputs={"model": str(model_path), "cameras": str(cameras_json), "field": str(field_path), "mesh": None if mesh_path is None else str(mesh_path)},
+        inputs={
+            "model": str(model_path),
+            "cameras": str(cameras_json),
+            "field": str(field_path),
+            "mesh": None if mesh_path is None else str(mesh_path),
+        },
     )
     record["wall_s"] = time.perf_counter() - t0
     record = write_outputs(results, record, metrics_json, clicks_csv, figure_png)
     log.info(
         "evaluate_segmentation %s/%s [%s]: mask IoU %.4f (ceiling %s), feature MSE %.4g, cosine %.4f, FPS %.3g -> %.3g (%.1f s)",
-        dataset, scene, variant, record["mask_iou"],
+        dataset,
+        scene,
+        variant,
+        record["mask_iou"],
         "n/a" if record["iou_ceiling"] is None else f"{record['iou_ceiling']:.4f}",
-        record["feature_mse"], record["feature_cosine"], record["fps"]["original"], record["fps"]["imitation"], record["wall_s"],
+        record["feature_mse"],
+        record["feature_cosine"],
+        record["fps"]["original"],
+        record["fps"]["imitation"],
+        record["wall_s"],
     )
     return record

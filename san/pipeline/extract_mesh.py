@@ -210,8 +210,13 @@ def write_mesh_outputs(
     if ground_truth is not None:
         t = time.perf_counter()
         chamfer = evaluate_against_ground_truth(
-            mesh_in, ground_truth.meshes, ground_truth.bbox_diag, ground_truth.region,
-            config.chamfer_samples, config.chamfer_bar, gt_views=ground_truth.views,
+            mesh_in,
+            ground_truth.meshes,
+            ground_truth.bbox_diag,
+            ground_truth.region,
+            config.chamfer_samples,
+            config.chamfer_bar,
+            gt_views=ground_truth.views,
         )
         chamfer["ground_truth"] = list(ground_truth.names)
         timings["chamfer"] = time.perf_counter() - t
@@ -219,8 +224,11 @@ def write_mesh_outputs(
         record["chamfer"] = chamfer
         log.info(
             "mesh: Chamfer %.4g (%.2f %% of the %.3g diagonal; bar %.1f %%: %s)",
-            chamfer["chamfer_symmetric"], 100 * chamfer["chamfer_fraction"], chamfer["bbox_diag"],
-            100 * chamfer["bar"], "passed" if chamfer["passed"] else "FAILED",
+            chamfer["chamfer_symmetric"],
+            100 * chamfer["chamfer_fraction"],
+            chamfer["bbox_diag"],
+            100 * chamfer["bar"],
+            "passed" if chamfer["passed"] else "FAILED",
         )
     record["timings_s"] = timings
     atomic_write_json(out / "mesh.json", record)
@@ -261,7 +269,13 @@ def extract_mesh_stage(
     extraction = mesh_from_model(model, scene, config, dev)
     extra = {"model": str(model_path), "cameras": str(cameras_json), "device": str(dev), "scene_kind": scene.scene_kind}
     record = write_mesh_outputs(extraction, scene.normalization, out_dir, config, gt, extra)
-    log.info("mesh: %d faces, %d vertices written to %s in %.1f s", record["faces"], record["vertices"], out_dir, time.perf_counter() - t0)
+    log.info(
+        "mesh: %d faces, %d vertices written to %s in %.1f s",
+        record["faces"],
+        record["vertices"],
+        out_dir,
+        time.perf_counter() - t0,
+    )
     return record
 
 
@@ -274,7 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cameras", required=True, help="poses/cameras.json")
     p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/mesh)")
     p.add_argument("--preset", default="cpu", choices=sorted(MeshConfig.PRESETS))
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--ground-truth", default=None, help="folder with scene_gt.json and meshes/ (demo scene)")
     args = p.parse_args(argv)
@@ -285,7 +301,13 @@ def main(argv: list[str] | None = None) -> None:
         overrides[key] = json.loads(value)
     config = mesh_config({"preset": args.preset, **overrides})
     record = extract_mesh_stage(args.model, args.cameras, args.out, config, args.device, args.ground_truth)
-    print(json.dumps({k: record[k] for k in ("faces", "vertices", "counts", "timings_s")} | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}), indent=2))
+    print(
+        json.dumps(
+            {k: record[k] for k in ("faces", "vertices", "counts", "timings_s")}
+            | ({"chamfer": record["chamfer"]} if "chamfer" in record else {}),
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

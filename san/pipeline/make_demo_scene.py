@@ -40,5 +40,7 @@ def make_demo_scene(out_dir: str | os.PathLike, config: DemoSceneConfig = DemoSc
         out = write_demo_scene(out_dir, config)
     finally:
         torch.set_num_threads(previous)
-    log.info("make_demo_scene: seed %d, %d thread(s), done in %.1f s", config.seed, threads, time.perf_counter() - start)
+    log.info(
+        "make_demo_scene: seed %d, %d thread(s), done in %.1f s", config.seed, threads, time.perf_counter() - start
+    )
     return out

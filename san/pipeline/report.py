@@ -18,16 +18,17 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from san.report import ReportConfig
+from san.report import ReportConfig, tables
 from san.report import figures as figs
-from san.report import tables
 
 log = logging.getLogger("san")
 
 TABLES = ("table1_timing", "table2_ablation", "iou_per_scene")
 
 
-def make_tables(metrics_files: Sequence[str | os.PathLike], out_dir: str | os.PathLike, config: ReportConfig = ReportConfig()) -> dict[str, list[Path]]:
+def make_tables(
+    metrics_files: Sequence[str | os.PathLike], out_dir: str | os.PathLike, config: ReportConfig = ReportConfig()
+) -> dict[str, list[Path]]:
     """Write the three tables into ``out_dir``; returns ``{table name: [csv, md, tex]}``."""
     df = tables.load_metrics(metrics_files)
     out_dir = Path(out_dir)
@@ -37,7 +38,13 @@ def make_tables(metrics_files: Sequence[str | os.PathLike], out_dir: str | os.Pa
         "iou_per_scene": tables.iou_per_scene(df),
     }
     written = {name: tables.write_table(table, caption, out_dir / name) for name, (table, caption) in built.items()}
-    log.info("make_tables: %d metrics files (%d scenes, variants %s) -> %s", len(df), df[["dataset", "scene"]].drop_duplicates().shape[0], sorted(df["variant"].unique()), out_dir)
+    log.info(
+        "make_tables: %d metrics files (%d scenes, variants %s) -> %s",
+        len(df),
+        df[["dataset", "scene"]].drop_duplicates().shape[0],
+        sorted(df["variant"].unique()),
+        out_dir,
+    )
     return written
 
 
@@ -87,14 +94,19 @@ def plot_figures(
     if qualitative_files is None:
         qualitative_files = [Path(p).with_name("qualitative.png") for p in metrics_files]
     by_folder = {Path(q).parent: Path(q) for q in qualitative_files}
-    order = sorted(range(len(df)), key=lambda i: (df["variant"].iat[i] != config.table1_variant, df["dataset"].iat[i], df["scene"].iat[i]))
+    order = sorted(
+        range(len(df)),
+        key=lambda i: (df["variant"].iat[i] != config.table1_variant, df["dataset"].iat[i], df["scene"].iat[i]),
+    )
     chosen = []
     for i in order:
         q = by_folder.get(Path(df["path"].iat[i]).parent)
         if q is not None and q.is_file():
             chosen.append((q, f"{df['dataset'].iat[i]}/{df['scene'].iat[i]} [{df['variant'].iat[i]}]"))
     chosen = chosen[: config.qualitative_max]
-    out.append(figs.qualitative_grid([q for q, _ in chosen], [label for _, label in chosen], qualitative_png, note, config.dpi))
+    out.append(
+        figs.qualitative_grid([q for q, _ in chosen], [label for _, label in chosen], qualitative_png, note, config.dpi)
+    )
     nerf, imitation = [], []
     for c in curve_files:
         stage, label = curve_label(c)

@@ -153,7 +153,9 @@ def scene_parts(
         )
 
     def _camera(c2w, K):
-        return torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev), torch.as_tensor(np.asarray(K), dtype=torch.float32, device=dev)
+        return torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev), torch.as_tensor(
+            np.asarray(K), dtype=torch.float32, device=dev
+        )
 
     @torch.no_grad()
     def render_fn(c2w, K, width, height):
@@ -224,7 +226,11 @@ def read_prompts(path: str | os.PathLike):
 
 def _data_lines(path: Path) -> list[int]:
     """1-based line numbers of the data rows (not the header, comments or blank lines)."""
-    numbers = [n for n, text in enumerate(path.read_text().splitlines(), start=1) if text.strip() and not text.lstrip().startswith("#")]
+    numbers = [
+        n
+        for n, text in enumerate(path.read_text().splitlines(), start=1)
+        if text.strip() and not text.lstrip().startswith("#")
+    ]
     return numbers[1:]
 
 
@@ -330,7 +336,9 @@ def segment_scene(
     check_prompts(prompts, scene_id, scene)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    provenance = {} if teacher_info is None else {"teacher": teacher_info.name, "untrained": bool(teacher_info.untrained)}
+    provenance = (
+        {} if teacher_info is None else {"teacher": teacher_info.name, "untrained": bool(teacher_info.untrained)}
+    )
     entries = []
     for (view, obj), rows in prompts.groupby(["view", "object"], sort=True):
         name = f"view_{int(view):03d}" + (f"_{obj}" if obj else "")
@@ -347,7 +355,10 @@ def segment_scene(
             "object": obj,
             "score": result.score,
             "mask_pixels": int(result.mask.sum()),
-            "clicks": [{"x": float(r.x), "y": float(r.y), "label": int(r.label), "line": int(r.line)} for r in rows.itertuples()],
+            "clicks": [
+                {"x": float(r.x), "y": float(r.y), "label": int(r.label), "line": int(r.line)}
+                for r in rows.itertuples()
+            ],
             "files": {"mask": f"{name}_mask.png", "overlay": f"{name}_overlay.png"},
             **provenance,
         }
@@ -356,20 +367,39 @@ def segment_scene(
             seg, used = session.segment_mesh(mesh, views)
             selected = seg.selected()
             export = export_segmentation(
-                mesh, selected, out / f"{name}_mesh", normalization=scene.normalization, frame="input",
-                metadata={"scene": scene_id, "prompt_view": int(view), "mesh_views": used, "vote_threshold": seg.vote_threshold, **provenance},
+                mesh,
+                selected,
+                out / f"{name}_mesh",
+                normalization=scene.normalization,
+                frame="input",
+                metadata={
+                    "scene": scene_id,
+                    "prompt_view": int(view),
+                    "mesh_views": used,
+                    "vote_threshold": seg.vote_threshold,
+                    **provenance,
+                },
             )
             entry["mesh"] = {
                 "views": used,
                 "segment_faces": export.segment_faces,
                 "rest_faces": export.rest_faces,
                 "frame": export.frame,
-                "files": [str(p.relative_to(out)) for p in (export.segment_ply, export.segment_glb, export.rest_ply, export.rest_glb)],
+                "files": [
+                    str(p.relative_to(out))
+                    for p in (export.segment_ply, export.segment_glb, export.rest_ply, export.rest_glb)
+                ],
             }
         entry["seconds"] = time.perf_counter() - t0
         atomic_write_json(out / f"{name}.json", entry)
-        log.info("segment: %s %s score %.3f, %d mask pixels%s", scene_id, name, result.score, entry["mask_pixels"],
-                 " (UNTRAINED teacher: not SAM's masks)" if provenance.get("untrained") else "")
+        log.info(
+            "segment: %s %s score %.3f, %d mask pixels%s",
+            scene_id,
+            name,
+            result.score,
+            entry["mask_pixels"],
+            " (UNTRAINED teacher: not SAM's masks)" if provenance.get("untrained") else "",
+        )
         entries.append(entry)
     atomic_write_json(out / "summary.json", {"scene": scene_id, **provenance, "objects": entries})
     return entries
@@ -392,6 +422,7 @@ def segment_prompts(
     """
     from san.data.scene import load_scene
     from san.interaction.session import SegmentationSession
+
     prompts = read_prompts(prompts_tsv)
     rows = prompts[prompts["scene"] == scene_id]
     if rows.empty:
@@ -424,9 +455,17 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
         "label). Writes *_mask.png, *_overlay.png, *.json and, with --export-mesh, the segmented mesh (input frame)."
     )
     p.add_argument("--scene-dir", required=True, help="trained scene folder results/{dataset}/{scene}")
-    p.add_argument("--scene-id", default=None, help="scene id dataset/name (default: the last two parts of --scene-dir)")
+    p.add_argument(
+        "--scene-id", default=None, help="scene id dataset/name (default: the last two parts of --scene-dir)"
+    )
     p.add_argument("--view", type=int, default=None, help="view index in poses/cameras.json (with --click)")
-    p.add_argument("--click", action="append", default=[], metavar="X,Y[,LABEL]", help="a click in pixels; LABEL 1 (default) positive, 0 negative; repeatable")
+    p.add_argument(
+        "--click",
+        action="append",
+        default=[],
+        metavar="X,Y[,LABEL]",
+        help="a click in pixels; LABEL 1 (default) positive, 0 negative; repeatable",
+    )
     p.add_argument("--prompts", default=None, help="prompts TSV (instead of --view/--click)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
@@ -465,12 +504,24 @@ def run_segment(args: argparse.Namespace) -> int:
 
         teacher = TeacherConfig(name=args.teacher, checkpoint=args.checkpoint)
     try:
-        entries = segment_prompts(tsv, scene_id, args.scene_dir, args.out, args.variant, args.export_mesh, args.views_for_mesh, teacher, args.device)
+        entries = segment_prompts(
+            tsv,
+            scene_id,
+            args.scene_dir,
+            args.out,
+            args.variant,
+            args.export_mesh,
+            args.views_for_mesh,
+            teacher,
+            args.device,
+        )
     except (PromptError, MissingStageError, SessionError) as e:
         raise CommandError(str(e)) from e
     for e in entries:
         mesh = f", mesh {e['mesh']['segment_faces']} faces" if "mesh" in e else ""
-        print(f"{e['scene']} view {e['view']}{' ' + e['object'] if e['object'] else ''}: score {e['score']:.3f}, {e['mask_pixels']} px{mesh}")
+        print(
+            f"{e['scene']} view {e['view']}{' ' + e['object'] if e['object'] else ''}: score {e['score']:.3f}, {e['mask_pixels']} px{mesh}"
+        )
     print(f"written to {args.out}")
     return 0
 

@@ -60,8 +60,14 @@ def time_teacher(
     nerf = load_nerf(model_path, dev).eval()
     log.info(
         "time_teacher %s/%s: %s%s on %s, view %s at %dx%d",
-        dataset, scene, teacher.info.name, " (UNTRAINED)" if teacher.info.untrained else "", device_name(dev),
-        view.name, view.width, view.height,
+        dataset,
+        scene,
+        teacher.info.name,
+        " (UNTRAINED)" if teacher.info.untrained else "",
+        device_name(dev),
+        view.name,
+        view.width,
+        view.height,
     )
     timing = measure_teacher_timing(view, rgb_renderer(nerf, config, dev), teacher, config, dev)
     record = {

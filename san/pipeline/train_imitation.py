@@ -36,11 +36,10 @@ import numpy as np
 import torch
 
 from san.config import to_dict
-from san.features.augment import CameraSpec
+from san.features.augment import CameraSpec, camera_at_size
 from san.imitation.config import TrainImitationConfig, VariantConfig, imitation_config, variant_config
 from san.imitation.model import save_imitation
 from san.imitation.quality import evenly_spaced, feature_quality, summarize, teacher_views
-from san.features.augment import camera_at_size
 from san.imitation.trainer import CURVE_COLUMNS, make_trainer
 from san.utils.device import resolve_device
 from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
@@ -57,7 +56,10 @@ def _curve_csv(rows: Sequence[dict]) -> str:
 
 
 def _cameras(frames: Sequence[Any]) -> list[CameraSpec]:
-    return [CameraSpec(np.asarray(f.c2w, dtype=np.float64), np.asarray(f.K, dtype=np.float64), int(f.width), int(f.height)) for f in frames]
+    return [
+        CameraSpec(np.asarray(f.c2w, dtype=np.float64), np.asarray(f.K, dtype=np.float64), int(f.width), int(f.height))
+        for f in frames
+    ]
 
 
 def run_imitation(
@@ -113,9 +115,17 @@ def run_imitation(
         "feature_shapes": [list(s) for s in info.feature_shapes],
     }
     if info.untrained:
-        log.warning("train_imitation: teacher %s has random weights: its features (and this field) are meaningless", info.name)
+        log.warning(
+            "train_imitation: teacher %s has random weights: its features (and this field) are meaningless", info.name
+        )
     fp = json.dumps(
-        {"config": to_dict(config), "variant": to_dict(variant), "seed": seed, "teacher": teacher_record, **(fingerprint or {})},
+        {
+            "config": to_dict(config),
+            "variant": to_dict(variant),
+            "seed": seed,
+            "teacher": teacher_record,
+            **(fingerprint or {}),
+        },
         sort_keys=True,
         default=str,
     )
@@ -129,12 +139,21 @@ def run_imitation(
         test = [camera_at_size(c, render_size) for c in _cameras(test_frames)]
         pick_test = evenly_spaced(test, config.eval_views)
         pick_train = evenly_spaced(train_cams, config.eval_views)
-        quality_views["test"] = teacher_views(nerf, teacher, [test[i] for i in pick_test], [f"test/{i}" for i in pick_test])
-        quality_views["train"] = teacher_views(
-            nerf, teacher, [camera_at_size(train_cams[i], render_size) for i in pick_train], [f"train/{i}" for i in pick_train]
+        quality_views["test"] = teacher_views(
+            nerf, teacher, [test[i] for i in pick_test], [f"test/{i}" for i in pick_test]
         )
-        log.info("train_imitation: %d + %d quality views encoded in %.1f s (not counted as training teacher calls)",
-                 len(pick_test), len(pick_train), time.perf_counter() - t0)
+        quality_views["train"] = teacher_views(
+            nerf,
+            teacher,
+            [camera_at_size(train_cams[i], render_size) for i in pick_train],
+            [f"train/{i}" for i in pick_train],
+        )
+        log.info(
+            "train_imitation: %d + %d quality views encoded in %.1f s (not counted as training teacher calls)",
+            len(pick_test),
+            len(pick_train),
+            time.perf_counter() - t0,
+        )
 
     extra = trainer.resume(ckpt_dir, fp)
     if extra is not None:
@@ -146,9 +165,17 @@ def run_imitation(
     log.info(
         "train_imitation: variant %s (augment %s, fresh_fraction %.2f, mesh_surface %s, correlation %s), %d maps %s, "
         "%d cached views seeded, %d rays/step, device %s, grid backend %s",
-        variant.name, variant.augment, variant.fresh_fraction, variant.mesh_surface, variant.correlation_loss,
-        len(info.feature_shapes), [list(s) for s in info.feature_shapes], trainer.seeded_views, config.rays_per_step,
-        device, getattr(trainer.model.field.encoding, "backend", "?"),
+        variant.name,
+        variant.augment,
+        variant.fresh_fraction,
+        variant.mesh_surface,
+        variant.correlation_loss,
+        len(info.feature_shapes),
+        [list(s) for s in info.feature_shapes],
+        trainer.seeded_views,
+        config.rays_per_step,
+        device,
+        getattr(trainer.model.field.encoding, "backend", "?"),
     )
     trainer.fit(ckpt_dir, fp, resume=False, extra={"quality_before": before})
     after = {k: feature_quality(nerf, trainer.model, v, mesh) for k, v in quality_views.items()}
@@ -172,14 +199,25 @@ def run_imitation(
     save_imitation(
         trainer.model,
         out_dir / "field.pt",
-        {"teacher": info.name, "teacher_info": teacher_record, "variant": to_dict(variant), "config": to_dict(config), "seed": seed, **(metadata or {})},
+        {
+            "teacher": info.name,
+            "teacher_info": teacher_record,
+            "variant": to_dict(variant),
+            "config": to_dict(config),
+            "seed": seed,
+            **(metadata or {}),
+        },
     )
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     if quality:
         log.info(
             "train_imitation: cosine %s, MSE %s (before: %s), %d teacher calls in %d steps, %.0f s",
-            {k: round(v["cosine"], 4) for k, v in after.items()}, {k: round(v["mse"], 5) for k, v in after.items()},
-            {k: round(v["mse"], 5) for k, v in (before or {}).items()}, stats["teacher_calls"], stats["steps"], stats["wall_s"],
+            {k: round(v["cosine"], 4) for k, v in after.items()},
+            {k: round(v["mse"], 5) for k, v in after.items()},
+            {k: round(v["mse"], 5) for k, v in (before or {}).items()},
+            stats["teacher_calls"],
+            stats["steps"],
+            stats["wall_s"],
         )
     return stats
 
@@ -227,7 +265,9 @@ def train_imitation(
             raise ValueError(f"variant {variant!r} needs the extracted mesh (mesh/mesh_normalized.ply)")
         mesh = load_mesh(mesh_path, dev)
     with open_feature_cache(cache_path) as cache:
-        if cache.meta.teacher != teacher.info.name or tuple(cache.meta.feature_shapes) != tuple(teacher.info.feature_shapes):
+        if cache.meta.teacher != teacher.info.name or tuple(cache.meta.feature_shapes) != tuple(
+            teacher.info.feature_shapes
+        ):
             raise FeatureCacheError(
                 f"{cache_path}: made with teacher {cache.meta.teacher!r} {list(cache.meta.feature_shapes)}, "
                 f"but the configured teacher is {teacher.info.name!r} {list(teacher.info.feature_shapes)}"
@@ -237,9 +277,26 @@ def train_imitation(
             "cache": [cache.meta.created, cache.meta.nerf_digest, cache.num_views],
             "mesh_sha256": sha256_file(mesh_path) if mesh is not None else None,
         }
-        metadata = {"nerf": str(model_path), "cache": str(cache_path), "cameras": str(cameras_json), "scene_kind": scene.scene_kind}
+        metadata = {
+            "nerf": str(model_path),
+            "cache": str(cache_path),
+            "cameras": str(cameras_json),
+            "scene_kind": scene.scene_kind,
+        }
         return run_imitation(
-            nerf, teacher, scene.train_frames, out_dir, config, var, cache, mesh, scene.test_frames, seed, dev, fingerprint, metadata
+            nerf,
+            teacher,
+            scene.train_frames,
+            out_dir,
+            config,
+            var,
+            cache,
+            mesh,
+            scene.test_frames,
+            seed,
+            dev,
+            fingerprint,
+            metadata,
         )
 
 
@@ -258,7 +315,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--teacher", default="sam_untrained_tiny")
     p.add_argument("--teacher-checkpoint", default=None)
     p.add_argument("--preset", default="cpu", choices=sorted(TrainImitationConfig.PRESETS))
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="override an imitation config key, e.g. steps=200")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override an imitation config key, e.g. steps=200",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -269,8 +332,16 @@ def main(argv: list[str] | None = None) -> None:
         overrides[key] = json.loads(value)
     config = imitation_config({"preset": args.preset, **overrides})
     stats = train_imitation(
-        args.model, args.cameras, args.cache, args.out, config, args.variant,
-        TeacherConfig(args.teacher, args.teacher_checkpoint), args.mesh, args.device, args.seed,
+        args.model,
+        args.cameras,
+        args.cache,
+        args.out,
+        config,
+        args.variant,
+        TeacherConfig(args.teacher, args.teacher_checkpoint),
+        args.mesh,
+        args.device,
+        args.seed,
     )
     print(json.dumps({k: stats[k] for k in ("steps", "teacher_calls", "wall_s", "quality")}, indent=2, default=str))
 

@@ -52,17 +52,31 @@ log = logging.getLogger("san")
 
 _CPU_MODEL: dict[str, Any] = {
     "field": {
-        "grid": {"num_levels": 8, "features_per_level": 4, "log2_hashmap_size": 17, "base_resolution": 16, "max_resolution": 1024},
+        "grid": {
+            "num_levels": 8,
+            "features_per_level": 4,
+            "log2_hashmap_size": 17,
+            "base_resolution": 16,
+            "max_resolution": 1024,
+        },
         "hidden_dim": 64,
         "color_hidden_dim": 64,
         "color_hidden_layers": 2,
     },
     "sampler": {"kind": "proposal", "num_samples": 16, "proposal_samples": (48,)},
-    "proposals": ({"grid": {"num_levels": 5, "features_per_level": 2, "log2_hashmap_size": 16, "max_resolution": 256}},),
+    "proposals": (
+        {"grid": {"num_levels": 5, "features_per_level": 2, "log2_hashmap_size": 16, "max_resolution": 256}},
+    ),
 }
 _PAPER_MODEL: dict[str, Any] = {
     "field": {
-        "grid": {"num_levels": 16, "features_per_level": 2, "log2_hashmap_size": 19, "base_resolution": 16, "max_resolution": 2048},
+        "grid": {
+            "num_levels": 16,
+            "features_per_level": 2,
+            "log2_hashmap_size": 19,
+            "base_resolution": 16,
+            "max_resolution": 2048,
+        },
     },
     "sampler": {"kind": "proposal", "num_samples": 32, "proposal_samples": (128, 64)},
 }
@@ -102,7 +116,14 @@ class TrainNeRFConfig:
     model: NeRFConfig = dataclasses.field(default_factory=NeRFConfig)
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        "cpu": {"steps": 12000, "rays_per_batch": 512, "checkpoint_every": 2000, "log_every": 200, "eval_chunk": 4096, "model": _CPU_MODEL},
+        "cpu": {
+            "steps": 12000,
+            "rays_per_batch": 512,
+            "checkpoint_every": 2000,
+            "log_every": 200,
+            "eval_chunk": 4096,
+            "model": _CPU_MODEL,
+        },
         "paper": {"steps": 10000, "rays_per_batch": 8192, "checkpoint_every": 1000, "model": _PAPER_MODEL},
     }
 
@@ -138,7 +159,9 @@ class RaySampler:
         for f in frames:
             img = load_image(f.image, background)
             if img.shape[:2] != (f.height, f.width):
-                raise ValueError(f"{f.image}: image is {img.shape[1]}x{img.shape[0]}, cameras.json says {f.width}x{f.height}")
+                raise ValueError(
+                    f"{f.image}: image is {img.shape[1]}x{img.shape[0]}, cameras.json says {f.width}x{f.height}"
+                )
             colors.append(torch.from_numpy(np.round(img * 255.0).astype(np.uint8)).view(-1, 3))
             offsets.append(offsets[-1] + f.width * f.height)
         self.colors = torch.cat(colors).to(device)
@@ -183,7 +206,9 @@ class NeRFTrainer:
         space = SceneSpace.from_scene(scene, config.model.sampler.ndc_margin, config.model.unbounded_far)
         self.model = NeRFModel(config.model, space, device)
         self.model.train()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=config.adam_eps, fused=True)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.lr, betas=(0.9, 0.99), eps=config.adam_eps, fused=True
+        )
         gamma = (config.lr_final / config.lr) ** (1.0 / config.steps)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -200,7 +225,9 @@ class NeRFTrainer:
         mse = torch.mean((out.rgb - target) ** 2)
         loss = mse
         if out.proposal_weights and cfg.proposal_loss_weight > 0:
-            loss = loss + cfg.proposal_loss_weight * interlevel_loss(out.edges, out.weights, out.proposal_edges, out.proposal_weights)
+            loss = loss + cfg.proposal_loss_weight * interlevel_loss(
+                out.edges, out.weights, out.proposal_edges, out.proposal_weights
+            )
         if cfg.distortion_loss_weight > 0:
             loss = loss + cfg.distortion_loss_weight * distortion_loss(out.edges, out.weights)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -248,7 +275,9 @@ class NeRFTrainer:
             out = self.model.render_camera(f.c2w, f.K, f.width, f.height, f.distortion, chunk=self.config.eval_chunk)
             pred = out["rgb"].clamp(0, 1).cpu()
             gt = torch.from_numpy(load_image(f.image, background))
-            per_view.append({"frame": index, "image": Path(f.image).name, "psnr": psnr(pred, gt), "ssim": ssim(pred, gt)})
+            per_view.append(
+                {"frame": index, "image": Path(f.image).name, "psnr": psnr(pred, gt), "ssim": ssim(pred, gt)}
+            )
             if render_dir is not None:
                 render_dir.mkdir(parents=True, exist_ok=True)
                 with atomic_path(render_dir / f"{index:03d}.png") as tmp:
@@ -299,7 +328,12 @@ def train_nerf(
             log.warning("train_nerf: ignoring %s: it belongs to another config or cameras.json", latest)
     log.info(
         "train_nerf: %s scene, %d train / %d test views, %d rays, device %s, hash grid backend %s",
-        scene.scene_kind, len(scene.train_frames), len(scene.test_frames), len(trainer.rays), dev, trainer.model.encoding_backend,
+        scene.scene_kind,
+        len(scene.train_frames),
+        len(scene.test_frames),
+        len(trainer.rays),
+        dev,
+        trainer.model.encoding_backend,
     )
     progress = Progress(config.steps, start=trainer.step_count, every=config.log_every)
     t_last = time.perf_counter()
@@ -340,5 +374,10 @@ def train_nerf(
     atomic_write_json(out_dir / "metrics.json", metrics)
     save_nerf(model, out_dir / "model.pt")
     shutil.rmtree(ckpt_dir, ignore_errors=True)
-    log.info("train_nerf: test PSNR %.2f dB, SSIM %.4f, %.0f s of training", metrics["psnr"], metrics["ssim"], trainer.elapsed)
+    log.info(
+        "train_nerf: test PSNR %.2f dB, SSIM %.4f, %.0f s of training",
+        metrics["psnr"],
+        metrics["ssim"],
+        trainer.elapsed,
+    )
     return metrics

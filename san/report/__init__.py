@@ -24,7 +24,9 @@ class ReportConfig:
 
     def __post_init__(self) -> None:
         if self.qualitative_max < 0 or self.dpi < 10:
-            raise ConfigError(f"config.report: qualitative_max must be >= 0 and dpi >= 10, got {self.qualitative_max}, {self.dpi}")
+            raise ConfigError(
+                f"config.report: qualitative_max must be >= 0 and dpi >= 10, got {self.qualitative_max}, {self.dpi}"
+            )
 
 
 __all__ = ["ReportConfig"]

@@ -115,7 +115,15 @@ def iou_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dpi: 
     for i, col in enumerate(variants):
         ax.bar(xs - 0.4 + width * (i + 0.5), scenes[col].to_numpy(dtype=float), width, label=col.removeprefix("iou_"))
     if "iou_ceiling" in scenes and scenes["iou_ceiling"].notna().any():
-        ax.scatter(xs, scenes["iou_ceiling"].to_numpy(dtype=float), marker="_", s=900, color="black", zorder=3, label="teacher shift ceiling")
+        ax.scatter(
+            xs,
+            scenes["iou_ceiling"].to_numpy(dtype=float),
+            marker="_",
+            s=900,
+            color="black",
+            zorder=3,
+            label="teacher shift ceiling",
+        )
     ax.set_xticks(xs, [f"{d}/{s}" for d, s in zip(scenes["dataset"], scenes["scene"])], rotation=30, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("mask IoU (imitation vs teacher)")
@@ -133,7 +141,10 @@ def timing_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dp
     """
     steps = [s for s in STEP_LABELS if f"{s}_ms" in table]
     fig, (ax1, ax2) = _subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [2, 1]})
-    labels = [f"{t}{' (untrained)' if u == 'yes' else ''}, {d}" for t, u, d in zip(table["timing_teacher"], table["untrained"], table["device"])]
+    labels = [
+        f"{t}{' (untrained)' if u == 'yes' else ''}, {d}"
+        for t, u, d in zip(table["timing_teacher"], table["untrained"], table["device"])
+    ]
     width = 0.8 / max(1, len(table))
     xs = np.arange(len(steps))
     for i, (_, row) in enumerate(table.iterrows()):
@@ -155,7 +166,9 @@ def timing_bars(table: pd.DataFrame, path: str | os.PathLike, note: str = "", dp
     return _save(fig, path, dpi)
 
 
-def qualitative_grid(images: Sequence[str | os.PathLike], labels: Sequence[str], path: str | os.PathLike, note: str = "", dpi: int = 120) -> Path:
+def qualitative_grid(
+    images: Sequence[str | os.PathLike], labels: Sequence[str], path: str | os.PathLike, note: str = "", dpi: int = 120
+) -> Path:
     """Stack per-scene ``qualitative.png`` files vertically, each labelled."""
     n = max(1, len(images))
     fig, axes = _subplots(n, 1, figsize=(10, 3.4 * n + 0.5), squeeze=False)
@@ -173,7 +186,9 @@ def qualitative_grid(images: Sequence[str | os.PathLike], labels: Sequence[str],
 def _curve_xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str] | None:
     ycol = next((c for c in CURVE_Y if c in df), None)
     if ycol is None:
-        numeric = [c for c in df.select_dtypes("number").columns if c not in ("step", "time", "elapsed_s", "seconds", "lr")]
+        numeric = [
+            c for c in df.select_dtypes("number").columns if c not in ("step", "time", "elapsed_s", "seconds", "lr")
+        ]
         if not numeric:
             return None
         ycol = numeric[0]
@@ -181,7 +196,13 @@ def _curve_xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str] | None:
     return x, df[ycol].to_numpy(dtype=float), ycol
 
 
-def training_curves(nerf: Sequence[tuple[str, str | os.PathLike]], imitation: Sequence[tuple[str, str | os.PathLike]], path: str | os.PathLike, note: str = "", dpi: int = 120) -> Path:
+def training_curves(
+    nerf: Sequence[tuple[str, str | os.PathLike]],
+    imitation: Sequence[tuple[str, str | os.PathLike]],
+    path: str | os.PathLike,
+    note: str = "",
+    dpi: int = 120,
+) -> Path:
     """Two panels, NeRF and imitation training curves, one line per ``(label, csv)``.
 
     The y column is the first of :data:`CURVE_Y` present (else the first numeric column), against

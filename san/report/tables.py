@@ -49,7 +49,18 @@ class ReportError(ValueError):
     """A metrics file the report cannot use; the message names the file."""
 
 
-REQUIRED_KEYS = ("dataset", "scene", "variant", "teacher", "untrained", "mask_iou", "feature_mse", "feature_cosine", "timing_ms", "fps")
+REQUIRED_KEYS = (
+    "dataset",
+    "scene",
+    "variant",
+    "teacher",
+    "untrained",
+    "mask_iou",
+    "feature_mse",
+    "feature_cosine",
+    "timing_ms",
+    "fps",
+)
 
 
 def load_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -110,7 +121,9 @@ def _yes(flag: bool) -> str:
 
 def untrained_note(df: pd.DataFrame) -> str:
     """The sentence every caption carries when a quality or timing teacher is untrained ('' if none)."""
-    names = sorted(set(df.loc[df["untrained"], "teacher"]) | set(df.loc[df["timing_teacher_untrained"], "timing_teacher"]))
+    names = sorted(
+        set(df.loc[df["untrained"], "teacher"]) | set(df.loc[df["timing_teacher_untrained"], "timing_teacher"])
+    )
     return UNTRAINED_NOTE.format(names=", ".join(names)) if names else ""
 
 
@@ -145,10 +158,19 @@ def table1_timing(df: pd.DataFrame, variant: str = "full") -> tuple[pd.DataFrame
         (and ``fps_imitation_mesh`` when timed) and ``fps_speedup``.
     """
     rows = []
-    for (teacher, untrained, device), g in df.groupby(["timing_teacher", "timing_teacher_untrained", "device"], sort=True):
+    for (teacher, untrained, device), g in df.groupby(
+        ["timing_teacher", "timing_teacher_untrained", "device"], sort=True
+    ):
         main = g[g["variant"] == variant]
-        row = {"timing_teacher": teacher, "untrained": _yes(untrained), "device": device, "scenes": int(g[["dataset", "scene"]].drop_duplicates().shape[0])}
-        columns = [(f"ms_{s}", f"{s}_ms") for s in TIMING_STEPS] + [(f"fps_{k}", f"fps_{k}") for k in ("original", "imitation", "imitation_mesh")]
+        row = {
+            "timing_teacher": teacher,
+            "untrained": _yes(untrained),
+            "device": device,
+            "scenes": int(g[["dataset", "scene"]].drop_duplicates().shape[0]),
+        }
+        columns = [(f"ms_{s}", f"{s}_ms") for s in TIMING_STEPS] + [
+            (f"fps_{k}", f"fps_{k}") for k in ("original", "imitation", "imitation_mesh")
+        ]
         for col, name in columns:
             if col not in g:
                 continue
@@ -161,7 +183,18 @@ def table1_timing(df: pd.DataFrame, variant: str = "full") -> tuple[pd.DataFrame
             row["fps_speedup"] = row["fps_imitation"] / row["fps_original"]
         rows.append(row)
     table = pd.DataFrame(rows)
-    order = ["timing_teacher", "untrained", "device", "scenes", *[f"{s}_ms" for s in TIMING_STEPS], "encode_speedup", "fps_original", "fps_imitation", "fps_imitation_mesh", "fps_speedup"]
+    order = [
+        "timing_teacher",
+        "untrained",
+        "device",
+        "scenes",
+        *[f"{s}_ms" for s in TIMING_STEPS],
+        "encode_speedup",
+        "fps_original",
+        "fps_imitation",
+        "fps_imitation_mesh",
+        "fps_speedup",
+    ]
     table = table[[c for c in order if c in table]]
     devices = ", ".join(sorted(set(df["device"])))
     caption = _caption(
@@ -198,7 +231,9 @@ def table2_ablation(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
             }
         )
     table = pd.DataFrame(rows)
-    table = table.iloc[sorted(range(len(table)), key=lambda i: (table["teacher"].iat[i], _variant_key(table["variant"].iat[i])))].reset_index(drop=True)
+    table = table.iloc[
+        sorted(range(len(table)), key=lambda i: (table["teacher"].iat[i], _variant_key(table["variant"].iat[i])))
+    ].reset_index(drop=True)
     caption = _caption(
         "Table 2. Ablations: feature MSE and cosine similarity (imitated vs teacher features, valid region), "
         "mask IoU (imitation vs teacher masks, click grid) beside the teacher's own half-patch shift ceiling, "
@@ -217,7 +252,9 @@ def iou_per_scene(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         for the overall one).
     """
     variants = sorted(df["variant"].unique(), key=_variant_key)
-    wide = df.pivot_table(index=["dataset", "scene"], columns="variant", values="mask_iou", aggfunc="mean").reindex(columns=variants)
+    wide = df.pivot_table(index=["dataset", "scene"], columns="variant", values="mask_iou", aggfunc="mean").reindex(
+        columns=variants
+    )
     wide.columns = [f"iou_{v}" for v in wide.columns]
     info = df.groupby(["dataset", "scene"]).agg(
         teacher=("teacher", lambda s: ", ".join(sorted(set(s)))),
@@ -268,7 +305,10 @@ def write_table(table: pd.DataFrame, caption: str, stem: str | os.PathLike, labe
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].map(format_number)
-    align = ["right" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) else "left" for c in table.columns]
+    align = [
+        "right" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) else "left"
+        for c in table.columns
+    ]
     md = shown.to_markdown(index=False, disable_numparse=True, colalign=align)
     atomic_write_text(md_path, f"{caption}\n\n{md}\n")
     tex = shown.to_latex(index=False, escape=True, caption=_latex_escape(caption), label=label)

@@ -51,6 +51,7 @@ def build_sam_teacher(arch, checkpoint=None, untrained=False, batch_size=1):
 
     return build(arch, checkpoint, untrained=untrained, batch_size=batch_size)
 
+
 __all__ = [
     "Decoded",
     "Prompts",
@@ -102,7 +103,9 @@ def _toy(checkpoint: str | None, batch_size: int) -> Teacher:
 
 for _arch in ("vit_h", "vit_l", "vit_b"):
     register_teacher(f"sam_{_arch}", lambda ckpt, bs, a=_arch: build_sam_teacher(a, ckpt, batch_size=bs))
-    register_teacher(f"sam_{_arch}_untrained", lambda ckpt, bs, a=_arch: build_sam_teacher(a, ckpt, untrained=True, batch_size=bs))
+    register_teacher(
+        f"sam_{_arch}_untrained", lambda ckpt, bs, a=_arch: build_sam_teacher(a, ckpt, untrained=True, batch_size=bs)
+    )
 register_teacher("sam_untrained_tiny", lambda ckpt, bs: build_sam_teacher("tiny", ckpt, untrained=True, batch_size=bs))
 register_teacher("sam_tiny_procedural", _procedural)
 register_teacher(TOY_NAME, _toy)

@@ -33,7 +33,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
 TEACHER_KINDS = ("sam", "procedural", "untrained")
 """What a teacher's weights are; see :attr:`TeacherInfo.kind`."""
 

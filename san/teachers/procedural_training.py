@@ -115,7 +115,9 @@ def to_training_arrays(views, input_size: int = ARCH.input_size) -> tuple[torch.
 # losses
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0):
+def focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+):
     """Sigmoid focal loss averaged over valid pixels; ``logits``/``target`` ``...xHxW``, ``valid``
     broadcastable. Returns ``...``."""
     p = torch.sigmoid(logits)
@@ -172,7 +174,9 @@ def _boxes(gt: torch.Tensor, generator: torch.Generator, noise: bool) -> torch.T
         side = torch.stack([x1 - x0, y1 - y0, x1 - x0, y1 - y0], -1)
         std = (0.1 * side).clamp_max(5.0)
         box = box + torch.randn(box.shape, generator=generator, device=gt.device) * std
-        box = torch.stack([torch.minimum(box[:, 0], box[:, 2] - 1), torch.minimum(box[:, 1], box[:, 3] - 1), box[:, 2], box[:, 3]], -1)
+        box = torch.stack(
+            [torch.minimum(box[:, 0], box[:, 2] - 1), torch.minimum(box[:, 1], box[:, 3] - 1), box[:, 2], box[:, 3]], -1
+        )
     return box - 0.5
 
 
@@ -203,7 +207,9 @@ def decode_batch(sam, embeddings: torch.Tensor, sparse: torch.Tensor, dense: tor
     )
 
 
-def training_step(sam, images: torch.Tensor, ids: torch.Tensor, config: TrainConfig, generator: torch.Generator, amp: bool = False):
+def training_step(
+    sam, images: torch.Tensor, ids: torch.Tensor, config: TrainConfig, generator: torch.Generator, amp: bool = False
+):
     """Loss of one step (see the module docstring) on a batch.
 
     Args:
@@ -335,8 +341,13 @@ def train(
     torch.manual_seed(config.seed)
     sam = build_procedural_sam().to(device).train()
     images, ids = images.to(device), ids.to(device)
-    opt = torch.optim.AdamW(sam.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.999),
-                            fused=device.type == "cuda")  # one kernel for all parameters on the GPU
+    opt = torch.optim.AdamW(
+        sam.parameters(),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        betas=(0.9, 0.999),
+        fused=device.type == "cuda",
+    )  # one kernel for all parameters on the GPU
     gen = torch.Generator(device=device)
     gen.manual_seed(config.seed + 1)
     start = 0
@@ -362,22 +373,52 @@ def train(
         opt.step()
         window.append({"loss": loss.detach(), **stats})
         if (step + 1) % log_every == 0 or step + 1 == config.steps:
-            mean = {k: float(torch.stack([torch.as_tensor(w[k], device=device) for w in window]).float().mean()) for k in window[0]}
+            mean = {
+                k: float(torch.stack([torch.as_tensor(w[k], device=device) for w in window]).float().mean())
+                for k in window[0]
+            }
             window = []
             elapsed = time.perf_counter() - t0
-            rows.append({"step": step + 1, "lr": lr_at(step, config), "elapsed_s": round(elapsed, 2), **{k: round(v, 5) for k, v in mean.items()}})
+            rows.append(
+                {
+                    "step": step + 1,
+                    "lr": lr_at(step, config),
+                    "elapsed_s": round(elapsed, 2),
+                    **{k: round(v, 5) for k, v in mean.items()},
+                }
+            )
             rate = (step + 1 - start) / max(elapsed, 1e-9)
             log.info(
                 "train step %d/%d | loss %.4f | iou first %.3f last %.3f | %.2f it/s | ETA %.0fs",
-                step + 1, config.steps, mean["loss"], mean["iou_first"], mean["iou_last"], rate, (config.steps - step - 1) / max(rate, 1e-9),
+                step + 1,
+                config.steps,
+                mean["loss"],
+                mean["iou_first"],
+                mean["iou_last"],
+                rate,
+                (config.steps - step - 1) / max(rate, 1e-9),
             )
             if curve_path is not None:
                 write_curve(curve_path, rows)
-        if resume_path is not None and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < config.steps:
+        if (
+            resume_path is not None
+            and checkpoint_every
+            and (step + 1) % checkpoint_every == 0
+            and step + 1 < config.steps
+        ):
             from san.utils.io import atomic_path
 
             with atomic_path(resume_path) as tmp:
-                torch.save({"model": sam.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "step": step + 1, "rows": rows}, tmp)
+                torch.save(
+                    {
+                        "model": sam.state_dict(),
+                        "opt": opt.state_dict(),
+                        "gen": gen.get_state(),
+                        "step": step + 1,
+                        "rows": rows,
+                    },
+                    tmp,
+                )
     return sam.eval().cpu(), rows
 
 
@@ -432,10 +473,23 @@ def evaluate_views(teacher, views, seed: int = 0, min_area_px: int = 100, object
             x, y = _interior_point(mask, rng)
             click = teacher.decode(f, Prompts.click(x, y), hw).masks[0].cpu().numpy()
             ys, xs = np.nonzero(mask)
-            boxm = teacher.decode(f, Prompts.from_box(xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0), hw).masks[0].cpu().numpy()
+            boxm = (
+                teacher.decode(f, Prompts.from_box(xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0), hw)
+                .masks[0]
+                .cpu()
+                .numpy()
+            )
             iou = lambda p: float((p & mask).sum() / max(1, (p | mask).sum()))  # noqa: E731
-            records.append({"seed": int(getattr(v, "seed", -1)), "view": int(getattr(v, "view", -1)), "id": int(sid),
-                            "area_px": int(mask.sum()), "click_iou": iou(click), "box_iou": iou(boxm)})
+            records.append(
+                {
+                    "seed": int(getattr(v, "seed", -1)),
+                    "view": int(getattr(v, "view", -1)),
+                    "id": int(sid),
+                    "area_px": int(mask.sum()),
+                    "click_iou": iou(click),
+                    "box_iou": iou(boxm),
+                }
+            )
 
     def summary(rs):
         return {

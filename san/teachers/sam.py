@@ -92,7 +92,9 @@ class SamTeacher(Teacher):
         points, box = self.prompts_to_input(prompts, hw)
         point_input = (points[None], prompts.labels.to(self.device)[None]) if points.shape[0] else None
         if mask_input is not None:
-            mask_input = torch.as_tensor(mask_input).to(self.device, torch.float32).reshape(1, 1, *mask_input.shape[-2:])
+            mask_input = (
+                torch.as_tensor(mask_input).to(self.device, torch.float32).reshape(1, 1, *mask_input.shape[-2:])
+            )
         sparse, dense = self.sam.prompt_encoder(points=point_input, boxes=box, masks=mask_input)
         low_res, scores = self.sam.mask_decoder(
             image_embeddings=embedding,
@@ -180,12 +182,18 @@ def read_sam_checkpoint(path: str | os.PathLike, arch: str) -> dict[str, torch.T
     path = Path(path)
     expected = SAM_ARCHS[arch]
     if not path.is_file():
-        hint = f" (the official file is {expected.checkpoint_name}; download it yourself)" if expected.checkpoint_name else ""
+        hint = (
+            f" (the official file is {expected.checkpoint_name}; download it yourself)"
+            if expected.checkpoint_name
+            else ""
+        )
         raise TeacherError(f"{path}: SAM checkpoint not found{hint}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # the unpickler raises anything on garbage or a cut-off file
-        raise TeacherError(f"{path}: cannot read SAM checkpoint, the file is corrupt or truncated ({type(e).__name__}: {e})") from e
+        raise TeacherError(
+            f"{path}: cannot read SAM checkpoint, the file is corrupt or truncated ({type(e).__name__}: {e})"
+        ) from e
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):

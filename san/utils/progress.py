@@ -41,4 +41,6 @@ def setup_logging(logfile: str | None = None, level: int = logging.INFO) -> None
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if logfile:
         handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )

@@ -161,7 +161,10 @@ def test_depth_and_ids_match_meshes():
     meshes = {o.id: named[o.name] for o in demo_objects(cfg)}
     meshes[GROUND_ID] = named["ground"]
     K = demo_intrinsics(DemoSceneConfig(width=40, height=40))
-    c2ws = [demo_cameras(cfg)[0], look_at(np.array([2.5, -2.0, 1.8]), np.array([0.0, 0.0, 0.3]), np.array([0.0, 0.0, 1.0]))]
+    c2ws = [
+        demo_cameras(cfg)[0],
+        look_at(np.array([2.5, -2.0, 1.8]), np.array([0.0, 0.0, 0.3]), np.array([0.0, 0.0, 1.0])),
+    ]
     for c2w in c2ws:
         points, ids, _ = _surface_points(c2w, K, 40, 40, cfg)
         assert set(meshes) | {BACKGROUND_ID} == set(np.unique(ids))
@@ -172,7 +175,9 @@ def test_depth_and_ids_match_meshes():
         assert own[hit].max() < SURFACE_TOLERANCE, f"hit points off their mesh by {own[hit].max():.2e}"
         for i, mesh in meshes.items():  # no other surface is nearer than a pixel's own (within tolerance)
             near = hit & (ids != i) & (_box_distance(points, mesh.bounds) < own + SURFACE_TOLERANCE)
-            assert np.all(own[near] <= _distance_to_mesh(mesh, points[near]) + SURFACE_TOLERANCE), f"pixels nearer to id {i}"
+            assert np.all(own[near] <= _distance_to_mesh(mesh, points[near]) + SURFACE_TOLERANCE), (
+                f"pixels nearer to id {i}"
+            )
         sky = points[~hit]  # the dome: analytic check (its icosphere mesh is only a picture of it)
         assert np.allclose(np.linalg.norm(sky, axis=1), cfg.dome_radius, atol=1e-5)
         assert np.all(sky[:, 2] >= -1e-6)

@@ -148,8 +148,11 @@ def test_all_frames_held_out_is_an_error(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, key",
-    [({"test_every": -1}, "test_every"), ({"background": (2.0, 0.0, 0.0)}, "background"),
-     ({"unbounded_near": 5.0, "unbounded_far": 1.0}, "unbounded_near")],
+    [
+        ({"test_every": -1}, "test_every"),
+        ({"background": (2.0, 0.0, 0.0)}, "background"),
+        ({"unbounded_near": 5.0, "unbounded_far": 1.0}, "unbounded_near"),
+    ],
 )
 def test_config_validation(kwargs, key):
     with pytest.raises(ConfigError, match=rf"poses\.{key}"):

@@ -24,7 +24,10 @@ from san.data.procedural.render import trace_rays
 
 
 def _scene_summary(scene):
-    return [(o.name, o.pattern, [(p.shape, p.position.tolist(), p.rotation.tolist()) for p in o.parts]) for o in scene.objects]
+    return [
+        (o.name, o.pattern, [(p.shape, p.position.tolist(), p.rotation.tolist()) for p in o.parts])
+        for o in scene.objects
+    ]
 
 
 def test_same_seed_same_scene_different_seed_different_scene():

@@ -27,12 +27,24 @@ def _gl_pose(eye) -> list:
 def _nerfstudio_scene(tmp_path, frames_on_disk=(0, 1, 2), extra=None):
     meta = {
         "camera_model": "OPENCV",
-        "fl_x": 40.0, "fl_y": 42.0, "cx": 31.0, "cy": 25.0, "w": 64, "h": 48,
-        "k1": 0.01, "k2": -0.002, "p1": 0.0005, "p2": 0.0,
+        "fl_x": 40.0,
+        "fl_y": 42.0,
+        "cx": 31.0,
+        "cy": 25.0,
+        "w": 64,
+        "h": 48,
+        "k1": 0.01,
+        "k2": -0.002,
+        "p1": 0.0005,
+        "p2": 0.0,
         "frames": [
             {"file_path": "images/frame_00003.png", "transform_matrix": _gl_pose((3.0, 0.0, 1.0))},
-            {"file_path": "images/frame_00001.png", "transform_matrix": _gl_pose((0.0, 3.0, 1.0)),
-             "fl_x": 50.0, "k1": 0.1},
+            {
+                "file_path": "images/frame_00001.png",
+                "transform_matrix": _gl_pose((0.0, 3.0, 1.0)),
+                "fl_x": 50.0,
+                "k1": 0.1,
+            },
             {"file_path": "images/frame_00002.png", "transform_matrix": _gl_pose((-3.0, 0.0, 1.0))},
             {"file_path": "images/frame_00004.png", "transform_matrix": _gl_pose((0.0, -3.0, 1.0))},
         ],

@@ -36,7 +36,9 @@ def test_torch_hashgrid_matches_reference(config):
 
 
 def test_torch_hashgrid_gradient_is_scatter_of_weights():
-    config = HashGridConfig(num_levels=4, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=64)
+    config = HashGridConfig(
+        num_levels=4, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=64
+    )
     torch.manual_seed(1)
     enc = make_hash_encoding(config, backend="torch", device="cpu")
     x = torch.rand(50, 3)
@@ -56,7 +58,9 @@ def reference_encoding_autograd(x, enc, params):
 
 
 def test_hashgrid_level_layout_follows_instant_ngp():
-    config = HashGridConfig(num_levels=16, features_per_level=2, log2_hashmap_size=19, base_resolution=16, max_resolution=2048)
+    config = HashGridConfig(
+        num_levels=16, features_per_level=2, log2_hashmap_size=19, base_resolution=16, max_resolution=2048
+    )
     layout = config.level_layout()
     assert layout[0][1] == 16 and abs(layout[-1][0] - 2047.0) < 1e-6
     assert config.per_level_scale == pytest.approx(math.exp(math.log(128) / 15))
@@ -89,7 +93,9 @@ def test_tcnn_wrapper_shares_the_torch_state_dict_layout():
 
     from san.encodings import hashgrid as hg
 
-    config = HashGridConfig(num_levels=3, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=32)
+    config = HashGridConfig(
+        num_levels=3, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=32
+    )
     reference = hg.TorchHashEncoding(config)
 
     class StandInEncoding(nn.Module):

@@ -16,8 +16,18 @@ from san.pipeline.report import make_tables
 from san.teachers import build_teacher
 
 REQUIRED = (
-    "mask_iou", "feature_mse", "feature_cosine", "timing_ms", "fps", "teacher", "untrained", "timing_teacher",
-    "timing_teacher_untrained", "variant", "train_minutes", "iou_ceiling",
+    "mask_iou",
+    "feature_mse",
+    "feature_cosine",
+    "timing_ms",
+    "fps",
+    "teacher",
+    "untrained",
+    "timing_teacher",
+    "timing_teacher_untrained",
+    "variant",
+    "train_minutes",
+    "iou_ceiling",
 )
 
 
@@ -36,12 +46,26 @@ def test_outputs_round_trip(tmp_path):
     def feats(view):  # imitation = teacher features: IoU 1 by construction
         return teacher_maps
 
-    config = EvaluationConfig(render_size=56, grid=2, timing_warmup=0, timing_repeats=2, timing_encode_warmup=0, timing_encode_repeats=1)
+    config = EvaluationConfig(
+        render_size=56, grid=2, timing_warmup=0, timing_repeats=2, timing_encode_warmup=0, timing_encode_repeats=1
+    )
     results = evaluate_views(teacher, rgb, feats, [_View()], grid=2, ceiling_shift=1, keep=1)
     timing = measure_timing(_View(), rgb, feats, teacher, IMITATION_VOLUME, config, torch.device("cpu"))
     assert set(timing) == {"rgb_render", "teacher_encode", IMITATION_VOLUME, "decode"}
     assert len(timing["teacher_encode"]["all"]) == 1 and len(timing["decode"]["all"]) == 2
-    record = build_record("demo", "demo", "full", results, timing, IMITATION_VOLUME, teacher.info, teacher.info, config, device="cpu", train_minutes=1.5)
+    record = build_record(
+        "demo",
+        "demo",
+        "full",
+        results,
+        timing,
+        IMITATION_VOLUME,
+        teacher.info,
+        teacher.info,
+        config,
+        device="cpu",
+        train_minutes=1.5,
+    )
     out = tmp_path / "demo" / "demo" / "evaluation" / "full"
     write_outputs(results, record, out / "metrics.json", out / "clicks.csv", out / "qualitative.png")
 

@@ -27,7 +27,6 @@ from san.evaluation.timing import pipeline_fps, time_fn
 from san.teachers import build_teacher
 from san.teachers.base import Decoded
 
-
 # ------------------------------------------------------------------------------ grid and IoU
 
 
@@ -82,7 +81,8 @@ def test_feature_agreement_valid_region_only():
 def test_evaluation_views_at_the_protocol_size():
     K = np.array([[800.0, 0, 504], [0, 800, 378], [0, 0, 1]])
     frames = tuple(
-        Frame(f"/x/img_{i:03d}.png", 1008, 756, K, np.eye(4), split="test" if i % 8 == 0 else "train") for i in range(17)
+        Frame(f"/x/img_{i:03d}.png", 1008, 756, K, np.eye(4), split="test" if i % 8 == 0 else "train")
+        for i in range(17)
     )
     scene = Scene(frames, "forward_facing", 0.1, 1.0, Normalization.identity())
     views = evaluation_views(scene, 512)
@@ -212,7 +212,13 @@ def test_time_fn_returns_median_of_timed_runs():
 
 
 def test_pipeline_fps_hand_computed():
-    ms = {"rgb_render": 17.0, "teacher_encode": 624.0, "imitation_encode_volume": 12.0, "imitation_encode_mesh": 5.0, "decode": 8.0}
+    ms = {
+        "rgb_render": 17.0,
+        "teacher_encode": 624.0,
+        "imitation_encode_volume": 12.0,
+        "imitation_encode_mesh": 5.0,
+        "decode": 8.0,
+    }
     fps = pipeline_fps(ms)
     assert fps["original"] == pytest.approx(1000 / 649)
     assert fps["imitation"] == pytest.approx(1000 / 37)

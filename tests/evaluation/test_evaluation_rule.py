@@ -19,8 +19,8 @@ from san.imitation.head import FeatureHeadConfig
 from san.imitation.model import ImitationModel, save_imitation
 from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
 from san.pipeline.evaluate_segmentation import evaluate_segmentation
-from san.pipeline.time_teacher import time_teacher
 from san.pipeline.report import make_tables
+from san.pipeline.time_teacher import time_teacher
 from san.rendering.samplers import SamplerConfig, SceneSpace
 from san.teachers import TeacherConfig, build_teacher
 
@@ -43,7 +43,9 @@ def scene_dir(tmp_path_factory):
     scene = _scene()
     save_scene(scene, root / "poses" / "cameras.json")
     small = HashGridConfig(num_levels=4, features_per_level=2, log2_hashmap_size=10)
-    config = NeRFConfig(field=NeRFFieldConfig(grid=small), sampler=SamplerConfig(kind="uniform", num_samples=8), backend="torch")
+    config = NeRFConfig(
+        field=NeRFFieldConfig(grid=small), sampler=SamplerConfig(kind="uniform", num_samples=8), backend="torch"
+    )
     (root / "nerf").mkdir()
     save_nerf(NeRFModel(config, SceneSpace.from_scene(scene), "cpu"), root / "nerf" / "model.pt")
     teacher = build_teacher(TEACHER, device="cpu")
@@ -62,7 +64,15 @@ def scene_dir(tmp_path_factory):
 
 def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
     out = scene_dir / "evaluation" / "full"
-    config = EvaluationConfig(render_size=40, grid=3, qualitative_views=2, timing_warmup=0, timing_repeats=1, timing_encode_warmup=0, timing_encode_repeats=1)
+    config = EvaluationConfig(
+        render_size=40,
+        grid=3,
+        qualitative_views=2,
+        timing_warmup=0,
+        timing_repeats=1,
+        timing_encode_warmup=0,
+        timing_encode_repeats=1,
+    )
     record = evaluate_segmentation(
         scene_dir / "nerf" / "model.pt",
         scene_dir / "poses" / "cameras.json",
@@ -94,11 +104,26 @@ def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
 
 
 def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
-    config = EvaluationConfig(render_size=40, grid=2, max_views=1, ceiling=False, timing_warmup=0, timing_repeats=2, timing_encode_warmup=0, timing_encode_repeats=1)
+    config = EvaluationConfig(
+        render_size=40,
+        grid=2,
+        max_views=1,
+        ceiling=False,
+        timing_warmup=0,
+        timing_repeats=2,
+        timing_encode_warmup=0,
+        timing_encode_repeats=1,
+    )
     timing_json = tmp_path / "teacher_timing.json"
     record = time_teacher(
-        scene_dir / "nerf" / "model.pt", scene_dir / "poses" / "cameras.json", timing_json, "synthetic", "toy",
-        TeacherConfig(name=TEACHER), config, device="cpu",
+        scene_dir / "nerf" / "model.pt",
+        scene_dir / "poses" / "cameras.json",
+        timing_json,
+        "synthetic",
+        "toy",
+        TeacherConfig(name=TEACHER),
+        config,
+        device="cpu",
     )
     assert set(record["timing"]) == {"rgb_render", "teacher_encode", "decode"}
     assert record["timing_teacher"] == TEACHER and record["timing_teacher_untrained"] is True
@@ -107,9 +132,19 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
 
     out = tmp_path / "eval"
     metrics = evaluate_segmentation(
-        scene_dir / "nerf" / "model.pt", scene_dir / "poses" / "cameras.json", scene_dir / "imitation" / "full" / "field.pt",
-        out / "metrics.json", out / "clicks.csv", out / "q.png", "synthetic", "toy", "full", TeacherConfig(name=TEACHER), config,
-        device="cpu", teacher_timing_json=timing_json,
+        scene_dir / "nerf" / "model.pt",
+        scene_dir / "poses" / "cameras.json",
+        scene_dir / "imitation" / "full" / "field.pt",
+        out / "metrics.json",
+        out / "clicks.csv",
+        out / "q.png",
+        "synthetic",
+        "toy",
+        "full",
+        TeacherConfig(name=TEACHER),
+        config,
+        device="cpu",
+        teacher_timing_json=timing_json,
     )
     assert set(metrics["timing_ms"]) == {"rgb_render", "teacher_encode", "imitation_encode_volume", "decode"}
     for step in ("rgb_render", "teacher_encode", "decode"):  # taken from the scene's record, not re-measured
@@ -118,9 +153,19 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
 
     with pytest.raises(ValueError, match="render_size 40.*evaluation.render_size is 32"):
         evaluate_segmentation(
-            scene_dir / "nerf" / "model.pt", scene_dir / "poses" / "cameras.json", scene_dir / "imitation" / "full" / "field.pt",
-            out / "m2.json", out / "c2.csv", out / "q2.png", "synthetic", "toy", "full", TeacherConfig(name=TEACHER),
-            EvaluationConfig(render_size=32), device="cpu", teacher_timing_json=timing_json,
+            scene_dir / "nerf" / "model.pt",
+            scene_dir / "poses" / "cameras.json",
+            scene_dir / "imitation" / "full" / "field.pt",
+            out / "m2.json",
+            out / "c2.csv",
+            out / "q2.png",
+            "synthetic",
+            "toy",
+            "full",
+            TeacherConfig(name=TEACHER),
+            EvaluationConfig(render_size=32),
+            device="cpu",
+            teacher_timing_json=timing_json,
         )
     assert not (out / "m2.json").exists()
 
@@ -128,8 +173,14 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
 def test_a_timing_teacher_with_weights_must_be_the_quality_teacher(scene_dir, tmp_path):
     with pytest.raises(ValueError, match="must be an untrained one"):
         time_teacher(
-            scene_dir / "nerf" / "model.pt", scene_dir / "poses" / "cameras.json", tmp_path / "t.json", "synthetic", "toy",
-            TeacherConfig(name=TEACHER), EvaluationConfig(render_size=40, timing_teacher="sam_vit_b"), device="cpu",
+            scene_dir / "nerf" / "model.pt",
+            scene_dir / "poses" / "cameras.json",
+            tmp_path / "t.json",
+            "synthetic",
+            "toy",
+            TeacherConfig(name=TEACHER),
+            EvaluationConfig(render_size=40, timing_teacher="sam_vit_b"),
+            device="cpu",
         )
     assert not (tmp_path / "t.json").exists()
 
@@ -160,7 +211,24 @@ def test_click_latency_benchmark(scene_dir, tmp_path):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "latency.json"
-    bench.main(["--scene-dir", str(scene_dir), "--teacher", TEACHER, "--render-size", "40", "--warmup", "0", "--repeats", "1", "--device", "cpu", "--out", str(out)])
+    bench.main(
+        [
+            "--scene-dir",
+            str(scene_dir),
+            "--teacher",
+            TEACHER,
+            "--render-size",
+            "40",
+            "--warmup",
+            "0",
+            "--repeats",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     record = json.loads(out.read_text())
     assert record["ratio"] == pytest.approx(record["teacher_ms"] / record["imitation_ms"])
     assert record["untrained"] is True and len(record["runs"]["teacher"]) == 1 and record["note"]

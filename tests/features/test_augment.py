@@ -58,7 +58,9 @@ def test_sample_augmented_cameras():
         assert K[0, 0] == K[1, 1] and K[0, 2] == K[1, 2] == 24
         # The position lies on the segment between the two training cameras.
         p = c2w[:3, 3]
-        assert np.linalg.norm(p - (p @ np.array([1, -1, 0]) / 2 * np.array([1, -1, 0]) + np.array([0.5, 0.5, 0]))) < 1e-9
+        assert (
+            np.linalg.norm(p - (p @ np.array([1, -1, 0]) / 2 * np.array([1, -1, 0]) + np.array([0.5, 0.5, 0]))) < 1e-9
+        )
     again = sample_augmented_cameras(np.stack([a, b]), 20, np.random.default_rng(3), (50, 70), 48)
     for x, y in zip(cams, again):
         np.testing.assert_array_equal(x.c2w, y.c2w)

@@ -100,7 +100,9 @@ def test_inconsistent_shapes(cache_file):
     with h5py.File(cache_file, "r+") as f:
         del f["c2w"]
         f.create_dataset("c2w", data=np.zeros((3, 4, 4), np.float32))
-    with pytest.raises(FeatureCacheError, match=r"inconsistent layout: c2w has shape \(3, 4, 4\), expected \(4, 4, 4\)") as err:
+    with pytest.raises(
+        FeatureCacheError, match=r"inconsistent layout: c2w has shape \(3, 4, 4\), expected \(4, 4, 4\)"
+    ) as err:
         with open_feature_cache(cache_file):
             pass
     assert str(cache_file) in str(err.value)

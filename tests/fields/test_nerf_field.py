@@ -7,12 +7,16 @@ import torch
 from san.encodings.hashgrid import HashGridConfig
 from san.fields.nerf_field import NeRFField, NeRFFieldConfig, ProposalField, ProposalFieldConfig, trunc_exp
 
-SMALL_GRID = HashGridConfig(num_levels=3, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=32)
+SMALL_GRID = HashGridConfig(
+    num_levels=3, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=32
+)
 
 
 def test_field_outputs_and_view_dependence():
     torch.manual_seed(0)
-    field = NeRFField(NeRFFieldConfig(grid=SMALL_GRID, hidden_dim=16, color_hidden_dim=16), backend="torch", device="cpu")
+    field = NeRFField(
+        NeRFFieldConfig(grid=SMALL_GRID, hidden_dim=16, color_hidden_dim=16), backend="torch", device="cpu"
+    )
     x = torch.rand(50, 3)
     d = torch.nn.functional.normalize(torch.randn(50, 3), dim=-1)
     sigma, rgb = field(x, d)

@@ -57,7 +57,9 @@ class AnalyticNeRF:
         return FakeRender(rgb, (w * t).sum(1), w.sum(1), w, pos)
 
     def render_camera(self, c2w, K, width, height) -> torch.Tensor:
-        rays = generate_rays(torch.as_tensor(c2w, dtype=torch.float32), torch.as_tensor(K, dtype=torch.float32), width, height)
+        rays = generate_rays(
+            torch.as_tensor(c2w, dtype=torch.float32), torch.as_tensor(K, dtype=torch.float32), width, height
+        )
         return self.render_rays(rays).rgb.reshape(height, width, 3).clamp(0, 1)
 
 
@@ -116,9 +118,8 @@ def cameras() -> list[CameraSpec]:
 
 def write_cache(path, nerf: AnalyticNeRF, teacher, cameras, num_augmented: int = 4, render_size: int = 40):
     """An HDF5 feature cache of the analytic scene: training views, then square augmented ones."""
-    from san.features.augment import sample_augmented_cameras
+    from san.features.augment import camera_at_size, sample_augmented_cameras
     from san.features.cache import write_feature_cache
-    from san.features.augment import camera_at_size
 
     views = [camera_at_size(c, render_size) for c in cameras]
     train_c2w = np.stack([c.c2w for c in cameras])
@@ -152,7 +153,9 @@ def cache_factory(tmp_path, nerf, cameras):
     def make(teacher, num_augmented: int = 4):
         key = (teacher.info.name, num_augmented)
         if key not in made:
-            made[key] = write_cache(tmp_path / f"{teacher.info.name}_{num_augmented}.h5", nerf, teacher, cameras, num_augmented)
+            made[key] = write_cache(
+                tmp_path / f"{teacher.info.name}_{num_augmented}.h5", nerf, teacher, cameras, num_augmented
+            )
         return made[key]
 
     return make

@@ -10,7 +10,9 @@ from san.imitation.fifo import FeatureFIFO, ViewEntry, draw_view
 
 
 def entry(tag: int, cache_index: int = -1) -> ViewEntry:
-    return ViewEntry(torch.eye(4) * tag, torch.eye(3), 8, 6, [torch.full((2, 3, 3), float(tag)).half()], False, cache_index)
+    return ViewEntry(
+        torch.eye(4) * tag, torch.eye(3), 8, 6, [torch.full((2, 3, 3), float(tag)).half()], False, cache_index
+    )
 
 
 def test_capacity_and_oldest_replaced():

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from san.cameras import RayBundle, intrinsics_matrix, look_at, project_points
-from san.imitation.geometry import RayGeometry, feature_camera, feature_rays, keep_largest_weights, mesh_geometry, volume_geometry
+from san.imitation.geometry import (
+    RayGeometry,
+    feature_camera,
+    feature_rays,
+    keep_largest_weights,
+    mesh_geometry,
+    volume_geometry,
+)
 from san.imitation.head import FeatureHead, FeatureHeadConfig, head_input
 from san.teachers.base import valid_feature_hw
 
@@ -48,7 +55,9 @@ def test_keep_largest_weights_and_volume_geometry(nerf):
     kw, kp = keep_largest_weights(w, pos, 2)
     assert kw.tolist() == [[0.5, 0.25]] and kp[0, 0].tolist() == [3.0, 4.0, 5.0]
     assert keep_largest_weights(w, pos, 0)[0] is w
-    rays = RayBundle(torch.tensor([[0.0, 0.0, -2.0], [0.0, 2.0, -2.0]]), torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+    rays = RayBundle(
+        torch.tensor([[0.0, 0.0, -2.0], [0.0, 2.0, -2.0]]), torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    )
     g = volume_geometry(nerf, rays, nerf.to_grid, max_samples=6, chunk=1)
     assert g.weights.shape == (2, 6) and g.points.shape == (2, 6, 3) and g.rgb.shape == (2, 3)
     assert float(g.points.min()) >= 0 and float(g.points.max()) <= 1

@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from san.imitation.losses import channel_projection, correlation_loss, feature_mse, imitation_loss, mean_cosine, similarity_map
+from san.imitation.losses import (
+    channel_projection,
+    correlation_loss,
+    feature_mse,
+    imitation_loss,
+    mean_cosine,
+    similarity_map,
+)
 
 
 def test_similarity_map_is_pairwise_cosine():
@@ -67,4 +74,6 @@ def test_imitation_loss_sums_maps_and_adds_weighted_correlation():
     assert float(loss0.detach()) == pytest.approx(mse, rel=1e-6) and m0["corr"] == 0.0
     # Eq. 8 (per element, i.e. divided by C) and the cosine metric.
     assert float(feature_mse(torch.ones(2, 4), torch.zeros(2, 4))) == pytest.approx(1.0)
-    assert float(mean_cosine(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[2.0, 0.0], [-1.0, -1.0]]))) == pytest.approx(0.0, abs=1e-6)
+    assert float(
+        mean_cosine(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[2.0, 0.0], [-1.0, -1.0]]))
+    ) == pytest.approx(0.0, abs=1e-6)

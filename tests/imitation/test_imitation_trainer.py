@@ -67,7 +67,9 @@ def test_fresh_fraction_sets_teacher_calls(nerf, single_teacher, cameras, cache_
 
 
 def test_no_aug_never_uses_augmented_views(nerf, single_teacher, cameras, cache_factory):
-    t = trainer_for(nerf, single_teacher, cameras, cache_factory(single_teacher), variant="no_aug", fresh_fraction=0.5, steps=12)
+    t = trainer_for(
+        nerf, single_teacher, cameras, cache_factory(single_teacher), variant="no_aug", fresh_fraction=0.5, steps=12
+    )
     assert t.seeded_views == len(cameras)
     assert all(not e.is_augmented for e in t.fifo)
     for _ in range(12):
@@ -129,12 +131,16 @@ def test_render_features_shapes_and_padding(nerf, toy_teacher, cameras, cache_fa
     valid = toy_teacher.valid_hw((c.height, c.width))
     for i, (m, (vh, vw)) in enumerate(zip(maps, valid)):
         assert vh < m.shape[1]
-        torch.testing.assert_close(m[:, vh:, :], t.model.pad_feature(i)[:, None, None].expand(-1, m.shape[1] - vh, m.shape[2]))
+        torch.testing.assert_close(
+            m[:, vh:, :], t.model.pad_feature(i)[:, None, None].expand(-1, m.shape[1] - vh, m.shape[2])
+        )
         assert m[:, :vh, :vw].std() > 0
     # The training step's view of the same camera predicts the same features.
     from san.imitation.fifo import ViewEntry
 
-    entry = ViewEntry(torch.tensor(c.c2w, dtype=torch.float32), torch.tensor(c.K, dtype=torch.float32), c.width, c.height, [], False)
+    entry = ViewEntry(
+        torch.tensor(c.c2w, dtype=torch.float32), torch.tensor(c.K, dtype=torch.float32), c.width, c.height, [], False
+    )
     geom, index = t._geometry(entry, 0, None)
     t.model.eval()
     with torch.no_grad():

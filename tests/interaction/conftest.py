@@ -76,7 +76,12 @@ def features_stub(c2w, K, width, height):
 
 def camera(eye, target=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0), f: float = 60.0, width: int = 64, height: int = 48):
     """``(c2w, K, width, height)`` looking from ``eye`` at ``target``."""
-    return look_at(np.array(eye, float), np.array(target, float), np.array(up, float)), intrinsics_matrix(f, f, width / 2, height / 2), width, height
+    return (
+        look_at(np.array(eye, float), np.array(target, float), np.array(up, float)),
+        intrinsics_matrix(f, f, width / 2, height / 2),
+        width,
+        height,
+    )
 
 
 @pytest.fixture

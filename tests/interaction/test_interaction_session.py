@@ -48,8 +48,8 @@ def test_occluded_click_is_dropped(scene):
     # The ground point under the occluder's shadow line as seen from view 1: ground (0.0, 0.0)
     # lies behind the occluder from view 1 (camera at x=2.4, z=4.5, occluder at x=0.6, z=1.5).
     W, H = session.camera.width, session.camera.height
-    session.add_click(W / 2, H / 2)          # ground (0, 0): hidden in view 1
-    session.add_click(W / 2 - 15, H / 2)     # ground (-1, 0)-ish: visible in view 1
+    session.add_click(W / 2, H / 2)  # ground (0, 0): hidden in view 1
+    session.add_click(W / 2 - 15, H / 2)  # ground (-1, 0)-ish: visible in view 1
     session.set_view(1)
     vp = session.view_prompts()
     assert vp.click_status == ("occluded", "visible")
@@ -138,7 +138,9 @@ def test_errors(scene):
 
 def test_click_on_empty_background_is_an_error(make_square, make_camera, mesh_renderer, disk_decoder, features_fn):
     mesh = make_square(0.5, 0.0)
-    session = SegmentationSession(mesh_renderer(mesh), features_fn, disk_decoder, [Camera(*make_camera((0.0, 0.0, 4.0)))])
+    session = SegmentationSession(
+        mesh_renderer(mesh), features_fn, disk_decoder, [Camera(*make_camera((0.0, 0.0, 4.0)))]
+    )
     session.set_view(0)
     with pytest.raises(SessionError, match="no surface"):
         session.add_click(1.5, 1.5)

@@ -159,14 +159,18 @@ def test_export_ply_glb_counts_and_frames(tmp_path, make_square):
         assert glb.visual.kind == "vertex"
     # Input frame: normalised vertices mapped back with the inverse similarity.
     expected = norm.to_input_points(np.asarray(mesh.vertices))
-    assert np.allclose(np.unique(np.round(np.vstack([seg.vertices, rest.vertices]), 6), axis=0),
-                       np.unique(np.round(expected, 6), axis=0))
+    assert np.allclose(
+        np.unique(np.round(np.vstack([seg.vertices, rest.vertices]), 6), axis=0),
+        np.unique(np.round(expected, 6), axis=0),
+    )
     summary = json.loads(exp.summary.read_text())
     assert summary["total_faces"] == 32 and summary["frame"] == "input"
     normalized = export_segmentation(mesh, selected, tmp_path / "n", normalization=norm, frame="normalized")
     seg_n = trimesh.load(normalized.segment_ply, force="mesh", process=False)
-    assert np.allclose(np.unique(np.round(seg_n.vertices, 6), axis=0),
-                       np.unique(np.round(np.asarray(mesh.vertices)[np.unique(mesh.faces[:10])], 6), axis=0))
+    assert np.allclose(
+        np.unique(np.round(seg_n.vertices, 6), axis=0),
+        np.unique(np.round(np.asarray(mesh.vertices)[np.unique(mesh.faces[:10])], 6), axis=0),
+    )
 
 
 def test_split_mesh_keeps_vertex_colours(make_square):

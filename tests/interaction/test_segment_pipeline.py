@@ -87,16 +87,21 @@ def test_mesh_views_spread_over_training_views(make_camera):
     assert mesh_views(scene, 0, 1) == [0]
 
 
-def test_segment_scene_writes_masks_overlays_and_mesh(tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn):
+def test_segment_scene_writes_masks_overlays_and_mesh(
+    tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn
+):
     scene = make_scene(make_camera)
     ground = make_square(4.0, 0.0, subdivisions=4)
     session = SegmentationSession(mesh_renderer(ground), features_fn, disk_decoder, scene.frames)
-    tsv = write_tsv(tmp_path / "p.tsv", [
-        "demo/a\t0\t32.5\t24.5\t1",
-        "demo/a\t0\t40.5\t24.5\t0",
-        "demo/a\t2\t20.5\t20.5\t1",
-        "demo/b\t0\t1\t1\t1",
-    ])
+    tsv = write_tsv(
+        tmp_path / "p.tsv",
+        [
+            "demo/a\t0\t32.5\t24.5\t1",
+            "demo/a\t0\t40.5\t24.5\t0",
+            "demo/a\t2\t20.5\t20.5\t1",
+            "demo/b\t0\t1\t1\t1",
+        ],
+    )
     prompts = read_prompts(tsv)
     rows = prompts[prompts["scene"] == "demo/a"]
     out = tmp_path / "out"
@@ -127,18 +132,38 @@ def test_cli_errors(tmp_path, make_camera, capsys):
     out = tmp_path / "out"
     code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 1 and "poses/cameras.json (made by rule prepare_poses)" in err and "nerf/model.pt (made by rule train_nerf)" in err
+    assert (
+        code == 1
+        and "poses/cameras.json (made by rule prepare_poses)" in err
+        and "nerf/model.pt (made by rule train_nerf)" in err
+    )
     save_scene(make_scene(make_camera), scene_dir / "poses" / "cameras.json")
     (scene_dir / "nerf").mkdir(parents=True)
     (scene_dir / "nerf" / "model.pt").write_bytes(b"")
     (scene_dir / "imitation" / "full").mkdir(parents=True)
     (scene_dir / "imitation" / "full" / "field.pt").write_bytes(b"")
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "100,1", "--click", "2,2,0", "--out", str(out)])
+    code = cli_main(
+        [
+            "segment",
+            "--scene-dir",
+            str(scene_dir),
+            "--view",
+            "0",
+            "--click",
+            "100,1",
+            "--click",
+            "2,2,0",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "click (100, 1) is outside the 64x48 image" in err
     code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "9", "--click", "1,1", "--out", str(out)])
     assert code == 1 and "unknown view 9; demo/a has views 0..3" in capsys.readouterr().err
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out), "--export-mesh"])
+    code = cli_main(
+        ["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out), "--export-mesh"]
+    )
     assert code == 1 and "mesh/mesh_normalized.ply (made by rule extract_mesh)" in capsys.readouterr().err
     code = cli_main(["segment", "--scene-dir", str(scene_dir), "--out", str(out)])
     assert code == 1 and "give --view and at least one --click" in capsys.readouterr().err
@@ -146,7 +171,9 @@ def test_cli_errors(tmp_path, make_camera, capsys):
     assert code == 1 and "expected X,Y or X,Y,LABEL" in capsys.readouterr().err
 
 
-def test_segment_scene_labels_an_untrained_teacher(tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn):
+def test_segment_scene_labels_an_untrained_teacher(
+    tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn
+):
     from types import SimpleNamespace
 
     scene = make_scene(make_camera)

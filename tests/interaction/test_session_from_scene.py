@@ -61,7 +61,9 @@ def test_from_scene_wires_nerf_field_and_teacher(scene_dir, monkeypatch):
         g = torch.Generator().manual_seed(0)
         return [torch.randn(c, h, w, generator=g) for c, h, w in field.feature_shapes]
 
-    monkeypatch.setattr(san.imitation.model, "load_imitation", lambda path, device: FakeField(teacher.info.feature_shapes))
+    monkeypatch.setattr(
+        san.imitation.model, "load_imitation", lambda path, device: FakeField(teacher.info.feature_shapes)
+    )
     monkeypatch.setattr(san.imitation.render, "render_features", fake_render_features)
     session = SegmentationSession.from_scene(scene_dir, teacher=teacher, device="cpu")
     assert len(session.views) == 2
@@ -82,7 +84,11 @@ def test_from_scene_rejects_a_teacher_of_other_feature_shapes(scene_dir, monkeyp
 
 def test_mesh_surface_variant_needs_the_mesh(scene_dir, monkeypatch):
     teacher = ToyMultiScaleTeacher()
-    monkeypatch.setattr(san.imitation.model, "load_imitation", lambda path, device: FakeField(teacher.info.feature_shapes, mesh_surface=True))
+    monkeypatch.setattr(
+        san.imitation.model,
+        "load_imitation",
+        lambda path, device: FakeField(teacher.info.feature_shapes, mesh_surface=True),
+    )
     with pytest.raises(MissingStageError, match=r"mesh/mesh_normalized.ply \(made by rule extract_mesh\)"):
         SegmentationSession.from_scene(scene_dir, teacher=teacher, device="cpu")
 

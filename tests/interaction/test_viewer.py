@@ -89,14 +89,19 @@ def test_viser_camera_projects_like_san_cameras():
 
 
 def test_scene_up_is_the_cameras_minus_y():
-    c2ws = [look_at(np.array([3.0 * np.cos(a), 3.0 * np.sin(a), 1.0]), np.zeros(3), np.array([0.0, 0.0, 1.0])) for a in np.linspace(0, 6, 8)]
+    c2ws = [
+        look_at(np.array([3.0 * np.cos(a), 3.0 * np.sin(a), 1.0]), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+        for a in np.linspace(0, 6, 8)
+    ]
     up = scene_up(c2ws)
     assert np.isclose(np.linalg.norm(up), 1.0) and up[2] > 0.9
 
 
 def test_compose_overlay_colours(make_square, make_camera, mesh_renderer, disk_decoder, features_fn):
     mesh = make_square(2.0, 0.0, subdivisions=2)
-    session = SegmentationSession(mesh_renderer(mesh), features_fn, disk_decoder, [Camera(*make_camera((0.0, 0.0, 4.0)))])
+    session = SegmentationSession(
+        mesh_renderer(mesh), features_fn, disk_decoder, [Camera(*make_camera((0.0, 0.0, 4.0)))]
+    )
     session.set_view(0)
     blank = compose_overlay(session.image)
     assert blank.shape == (48, 64, 3) and blank.dtype == np.uint8
@@ -121,8 +126,13 @@ def test_compose_overlay_colours(make_square, make_camera, mesh_renderer, disk_d
 @pytest.fixture
 def box_and_camera():
     box = trimesh.creation.box(extents=[1.0, 1.0, 1.0])
-    cam = viser_to_camera(matrix_to_wxyz(look_at(np.array([0.0, 0.0, 4.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]))[:3, :3]),
-                          [0.0, 0.0, 4.0], fov=0.8, aspect=1.0, size=64)
+    cam = viser_to_camera(
+        matrix_to_wxyz(look_at(np.array([0.0, 0.0, 4.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]))[:3, :3]),
+        [0.0, 0.0, 4.0],
+        fov=0.8,
+        aspect=1.0,
+        size=64,
+    )
     return box, cam
 
 
@@ -144,7 +154,9 @@ def test_click_ray_to_pixel_rejects(box_and_camera):
     back = click_ray_to_pixel([0.1, 0.2, -3.0], [0.0, 0.0, 1.0], box.vertices, box.faces, cam)  # the -z face
     assert back.status == "occluded" and back.pixel is None
     np.testing.assert_allclose(back.point, [0.1, 0.2, -0.5], atol=1e-9)
-    behind_cam = viser_to_camera(matrix_to_wxyz(np.diag([1.0, -1.0, -1.0])), [0.0, 0.0, -4.0], fov=0.8, aspect=1.0, size=64)
+    behind_cam = viser_to_camera(
+        matrix_to_wxyz(np.diag([1.0, -1.0, -1.0])), [0.0, 0.0, -4.0], fov=0.8, aspect=1.0, size=64
+    )
     assert click_ray_to_pixel([0.0, 0.0, 3.0], [0.0, 0.0, -1.0], box.vertices, box.faces, behind_cam).status == "behind"
     narrow = viser_to_camera(matrix_to_wxyz(np.diag([1.0, -1.0, -1.0])), [0.0, 0.0, 4.0], fov=0.05, aspect=1.0, size=64)
     assert click_ray_to_pixel([0.4, 0.4, 3.0], [0.0, 0.0, -1.0], box.vertices, box.faces, narrow).status == "off_screen"
@@ -162,6 +174,10 @@ def test_san_view_names_missing_stages(tmp_path, capsys, monkeypatch):
     assert cli_main(["view", str(tmp_path), "--variant", "mesh"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("san view: error:")
-    for text in ("poses/cameras.json (made by rule prepare_poses)", "nerf/model.pt (made by rule train_nerf)",
-                 "imitation/mesh/field.pt (made by rule train_imitation)", "mesh/mesh_normalized.ply (made by rule extract_mesh)"):
+    for text in (
+        "poses/cameras.json (made by rule prepare_poses)",
+        "nerf/model.pt (made by rule train_nerf)",
+        "imitation/mesh/field.pt (made by rule train_imitation)",
+        "mesh/mesh_normalized.ply (made by rule extract_mesh)",
+    ):
         assert text in err

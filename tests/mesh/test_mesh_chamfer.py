@@ -50,7 +50,9 @@ def test_region_crops_both_meshes():
     ang = 2 * np.pi * np.arange(n) / n
     ring = np.stack([np.cos(ang), np.sin(ang), np.zeros(n)], -1) * 12
     i = np.arange(n)
-    ground = trimesh.Trimesh(np.concatenate([np.zeros((1, 3)), ring]), np.stack([0 * i, 1 + i, 1 + (i + 1) % n], -1), process=False)
+    ground = trimesh.Trimesh(
+        np.concatenate([np.zeros((1, 3)), ring]), np.stack([0 * i, 1 + i, 1 + (i + 1) % n], -1), process=False
+    )
     region = np.array([[-1.0, -1.0, -0.05], [1.0, 1.0, 1.0]])
     pts = sample_surface_in_box(ground, 10_000, region)
     assert len(pts) == 10_000 and (np.abs(pts[:, :2]) <= 1).all()
@@ -110,7 +112,9 @@ def _top_down_view(size: int = 64, height: float = 5.0, box_half: float = 0.3, b
 def test_hidden_ground_truth_is_not_counted(tmp_path):
     c2w, K, depth = _top_down_view()
     view = DepthView(c2w, K, depth)
-    pts = np.array([[0.0, 0.0, 0.0], [0.1, -0.2, 0.0], [1.0, 0.5, 0.0], [0.0, 0.0, 0.4], [0.0, 0.0, 2.0], [9.0, 0.0, 0.0]])
+    pts = np.array(
+        [[0.0, 0.0, 0.0], [0.1, -0.2, 0.0], [1.0, 0.5, 0.0], [0.0, 0.0, 0.4], [0.0, 0.0, 2.0], [9.0, 0.0, 0.0]]
+    )
     assert visible_in_depth_views(pts, [view]).tolist() == [False, False, True, True, False, False]
 
     ground = square(2.0)
@@ -136,9 +140,19 @@ def test_hidden_ground_truth_is_not_counted(tmp_path):
     ground.export(tmp_path / "meshes" / "ground.ply")
     (tmp_path / "depth").mkdir()
     np.save(tmp_path / "depth" / "view_000.npy", depth)
-    (tmp_path / "scene_gt.json").write_text(json.dumps({
-        "region_of_interest": region,
-        "cameras": {"K": K.tolist(), "views": [{"image": "images/view_000.png", "c2w": c2w.tolist()}, {"image": "images/view_001.png", "c2w": c2w.tolist()}]},
-    }))
+    (tmp_path / "scene_gt.json").write_text(
+        json.dumps(
+            {
+                "region_of_interest": region,
+                "cameras": {
+                    "K": K.tolist(),
+                    "views": [
+                        {"image": "images/view_000.png", "c2w": c2w.tolist()},
+                        {"image": "images/view_001.png", "c2w": c2w.tolist()},
+                    ],
+                },
+            }
+        )
+    )
     gt = load_ground_truth(tmp_path)
     assert len(gt.views) == 1 and np.array_equal(gt.views[0].depth, depth)

@@ -86,7 +86,12 @@ def test_sphere_is_recovered_closed_outward_and_coloured(tmp_path):
         assert len(back.faces) == len(mesh.faces)
         assert np.allclose(np.sort(back.vertices, axis=0), np.sort(mesh.vertices, axis=0), atol=1e-5)
         assert back.visual.kind == "vertex"
-        assert np.abs(back.visual.vertex_colors[:, :3].astype(int).mean(0) - mesh.visual.vertex_colors[:, :3].mean(0)).max() < 1
+        assert (
+            np.abs(
+                back.visual.vertex_colors[:, :3].astype(int).mean(0) - mesh.visual.vertex_colors[:, :3].mean(0)
+            ).max()
+            < 1
+        )
 
 
 def test_slab_and_chunk_sizes_do_not_change_the_mesh():
@@ -106,7 +111,9 @@ def test_slab_and_chunk_sizes_do_not_change_the_mesh():
 
 def test_anisotropic_box_gets_near_cubic_voxels():
     density = blob_density([[0.0, 0.0, 0.0]], [0.3])
-    stats = extract_mesh_with_stats(density, ([-2.0, -1.0, -0.5], [2.0, 1.0, 0.5]), MeshConfig(resolution=41, target_faces=0)).stats
+    stats = extract_mesh_with_stats(
+        density, ([-2.0, -1.0, -0.5], [2.0, 1.0, 0.5]), MeshConfig(resolution=41, target_faces=0)
+    ).stats
     assert stats["grid"]["shape"] == [41, 21, 11]
     assert np.allclose(stats["grid"]["spacing"], 0.1)
 
@@ -118,7 +125,11 @@ def test_faces_outside_every_camera_are_removed():
     density = blob_density([seen, beside, behind], [0.4, 0.4, 0.4])
     f = 64 / 2 / math.tan(math.radians(15))
     K = intrinsics_matrix(f, f, 32, 32)
-    poses = [look_at(np.array([x, y, -3.0]), np.array([x, y, 0.0]), np.array([0.0, -1.0, 0.0])) for x in (-0.2, 0.2) for y in (-0.2, 0.2)]
+    poses = [
+        look_at(np.array([x, y, -3.0]), np.array([x, y, 0.0]), np.array([0.0, -1.0, 0.0]))
+        for x in (-0.2, 0.2)
+        for y in (-0.2, 0.2)
+    ]
     cams = mesh_cameras(poses, [K] * 4, [(64, 64)] * 4)
     box = ([-2.6, -0.6, -5.6], [2.6, 0.6, 0.6])
     cfg = MeshConfig(resolution=96, min_component_fraction=0.0, target_faces=0)
@@ -133,7 +144,9 @@ def test_faces_outside_every_camera_are_removed():
     assert near(culled, seen) == near(everything, seen)
     assert (face_view_counts(culled, cams) >= 1).all()
     # min_views = 0 turns the step off.
-    off = extract_mesh(density, box, MeshConfig(resolution=96, min_component_fraction=0.0, target_faces=0, min_views=0), cameras=cams)
+    off = extract_mesh(
+        density, box, MeshConfig(resolution=96, min_component_fraction=0.0, target_faces=0, min_views=0), cameras=cams
+    )
     assert len(off.faces) == len(everything.faces)
 
 

@@ -21,7 +21,9 @@ from san.pipeline.extract_mesh import extract_mesh_stage, mesh_from_model, model
 from san.rendering.samplers import SamplerConfig, SceneSpace, world_to_ndc
 
 TINY = NeRFConfig(
-    field=NeRFFieldConfig(grid=HashGridConfig(num_levels=2, log2_hashmap_size=10, max_resolution=32), hidden_dim=16, color_hidden_dim=16),
+    field=NeRFFieldConfig(
+        grid=HashGridConfig(num_levels=2, log2_hashmap_size=10, max_resolution=32), hidden_dim=16, color_hidden_dim=16
+    ),
     sampler=SamplerConfig(kind="uniform", num_samples=8),
     backend="torch",
 )
@@ -50,7 +52,13 @@ def ring_scene(norm: Normalization) -> Scene:
     f = 32 / 2 / math.tan(math.radians(30))
     K = intrinsics_matrix(f, f, 16, 16)
     frames = [
-        Frame(f"v{k}.png", 32, 32, K, look_at(np.array([0.9 * math.cos(a), 0.9 * math.sin(a), 0.3]), np.zeros(3), np.array([0.0, 0.0, 1.0])))
+        Frame(
+            f"v{k}.png",
+            32,
+            32,
+            K,
+            look_at(np.array([0.9 * math.cos(a), 0.9 * math.sin(a), 0.3]), np.zeros(3), np.array([0.0, 0.0, 1.0])),
+        )
         for k, a in enumerate(np.linspace(0, 2 * math.pi, 8, endpoint=False))
     ]
     return Scene(tuple(frames), "unbounded", 0.05, 1000.0, norm)
@@ -66,7 +74,9 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
     norm = Normalization(T, 2.0)
     save_scene(ring_scene(norm), tmp_path / "cameras.json")
 
-    record = extract_mesh_stage(tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64), "cpu")
+    record = extract_mesh_stage(
+        tmp_path / "model.pt", tmp_path / "cameras.json", tmp_path / "mesh", MeshConfig(resolution=64), "cpu"
+    )
     assert record["grid"]["domain"] == "world" and record["grid"]["bbox_min"] == [-1.0, -1.0, -1.0]
     assert record["colors"] is True
     mesh_n = trimesh.load(tmp_path / "mesh" / "mesh_normalized.ply", force="mesh")
@@ -90,7 +100,16 @@ def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
 
     f = 0.6 * 32  # ax = 2 f / W = 1.2
     K = intrinsics_matrix(f, f, 16, 16)
-    frames = tuple(Frame(f"v{k}.png", 32, 32, K, look_at(np.array([x, 0.0, 0.0]), np.array([x, 0.0, 1.0]), np.array([0.0, -1.0, 0.0]))) for k, x in enumerate((-0.1, 0.1)))
+    frames = tuple(
+        Frame(
+            f"v{k}.png",
+            32,
+            32,
+            K,
+            look_at(np.array([x, 0.0, 0.0]), np.array([x, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])),
+        )
+        for k, x in enumerate((-0.1, 0.1))
+    )
     scene = Scene(frames, "forward_facing", 1.0, 12.0, Normalization.identity())
     result = mesh_from_model(model, scene, MeshConfig(resolution=96, target_faces=0))
     assert result.stats["grid"]["domain"] == "ndc"

@@ -66,7 +66,9 @@ def make_scene(norm: Normalization) -> Scene:
         a = 2 * math.pi * k / 12
         eye = np.array([3.5 * math.cos(a), 3.5 * math.sin(a), 1.8])
         c2w = norm.to_normalized_c2w(look_at(eye, np.array([0.0, 0.0, 0.3]), np.array([0.0, 0.0, 1.0])))
-        frames.append(Frame(image=f"view_{k:03d}.png", width=size, height=size, K=K, c2w=c2w, split="train" if k % 4 else "test"))
+        frames.append(
+            Frame(image=f"view_{k:03d}.png", width=size, height=size, K=K, c2w=c2w, split="train" if k % 4 else "test")
+        )
     return Scene(tuple(frames), "unbounded", 0.05, 3.0, norm)
 
 
@@ -101,7 +103,9 @@ def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inp
     assert on_disk["faces"] == record["faces"] <= 20_000
     assert list(on_disk["counts"]) == ["marching_cubes", "visibility", "components", "decimation"]
     assert on_disk["counts"]["marching_cubes"]["faces"] >= on_disk["counts"]["visibility"]["faces"] >= on_disk["faces"]
-    assert {"marching_cubes", "visibility", "components", "decimation", "colors", "export", "chamfer"} <= set(on_disk["timings_s"])
+    assert {"marching_cubes", "visibility", "components", "decimation", "colors", "export", "chamfer"} <= set(
+        on_disk["timings_s"]
+    )
     assert on_disk["files"]["mesh.ply"] == "input" and on_disk["files"]["mesh_normalized.ply"] == "normalized"
     assert on_disk["colors"] is True
 
@@ -120,11 +124,15 @@ def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inp
     on_sphere = (np.abs(d - SPHERE_R) < 0.03) & (mesh_in.vertices[:, 2] > 0.2)
     assert on_sphere.sum() > 100
     assert (mesh_in.visual.vertex_colors[on_sphere, 0] > 200).mean() > 0.95
-    assert (glb.visual.vertex_colors[:, :3].astype(int).mean(0) - mesh_in.visual.vertex_colors[:, :3].mean(0)).__abs__().max() < 1
+    assert (
+        glb.visual.vertex_colors[:, :3].astype(int).mean(0) - mesh_in.visual.vertex_colors[:, :3].mean(0)
+    ).__abs__().max() < 1
 
 
 def test_stage_names_a_bad_ground_truth_folder(stage_inputs):
     tmp, _, _ = stage_inputs
     with pytest.raises(FileNotFoundError, match="scene_gt.json"):
-        extract_mesh_stage(tmp / "model.pt", tmp / "cameras.json", tmp / "out", MeshConfig(resolution=32), "cpu", tmp / "nowhere")
+        extract_mesh_stage(
+            tmp / "model.pt", tmp / "cameras.json", tmp / "out", MeshConfig(resolution=32), "cpu", tmp / "nowhere"
+        )
     assert not (tmp / "out" / "mesh.json").exists()

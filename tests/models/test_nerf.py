@@ -15,12 +15,23 @@ from san.rendering.volume import compute_weights
 
 TINY = {
     "field": {
-        "grid": {"num_levels": 3, "features_per_level": 2, "log2_hashmap_size": 10, "base_resolution": 4, "max_resolution": 32},
+        "grid": {
+            "num_levels": 3,
+            "features_per_level": 2,
+            "log2_hashmap_size": 10,
+            "base_resolution": 4,
+            "max_resolution": 32,
+        },
         "hidden_dim": 16,
         "color_hidden_dim": 16,
     },
     "sampler": {"num_samples": 8, "proposal_samples": [16]},
-    "proposals": [{"grid": {"num_levels": 2, "features_per_level": 2, "log2_hashmap_size": 8, "max_resolution": 16}, "hidden_dim": 8}],
+    "proposals": [
+        {
+            "grid": {"num_levels": 2, "features_per_level": 2, "log2_hashmap_size": 8, "max_resolution": 16},
+            "hidden_dim": 8,
+        }
+    ],
     "backend": "torch",
 }
 SPACES = {

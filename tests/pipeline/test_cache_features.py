@@ -31,7 +31,9 @@ def train_frames() -> list[Frame]:
 def test_end_to_end_tiny_sam(tmp_path):
     teacher = build_teacher("sam_untrained_tiny", device="cpu")
     config = CacheFeaturesConfig(num_augmented=2, render_size=32, batch_size=2, seed=1)
-    out = cache_features(render_directions, train_frames(), tmp_path / "sam_untrained_tiny.h5", teacher, config, "f" * 64)
+    out = cache_features(
+        render_directions, train_frames(), tmp_path / "sam_untrained_tiny.h5", teacher, config, "f" * 64
+    )
     with open_feature_cache(out, validate=True) as cache:
         m = cache.meta
         assert m.teacher == "sam_untrained_tiny" and m.untrained and m.nerf_digest == "f" * 64
@@ -42,7 +44,9 @@ def test_end_to_end_tiny_sam(tmp_path):
         assert [vh.tolist() for vh in cache.valid_hw] == [[[48, 64], [48, 64], [64, 64], [64, 64]]]
         view = cache.view(0)
         np.testing.assert_allclose(view.K, intrinsics_matrix(24.0, 24.0, 16.0, 12.0), rtol=1e-6)
-        expected = (render_directions(torch.tensor(view.c2w), torch.tensor(view.K), 32, 24) * 255).round().to(torch.uint8)
+        expected = (
+            (render_directions(torch.tensor(view.c2w), torch.tensor(view.K), 32, 24) * 255).round().to(torch.uint8)
+        )
         np.testing.assert_array_equal(view.rgb, expected.numpy())
         assert view.features[0].shape == (256, 64, 64) and view.features[0].dtype == np.float16
         aug = cache.view(3)
@@ -54,7 +58,9 @@ def test_end_to_end_tiny_sam(tmp_path):
 def test_end_to_end_multiscale_features_match_teacher(tmp_path):
     teacher = build_teacher("toy_multiscale_untrained", device="cpu", batch_size=3)
     config = CacheFeaturesConfig(num_augmented=3, render_size=40, batch_size=2, seed=0, compression="gzip")
-    out = cache_features(render_directions, train_frames(), tmp_path / "toy_multiscale_untrained.h5", teacher, config, "d")
+    out = cache_features(
+        render_directions, train_frames(), tmp_path / "toy_multiscale_untrained.h5", teacher, config, "d"
+    )
     with open_feature_cache(out, validate=True) as cache:
         assert len(cache) == 5 and cache.num_maps == 2
         assert cache.file["features/1"].compression == "gzip"
@@ -70,7 +76,9 @@ def test_bad_render_fn_leaves_no_file(tmp_path):
     teacher = build_teacher("toy_multiscale_untrained", device="cpu")
     config = CacheFeaturesConfig(num_augmented=1, render_size=16)
     with pytest.raises(ValueError, match=r"view 0: render_fn returned shape \(16, 16, 3\), expected \(12, 16, 3\)"):
-        cache_features(lambda c2w, K, w, h: torch.zeros(16, 16, 3), train_frames(), tmp_path / "x.h5", teacher, config, "d")
+        cache_features(
+            lambda c2w, K, w, h: torch.zeros(16, 16, 3), train_frames(), tmp_path / "x.h5", teacher, config, "d"
+        )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -192,7 +192,9 @@ def test_bad_variant():
     assert set(parse_settings(_with(_base(), ("variants",), list(VARIANTS))).variants) == set(VARIANTS)
 
 
-@pytest.mark.parametrize("device, ok", [("auto", True), ("cpu", True), ("cuda", True), ("cuda:1", True), ("tpu", False), ("gpu", False)])
+@pytest.mark.parametrize(
+    "device, ok", [("auto", True), ("cpu", True), ("cuda", True), ("cuda:1", True), ("tpu", False), ("gpu", False)]
+)
 def test_device(device, ok):
     config = _with(_base(), ("device",), device)
     if ok:
@@ -257,7 +259,9 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 
 
 def test_committed_schema_is_current():
-    assert SCHEMA_FILE.is_file(), f"{SCHEMA_FILE} missing: python -m san.pipeline.settings > {SCHEMA_FILE.relative_to(REPO)}"
+    assert SCHEMA_FILE.is_file(), (
+        f"{SCHEMA_FILE} missing: python -m san.pipeline.settings > {SCHEMA_FILE.relative_to(REPO)}"
+    )
     committed = yaml.safe_load(SCHEMA_FILE.read_text())
     assert committed == json.loads(json.dumps(config_schema())), (
         f"{SCHEMA_FILE.relative_to(REPO)} is stale: regenerate it with "
@@ -354,7 +358,12 @@ def test_shipped_demo_sheet_needs_no_data():
 
 def test_paper_sheet_with_all_folders(tmp_path):
     sheet = REPO / "config" / "paper_scenes.tsv"
-    rows = [r for r in csv.reader((line for line in sheet.read_text().splitlines() if not line.startswith("#")), delimiter="\t")][1:]
+    rows = [
+        r
+        for r in csv.reader(
+            (line for line in sheet.read_text().splitlines() if not line.startswith("#")), delimiter="\t"
+        )
+    ][1:]
     for _, rel, _, _ in rows:
         (tmp_path / rel).mkdir(parents=True)
     df = read_scene_sheet(sheet, data_root=str(tmp_path))

@@ -11,11 +11,11 @@ import torch
 import trimesh
 
 from san.cameras import intrinsics_matrix, look_at
+from san.config import from_dict
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.imitation.config import imitation_config
 from san.imitation.model import load_imitation
 from san.imitation.render import render_features
-from san.config import from_dict
 from san.models.nerf import NeRFConfig, NeRFModel, load_nerf, save_nerf
 from san.pipeline.cache_features import CacheFeaturesConfig, cache_features
 from san.pipeline.train_imitation import train_imitation
@@ -50,7 +50,14 @@ def inputs(tmp_path_factory):
     save_nerf(nerf, root / "model.pt")
     teacher = build_teacher(TEACHER, device="cpu")
     render = lambda c2w, K, w, h: nerf.render_camera(c2w, K, w, h)["rgb"]  # noqa: E731
-    cache_features(render, scene.train_frames, root / f"{TEACHER}.h5", teacher, CacheFeaturesConfig(num_augmented=2, render_size=32), "0" * 64)
+    cache_features(
+        render,
+        scene.train_frames,
+        root / f"{TEACHER}.h5",
+        teacher,
+        CacheFeaturesConfig(num_augmented=2, render_size=32),
+        "0" * 64,
+    )
     mesh = trimesh.creation.icosphere(subdivisions=2, radius=0.8)
     mesh.export(root / "mesh_normalized.ply")
     return root
@@ -60,7 +67,13 @@ def _tiny_nerf_config() -> NeRFConfig:
     return from_dict(
         NeRFConfig,
         {
-            "field": {"grid": {"num_levels": 4, "features_per_level": 2, "log2_hashmap_size": 12, "max_resolution": 64}, "hidden_dim": 16, "color_hidden_dim": 16, "color_hidden_layers": 1, "sh_degree": 2},
+            "field": {
+                "grid": {"num_levels": 4, "features_per_level": 2, "log2_hashmap_size": 12, "max_resolution": 64},
+                "hidden_dim": 16,
+                "color_hidden_dim": 16,
+                "color_hidden_layers": 1,
+                "sh_degree": 2,
+            },
             "sampler": {"kind": "uniform", "num_samples": 16},
             "backend": "torch",
         },
@@ -70,16 +83,37 @@ def _tiny_nerf_config() -> NeRFConfig:
 
 def small(**overrides):
     base = dict(
-        preset="cpu", steps=12, rays_per_step=64, grid_levels=4, grid_features=2, grid_log2_hashmap_size=12, grid_max_resolution=64,
-        head_width=32, head_layers=3, head_skip=1, cache_capacity=4, checkpoint_every=5, log_every=4, eval_views=1, render_size=32,
+        preset="cpu",
+        steps=12,
+        rays_per_step=64,
+        grid_levels=4,
+        grid_features=2,
+        grid_log2_hashmap_size=12,
+        grid_max_resolution=64,
+        head_width=32,
+        head_layers=3,
+        head_skip=1,
+        cache_capacity=4,
+        checkpoint_every=5,
+        log_every=4,
+        eval_views=1,
+        render_size=32,
     )
     return imitation_config({**base, **overrides})
 
 
 def run(inputs, out, variant="full", **overrides):
     return train_imitation(
-        inputs / "model.pt", inputs / "cameras.json", inputs / f"{TEACHER}.h5", out, small(**overrides), variant,
-        TeacherConfig(TEACHER), inputs / "mesh_normalized.ply" if variant == "mesh" else None, "cpu", 0,
+        inputs / "model.pt",
+        inputs / "cameras.json",
+        inputs / f"{TEACHER}.h5",
+        out,
+        small(**overrides),
+        variant,
+        TeacherConfig(TEACHER),
+        inputs / "mesh_normalized.ply" if variant == "mesh" else None,
+        "cpu",
+        0,
     )
 
 
@@ -89,7 +123,13 @@ def test_outputs_and_stats(inputs, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["field.pt", "train_stats.json", "training_curve.csv"]
     record = json.loads((out / "train_stats.json").read_text())
     assert record["steps"] == 12 and record["teacher"]["name"] == TEACHER and record["teacher"]["untrained"] is True
-    assert record["variant"] == {"name": "full", "augment": True, "fresh_fraction": 0.25, "mesh_surface": False, "correlation_loss": True}
+    assert record["variant"] == {
+        "name": "full",
+        "augment": True,
+        "fresh_fraction": 0.25,
+        "mesh_surface": False,
+        "correlation_loss": True,
+    }
     assert record["teacher_calls"] == stats["teacher_calls"] == record["fresh_views"]
     q = record["quality"]
     assert set(q["after"]) == {"train", "test"} and q["after"]["test"]["views"] == 1 and "mse_drop" in q
@@ -146,6 +186,14 @@ def test_mesh_variant_and_wrong_teacher(inputs, tmp_path):
     assert load_imitation(tmp_path / "mesh" / "field.pt").mesh_surface
     with pytest.raises(ValueError, match="configured teacher"):
         train_imitation(
-            inputs / "model.pt", inputs / "cameras.json", inputs / f"{TEACHER}.h5", tmp_path / "x", small(), "full",
-            TeacherConfig("sam_untrained_tiny"), None, "cpu", 0,
+            inputs / "model.pt",
+            inputs / "cameras.json",
+            inputs / f"{TEACHER}.h5",
+            tmp_path / "x",
+            small(),
+            "full",
+            TeacherConfig("sam_untrained_tiny"),
+            None,
+            "cpu",
+            0,
         )

@@ -19,14 +19,27 @@ from san.models.nerf import load_nerf
 
 TINY_MODEL = {
     "field": {
-        "grid": {"num_levels": 4, "features_per_level": 2, "log2_hashmap_size": 12, "base_resolution": 4, "max_resolution": 64},
+        "grid": {
+            "num_levels": 4,
+            "features_per_level": 2,
+            "log2_hashmap_size": 12,
+            "base_resolution": 4,
+            "max_resolution": 64,
+        },
         "hidden_dim": 16,
         "color_hidden_dim": 16,
     },
     "sampler": {"num_samples": 8, "proposal_samples": [16]},
-    "proposals": [{"grid": {"num_levels": 2, "features_per_level": 2, "log2_hashmap_size": 10, "max_resolution": 16}, "hidden_dim": 8}],
+    "proposals": [
+        {
+            "grid": {"num_levels": 2, "features_per_level": 2, "log2_hashmap_size": 10, "max_resolution": 16},
+            "hidden_dim": 8,
+        }
+    ],
     "backend": "torch",
 }
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny models on a shared 2-core machine: one thread avoids OpenMP oversubscription stalls
@@ -42,7 +55,9 @@ TINY = {"steps": 6, "rays_per_batch": 64, "checkpoint_every": 3, "log_every": 2,
 
 def _texture(p: torch.Tensor) -> torch.Tensor:
     x, y, z = p.unbind(-1)
-    return torch.stack([0.5 + 0.4 * torch.sin(3 * x + z), 0.5 + 0.4 * torch.cos(4 * y), 0.5 + 0.3 * torch.sin(2 * (x + y))], -1)
+    return torch.stack(
+        [0.5 + 0.4 * torch.sin(3 * x + z), 0.5 + 0.4 * torch.cos(4 * y), 0.5 + 0.3 * torch.sin(2 * (x + y))], -1
+    )
 
 
 def make_scene(root, kind: str = "forward_facing", n: int = 5, w: int = 20, h: int = 14):
@@ -103,7 +118,13 @@ def test_outputs(tmp_path, kind):
     assert math.isfinite(on_disk["psnr"]) and 0 < on_disk["ssim"] <= 1 and on_disk["psnr"] == metrics["psnr"]
     assert (out / "test_renders" / "000.png").is_file()
     rows = list(csv.DictReader((out / "training_curve.csv").open()))
-    assert [int(r["step"]) for r in rows] == [2, 4, 6] and list(rows[0]) == ["step", "loss", "psnr", "lr", "wall_seconds"]
+    assert [int(r["step"]) for r in rows] == [2, 4, 6] and list(rows[0]) == [
+        "step",
+        "loss",
+        "psnr",
+        "lr",
+        "wall_seconds",
+    ]
     model = load_nerf(out / "model.pt", "cpu")
     assert model.space.kind == kind
 

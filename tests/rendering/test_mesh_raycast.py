@@ -43,7 +43,9 @@ def one_thread():
 
 
 def camera_rays(eye, target, width=32, height=24, f=30.0) -> RayBundle:
-    c2w = torch.tensor(look_at(np.array(eye, float), np.array(target, float), np.array([0.0, 0.0, 1.0])), dtype=torch.float32)
+    c2w = torch.tensor(
+        look_at(np.array(eye, float), np.array(target, float), np.array([0.0, 0.0, 1.0])), dtype=torch.float32
+    )
     K = torch.tensor(intrinsics_matrix(f, f, width / 2, height / 2), dtype=torch.float32)
     return generate_rays(c2w, K, width, height)
 

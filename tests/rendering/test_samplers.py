@@ -47,8 +47,12 @@ def test_ndc_normalize_and_bounding_box():
     box = torch.tensor(space.bounding_box(), dtype=torch.float32)
     corners = torch.stack([box[1] * torch.tensor([sx, sy, 1.0]) for sx in (-1, 1) for sy in (-1, 1)])
     x = space.normalize_positions(corners)
-    assert torch.allclose(x[:, :2].min(), torch.tensor(0.0), atol=1e-6) and torch.allclose(x[:, :2].max(), torch.tensor(1.0), atol=1e-6)
-    assert bool(space.inside(torch.tensor([[0.0, 0.0, 2.0]]))) and not bool(space.inside(torch.tensor([[0.0, 0.0, 0.5]])))
+    assert torch.allclose(x[:, :2].min(), torch.tensor(0.0), atol=1e-6) and torch.allclose(
+        x[:, :2].max(), torch.tensor(1.0), atol=1e-6
+    )
+    assert bool(space.inside(torch.tensor([[0.0, 0.0, 2.0]]))) and not bool(
+        space.inside(torch.tensor([[0.0, 0.0, 0.5]]))
+    )
 
 
 def test_contraction():

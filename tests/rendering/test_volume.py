@@ -33,7 +33,9 @@ def test_weights_equal_cumprod_definition():
 def test_accumulate_and_depth():
     w = torch.tensor([[0.25, 0.5, 0.0], [0.0, 0.0, 0.0]])
     v = torch.arange(18, dtype=torch.float32).view(2, 3, 3)
-    torch.testing.assert_close(accumulate(w, v), torch.tensor([[0.25 * 0 + 0.5 * 3, 0.25 * 1 + 0.5 * 4, 0.25 * 2 + 0.5 * 5], [0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(
+        accumulate(w, v), torch.tensor([[0.25 * 0 + 0.5 * 3, 0.25 * 1 + 0.5 * 4, 0.25 * 2 + 0.5 * 5], [0.0, 0.0, 0.0]])
+    )
     t = torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
     depth = expected_depth(w, t)
     assert abs(float(depth[0]) - (0.25 * 1 + 0.5 * 2) / 0.75) < 1e-6

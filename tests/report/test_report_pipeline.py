@@ -51,7 +51,9 @@ def fake_results(tmp_path):
         base = tmp_path / "results" / dataset / scene
         nerf_curve = base / "nerf" / "training_curve.csv"
         nerf_curve.parent.mkdir(parents=True)
-        pd.DataFrame({"step": [0, 10, 20], "loss": [0.1, 0.05, 0.02], "psnr": [10, 15, 20]}).to_csv(nerf_curve, index=False)
+        pd.DataFrame({"step": [0, 10, 20], "loss": [0.1, 0.05, 0.02], "psnr": [10, 15, 20]}).to_csv(
+            nerf_curve, index=False
+        )
         curves.append(nerf_curve)
         for variant in VARIANTS:
             if variant == "mesh" and scene != "demo":
@@ -80,7 +82,16 @@ def test_tables_rows_columns_and_untrained_label(fake_results, tmp_path):
     t1 = pd.read_csv(out / "table1_timing.csv")
     assert len(t1) == 1
     assert list(t1.columns[:4]) == ["timing_teacher", "untrained", "device", "scenes"]
-    assert {"rgb_render_ms", "teacher_encode_ms", "imitation_encode_volume_ms", "imitation_encode_mesh_ms", "decode_ms", "fps_original", "fps_imitation", "encode_speedup"} <= set(t1.columns)
+    assert {
+        "rgb_render_ms",
+        "teacher_encode_ms",
+        "imitation_encode_volume_ms",
+        "imitation_encode_mesh_ms",
+        "decode_ms",
+        "fps_original",
+        "fps_imitation",
+        "encode_speedup",
+    } <= set(t1.columns)
     assert t1.loc[0, "untrained"] == "yes" and t1.loc[0, "scenes"] == 2
     assert t1.loc[0, "encode_speedup"] == pytest.approx(6000.0)
     assert t1.loc[0, "imitation_encode_mesh_ms"] == 4.0  # from the mesh variant
@@ -90,13 +101,39 @@ def test_tables_rows_columns_and_untrained_label(fake_results, tmp_path):
     t2 = pd.read_csv(out / "table2_ablation.csv")
     assert list(t2["variant"]) == ["full", "no_aug", "mesh"]
     assert list(t2["scenes"]) == [2, 2, 1]
-    assert list(t2.columns) == ["variant", "change", "teacher", "untrained", "scenes", "feature_mse", "feature_cosine", "mask_iou", "iou_ceiling", "train_minutes"]
+    assert list(t2.columns) == [
+        "variant",
+        "change",
+        "teacher",
+        "untrained",
+        "scenes",
+        "feature_mse",
+        "feature_cosine",
+        "mask_iou",
+        "iou_ceiling",
+        "train_minutes",
+    ]
     # demo: full 0.75, no_aug 0.80, mesh 0.85; fern: full 0.90, no_aug 0.95.
     assert t2["mask_iou"].tolist() == pytest.approx([0.825, 0.875, 0.85])
 
     t3 = pd.read_csv(out / "iou_per_scene.csv")
-    assert list(t3.columns) == ["dataset", "scene", "teacher", "untrained", "iou_ceiling", "iou_full", "iou_no_aug", "iou_mesh"]
-    assert list(zip(t3["dataset"], t3["scene"])) == [("demo", "demo"), ("demo", "mean"), ("llff", "fern"), ("llff", "mean"), ("all", "mean")]
+    assert list(t3.columns) == [
+        "dataset",
+        "scene",
+        "teacher",
+        "untrained",
+        "iou_ceiling",
+        "iou_full",
+        "iou_no_aug",
+        "iou_mesh",
+    ]
+    assert list(zip(t3["dataset"], t3["scene"])) == [
+        ("demo", "demo"),
+        ("demo", "mean"),
+        ("llff", "fern"),
+        ("llff", "mean"),
+        ("all", "mean"),
+    ]
     assert t3.loc[4, "iou_full"] == pytest.approx(0.825)
     assert np.isnan(t3.loc[2, "iou_mesh"]) and t3.loc[4, "iou_mesh"] == pytest.approx(0.85)
 
@@ -111,7 +148,16 @@ def test_figures_exist(fake_results, tmp_path):
     metrics, curves = fake_results
     out = tmp_path / "figs"
     panels = [m.with_name("qualitative.png") for m in reversed(metrics)]  # matched by folder, any order
-    paths = plot_figures(metrics, curves, out / "iou.png", out / "timing.png", out / "qual.png", out / "curves.png", panels, ReportConfig(dpi=40))
+    paths = plot_figures(
+        metrics,
+        curves,
+        out / "iou.png",
+        out / "timing.png",
+        out / "qual.png",
+        out / "curves.png",
+        panels,
+        ReportConfig(dpi=40),
+    )
     assert [p.name for p in paths] == ["iou.png", "timing.png", "qual.png", "curves.png"]
     for p in paths:
         assert p.is_file() and p.stat().st_size > 1000

@@ -29,7 +29,9 @@ def test_face_area_iou_hand_computed(script):
     # A background face (area 4) as well: A = 10, B = 3, I = (6 + 3) / 2 -> 4.5 / 8.5.
     assert script.face_area_iou(area, np.ones(4, bool), obj, obj & observed) == pytest.approx(4.5 / 8.5)
     # Only face 0: A = 1, B = 3, I = 1 -> 1 / 3.
-    assert script.face_area_iou(area, np.array([True, False, False, False]), obj, obj & observed) == pytest.approx(1 / 3)
+    assert script.face_area_iou(area, np.array([True, False, False, False]), obj, obj & observed) == pytest.approx(
+        1 / 3
+    )
     assert script.face_area_iou(area, np.zeros(4, bool), obj, obj & observed) == 0.0
 
 
@@ -46,7 +48,9 @@ def test_edge_on_surface_is_not_observed(script):
     cams = [(c2w, K)]
     facing = script.gt_observed(point, -d[None], cams, config.width, config.height, config)
     edge_on = script.gt_observed(point, side[None] / np.linalg.norm(side), cams, config.width, config.height, config)
-    counted = script.gt_observed(point, side[None] / np.linalg.norm(side), cams, config.width, config.height, config, min_cos=0.0)
+    counted = script.gt_observed(
+        point, side[None] / np.linalg.norm(side), cams, config.width, config.height, config, min_cos=0.0
+    )
     assert facing.tolist() == [True]
     assert edge_on.tolist() == [False]
     assert counted.tolist() == [True]

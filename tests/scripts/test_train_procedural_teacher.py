@@ -20,8 +20,27 @@ def script():
     return module
 
 
-TINY = ["--device", "cpu", "--workers", "1", "--steps", "2", "--train-scenes", "1", "--views-per-scene", "1",
-        "--batch-images", "1", "--targets-per-image", "1", "--eval-scenes", "1", "--no-demo-eval", "--log-every", "1"]
+TINY = [
+    "--device",
+    "cpu",
+    "--workers",
+    "1",
+    "--steps",
+    "2",
+    "--train-scenes",
+    "1",
+    "--views-per-scene",
+    "1",
+    "--batch-images",
+    "1",
+    "--targets-per-image",
+    "1",
+    "--eval-scenes",
+    "1",
+    "--no-demo-eval",
+    "--log-every",
+    "1",
+]
 
 
 @pytest.mark.slow
@@ -29,7 +48,13 @@ def test_tiny_run_writes_every_output(script, tmp_path):
     out = tmp_path / "teacher"
     assert script.main([*TINY, "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["heldout_metrics.json", "sam_tiny_procedural.json", "sam_tiny_procedural.safetensors", "train.log", "training_curve.csv"]
+    assert names == [
+        "heldout_metrics.json",
+        "sam_tiny_procedural.json",
+        "sam_tiny_procedural.safetensors",
+        "train.log",
+        "training_curve.csv",
+    ]
     card = json.loads((out / "sam_tiny_procedural.json").read_text())
     assert card["sha256"] == sha256_file(out / "sam_tiny_procedural.safetensors")
     assert card["kind"] == "procedural" and card["recipe"]["steps"] == 2 and card["heldout"]["n"] > 0
@@ -42,7 +67,23 @@ def test_tiny_run_writes_every_output(script, tmp_path):
     assert (out / "training_curve.csv").read_text().splitlines()[0].startswith("step,lr,elapsed_s,loss")
 
     again = tmp_path / "eval"
-    assert script.main(["--device", "cpu", "--workers", "1", "--eval-scenes", "1", "--no-demo-eval", "--out", str(again),
-                        "--eval-only", str(out / "sam_tiny_procedural.safetensors")]) == 0
+    assert (
+        script.main(
+            [
+                "--device",
+                "cpu",
+                "--workers",
+                "1",
+                "--eval-scenes",
+                "1",
+                "--no-demo-eval",
+                "--out",
+                str(again),
+                "--eval-only",
+                str(out / "sam_tiny_procedural.safetensors"),
+            ]
+        )
+        == 0
+    )
     m2 = json.loads((again / "heldout_metrics.json").read_text())
     assert m2["heldout_procedural"]["objects"] == metrics["heldout_procedural"]["objects"]

@@ -48,8 +48,12 @@ def test_decode_batch_equals_segment_anything_decoder():
         sparse, dense = sam.prompt_encoder(points=(pts, lab), boxes=None, masks=None)
         low, iou = decode_batch(sam, emb, sparse, dense)
         for i in range(3):
-            ref, ref_iou = sam.mask_decoder(emb[i : i + 1], sam.prompt_encoder.get_dense_pe(), sparse[i : i + 1], dense[i : i + 1], True)
-            one, _ = sam.mask_decoder(emb[i : i + 1], sam.prompt_encoder.get_dense_pe(), sparse[i : i + 1], dense[i : i + 1], False)
+            ref, ref_iou = sam.mask_decoder(
+                emb[i : i + 1], sam.prompt_encoder.get_dense_pe(), sparse[i : i + 1], dense[i : i + 1], True
+            )
+            one, _ = sam.mask_decoder(
+                emb[i : i + 1], sam.prompt_encoder.get_dense_pe(), sparse[i : i + 1], dense[i : i + 1], False
+            )
             torch.testing.assert_close(low[i, 1:], ref[0], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(low[i, :1], one[0], atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(iou[i, 1:], ref_iou[0], atol=1e-5, rtol=1e-5)
@@ -125,7 +129,14 @@ def test_shipped_weights_digest_and_label():
 def test_click_on_each_demo_object_selects_it():
     from scipy.ndimage import distance_transform_edt
 
-    from san.data.demo import FIRST_OBJECT_ID, DemoSceneConfig, demo_cameras, demo_intrinsics, demo_objects, render_demo_view
+    from san.data.demo import (
+        FIRST_OBJECT_ID,
+        DemoSceneConfig,
+        demo_cameras,
+        demo_intrinsics,
+        demo_objects,
+        render_demo_view,
+    )
     from san.teachers import Prompts
 
     teacher = build_teacher("sam_tiny_procedural", device="cpu")

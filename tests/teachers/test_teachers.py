@@ -51,7 +51,13 @@ def test_non_square_preprocess_and_valid_region(tiny, wide_image, wide_features)
 
 @pytest.mark.parametrize(
     "hw, expected",
-    [((1024, 1024), (64, 64)), ((768, 1024), (48, 64)), ((1000, 100), (64, 7)), ((512, 512), (64, 64)), ((378, 504), (48, 64))],
+    [
+        ((1024, 1024), (64, 64)),
+        ((768, 1024), (48, 64)),
+        ((1000, 100), (64, 7)),
+        ((512, 512), (64, 64)),
+        ((378, 504), (48, 64)),
+    ],
 )
 def test_valid_feature_hw(hw, expected):
     assert valid_feature_hw(hw, 1024, (64, 64)) == expected
@@ -70,7 +76,9 @@ def test_decode_variants(tiny, wide_features):
     prompts = Prompts([[200.5, 150.5], [20.5, 20.5]], [1, 0], box=[140, 90, 260, 210])
     multi = tiny.decode(full, prompts, (300, 400), multimask_output=True)
     assert multi.masks.shape == (3, 300, 400) and multi.scores.shape == (3,)
-    box_only = tiny.decode([full[0]], Prompts.from_box(140, 90, 260, 210), (300, 400), mask_input=multi.low_res_logits[:1])
+    box_only = tiny.decode(
+        [full[0]], Prompts.from_box(140, 90, 260, 210), (300, 400), mask_input=multi.low_res_logits[:1]
+    )
     assert box_only.masks.shape == (1, 300, 400)
     # Features of the valid region only are zero-padded to the full map.
     valid = tiny.decode([full[0, :, :48, :]], Prompts.click(10.5, 10.5), (300, 400))
@@ -122,7 +130,14 @@ def test_untrained_weights_are_seeded_and_leave_global_rng_alone(tiny):
 
 def test_registry():
     names = available_teachers()
-    for name in ("sam_vit_h", "sam_vit_l", "sam_vit_b", "sam_vit_h_untrained", "sam_untrained_tiny", "toy_multiscale_untrained"):
+    for name in (
+        "sam_vit_h",
+        "sam_vit_l",
+        "sam_vit_b",
+        "sam_vit_h_untrained",
+        "sam_untrained_tiny",
+        "toy_multiscale_untrained",
+    ):
         assert name in names
     with pytest.raises(TeacherError, match="unknown teacher 'sam_vit_x'.*sam_vit_h"):
         build_teacher("sam_vit_x")
@@ -136,4 +151,3 @@ def test_registry():
     assert config.checkpoint == "w/sam_vit_h_4b8939.pth" and config.batch_size == 1
     with pytest.raises(ConfigError, match="teacher: unknown key.*ckpt"):
         from_dict(TeacherConfig, {"ckpt": "x"}, "teacher")
-

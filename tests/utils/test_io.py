@@ -67,7 +67,9 @@ def test_atomic_output_has_normal_permissions(tmp_path):
 
 
 def test_atomic_write_json_handles_numpy_and_paths(tmp_path):
-    atomic_write_json(tmp_path / "m.json", {"a": np.float32(0.5), "b": np.arange(2), "c": Path("x/y"), "n": np.int64(3)})
+    atomic_write_json(
+        tmp_path / "m.json", {"a": np.float32(0.5), "b": np.arange(2), "c": Path("x/y"), "n": np.int64(3)}
+    )
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": 0.5, "b": [0, 1], "c": "x/y", "n": 3}
     with pytest.raises(TypeError, match="not JSON serialisable: object"):
         atomic_write_json(tmp_path / "bad.json", {"o": object()})

@@ -11,7 +11,6 @@ from snakemake.utils import validate
 
 from san.pipeline.settings import parse_settings, read_scene_sheet
 
-
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False)
 SETTINGS = parse_settings(config)
 SCENES = read_scene_sheet(config["scenes"], data_root=config.get("data_root"))

@@ -4,11 +4,11 @@ rule make_demo_scene:
     output:
         folder=directory(f"{RESULTS}/{{dataset}}/{{scene}}/scene"),
         marker=f"{RESULTS}/{{dataset}}/{{scene}}/scene.done",
-    params:
-        settings=settings_of("demo_scene"),
     log:
         f"{RESULTS}/logs/make_demo_scene/{{dataset}}/{{scene}}.log",
     resources:
         **resources_for("make_demo_scene"),
+    params:
+        settings=settings_of("demo_scene"),
     script:
         "../scripts/make_demo_scene.py"

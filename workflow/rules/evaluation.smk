@@ -5,14 +5,14 @@ rule time_teacher:
         cameras=rules.prepare_poses.output.cameras,
     output:
         timing=f"{RESULTS}/{{dataset}}/{{scene}}/evaluation/teacher_timing.json",
-    params:
-        settings=settings_of("evaluation", "teacher"),
     log:
         f"{RESULTS}/logs/time_teacher/{{dataset}}/{{scene}}.log",
+    priority: 10  # fills idle cores before the evaluations that need it
     threads: SETTINGS.resources.for_stage("time_teacher").cpus
     resources:
         **resources_for("time_teacher"),
-    priority: 10  # fills idle cores before the evaluations that need it
+    params:
+        settings=settings_of("evaluation", "teacher"),
     script:
         "../scripts/time_teacher.py"
 
@@ -35,12 +35,12 @@ rule evaluate_segmentation:
             subcategory="{dataset}/{scene}",
             labels={"scene": "{dataset}/{scene}", "variant": "{variant}"},
         ),
-    params:
-        settings=settings_of("evaluation", "teacher"),
     log:
         f"{RESULTS}/logs/evaluate_segmentation/{{dataset}}/{{scene}}/{{variant}}.log",
     threads: SETTINGS.resources.for_stage("evaluate_segmentation").cpus
     resources:
         **resources_for("evaluate_segmentation"),
+    params:
+        settings=settings_of("evaluation", "teacher"),
     script:
         "../scripts/evaluate_segmentation.py"

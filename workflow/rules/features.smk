@@ -6,13 +6,13 @@ rule cache_features:
         checkpoint=get_teacher_checkpoint,
     output:
         cache=f"{RESULTS}/{{dataset}}/{{scene}}/features/{{teacher}}.h5",
-    params:
-        settings=settings_of("features", "teacher"),
     log:
         f"{RESULTS}/logs/cache_features/{{dataset}}/{{scene}}/{{teacher}}.log",
-    threads: SETTINGS.resources.for_stage("cache_features").cpus
     priority: 25  # every imitation variant waits for it; teacher timing (10) must not hold its cores
+    threads: SETTINGS.resources.for_stage("cache_features").cpus
     resources:
         **resources_for("cache_features"),
+    params:
+        settings=settings_of("features", "teacher"),
     script:
         "../scripts/cache_features.py"

@@ -9,13 +9,13 @@ rule train_imitation:
         field=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/field.pt",
         curve=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/training_curve.csv",
         stats=f"{RESULTS}/{{dataset}}/{{scene}}/imitation/{{variant}}/train_stats.json",
-    params:
-        settings=settings_of("imitation", "teacher", "seed"),
     log:
         f"{RESULTS}/logs/train_imitation/{{dataset}}/{{scene}}/{{variant}}.log",
+    priority: 20  # the longest jobs of a scene start first
     threads: SETTINGS.resources.for_stage("train_imitation").cpus
     resources:
         **resources_for("train_imitation"),
-    priority: 20  # the longest jobs of a scene start first
+    params:
+        settings=settings_of("imitation", "teacher", "seed"),
     script:
         "../scripts/train_imitation.py"

@@ -8,14 +8,14 @@ rule extract_mesh:
         glb=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh.glb",
         normalized=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh_normalized.ply",
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/mesh/mesh.json",
-    params:
-        settings=settings_of("mesh"),
-        ground_truth=lambda wildcards: get_ground_truth(wildcards),
     log:
         f"{RESULTS}/logs/extract_mesh/{{dataset}}/{{scene}}.log",
+    priority: 30  # the mesh variant waits for it
     threads: SETTINGS.resources.for_stage("extract_mesh").cpus
     resources:
         **resources_for("extract_mesh"),
-    priority: 30  # the mesh variant waits for it
+    params:
+        settings=settings_of("mesh"),
+        ground_truth=lambda wildcards: get_ground_truth(wildcards),
     script:
         "../scripts/extract_mesh.py"

@@ -6,12 +6,12 @@ rule train_nerf:
         model=f"{RESULTS}/{{dataset}}/{{scene}}/nerf/model.pt",
         metrics=f"{RESULTS}/{{dataset}}/{{scene}}/nerf/metrics.json",
         curve=f"{RESULTS}/{{dataset}}/{{scene}}/nerf/training_curve.csv",
-    params:
-        settings=settings_of("nerf", "seed"),
     log:
         f"{RESULTS}/logs/train_nerf/{{dataset}}/{{scene}}.log",
     threads: SETTINGS.resources.for_stage("train_nerf").cpus
     resources:
         **resources_for("train_nerf"),
+    params:
+        settings=settings_of("nerf", "seed"),
     script:
         "../scripts/train_nerf.py"

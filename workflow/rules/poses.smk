@@ -4,12 +4,12 @@ rule prepare_poses:
         source=get_scene_source,
     output:
         cameras=f"{RESULTS}/{{dataset}}/{{scene}}/poses/cameras.json",
-    params:
-        settings=settings_of("poses"),
-        row=lambda wildcards: scene_row(wildcards).to_dict(),
     log:
         f"{RESULTS}/logs/prepare_poses/{{dataset}}/{{scene}}.log",
     resources:
         **resources_for("prepare_poses"),
+    params:
+        settings=settings_of("poses"),
+        row=lambda wildcards: scene_row(wildcards).to_dict(),
     script:
         "../scripts/prepare_poses.py"

@@ -15,12 +15,12 @@ rule make_tables:
             for name in ("table1_timing", "table2_ablation", "iou_per_scene")
             for ext in ("csv", "md", "tex")
         },
-    params:
-        settings=settings_of("report"),
     log:
         f"{RESULTS}/logs/make_tables.log",
     resources:
         **resources_for("report"),
+    params:
+        settings=settings_of("report"),
     script:
         "../scripts/make_tables.py"
 
@@ -36,11 +36,11 @@ rule plot_figures:
         timing=report(f"{REPORT}/timing_breakdown.png", category="Figures", labels={"figure": "timing breakdown"}),
         qualitative=report(f"{REPORT}/qualitative_grid.png", category="Figures", labels={"figure": "qualitative grid"}),
         curves=report(f"{REPORT}/training_curves.png", category="Figures", labels={"figure": "training curves"}),
-    params:
-        settings=settings_of("report"),
     log:
         f"{RESULTS}/logs/plot_figures.log",
     resources:
         **resources_for("report"),
+    params:
+        settings=settings_of("report"),
     script:
         "../scripts/plot_figures.py"

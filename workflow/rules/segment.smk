@@ -11,13 +11,13 @@ rule segment_prompts:
         mesh=rules.extract_mesh.output.normalized,
     output:
         summary=f"{RESULTS}/{{dataset}}/{{scene}}/segmentation/{{variant}}/summary.json",
-    params:
-        settings=settings_of("segment", "teacher"),
     log:
         f"{RESULTS}/logs/segment_prompts/{{dataset}}/{{scene}}/{{variant}}.log",
     threads: SETTINGS.resources.for_stage("segment").cpus
     resources:
         **resources_for("segment"),
+    params:
+        settings=settings_of("segment", "teacher"),
     script:
         "../scripts/segment_prompts.py"
 

@@ -65,11 +65,15 @@ class DemoSceneConfig:
         if self.mesh_sections < 3:
             raise ConfigError(f"{where}.mesh_sections: must be >= 3, got {self.mesh_sections}")
         if not self.elevations_deg or not all(0 < e < 90 for e in self.elevations_deg):
-            raise ConfigError(f"{where}.elevations_deg: one or more rings, each in (0, 90) degrees, got {list(self.elevations_deg)}")
+            raise ConfigError(
+                f"{where}.elevations_deg: one or more rings, each in (0, 90) degrees, got {list(self.elevations_deg)}"
+            )
         if not 0 < self.fov_deg < 180:
             raise ConfigError(f"{where}.fov_deg: must be in (0, 180), got {self.fov_deg}")
         if not 0 < self.radius < self.dome_radius - abs(self.target_height):
-            raise ConfigError(f"{where}.radius: cameras must be inside the dome (dome_radius {self.dome_radius}), got {self.radius}")
+            raise ConfigError(
+                f"{where}.radius: cameras must be inside the dome (dome_radius {self.dome_radius}), got {self.radius}"
+            )
         if not 0 <= self.ambient <= 1:
             raise ConfigError(f"{where}.ambient: must be in [0, 1], got {self.ambient}")
 
@@ -148,15 +152,47 @@ def demo_objects(config: DemoSceneConfig | None = None) -> tuple[DemoObject, ...
     API symmetry."""
     del config
     return (
-        DemoObject(FIRST_OBJECT_ID, "sphere", "sphere", (0.9, 0.55, 0.5), {"radius": 0.5},
-                   color=(0.85, 0.18, 0.15), color2=(0.95, 0.75, 0.65), pattern="latlong_checker"),
-        DemoObject(FIRST_OBJECT_ID + 1, "box", "box", (-0.85, 0.7, 0.35), {"extents": (0.7, 0.7, 0.7)},
-                   yaw_deg=30.0, color=(0.15, 0.3, 0.85), color2=(0.85, 0.9, 0.95), pattern="face_checker"),
-        DemoObject(FIRST_OBJECT_ID + 2, "cylinder", "cylinder", (-0.55, -0.85, 0.0),
-                   {"radius": 0.35, "height": 0.9}, color=(0.15, 0.65, 0.25), color2=(0.9, 0.85, 0.3),
-                   pattern="stripes"),
-        DemoObject(FIRST_OBJECT_ID + 3, "cone", "cone", (0.8, -0.8, 0.0), {"radius": 0.45, "height": 1.0},
-                   color=(0.95, 0.6, 0.1), color2=(0.45, 0.15, 0.55), pattern="spiral"),
+        DemoObject(
+            FIRST_OBJECT_ID,
+            "sphere",
+            "sphere",
+            (0.9, 0.55, 0.5),
+            {"radius": 0.5},
+            color=(0.85, 0.18, 0.15),
+            color2=(0.95, 0.75, 0.65),
+            pattern="latlong_checker",
+        ),
+        DemoObject(
+            FIRST_OBJECT_ID + 1,
+            "box",
+            "box",
+            (-0.85, 0.7, 0.35),
+            {"extents": (0.7, 0.7, 0.7)},
+            yaw_deg=30.0,
+            color=(0.15, 0.3, 0.85),
+            color2=(0.85, 0.9, 0.95),
+            pattern="face_checker",
+        ),
+        DemoObject(
+            FIRST_OBJECT_ID + 2,
+            "cylinder",
+            "cylinder",
+            (-0.55, -0.85, 0.0),
+            {"radius": 0.35, "height": 0.9},
+            color=(0.15, 0.65, 0.25),
+            color2=(0.9, 0.85, 0.3),
+            pattern="stripes",
+        ),
+        DemoObject(
+            FIRST_OBJECT_ID + 3,
+            "cone",
+            "cone",
+            (0.8, -0.8, 0.0),
+            {"radius": 0.45, "height": 1.0},
+            color=(0.95, 0.6, 0.1),
+            color2=(0.45, 0.15, 0.55),
+            pattern="spiral",
+        ),
     )
 
 
@@ -194,6 +230,8 @@ def demo_cameras(config: DemoSceneConfig) -> np.ndarray:
     for k in range(config.num_views):
         az = math.radians(config.azimuth_offset_deg + 360.0 * k / config.num_views)
         el = math.radians(config.elevations_deg[k % len(config.elevations_deg)])
-        eye = target + config.radius * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        eye = target + config.radius * np.array(
+            [math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)]
+        )
         poses.append(look_at(eye, target, up))
     return np.stack(poses)

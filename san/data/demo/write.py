@@ -61,7 +61,9 @@ def _colmap_model(folder: Path, config: DemoSceneConfig, poses: np.ndarray, poin
     write_model_text(folder, [camera], images, points)
 
 
-def _sample_points(view: dict, c2w: np.ndarray, K: np.ndarray, rng: np.random.Generator, first_id: int) -> list[ColmapPoint3D]:
+def _sample_points(
+    view: dict, c2w: np.ndarray, K: np.ndarray, rng: np.random.Generator, first_id: int
+) -> list[ColmapPoint3D]:
     """``POINTS_PER_VIEW`` exact surface points (dome included) of one rendered view."""
     h, w = view["depth"].shape
     flat = rng.choice(h * w, size=min(POINTS_PER_VIEW, h * w), replace=False)
@@ -71,7 +73,9 @@ def _sample_points(view: dict, c2w: np.ndarray, K: np.ndarray, rng: np.random.Ge
     d_world /= np.linalg.norm(d_world, axis=-1, keepdims=True)
     xyz = c2w[:3, 3] + view["depth"][y, x, None].astype(np.float64) * d_world
     rgb = np.round(view["rgb"][y, x] * 255).astype(int)
-    return [ColmapPoint3D(first_id + i, tuple(map(float, p)), tuple(map(int, c))) for i, (p, c) in enumerate(zip(xyz, rgb))]
+    return [
+        ColmapPoint3D(first_id + i, tuple(map(float, p)), tuple(map(int, c))) for i, (p, c) in enumerate(zip(xyz, rgb))
+    ]
 
 
 def scene_description(config: DemoSceneConfig, poses: np.ndarray, mesh_files: dict[str, str]) -> dict:
@@ -81,7 +85,11 @@ def scene_description(config: DemoSceneConfig, poses: np.ndarray, mesh_files: di
     return {
         "format_version": FORMAT_VERSION,
         "frame": "world: metres, +z up, ground plane z = 0; cameras OpenCV camera-to-world (san.cameras)",
-        "ids": {str(BACKGROUND_ID): "background", str(GROUND_ID): "ground", **{str(o.id): o.name for o in demo_objects(config)}},
+        "ids": {
+            str(BACKGROUND_ID): "background",
+            str(GROUND_ID): "ground",
+            **{str(o.id): o.name for o in demo_objects(config)},
+        },
         "objects": [{**o.to_json(), "mesh": mesh_files[o.name]} for o in demo_objects(config)],
         "ground": {
             "id": GROUND_ID,
@@ -94,9 +102,18 @@ def scene_description(config: DemoSceneConfig, poses: np.ndarray, mesh_files: di
             "mesh": mesh_files["ground"],
             "mesh_ring_spacing": GROUND_RING_SPACING,
         },
-        "background": {"id": BACKGROUND_ID, "kind": "sky dome", "center": [0.0, 0.0, 0.0], "radius": config.dome_radius},
+        "background": {
+            "id": BACKGROUND_ID,
+            "kind": "sky dome",
+            "center": [0.0, 0.0, 0.0],
+            "radius": config.dome_radius,
+        },
         "region_of_interest": roi.tolist(),
-        "light": {"direction_to_light": light_direction(config).tolist(), "ambient": config.ambient, "shadows": config.shadows},
+        "light": {
+            "direction_to_light": light_direction(config).tolist(),
+            "ambient": config.ambient,
+            "shadows": config.shadows,
+        },
         "depth": "float32 distance along the unit ray through each pixel centre; finite everywhere (the dome encloses the cameras)",
         "cameras": {
             "model": "PINHOLE",

@@ -218,7 +218,9 @@ def render_procedural_view(scene: ProceduralScene, view: int, supersample: int =
     else:
         corners = pixel_grid(w, h, dtype=DTYPE) - 0.5
         sub = rays_from_pixels(corners.reshape(-1, 1, 2) + _subpixel_offsets(s).reshape(1, -1, 2), c2w, K)
-        sub_rgb, _, _ = shade_rays(sub.origins.reshape(-1, 3), sub.directions.reshape(-1, 3), scene, pixel_angle / s, noise)
+        sub_rgb, _, _ = shade_rays(
+            sub.origins.reshape(-1, 3), sub.directions.reshape(-1, 3), scene, pixel_angle / s, noise
+        )
         rgb = sub_rgb.reshape(h * w, s * s, 3).mean(dim=1)
     return {
         "rgb": np.round(rgb.reshape(h, w, 3).numpy() * 255).astype(np.uint8),

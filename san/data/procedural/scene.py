@@ -241,13 +241,20 @@ def _place(obj: ProceduralObject, xy: np.ndarray) -> ProceduralObject:
 
 
 def _footprint(obj: ProceduralObject) -> float:
-    return max(float(np.linalg.norm(c[:2] - obj.parts[0].position[:2])) + r for c, r in (p.bounding_sphere() for p in obj.parts))
+    return max(
+        float(np.linalg.norm(c[:2] - obj.parts[0].position[:2])) + r
+        for c, r in (p.bounding_sphere() for p in obj.parts)
+    )
 
 
 def _environment(rng: np.random.Generator) -> Environment:
     dome = float(rng.uniform(9.0, 16.0))
     g0 = _hsv(rng.uniform(), rng.uniform(0.0, 0.6), rng.uniform(0.25, 0.8))
-    g1 = tuple(float(np.clip(c * rng.uniform(0.4, 0.8), 0, 1)) for c in g0) if rng.uniform() < 0.6 else _random_color(rng)
+    g1 = (
+        tuple(float(np.clip(c * rng.uniform(0.4, 0.8), 0, 1)) for c in g0)
+        if rng.uniform() < 0.6
+        else _random_color(rng)
+    )
     sky_h = rng.uniform(0.5, 0.7) if rng.uniform() < 0.7 else rng.uniform()
     zenith = _hsv(sky_h, rng.uniform(0.2, 0.8), rng.uniform(0.45, 0.95))
     horizon = _hsv(sky_h + rng.uniform(-0.08, 0.08), rng.uniform(0.0, 0.3), rng.uniform(0.7, 1.0))
@@ -321,7 +328,10 @@ def sample_scene(
             continue
         placed.append((xy, foot))
         objects.append(_place(obj, xy))
-    objects = [ProceduralObject(FIRST_OBJECT_ID + i, o.name, o.parts, o.color, o.color2, o.pattern, o.pattern_params) for i, o in enumerate(objects)]
+    objects = [
+        ProceduralObject(FIRST_OBJECT_ID + i, o.name, o.parts, o.color, o.color2, o.pattern, o.pattern_params)
+        for i, o in enumerate(objects)
+    ]
     env = _environment(rng)
     spread = area + 0.5
     c2w, K = _cameras(rng, num_views, width, height, spread, env.dome_radius)
