@@ -73,8 +73,19 @@ def inspect_feature_cache(path: Path, full: bool) -> str:
         sizes = Counter(f"{w}x{h}" for h, w in cache.image_hw.tolist())
         rows = [
             ("file", f"{path} ({_size(path.stat().st_size)} on disk)"),
-            ("teacher", m.teacher + ("  [UNTRAINED: random weights, features are meaningless]" if m.untrained else "")),
+            (
+                "teacher",
+                m.teacher
+                + (
+                    "  [UNTRAINED: random weights, features are meaningless]"
+                    if m.untrained
+                    else "  [trained on procedural scenes, not SAM]"
+                    if m.teacher_kind == "procedural"
+                    else ""
+                ),
+            ),
             ("untrained", str(m.untrained)),
+            ("teacher kind", m.teacher_kind),
             ("checkpoint", m.checkpoint_sha256 and f"sha256 {m.checkpoint_sha256}" or "none"),
             ("nerf", f"sha256 {m.nerf_digest}"),
             ("format", f"version {m.format_version}, written {m.created} by san {m.san_version}"),

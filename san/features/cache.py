@@ -15,7 +15,9 @@ maps of shapes ``(C_i, h_i, w_i)`` (SAM: ``M = 1``, ``256x64x64``)::
     valid_hw/{i}   N x 2          int32    top-left (h, w) cells of map i that cover the image
 
 Attributes (``File.attrs``): ``format_version``, ``teacher`` (registry name), ``untrained``
-(bool: random-weight teacher, features meaningless), ``checkpoint_sha256`` (``""`` when none),
+(bool: random-weight teacher, features meaningless), ``teacher_kind`` (``sam``, ``procedural``
+= trained on procedural scenes, or ``untrained``; caches written before it existed read as
+``untrained``/``sam`` from ``untrained``), ``teacher_label`` (its readable form), ``checkpoint_sha256`` (``""`` when none),
 ``input_size`` (teacher input side, 1024 for SAM), ``render_size`` (``S``), ``feature_shapes``
 (``M x 3``), ``nerf_digest`` (SHA-256 of the NeRF ``model.pt`` rendered), ``created`` (UTC ISO
 8601), ``san_version``, ``settings`` (JSON of the writer's configuration) and, when given,
@@ -113,6 +115,8 @@ class FeatureCacheMeta:
     san_version: str
     settings: dict
     timing: dict | None = None
+    teacher_kind: str = "sam"
+    teacher_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -356,6 +360,8 @@ def create_feature_cache(
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["teacher"] = teacher.name
             f.attrs["untrained"] = bool(teacher.untrained)
+            f.attrs["teacher_kind"] = str(teacher.kind)
+            f.attrs["teacher_label"] = str(teacher.label)
             f.attrs["checkpoint_sha256"] = teacher.checkpoint_sha256 or ""
             f.attrs["input_size"] = int(teacher.input_size)
             f.attrs["render_size"] = int(render_size)
@@ -483,7 +489,13 @@ class FeatureCache:
             san_version=_str_attr(attrs["san_version"]),
             settings=settings,
             timing=timing,
+            teacher_kind=_str_attr(attrs["teacher_kind"])
+            if "teacher_kind" in attrs
+            else ("untrained" if bool(attrs["untrained"]) else "sam"),
+            teacher_label=_str_attr(attrs["teacher_label"]) if "teacher_label" in attrs else "",
         )
+        if (meta.teacher_kind == "untrained") != meta.untrained:
+            raise self._error(f"teacher_kind {meta.teacher_kind!r} and untrained={meta.untrained} disagree")
         if meta.untrained != ("untrained" in meta.teacher):
             raise self._error(f"teacher {meta.teacher!r} and untrained={meta.untrained} disagree")
         return meta

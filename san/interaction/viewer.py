@@ -186,7 +186,8 @@ class ViewerApp:
             (normalised frame). out_dir: where exports go. render_size: longest side of renderings
             from a browser camera. initial_view: view shown first. mesh_view_count: views voted
             onto the mesh by the export. teacher_info: the decoder's ``TeacherInfo``; an untrained
-            teacher is named as such in the status panel and in every export's metadata.
+            teacher is named as such in the status panel and in every export's metadata, and so is one
+            trained on procedural scenes (``kind == "procedural"``).
     """
 
     def __init__(
@@ -203,9 +204,23 @@ class ViewerApp:
     ):
         self.server, self.session, self.scene, self.mesh = server, session, scene, mesh
         untrained = bool(teacher_info is not None and teacher_info.untrained)
-        self.provenance = {} if teacher_info is None else {"teacher": teacher_info.name, "untrained": untrained}
+        self.provenance = (
+            {}
+            if teacher_info is None
+            else {
+                "teacher": teacher_info.name,
+                "untrained": untrained,
+                "teacher_kind": teacher_info.kind,
+                "teacher_label": teacher_info.label,
+            }
+        )
+        kind = None if teacher_info is None else teacher_info.kind
         self.teacher_label = (
-            f"**UNTRAINED teacher {teacher_info.name}: random weights, not SAM's masks.** " if untrained else ""
+            f"**UNTRAINED teacher {teacher_info.name}: random weights, not SAM's masks.** "
+            if untrained
+            else f"**Teacher {teacher_info.name}: trained on procedural scenes (not SAM).** "
+            if kind == "procedural"
+            else ""
         )
         self.out_dir, self.render_size, self.mesh_view_count, self.exports = (
             Path(out_dir),

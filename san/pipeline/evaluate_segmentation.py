@@ -118,6 +118,8 @@ def build_record(
         "variant": variant,
         "teacher": teacher_info.name,
         "untrained": bool(teacher_info.untrained),
+        "teacher_kind": teacher_info.kind,
+        "teacher_label": teacher_info.label,
         "teacher_checkpoint_sha256": teacher_info.checkpoint_sha256,
         "mask_iou": summary["mask_iou"],
         "feature_mse": summary["feature_mse"],
@@ -164,12 +166,14 @@ def write_outputs(
 
     with atomic_path(clicks_csv) as tmp:
         pd.DataFrame(click_rows(results), columns=list(CLICK_COLUMNS)).to_csv(tmp, index=False)
+    kind = record.get("teacher_kind", "untrained" if record["untrained"] else "sam")
     label = "untrained teacher " if record["untrained"] else "teacher "
     title = (
         f"{record.get('dataset', '?')}/{record.get('scene', '?')} [{record.get('variant', '?')}], {label}{record['teacher']}: "
         f"mean mask IoU {record['mask_iou']:.3f}"
         + (f" (teacher shift ceiling {record['iou_ceiling']:.3f})" if record.get("iou_ceiling") is not None else "")
         + (" - UNTRAINED teacher, random weights: masks are not SAM's" if record["untrained"] else "")
+        + (" - teacher trained on procedural scenes (not SAM)" if kind == "procedural" else "")
     )
     qualitative_figure(results, title, figure_png)
     record = dict(record, qualitative=Path(figure_png).name)

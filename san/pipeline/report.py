@@ -140,7 +140,7 @@ def plot_figures(
             imitation and ground-truth outlines with IoUs) instead of the click-grid panels.
     """
     df = tables.load_metrics(metrics_files)
-    note = tables.untrained_note(df)
+    note = f"{tables.untrained_note(df)} {tables.procedural_note(df)}".strip()
     out = [
         figs.iou_bars(tables.iou_per_scene(df)[0], iou_png, note, config.dpi),
         figs.timing_bars(tables.table1_timing(df, config.table1_variant)[0], timing_png, note, config.dpi),

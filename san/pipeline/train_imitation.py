@@ -70,6 +70,8 @@ def teacher_provenance(info: TeacherInfo) -> dict[str, Any]:
     return {
         "name": info.name,
         "untrained": bool(info.untrained),
+        "teacher_kind": info.kind,
+        "teacher_label": info.label,
         "checkpoint": info.checkpoint,
         "checkpoint_sha256": info.checkpoint_sha256,
         "input_size": info.input_size,

@@ -40,6 +40,12 @@ FPS_KEYS = ("original", "imitation", "imitation_volume", "imitation_mesh")
 UNTRAINED_NOTE = "UNTRAINED teacher(s) with random weights: {names}. Their masks and timings exercise the pipeline; they are not SAM's results."
 
 
+PROCEDURAL_NOTE = (
+    "Teacher(s) trained on procedural scenes: {names} (SAM's architecture trained by this project on its "
+    "procedural scenes; not SAM, and it knows procedural objects, not photographs)."
+)
+
+
 class ReportError(ValueError):
     """A metrics file the report cannot use; the message names the file."""
 
@@ -81,6 +87,7 @@ def load_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             "variant": m["variant"],
             "teacher": m["teacher"],
             "untrained": bool(m["untrained"]),
+            "teacher_kind": m.get("teacher_kind", "untrained" if m["untrained"] else "sam"),
             "timing_teacher": m.get("timing_teacher", m["teacher"]),
             "timing_teacher_untrained": bool(m.get("timing_teacher_untrained", m["untrained"])),
             "device": m.get("device", "unknown"),
@@ -121,12 +128,20 @@ def untrained_note(df: pd.DataFrame) -> str:
     return UNTRAINED_NOTE.format(names=", ".join(names)) if names else ""
 
 
+def procedural_note(df: pd.DataFrame) -> str:
+    """The sentence every caption carries when a teacher was trained on procedural scenes ('' if none)."""
+    if "teacher_kind" not in df:
+        return ""
+    names = sorted(set(df.loc[df["teacher_kind"] == "procedural", "teacher"]))
+    return PROCEDURAL_NOTE.format(names=", ".join(names)) if names else ""
+
+
 def _variant_key(v: str) -> tuple[int, str]:
     return (VARIANT_ORDER.index(v), v) if v in VARIANT_ORDER else (len(VARIANT_ORDER), v)
 
 
 def _caption(text: str, df: pd.DataFrame) -> str:
-    note = untrained_note(df)
+    note = f"{untrained_note(df)} {procedural_note(df)}".strip()
     return f"{text} {note}".strip()
 
 

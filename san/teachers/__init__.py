@@ -14,10 +14,14 @@ Registered names (``available_teachers()``):
 ``sam_vit_h|l|b``          segment-anything, weights from ``checkpoint`` (required)
 ``sam_vit_h|l|b_untrained`` the same architectures with seeded random weights (timing only)
 ``sam_untrained_tiny``     SAM's classes with a small ViT, seeded random weights: CPU demo/tests
+``sam_tiny_procedural``    SAM's classes, small, TRAINED HERE on procedural scenes (not SAM);
+                           shipped weights (``san/teachers/weights``), SHA-256 checked
 ``toy_multiscale_untrained`` TOY two-map conv net for multi-scale tests, not a segmenter
 =========================  =================================================================
 
-Every teacher with random weights has ``untrained`` in its name and ``info.untrained = True``.
+``info.kind`` says what the weights are: ``sam`` (Meta's released weights), ``procedural``
+(trained by this project on :mod:`san.data.procedural` scenes) or ``untrained``. Every teacher
+with random weights has ``untrained`` in its name and ``info.untrained = True``.
 """
 
 from __future__ import annotations
@@ -86,6 +90,12 @@ def _no_checkpoint(name: str, checkpoint: str | None) -> None:
         raise TeacherError(f"teacher {name!r} is untrained and takes no checkpoint (got {checkpoint})")
 
 
+def _procedural(checkpoint: str | None, batch_size: int) -> Teacher:
+    from san.teachers.procedural import build_procedural_teacher
+
+    return build_procedural_teacher(checkpoint, batch_size)
+
+
 def _toy(checkpoint: str | None, batch_size: int) -> Teacher:
     _no_checkpoint(TOY_NAME, checkpoint)
     return ToyMultiScaleTeacher(batch_size=batch_size)
@@ -97,6 +107,7 @@ for _arch in ("vit_h", "vit_l", "vit_b"):
         f"sam_{_arch}_untrained", lambda ckpt, bs, a=_arch: build_sam_teacher(a, ckpt, untrained=True, batch_size=bs)
     )
 register_teacher("sam_untrained_tiny", lambda ckpt, bs: build_sam_teacher("tiny", ckpt, untrained=True, batch_size=bs))
+register_teacher("sam_tiny_procedural", _procedural)
 register_teacher(TOY_NAME, _toy)
 
 
@@ -126,7 +137,8 @@ class TeacherConfig:
 
     Attributes:
         name: registry name (see :func:`available_teachers`).
-        checkpoint: path of the weights file; required by ``sam_vit_h|l|b``, refused by untrained ones.
+        checkpoint: path of the weights file; required by ``sam_vit_h|l|b``, refused by untrained
+            ones; optional for ``sam_tiny_procedural`` (``null``: the shipped weights).
         batch_size: most images per backbone pass (bounds GPU memory).
     """
 

@@ -33,6 +33,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+TEACHER_KINDS = ("sam", "procedural", "untrained")
+"""What a teacher's weights are; see :attr:`TeacherInfo.kind`."""
+
+KIND_LABELS = {
+    "sam": "SAM weights",
+    "procedural": "trained on procedural scenes",
+    "untrained": "untrained (random weights)",
+}
+
 
 class TeacherError(ValueError):
     """A teacher that cannot be built or used as asked; the message names the file or the name."""
@@ -50,7 +59,12 @@ class TeacherInfo:
         checkpoint: path of the weights file, or ``None`` when built without one.
         checkpoint_sha256: hex SHA-256 of that file, or ``None``.
         untrained: ``True`` when the weights are random (seeded); such a teacher's features and
-            masks are meaningless and exist for tests, demos and timing only.
+            masks are meaningless and exist for tests, demos and timing only. Derived from
+            ``kind`` when ``kind`` is given.
+        kind: what the weights are (:data:`TEACHER_KINDS`): ``"sam"`` (Meta's released SAM
+            weights), ``"procedural"`` (SAM's architecture trained by this project on its
+            procedural scenes: not SAM), ``"untrained"`` (seeded random weights). ``None`` (the
+            default) means ``"untrained"`` if ``untrained`` else ``"sam"``.
     """
 
     name: str
@@ -59,13 +73,27 @@ class TeacherInfo:
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     untrained: bool = False
+    kind: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "feature_shapes", tuple(tuple(int(v) for v in s) for s in self.feature_shapes))
         if not self.feature_shapes or any(len(s) != 3 for s in self.feature_shapes):
             raise TeacherError(f"teacher {self.name!r}: feature_shapes must be a non-empty list of (C, h, w)")
+        kind = self.kind if self.kind is not None else ("untrained" if self.untrained else "sam")
+        if kind not in TEACHER_KINDS:
+            raise TeacherError(f"teacher {self.name!r}: kind must be one of {', '.join(TEACHER_KINDS)}, got {kind!r}")
+        if self.kind is not None and self.untrained and kind != "untrained":
+            raise TeacherError(f"teacher {self.name!r}: untrained=True contradicts kind {kind!r}")
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "untrained", kind == "untrained")
         if self.untrained and "untrained" not in self.name:
             raise TeacherError(f"teacher {self.name!r}: untrained teachers must say so in their name")
+
+    @property
+    def label(self) -> str:
+        """Human-readable provenance for captions, titles and the viewer: ``"SAM weights"``,
+        ``"trained on procedural scenes"`` or ``"untrained (random weights)"``."""
+        return KIND_LABELS[self.kind]
 
 
 def _as_tensor(x, dtype: torch.dtype) -> torch.Tensor:

@@ -61,7 +61,8 @@ class SamTeacher(Teacher):
     """A :class:`Teacher` around a ``segment_anything.modeling.Sam`` model.
 
     Args:
-        sam: the composed SAM model (any image encoder with a ``256x64x64`` output).
+        sam: the composed SAM model (any image encoder; ``info`` gives its input size and
+            embedding shape).
         info: what this teacher is (name, checkpoint, ``untrained``).
         batch_size: most images per image-encoder pass.
     """
@@ -71,7 +72,8 @@ class SamTeacher(Teacher):
         self.sam = sam.eval().requires_grad_(False)
 
     def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``Bx3x1024x1024`` preprocessed input -> ``[Bx256x64x64]``."""
+        """``Bx3xSxS`` preprocessed input -> ``[Bx256xhxw]`` (released SAM: ``S = 1024``, ``64x64``;
+        ``sam_tiny_procedural``: ``256``, ``16x16``)."""
         return [self.sam.image_encoder(x)]
 
     @torch.no_grad()
