@@ -479,7 +479,7 @@ def evaluate_views(teacher, views, seed: int = 0, min_area_px: int = 100, object
                 .cpu()
                 .numpy()
             )
-            iou = lambda p: float((p & mask).sum() / max(1, (p | mask).sum()))  # noqa: E731
+            iou = lambda p, m=mask: float((p & m).sum() / max(1, (p | m).sum()))  # noqa: E731
             records.append(
                 {
                     "seed": int(getattr(v, "seed", -1)),
