@@ -20,6 +20,7 @@ import argparse
 import importlib.metadata
 import json
 import sys
+import textwrap
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,12 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    examples: str = ""
+    """``--help`` epilog: example command lines, one per line."""
+
+
+DEVICE_HELP = "auto | cpu | cuda[:N] (default auto: CUDA when present, else CPU)"
+"""Help text of every ``--device`` option."""
 
 
 def _size(nbytes: float) -> str:
@@ -198,7 +205,7 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     _teacher_arguments(p)
     p.add_argument("--export-mesh", action="store_true", help="also cut the object out of mesh/mesh_normalized.ply")
     p.add_argument("--views-for-mesh", type=int, default=3, help="views voted onto the mesh (default 3)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
 def run_segment(args: argparse.Namespace) -> int:
@@ -274,7 +281,7 @@ def _view_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="folder of the exported meshes (default SCENE_DIR/segment_viewer)"
     )
     _teacher_arguments(parser)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
 def _view(args: argparse.Namespace) -> int:
@@ -330,7 +337,7 @@ def _extract_mesh_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=JSON", help="override a mesh config key, e.g. resolution=256"
     )
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--ground-truth", default=None, help="folder with scene_gt.json and meshes/ (demo scene)")
 
 
@@ -338,9 +345,7 @@ def _extract_mesh(args: argparse.Namespace) -> int:
     from san.config import ConfigError
     from san.mesh.extract import mesh_config
     from san.pipeline.extract_mesh import extract_mesh
-    from san.utils.progress import setup_logging
 
-    setup_logging()
     try:
         config = mesh_config({"preset": args.preset, **parse_overrides(args.set)})
     except (ConfigError, ValueError) as e:
@@ -362,10 +367,10 @@ def _train_imitation_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cameras", required=True, help="poses/cameras.json")
     p.add_argument("--cache", required=True, help="features/{teacher}.h5")
     p.add_argument("--out", required=True, help="output folder (results/{dataset}/{scene}/imitation/{variant})")
-    p.add_argument("--variant", default="full")
+    p.add_argument("--variant", default="full", help="imitation variant (default full)")
     p.add_argument("--mesh", default=None, help="mesh/mesh_normalized.ply (mesh variant)")
-    p.add_argument("--teacher", default="sam_untrained_tiny")
-    p.add_argument("--teacher-checkpoint", default=None)
+    p.add_argument("--teacher", default="sam_untrained_tiny", help="teacher of the cache (default sam_untrained_tiny)")
+    p.add_argument("--teacher-checkpoint", default=None, help="teacher weights file (default: none)")
     p.add_argument("--preset", default="cpu", help="imitation config preset (default cpu)")
     p.add_argument(
         "--set",
@@ -374,8 +379,8 @@ def _train_imitation_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=JSON",
         help="override an imitation config key, e.g. steps=200",
     )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
 def _train_imitation(args: argparse.Namespace) -> int:
@@ -383,9 +388,7 @@ def _train_imitation(args: argparse.Namespace) -> int:
     from san.imitation.config import imitation_config
     from san.pipeline.train_imitation import train_imitation
     from san.teachers import TeacherConfig
-    from san.utils.progress import setup_logging
 
-    setup_logging()
     try:
         config = imitation_config({"preset": args.preset, **parse_overrides(args.set)})
     except (ConfigError, ValueError) as e:
@@ -417,31 +420,65 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Command] = [
-    Command("inspect", "summarise and validate an artifact (feature cache .h5)", _inspect_arguments, _inspect),
-    Command("segment", SEGMENT_HELP, add_segment_arguments, run_segment),
+    Command(
+        "inspect",
+        "summarise and validate an artifact (feature cache .h5)",
+        _inspect_arguments,
+        _inspect,
+        """\
+  san inspect results/demo/demo/features/sam_tiny_procedural.h5
+  san inspect --full results/llff/fern/features/sam_tiny_procedural.h5   # every view""",
+    ),
+    Command(
+        "segment",
+        SEGMENT_HELP,
+        add_segment_arguments,
+        run_segment,
+        """\
+  # two clicks on view 0 (the second one negative), and cut the object out of the mesh
+  san segment --scene-dir results/demo/demo --view 0 --click 133.5,110.5 --click 60.5,80.5,0 \\
+      --out results/demo/demo/segmentation/manual --export-mesh
+  # every object of a prompts TSV, on the second GPU
+  san segment --scene-dir results/demo/demo --prompts config/demo_prompts.tsv \\
+      --out results/demo/demo/segmentation/batch --device cuda:1""",
+    ),
     Command(
         "view",
         "interactive web viewer of a trained scene: click, see the mask, export (needs san[viewer])",
         _view_arguments,
         _view,
+        """\
+  san view results/demo/demo                       # then open http://localhost:8080
+  san view results/demo/demo --variant no_aug --port 8081 --device cpu
+  # on a cluster node: listen there, reach it with ssh -L 8080:NODE:8080
+  san view results/llff/fern --host 0.0.0.0 --device cuda""",
     ),
     Command(
         "extract-mesh",
         "trained NeRF -> coloured mesh (rule extract_mesh by hand)",
         _extract_mesh_arguments,
         _extract_mesh,
+        """\
+  san extract-mesh --model results/demo/demo/nerf/model.pt --cameras results/demo/demo/poses/cameras.json \\
+      --out /tmp/demo_mesh --set resolution=256 --device cuda""",
     ),
     Command(
         "train-imitation",
         "train the imitation feature field (rule train_imitation by hand)",
         _train_imitation_arguments,
         _train_imitation,
+        """\
+  san train-imitation --model results/demo/demo/nerf/model.pt --cameras results/demo/demo/poses/cameras.json \\
+      --cache results/demo/demo/features/sam_untrained_tiny.h5 --teacher sam_untrained_tiny \\
+      --out /tmp/demo_imitation --set steps=200 --device cpu""",
     ),
     Command(
         "schema",
         "print the JSON schema of config.yaml (as YAML; workflow/schemas/config.schema.yaml)",
         lambda p: None,
         _schema,
+        """\
+  san schema > workflow/schemas/config.schema.yaml""",
     ),
 ]
 
@@ -453,13 +490,34 @@ def _version() -> str:
         return "unknown"
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, default) -> None:
+    """``-q/--quiet`` and ``-v/--verbose``, accepted before or after the command (the command's own
+    copies default to ``SUPPRESS`` so that they do not undo the ones given before it)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", default=default, help="log warnings and errors only")
+    group.add_argument("-v", "--verbose", action="store_true", default=default, help="log debug lines too")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="san", description="Segment-Anything NeRF with feature imitation")
+    parser = argparse.ArgumentParser(
+        prog="san",
+        description="Segment-Anything NeRF with feature imitation. Steps are logged to stderr (INFO; -q: "
+        "warnings only, -v: debug); results go to stdout and to files. `san COMMAND --help` shows examples.",
+    )
     parser.add_argument("--version", action="version", version=f"san {_version()}")
+    _add_verbosity(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for cmd in COMMANDS:
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        p = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.help,
+            epilog="examples:\n" + cmd.examples if cmd.examples else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         cmd.add_arguments(p)
+        p.description = textwrap.fill(p.description or "", width=100)  # the raw formatter keeps the examples as typed
+        _add_verbosity(p, argparse.SUPPRESS)
         p.set_defaults(_run=cmd.run)
     return parser
 
@@ -474,13 +532,18 @@ def _project_errors() -> tuple[type[BaseException], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``san`` console script; returns the exit code.
 
+    Logging is set up here, once for every command (stderr; INFO, ``-q`` WARNING, ``-v`` DEBUG).
     Bad input (:class:`CommandError` and the project's own errors, :func:`san.errors.project_errors`)
     is printed as ``san <command>: error: <message>`` with exit code 1; ``SAN_TRACEBACK=1`` re-raises
     it with its traceback.
     """
+    import logging
     import os
 
+    from san.utils.progress import setup_logging
+
     args = build_parser().parse_args(argv)
+    setup_logging(level=logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args._run(args))
     except CommandError as e:

@@ -35,6 +35,22 @@ SHARED_CASES = REPO.parent / "shared" / "cases"
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(autouse=True)
+def _drop_san_log_handlers():
+    """``san.cli.main`` and ``run_rule`` install stderr (and log file) handlers on the root logger
+    (:func:`san.utils.progress.setup_logging`); remove them after each test, so that a later test
+    does not log into an earlier test's captured stream."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if getattr(h, "_san_handler", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
 def _shared(sub: str, root: Path = SHARED_DATA) -> Path:
     path = root / sub
     if not path.exists():

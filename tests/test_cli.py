@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from san.cli import COMMANDS, CommandError, main, parse_overrides
+from san.cli import COMMANDS, DEVICE_HELP, CommandError, build_parser, main, parse_overrides
 
 
 def test_every_user_command_is_a_san_verb():
@@ -31,3 +31,42 @@ def test_bad_preset_and_set_are_usage_errors(capsys):
         main(["train-imitation", "--model", "m", "--cameras", "c", "--cache", "h", "--out", "o", "--set", "steps"]) == 1
     )
     assert "expected KEY=JSON" in capsys.readouterr().err
+
+
+def _help(command: str) -> str:
+    parser = build_parser()
+    return next(a for a in parser._subparsers._group_actions if a.dest == "command").choices[command].format_help()
+
+
+def test_segment_help_shows_an_example_and_documents_device(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["segment", "--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    examples = out[out.index("examples:") :]
+    assert "san segment --scene-dir results/demo/demo --view 0 --click" in examples
+    assert "auto | cpu | cuda[:N]" in " ".join(out.split())  # --device, whatever the line wrapping
+
+
+@pytest.mark.parametrize("command", [c.name for c in COMMANDS])
+def test_every_command_has_examples_and_documents_its_device_option(command):
+    text = _help(command)
+    assert f"examples:\n  san {command}" in text or "examples:\n  # " in text
+    assert f"\n  san {command} " in text[text.index("examples:") :]
+    if "--device" in text:
+        assert " ".join(DEVICE_HELP.split()) in " ".join(text.split())
+
+
+def test_every_command_sets_up_logging_once_in_main(capsys):
+    """``main`` logs to stderr at INFO before any command runs (issue 17: `san segment` was silent)."""
+    import logging
+
+    assert main(["schema"]) == 0
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "_san_handler", False)]
+    assert len(ours) == 1 and root.level == logging.INFO
+    logging.getLogger("san.cli").info("a step line")
+    assert "san.cli INFO a step line" in capsys.readouterr().err
+    assert main(["schema", "-v"]) == 0  # after the command too; still one handler
+    assert logging.getLogger().level == logging.DEBUG
+    assert len([h for h in root.handlers if getattr(h, "_san_handler", False)]) == 1

@@ -40,9 +40,21 @@ def inject_fault_once(rule: str, wildcards: dict) -> None:
     raise InjectedFault(f"rule {rule}: fault injected on its first run (SAN_FAIL_FIRST_ATTEMPT; marker {marker})")
 
 
+def job_tag(rule: str, wildcards: dict) -> str:
+    """The tag of a job's log lines: the rule, then ``dataset/scene``, then the other wildcard values
+    in their order, e.g. ``"train_imitation demo/demo no_aug"``."""
+    wildcards = {k: str(v) for k, v in wildcards.items()}
+    parts = [rule]
+    if "dataset" in wildcards and "scene" in wildcards:
+        parts.append(f"{wildcards.pop('dataset')}/{wildcards.pop('scene')}")
+    parts += wildcards.values()
+    return " ".join(parts)
+
+
 def run_rule(smk: Any, body: Callable[[Settings], object]) -> None:
-    """Run ``body(settings)`` for the Snakemake ``script:`` object ``smk``."""
-    setup_logging(smk.log[0] if smk.log else None)
+    """Run ``body(settings)`` for the Snakemake ``script:`` object ``smk``. Every log line of the job
+    (stderr and the rule's ``log:``) starts with its :func:`job_tag`, e.g. ``[train_imitation demo/demo no_aug]``."""
+    setup_logging(smk.log[0] if smk.log else None, tag=job_tag(smk.rule, dict(smk.wildcards)))
     attempt = int(getattr(smk, "attempt", 1))
     mem_mb = getattr(smk.resources, "mem_mb", None)
     log.info(

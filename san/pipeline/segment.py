@@ -90,6 +90,13 @@ def segment_scene(
     entries = []
     for (view, obj), rows in prompts.groupby(["view", "object"], sort=True):
         name = f"view_{int(view):03d}" + (f"_{obj}" if obj else "")
+        log.info(
+            "segment: %s %s: %d click(s), rendering and decoding%s",
+            scene_id,
+            name,
+            len(rows),
+            f", then voting {views_for_mesh} view(s) onto the mesh" if mesh is not None else "",
+        )
         t0 = time.perf_counter()
         session.clear()
         session.set_view(int(view))
@@ -212,8 +219,25 @@ def segment_prompts(
     mesh_file = (mesh() if callable(mesh) else mesh) if export_mesh else None
     if export_mesh and mesh_file is None:
         raise ValueError("segment_prompts: export_mesh needs the mesh (mesh/mesh_normalized.ply)")
+    n_objects = len(rows.groupby(["view", "object"]))
+    log.info(
+        "segment: %s: loading the NeRF, the imitation field and the teacher's decoder (device %s; %d object(s) to segment)",
+        scene_id,
+        device,
+        n_objects,
+    )
+    t0 = time.perf_counter()
     trained = load_trained(cameras, model, field=field, mesh=mesh_file or mesh, teacher=teacher, device=device)
     parts = session_parts(trained)
+    info = parts.teacher_info
+    log.info(
+        "segment: %s: loaded in %.1f s; teacher %s, %s%s",
+        scene_id,
+        time.perf_counter() - t0,
+        info.name,
+        info.label,
+        " - UNTRAINED: masks are not SAM's" if info.untrained else "",
+    )
     session = SegmentationSession(parts.render_fn, parts.features_fn, parts.decode_fn, scene.frames)
     tri = None
     if export_mesh:

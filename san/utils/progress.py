@@ -36,15 +36,44 @@ class Progress:
         log.info(" | ".join(parts))
 
 
-def setup_logging(logfile: str | None = None, level: int = logging.INFO) -> None:
-    """Log to stderr and, when given, to ``logfile`` (Snakemake's ``log:``). Python warnings (a
-    partial capture, skipped frames) are logged too, so they land in the rule's log."""
+LOG_FORMAT = "%(asctime)s %(san_tag)s%(name)s %(levelname)s %(message)s"
+"""Format of every ``san`` log line; ``san_tag`` is the job's ``[rule dataset/scene variant] `` (or empty)."""
+
+
+class JobTagFilter(logging.Filter):
+    """Sets ``record.san_tag`` to ``"[tag] "`` (or ``""``) on every record a handler emits, so that
+    each line of a parallel job, :class:`Progress` lines included, names its job."""
+
+    def __init__(self, tag: str | None = None):
+        super().__init__()
+        self.prefix = f"[{tag}] " if tag else ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.san_tag = self.prefix
+        return True
+
+
+def setup_logging(logfile: str | None = None, level: int = logging.INFO, tag: str | None = None) -> None:
+    """Log to stderr and, when given, to ``logfile`` (Snakemake's ``log:``), at ``level``. Python
+    warnings (a partial capture, skipped frames) are logged too, so they land in the rule's log.
+
+    ``tag`` (e.g. ``"train_imitation demo/demo no_aug"``, :func:`san.pipeline.adapter.job_tag`)
+    prefixes every line as ``[tag]``. Calling it again replaces the handlers it installed before
+    and leaves other handlers of the root logger (a test runner's) in place."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_san_handler", False)]:
+        root.removeHandler(handler)
+        handler.close()
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if logfile:
         handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True
-    )
+    tag_filter = JobTagFilter(tag)
+    for handler in handlers:
+        handler._san_handler = True
+        handler.addFilter(tag_filter)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+    root.setLevel(level)
     logging.captureWarnings(True)
 
 

@@ -33,11 +33,18 @@ def _restore_logging():
     root.setLevel(level)
 
 
-def _smk(tmp_path: Path, rule: str = "train_nerf", attempt: int = 1, config: dict | None = None, log: bool = True):
+def _smk(
+    tmp_path: Path,
+    rule: str = "train_nerf",
+    attempt: int = 1,
+    config: dict | None = None,
+    log: bool = True,
+    wildcards: dict | None = None,
+):
     return SimpleNamespace(
         log=Namedlist([str(tmp_path / f"{rule}.log")] if log else []),
         rule=rule,
-        wildcards=Wildcards(fromdict={"dataset": "demo", "scene": "demo"}),
+        wildcards=Wildcards(fromdict=wildcards or {"dataset": "demo", "scene": "demo"}),
         attempt=attempt,
         resources=Namedlist(fromdict={"mem_mb": 4000 * attempt, "_cores": 2}),
         threads=2,
@@ -109,3 +116,27 @@ def test_without_a_log_file(tmp_path):
     calls = []
     run_rule(_smk(tmp_path, log=False), calls.append)
     assert len(calls) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_every_log_line_names_the_rule_scene_and_variant(tmp_path, capfd):
+    """Issue 17, item 4: jobs running in parallel interleave on stderr; each line says whose it is,
+    Progress lines and other libraries' lines included."""
+    from san.utils.progress import Progress
+
+    def body(settings):
+        logging.getLogger("san.pipeline.train_imitation").info("loading the cache")
+        progress = Progress(total=2, every=1, name="imitation")
+        for step in range(2):
+            progress.update(step, loss=0.5)
+        logging.getLogger("trimesh").warning("a library's warning")
+
+    wildcards = {"dataset": "demo", "scene": "demo", "variant": "no_aug"}
+    smk = _smk(tmp_path, rule="train_imitation", wildcards=wildcards)
+    run_rule(smk, body)
+    tag = "[train_imitation demo/demo no_aug] "
+    lines = Path(smk.log[0]).read_text().splitlines()
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert any("imitation step 2/2" in line for line in lines) and any("a library's warning" in line for line in lines)
+    assert any("loading the cache" in line for line in err)
+    for line in lines + err:
+        assert tag in line, line

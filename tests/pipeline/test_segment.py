@@ -181,7 +181,7 @@ def test_segment_scene_labels_an_untrained_teacher(
         assert record["teacher"] == "sam_untrained_tiny" and record["untrained"] is True
 
 
-def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path):
+def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path, caplog):
     """Rule segment_prompts end to end on a tiny trained scene (a real NeRF and field, the toy
     teacher the field records): inputs and output passed by name, outputs beside summary.json."""
     from san.cameras import intrinsics_matrix
@@ -219,6 +219,7 @@ def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path):
     save_imitation(field, tmp_path / "field.pt", {"teacher": info.name})
     tsv = write_tsv(tmp_path / "p.tsv", ["demo/a\t1\t20.5\t15.5\t1", "demo/b\t0\t1\t1\t1"])
     out = tmp_path / "segmentation" / "full"
+    caplog.set_level("INFO", logger="san")
     entries = segment_prompts(
         tsv,
         "demo/a",
@@ -233,6 +234,12 @@ def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path):
     assert (out / "view_001_mask.png").is_file() and (out / "view_001_overlay.png").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["untrained"] is True and len(summary["objects"]) == 1
+    # Issue 17, item 4: a step line for the loading, the teacher (labelled untrained), and each object.
+    steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("segment: demo/a")]
+    assert steps[0].startswith("segment: demo/a: loading the NeRF") and "1 object(s)" in steps[0]
+    assert steps[1].startswith("segment: demo/a: loaded in") and f"teacher {info.name}, untrained" in steps[1]
+    assert "UNTRAINED" in steps[1]
+    assert steps[2] == "segment: demo/a view_001: 1 click(s), rendering and decoding"
 
 
 def test_cli_bad_model_file_and_unknown_teacher_are_one_line_errors(tmp_path, capsys):
@@ -264,8 +271,17 @@ def test_cli_bad_model_file_and_unknown_teacher_are_one_line_errors(tmp_path, ca
         ]
     )
     err = capsys.readouterr().err
-    assert code == 1 and err.startswith("san segment: error: ") and "Traceback" not in err
-    assert f"{scene_dir / 'nerf' / 'model.pt'}: cannot read NeRF model" in err
+    # Issue 17, item 4: the command says what it is doing before the (one-line) error.
+    assert "segment: demo/a: loading the NeRF, the imitation field and the teacher's decoder (device cpu" in err
+    assert code == 1 and err.count("san segment: error: ") == 1 and "Traceback" not in err
+    error = err[err.index("san segment: error: ") :]
+    assert error.startswith(f"san segment: error: {scene_dir / 'nerf' / 'model.pt'}: cannot read NeRF model")
+    # -q: warnings and errors only
+    assert (
+        cli_main(["-q", "segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out)])
+        == 1
+    )
+    assert capsys.readouterr().err.startswith("san segment: error: ")
     code = cli_main(
         [
             "segment",
