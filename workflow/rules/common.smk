@@ -49,9 +49,10 @@ def get_scene_ids():
     return list(SCENES.index)
 
 
-def _per_scene(output, **wildcards):
-    """``expand(output, ...)`` over every scene of the sheet (and the given wildcard values)."""
-    ids = [sid.split("/") for sid in get_scene_ids()]
+def _per_scene(output, where=None, **wildcards):
+    """``expand(output, ...)`` over every scene of the sheet (``where(scene_id)`` true, when given) and
+    the given wildcard values."""
+    ids = [sid.split("/") for sid in get_scene_ids() if where is None or where(sid)]
     return [path for dataset, scene in ids for path in expand(output, dataset=dataset, scene=scene, **wildcards)]
 
 
@@ -154,18 +155,19 @@ def get_teacher_checkpoint(wildcards):
 def get_all_job_benchmarks(wildcards=None):
     """The benchmark files of every per-scene job of the default DAG (for the cost table)."""
     files = []
-    for rule in (rules.prepare_poses, rules.train_nerf, rules.extract_mesh, rules.time_teacher):
-        files += _per_scene(rule.benchmark)
+    for stage in (rules.prepare_poses, rules.train_nerf, rules.extract_mesh, rules.time_teacher):
+        files += _per_scene(stage.benchmark)
     files += _per_scene(rules.cache_features.benchmark, teacher=SETTINGS.teacher.name)
-    for rule in (rules.train_imitation, rules.evaluate_segmentation):
-        files += _per_scene(rule.benchmark, variant=VARIANTS)
-    demo = [sid.split("/") for sid in get_scene_ids() if SCENES.loc[sid, "format"] == "demo"]
-    files += [p for d, s in demo for p in expand(rules.make_demo_scene.benchmark, dataset=d, scene=s)]
-    bench = [sid.split("/") for sid in get_scene_ids() if has_benchmark(sid)]
-    files += [
-        p for d, s in bench for p in expand(rules.evaluate_benchmark.benchmark, dataset=d, scene=s, variant=VARIANTS)
-    ]
+    for stage in (rules.train_imitation, rules.evaluate_segmentation):
+        files += _per_scene(stage.benchmark, variant=VARIANTS)
+    files += _per_scene(rules.make_demo_scene.benchmark, where=is_demo_scene)
+    files += _per_scene(rules.evaluate_benchmark.benchmark, where=has_benchmark, variant=VARIANTS)
     return files
+
+
+def is_demo_scene(scene_id):
+    """Whether the scene is made by rule make_demo_scene."""
+    return SCENES.loc[scene_id, "format"] == "demo"
 
 
 def has_benchmark(scene_id):
@@ -188,12 +190,7 @@ def get_benchmark_layout(wildcards):
 
 def get_all_benchmarks(wildcards=None):
     """``benchmark/{variant}/metrics.json`` of every scene with a ground-truth layout."""
-    ids = [sid.split("/") for sid in get_scene_ids() if has_benchmark(sid)]
-    return [
-        path
-        for dataset, scene in ids
-        for path in expand(rules.evaluate_benchmark.output.metrics, dataset=dataset, scene=scene, variant=VARIANTS)
-    ]
+    return _per_scene(rules.evaluate_benchmark.output.metrics, where=has_benchmark, variant=VARIANTS)
 
 
 def textured_mesh_outputs():
