@@ -465,3 +465,16 @@ def test_schema_carries_descriptions_defaults_and_ranges():
     assert nerf["steps"]["minimum"] == 1 and "default" not in nerf["steps"]  # presets set nerf's values
     errors = _schema_errors(_with(_base(), ("nerf", "steps"), 0))
     assert [e.message for e in errors] == ["0 is less than the minimum of 1"]
+
+
+def test_local_slurm_config_sizes_every_stage_for_its_two_cpu_node():
+    """CI's single-node cluster has 2 CPUs: a stage left at its default resources (e.g. 4 CPUs)
+    would stay pending forever (Slurm reason PartitionConfig), so every stage is sized here."""
+    import yaml
+
+    from san.pipeline.settings import STAGES
+
+    local = yaml.safe_load((REPO / "config" / "slurm_local.yaml").read_text())["resources"]
+    missing = [s for s in STAGES if s not in local]
+    assert not missing, f"config/slurm_local.yaml sizes no resources for {missing}"
+    assert all(spec["cpus"] <= 2 for spec in local.values()), local
