@@ -1,7 +1,7 @@
 """Size and read speed of the feature cache under each compression of ``san.features.cache``.
 
 Copies the ``rgb`` and ``features/*`` datasets of a real cache (``--cache``, read-only) into a
-temporary file per compression (:data:`san.features.cache.COMPRESSION_FILTERS`, the exact filters
+temporary file per compression (:data:`san.features.config.COMPRESSION_FILTERS`, the exact filters
 the writer uses, one view per chunk), then reads every view back, ``--repeats`` times (after one
 warm-up pass). Writes, per compression and dataset: stored bytes, ratio ``raw / stored``, % saved,
 write seconds, and the median read throughput of decoded data (MB/s) and per-view read time.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import h5py
 
-from san.features.cache import COMPRESSION_FILTERS, DEFAULT_COMPRESSION
+from san.features.config import COMPRESSION_FILTERS, DEFAULT_COMPRESSION
 
 
 def _datasets(src: h5py.File) -> list[str]:

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from san.evaluation.protocol import EvaluationConfig, click_grid, decode_click, image_batch
+from san.evaluation.config import EvaluationConfig
+from san.evaluation.protocol import click_grid, decode_click, image_batch
 from san.evaluation.timing import click_latency, device_name
 from san.pipeline.evaluate_segmentation import load_parts
 from san.teachers import TeacherConfig, build_teacher

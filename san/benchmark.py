@@ -66,8 +66,8 @@ import numpy as np
 import torch
 
 from san.cameras import scale_intrinsics
-from san.config import ConfigError
 from san.data.gt_layout import BenchmarkTask
+from san.evaluation.config import PROPAGATIONS
 from san.evaluation.masks import resize_mask
 from san.interaction.session import Camera, SegmentationSession
 from san.interaction.tracking import DepthTolerance
@@ -94,66 +94,6 @@ VIEW_COLUMNS = (
     "prompts_total",
     "score",
 )
-
-
-@dataclass(frozen=True)
-class BenchmarkConfig:
-    """Config section ``benchmark:`` (rule ``evaluate_benchmark``; protocol in the module docstring).
-
-    Attributes:
-        max_size: cap on the rendering's longest side in pixels (``None``: render at the
-            annotation resolution; predicted masks are always scored at that resolution).
-        teacher_baseline: also run the protocol with the teacher on rendered RGB.
-        mesh_views: ``K`` views whose imitation masks are voted onto the mesh (the reference view,
-            then the targets whose cameras are farthest apart, :func:`spread_views`); ``0`` skips
-            the mesh segmentation.
-        vote_threshold: share of the views seeing a face that must put it inside the mask.
-        surface_samples: points sampled per surface for the surface IoU.
-        surface_distance: distance threshold of the surface IoU in the ground-truth meshes' units
-            (``None``: the layout's ``surface_distance``, else 1 % of the diagonal of the
-            ground-truth meshes' bounding box).
-        qualitative_tasks: rows (tasks) in ``qualitative.png``.
-        propagation: ``chain`` (default: each visited view's mask adds points, so prompts reach
-            views that do not see the click) or ``click`` (track the task's prompts only); see
-            :func:`run_task`. On the demo (cameras all around the objects) a perfect segmenter
-            scores mIoU 1.0 with ``chain`` and 0.33 with ``click``
-            (``scripts/eval_benchmark_oracle.py``).
-        chain_points: positive points each visited view adds (``chain``).
-        max_points: most positive points the decoder gets in one view.
-        chain_max_area: a view's mask adds chain points only when it covers at most this share of
-            the image.
-    """
-
-    max_size: int | None = None
-    teacher_baseline: bool = True
-    mesh_views: int = 3
-    vote_threshold: float = 0.5
-    surface_samples: int = 20000
-    surface_distance: float | None = None
-    qualitative_tasks: int = 6
-    propagation: str = "chain"
-    chain_points: int = 8
-    max_points: int = 8
-    chain_max_area: float = 0.5
-
-    def __post_init__(self) -> None:
-        checks = {
-            "max_size": self.max_size is None or self.max_size >= 8,
-            "mesh_views": self.mesh_views >= 0,
-            "vote_threshold": 0 < self.vote_threshold <= 1,
-            "surface_samples": self.surface_samples >= 100,
-            "surface_distance": self.surface_distance is None or self.surface_distance > 0,
-            "qualitative_tasks": self.qualitative_tasks >= 0,
-            "propagation": self.propagation in PROPAGATIONS,
-            "chain_points": self.chain_points >= 1,
-            "max_points": self.max_points >= 1,
-            "chain_max_area": 0 < self.chain_max_area <= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(
-                f"config.benchmark: invalid value(s) for {', '.join(bad)}: {[getattr(self, k) for k in bad]}"
-            )
 
 
 # ------------------------------------------------------------------------------------- metrics
@@ -478,9 +418,6 @@ def run_task(
         for sc in out:
             sc.mask = sc.render_mask = sc.prompt_pixels = None
     return out
-
-
-PROPAGATIONS = ("click", "chain")
 
 
 def chain_order(start: str, views: Mapping[str, BenchmarkView]) -> list[str]:

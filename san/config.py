@@ -1,7 +1,8 @@
 """Configuration plumbing: YAML -> JSON schema (Snakemake ``validate``) -> frozen dataclasses.
 
-Each stage's config dataclass lives beside the class it configures (for example
-:class:`san.models.nerf.NeRFConfig`). :func:`from_dict` builds any of them from the validated
+Each stage's config dataclass lives in the light ``config`` module of the package it configures
+(for example :class:`san.models.config.NeRFConfig`), which imports no torch, trimesh or h5py, so
+that parsing the configuration (every Snakemake parse does) stays fast. :func:`from_dict` builds any of them from the validated
 mapping and rejects unknown keys by name, so a typo never silently falls back to a default.
 Dataclasses are frozen: nothing mutates a config after parsing. Presets (``cpu``/``paper``) are
 resolved once here by :func:`with_preset`: explicit keys win over the preset's values.

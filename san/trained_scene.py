@@ -32,7 +32,7 @@ from san.layout import require_stages
 
 if TYPE_CHECKING:
     from san.data.scene import Scene
-    from san.evaluation.protocol import EvaluationConfig
+    from san.evaluation.config import EvaluationConfig
     from san.imitation.model import ImitationModel
     from san.models.nerf import NeRFModel
     from san.teachers import Teacher, TeacherConfig, TeacherInfo

@@ -25,16 +25,12 @@ import numpy as np
 import torch
 import trimesh
 
-from san.benchmark import (
-    BenchmarkConfig,
-    CameraMemo,
-    run_task,
-    summarize_scene,
-    summarize_task,
-)
-from san.data.demo import DemoSceneConfig, render_demo_view
+from san.benchmark import CameraMemo, run_task, summarize_scene, summarize_task
+from san.data.config import DemoSceneConfig
+from san.data.demo import render_demo_view
 from san.data.gt_layout import read_layout
 from san.data.scene import load_scene
+from san.evaluation.config import BenchmarkConfig
 from san.pipeline.evaluate_benchmark import benchmark_views, mesh_segmentation
 from san.trained_scene import scene_parts
 from san.utils.io import atomic_write_json

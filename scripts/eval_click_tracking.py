@@ -33,7 +33,8 @@ import torch
 from scipy import ndimage
 
 from san.cameras import project_points
-from san.data.demo import DemoSceneConfig, demo_cameras, demo_intrinsics, demo_objects, render_demo_view, trace_rays
+from san.data.config import DemoSceneConfig
+from san.data.demo import demo_cameras, demo_intrinsics, demo_objects, render_demo_view, trace_rays
 from san.interaction.session import Camera, SegmentationSession
 from san.interaction.tracking import DepthTolerance
 from san.utils.io import atomic_write_json

@@ -27,14 +27,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from san.evaluation.protocol import (
-    EvaluationConfig,
-    click_grid,
-    decode_clicks,
-    feature_agreement,
-    image_batch,
-    mask_iou,
-)
+from san.evaluation.config import EvaluationConfig
+from san.evaluation.protocol import click_grid, decode_clicks, feature_agreement, image_batch, mask_iou
 from san.pipeline.evaluate_segmentation import load_parts
 from san.teachers import TeacherConfig
 from san.utils.io import atomic_write_json

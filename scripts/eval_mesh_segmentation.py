@@ -60,8 +60,8 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from san.cameras import look_at, project_points
+from san.data.config import DemoSceneConfig
 from san.data.demo import (
-    DemoSceneConfig,
     demo_cameras,
     demo_intrinsics,
     demo_objects,

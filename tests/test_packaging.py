@@ -18,6 +18,7 @@ IMPORT_NAME = {
     "fast-simplification": "fast_simplification",
     "pillow": "PIL",
     "pyyaml": "yaml",
+    "lazy-loader": "lazy_loader",
 }
 # declared on purpose although no project file imports them; each with the reason
 USED_INDIRECTLY = {

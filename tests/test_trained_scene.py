@@ -10,8 +10,8 @@ import san.interaction.viewer
 import san.models.nerf
 from san.cli import main as cli_main
 from san.data.scene import Frame, Normalization, Scene, save_scene
-from san.fields.semantic_field import SemanticFieldConfig
-from san.imitation.head import FeatureHeadConfig
+from san.fields.config import SemanticFieldConfig
+from san.imitation.config import FeatureHeadConfig
 from san.imitation.model import ImitationModel, save_imitation
 from san.teachers import TeacherInfo, ToyMultiScaleTeacher
 from san.teachers.toy import TOY_NAME

@@ -58,8 +58,8 @@ from pathlib import Path
 import numpy as np
 
 from san.cameras import DISTORTION_KEYS, orthonormality_error
-from san.config import ConfigError
 from san.data import colmap, llff, transforms_json
+from san.data.config import PreparePosesConfig
 from san.data.images import verify_image
 from san.data.scene import SCENE_KINDS, CaptureWarning, Frame, Normalization, Scene, SceneError
 
@@ -68,49 +68,6 @@ ORTHONORMAL_TOLERANCE = 1e-3
 NEAR_MARGIN = 0.75  # forward-facing scale = 1 / (NEAR_MARGIN * min near), as LLFF does
 POINT_DEPTH_PERCENTILES = (0.1, 99.9)  # COLMAP near / far bounds from sparse-point depths
 _PARALLEL_AXES_CONDITION = 1e6  # above this, optical axes count as parallel (no common focus)
-
-
-@dataclass(frozen=True)
-class PreparePosesConfig:
-    """Options of rule ``prepare_poses`` (config section ``poses``).
-
-    Attributes:
-        test_every: every ``test_every``-th frame (by image name, starting at 0) is held out
-            (at least 1). Not used for Blender, which has its own test file (see the module docstring).
-        background: ``(r, g, b)`` in ``[0, 1]`` that RGBA images are composited on.
-        image_folder: image folder relative to the scene (``"images_8"``); ``None``: ``images`` if
-            present, else the ``images_N`` with the smallest ``N``. For transforms files it replaces
-            a leading ``images/`` in ``file_path``.
-        unbounded_near: near bound of unbounded scenes, normalised units (cameras within distance 1).
-        unbounded_far: far bound of unbounded scenes, normalised units.
-        forward_facing_max_angle: degrees; LLFF/COLMAP scenes whose cameras all look within this angle
-            of the mean viewing direction are ``forward_facing``.
-    """
-
-    test_every: int = 8
-    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    image_folder: str | None = None
-    unbounded_near: float = 0.05
-    unbounded_far: float = 1000.0
-    forward_facing_max_angle: float = 45.0
-
-    def __post_init__(self):
-        if self.test_every < 1:
-            raise ConfigError(
-                f"poses.test_every: must be >= 1 (every scene needs held-out views for its test PSNR and "
-                f"evaluation), got {self.test_every}"
-            )
-        if len(self.background) != 3 or not all(0.0 <= float(c) <= 1.0 for c in self.background):
-            raise ConfigError(f"poses.background: expected 3 values in [0, 1], got {self.background!r}")
-        if not 0.0 < self.unbounded_near < self.unbounded_far:
-            raise ConfigError(
-                "poses.unbounded_near/unbounded_far: need 0 < near < far, "
-                f"got {self.unbounded_near}, {self.unbounded_far}"
-            )
-        if not 0.0 < self.forward_facing_max_angle < 180.0:
-            raise ConfigError(
-                f"poses.forward_facing_max_angle: must be in (0, 180), got {self.forward_facing_max_angle}"
-            )
 
 
 # --------------------------------------------------------------------------------------- detection

@@ -1,6 +1,16 @@
 """Input encodings: multiresolution hash grid (torch or tiny-cuda-nn) and spherical harmonics."""
 
-from san.encodings.hashgrid import HashGridConfig, TorchHashEncoding, make_hash_encoding
-from san.encodings.sh import spherical_harmonics
+import lazy_loader
 
-__all__ = ["HashGridConfig", "TorchHashEncoding", "make_hash_encoding", "spherical_harmonics"]
+from san.encodings.config import HashGridConfig
+
+# Submodules load on first use of a name (PEP 562), so that importing this package, or its light
+# ``config`` module, does not import torch (every Snakemake parse reads the config classes).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "hashgrid": ["TorchHashEncoding", "make_hash_encoding"],
+        "sh": ["spherical_harmonics"],
+    },
+)
+__all__ += ["HashGridConfig"]

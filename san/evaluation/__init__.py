@@ -1,32 +1,27 @@
 """Evaluation of feature imitation: the click-grid IoU protocol (:mod:`.protocol`) and the
 inference timings of Table 1 (:mod:`.timing`)."""
 
-from san.evaluation.protocol import (
-    EvaluationConfig,
-    EvalView,
-    ViewResult,
-    click_grid,
-    evaluate_views,
-    evaluation_views,
-    feature_agreement,
-    mask_iou,
-    summarize,
-    teacher_shift_ceiling,
-)
-from san.evaluation.timing import pipeline_fps, time_fn, time_steps
+import lazy_loader
 
-__all__ = [
-    "EvalView",
-    "EvaluationConfig",
-    "ViewResult",
-    "click_grid",
-    "evaluate_views",
-    "evaluation_views",
-    "feature_agreement",
-    "mask_iou",
-    "pipeline_fps",
-    "summarize",
-    "teacher_shift_ceiling",
-    "time_fn",
-    "time_steps",
-]
+from san.evaluation.config import EvaluationConfig
+
+# Submodules load on first use of a name (PEP 562), so that importing this package, or its light
+# ``config`` module, does not import torch (every Snakemake parse reads the config classes).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "protocol": [
+            "EvalView",
+            "ViewResult",
+            "click_grid",
+            "evaluate_views",
+            "evaluation_views",
+            "feature_agreement",
+            "mask_iou",
+            "summarize",
+            "teacher_shift_ceiling",
+        ],
+        "timing": ["pipeline_fps", "time_fn", "time_steps"],
+    },
+)
+__all__ += ["EvaluationConfig"]

@@ -51,95 +51,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from san.cameras import resize_longest_side
-from san.config import ConfigError
 
 log = logging.getLogger("san")
 
 # Columns of ``clicks.csv``: one row per click; ``score`` / ``teacher_score`` are the decoder's
 # predicted IoU for the imitation / teacher mask.
 CLICK_COLUMNS = ("view", "click", "x", "y", "iou", "teacher_area", "imitation_area", "score", "teacher_score")
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
-    """Config section ``evaluation:`` (see the module docstring for the protocol).
-
-    Attributes:
-        render_size: longest side, in pixels, of the held-out renderings (paper: 512).
-        grid: clicks per side of the click grid (``grid x grid`` clicks per view).
-        max_views: evaluate only the first ``max_views`` test views (``None``: all).
-        qualitative_views: views drawn in ``qualitative.png``.
-        ceiling: compute the teacher's half-patch shift ceiling (one extra encode per view).
-        ceiling_shift_at_1024: shift of the ceiling in pixels at SAM's 1024-pixel input scale.
-        timing_teacher: teacher used for Table 1's timings (``None``: the quality teacher). Any
-            other is built without weights, so it must be an untrained one; on a CPU without
-            weights ``sam_vit_h_untrained`` has the true ViT-H encoder cost (about a minute per
-            image on 2 cores: set ``timing_encode_warmup: 0, timing_encode_repeats: 1``).
-        timing_warmup: untimed runs before timing the cheap steps (rendering, decoding).
-        timing_repeats: timed runs of the cheap steps (the median is reported).
-        timing_encode_warmup: untimed runs of the timing teacher's encoder. ``0`` on CPU means the
-            single timed run is not warmed up (first-call allocations included).
-        timing_encode_repeats: timed runs of the timing teacher's encoder.
-        chunk: rays per chunk when rendering (``None``: the renderer's default).
-    """
-
-    render_size: int = 512
-    grid: int = 5
-    max_views: int | None = None
-    qualitative_views: int = 3
-    ceiling: bool = True
-    ceiling_shift_at_1024: float = 8.0
-    timing_teacher: str | None = None
-    timing_warmup: int = 3
-    timing_repeats: int = 10
-    timing_encode_warmup: int = 2
-    timing_encode_repeats: int = 5
-    chunk: int | None = None
-
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        "cpu": {
-            "render_size": 128,
-            "max_views": 3,
-            "timing_warmup": 1,
-            "timing_repeats": 3,
-            "timing_encode_warmup": 0,
-            "timing_encode_repeats": 1,
-        },
-        "paper": {
-            "render_size": 512,
-            "max_views": None,
-            "timing_warmup": 3,
-            "timing_repeats": 10,
-            "timing_encode_warmup": 2,
-            "timing_encode_repeats": 5,
-        },
-    }
-
-    def __post_init__(self) -> None:
-        checks = {
-            "render_size": self.render_size >= 8,
-            "grid": self.grid >= 1,
-            "max_views": self.max_views is None or self.max_views >= 1,
-            "qualitative_views": self.qualitative_views >= 0,
-            "ceiling_shift_at_1024": self.ceiling_shift_at_1024 > 0,
-            "timing_warmup": self.timing_warmup >= 0,
-            "timing_repeats": self.timing_repeats >= 1,
-            "timing_encode_warmup": self.timing_encode_warmup >= 0,
-            "timing_encode_repeats": self.timing_encode_repeats >= 1,
-            "chunk": self.chunk is None or self.chunk >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(
-                f"config.evaluation: invalid value(s) for {', '.join(bad)}: {[getattr(self, k) for k in bad]}"
-            )
 
 
 # ------------------------------------------------------------------------------------- views

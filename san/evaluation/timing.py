@@ -29,7 +29,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from san.evaluation.protocol import EvaluationConfig, click_grid, decode_click, image_batch
+from san.evaluation.config import EvaluationConfig
+from san.evaluation.protocol import click_grid, decode_click, image_batch
 from san.utils.device import synchronize
 
 RGB_RENDER = "rgb_render"

@@ -1,29 +1,23 @@
 """Teacher features of NeRF renderings: camera augmentation and the HDF5 feature cache."""
 
-from san.features.augment import interpolate_pose, sample_augmented_cameras, square_camera_intrinsics
-from san.features.cache import (
-    FORMAT_VERSION,
-    CachedView,
-    FeatureCache,
-    FeatureCacheError,
-    FeatureCacheMeta,
-    FeatureCacheWriter,
-    create_feature_cache,
-    open_feature_cache,
-    write_feature_cache,
-)
+import lazy_loader
 
-__all__ = [
-    "FORMAT_VERSION",
-    "CachedView",
-    "FeatureCache",
-    "FeatureCacheError",
-    "FeatureCacheMeta",
-    "FeatureCacheWriter",
-    "create_feature_cache",
-    "interpolate_pose",
-    "open_feature_cache",
-    "sample_augmented_cameras",
-    "square_camera_intrinsics",
-    "write_feature_cache",
-]
+# Submodules load on first use of a name (PEP 562), so that importing this package, or its light
+# ``config`` module, does not import torch (every Snakemake parse reads the config classes).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "augment": ["interpolate_pose", "sample_augmented_cameras", "square_camera_intrinsics"],
+        "cache": [
+            "FORMAT_VERSION",
+            "CachedView",
+            "FeatureCache",
+            "FeatureCacheError",
+            "FeatureCacheMeta",
+            "FeatureCacheWriter",
+            "create_feature_cache",
+            "open_feature_cache",
+            "write_feature_cache",
+        ],
+    },
+)

@@ -28,7 +28,8 @@ import torch
 
 from san.cameras import Camera, PinholeLike
 from san.features.augment import camera_at_size, sample_augmented_cameras
-from san.features.cache import COMPRESSIONS, DEFAULT_COMPRESSION, create_feature_cache
+from san.features.cache import create_feature_cache
+from san.features.config import CacheFeaturesConfig
 from san.teachers.base import Teacher
 from san.utils.device import synchronize
 from san.utils.progress import Progress
@@ -37,41 +38,6 @@ log = logging.getLogger("san")
 
 RenderFn = Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor]
 """``render_fn(c2w 4x4, K 3x3, width, height) -> HxWx3`` float in ``[0, 1]`` (CPU float32 inputs)."""
-
-
-@dataclass(frozen=True)
-class CacheFeaturesConfig:
-    """``features:`` section of ``config.yaml``.
-
-    Attributes:
-        num_augmented: interpolated cameras added to the training views.
-        render_size: side of augmented (square) views and longest side of training views, pixels.
-        fov_range: ``(low, high)`` vertical field of view of augmented views, degrees.
-        batch_size: views rendered, then encoded together, per step.
-        seed: seed of the camera augmentation.
-        compression: HDF5 compression of renderings and features, one of
-            :data:`san.features.cache.COMPRESSIONS` (``shuffle_gzip``: about 19 % smaller float16
-            features than none or lzf, measured by ``benchmarks/bench_cache_compression.py``).
-    """
-
-    num_augmented: int = 100
-    render_size: int = 512
-    fov_range: tuple[float, float] = (50.0, 70.0)
-    batch_size: int = 4
-    seed: int = 0
-    compression: str = DEFAULT_COMPRESSION
-
-    def __post_init__(self) -> None:
-        if self.num_augmented < 0:
-            raise ValueError(f"features.num_augmented must be >= 0, got {self.num_augmented}")
-        if self.render_size < 16:
-            raise ValueError(f"features.render_size must be >= 16, got {self.render_size}")
-        if self.batch_size < 1:
-            raise ValueError(f"features.batch_size must be >= 1, got {self.batch_size}")
-        if not 0 < self.fov_range[0] <= self.fov_range[1] < 180:
-            raise ValueError(f"features.fov_range must satisfy 0 < low <= high < 180, got {self.fov_range}")
-        if self.compression not in COMPRESSIONS:
-            raise ValueError(f"features.compression {self.compression!r} is not one of {COMPRESSIONS}")
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ import h5py
 import numpy as np
 
 from san.cameras import orthonormality_error
+from san.features.config import COMPRESSION_FILTERS, COMPRESSIONS, DEFAULT_COMPRESSION
 from san.teachers.base import TeacherInfo, valid_feature_hw
 from san.utils.io import atomic_path
 
@@ -55,19 +56,6 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 """Version 2 added the per-dataset attributes and dimension labels; the layout is version 1's."""
 
-COMPRESSION_FILTERS: dict[str, dict] = {
-    "shuffle_gzip": {"shuffle": True, "compression": "gzip", "compression_opts": 4},
-    "gzip": {"compression": "gzip", "compression_opts": 4},
-    "shuffle_lzf": {"shuffle": True, "compression": "lzf"},
-    "lzf": {"compression": "lzf"},
-    "none": {},
-}
-"""Compression name -> ``h5py`` filter arguments (all built into every HDF5/h5py build, so any
-reader opens the file). Measured on a real cache by ``benchmarks/bench_cache_compression.py``
-(``benchmarks/results/cache_compression.json``): LZF saves about nothing on float16 features,
-the byte shuffle before gzip is what makes them compress."""
-COMPRESSIONS = tuple(COMPRESSION_FILTERS)
-DEFAULT_COMPRESSION = "shuffle_gzip"
 _VIEW_DATASETS = ("rgb", "image_hw", "c2w", "K", "is_augmented", "frame_index")
 _ATTRS = (
     "format_version",

@@ -11,13 +11,13 @@ Inputs are points already mapped into the grid domain ``[0, 1]^3`` (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
-from san.encodings.hashgrid import Backend, HashGridConfig, make_hash_encoding
+from san.encodings.config import Backend
+from san.encodings.hashgrid import make_hash_encoding
 from san.encodings.sh import spherical_harmonics
+from san.fields.config import NeRFFieldConfig, ProposalFieldConfig
 
 
 class _TruncExp(torch.autograd.Function):
@@ -49,19 +49,6 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, hidden_layers: int) -> nn.Se
     return nn.Sequential(*layers)
 
 
-@dataclass(frozen=True)
-class NeRFFieldConfig:
-    """The radiance field's sizes."""
-
-    grid: HashGridConfig = field(default_factory=HashGridConfig)
-    hidden_dim: int = 64  # density MLP width (one hidden layer)
-    geo_feat_dim: int = 15
-    color_hidden_dim: int = 64
-    color_hidden_layers: int = 2
-    sh_degree: int = 4
-    density_bias: float = -1.0  # added before the exponential: low initial density
-
-
 class NeRFField(nn.Module):
     """Density + colour field. ``backend`` / ``device`` go to :func:`make_hash_encoding`."""
 
@@ -90,19 +77,6 @@ class NeRFField(nn.Module):
         sh = spherical_harmonics(directions, self.config.sh_degree)
         rgb = torch.sigmoid(self.color_mlp(torch.cat([geo, sh], dim=-1)))
         return sigma, rgb
-
-
-@dataclass(frozen=True)
-class ProposalFieldConfig:
-    """A small density-only field that guides sampling (mip-NeRF 360's proposal MLP, on a hash grid)."""
-
-    grid: HashGridConfig = field(
-        default_factory=lambda: HashGridConfig(
-            num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=128
-        )
-    )
-    hidden_dim: int = 16
-    density_bias: float = -1.0
 
 
 class ProposalField(nn.Module):

@@ -12,38 +12,11 @@ per ray: the mesh hit, or for a miss a point far along the ray (a per-direction 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from san.encodings.hashgrid import HashGridConfig, make_hash_encoding
-
-
-@dataclass(frozen=True)
-class SemanticFieldConfig:
-    """Hyperparameters of the semantic hash grid (instant-ngp names, see :class:`HashGridConfig`)."""
-
-    num_levels: int = 16
-    features_per_level: int = 8
-    log2_hashmap_size: int = 19
-    base_resolution: int = 16
-    max_resolution: int = 512
-    init_scale: float = 1e-4
-
-    def grid(self) -> HashGridConfig:
-        return HashGridConfig(
-            num_levels=self.num_levels,
-            features_per_level=self.features_per_level,
-            log2_hashmap_size=self.log2_hashmap_size,
-            base_resolution=self.base_resolution,
-            max_resolution=self.max_resolution,
-            init_scale=self.init_scale,
-        )
-
-    @property
-    def out_dim(self) -> int:
-        return self.num_levels * self.features_per_level
+from san.encodings.hashgrid import make_hash_encoding
+from san.fields.config import SemanticFieldConfig
 
 
 def accumulate(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Semantic feature imitation (paper Sec. 4): render the teacher's backbone features from the NeRF.
+"""Semantic feature imitation (paper Sec. 4): render the teacher"s backbone features from the NeRF.
 
 Modules:
 
@@ -19,17 +19,17 @@ The semantic grid itself is :class:`san.fields.semantic_field.SemanticField`; th
 :func:`san.pipeline.train_imitation.train_imitation`.
 """
 
-from san.imitation.config import TrainImitationConfig, VariantConfig, imitation_config, variant_config
-from san.imitation.model import ImitationModel, load_imitation, save_imitation
-from san.imitation.render import render_features
+import lazy_loader
 
-__all__ = [
-    "ImitationModel",
-    "TrainImitationConfig",
-    "VariantConfig",
-    "imitation_config",
-    "load_imitation",
-    "render_features",
-    "save_imitation",
-    "variant_config",
-]
+from san.imitation.config import TrainImitationConfig, VariantConfig, imitation_config, variant_config
+
+# Submodules load on first use of a name (PEP 562), so that importing this package, or its light
+# ``config`` module, does not import torch (every Snakemake parse reads the config classes).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "model": ["ImitationModel", "load_imitation", "save_imitation"],
+        "render": ["render_features"],
+    },
+)
+__all__ += ["TrainImitationConfig", "VariantConfig", "imitation_config", "variant_config"]

@@ -22,8 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Mapping
 
 from san.config import ConfigError, from_dict, with_preset
-from san.fields.semantic_field import SemanticFieldConfig
-from san.imitation.head import FeatureHeadConfig
+from san.fields.config import SemanticFieldConfig
 
 
 @dataclass(frozen=True)
@@ -195,3 +194,32 @@ def variant_config(name: str, config: TrainImitationConfig = TrainImitationConfi
         raise ConfigError(f"variant {name!r} is not one of {sorted(VARIANT_OVERRIDES)}")
     base = VariantConfig(name=name, fresh_fraction=config.fresh_fraction)
     return replace(base, **VARIANT_OVERRIDES[name])
+
+
+@dataclass(frozen=True)
+class FeatureHeadConfig:
+    """Shape of a :class:`FeatureHead`.
+
+    Attributes:
+        width: hidden width.
+        layers: number of linear layers, the output layer included (``>= 1``).
+        skip: index of the hidden layer whose input is concatenated with the head input again
+            (``0`` or ``>= layers``: no skip).
+        negative_slope: LeakyReLU slope.
+        layer_norm: end with ``LayerNorm(C)`` (affine).
+        use_rgb: the head input includes the ray's rendered RGB (3 values).
+        use_depth: the head input includes ``1 / (1 + depth)`` (``0`` for rays that hit nothing).
+        latent_dim: size of the NeRF's rendered geometry features in the head input (``0``: none).
+    """
+
+    width: int = 256
+    layers: int = 5
+    skip: int = 2
+    negative_slope: float = 0.01
+    layer_norm: bool = True
+    use_rgb: bool = True
+    use_depth: bool = True
+    latent_dim: int = 0
+
+    def input_dim(self, grid_dim: int) -> int:
+        return grid_dim + 3 * self.use_rgb + self.use_depth + self.latent_dim

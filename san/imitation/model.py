@@ -18,9 +18,11 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from san.fields.semantic_field import SemanticField, SemanticFieldConfig
+from san.fields.config import SemanticFieldConfig
+from san.fields.semantic_field import SemanticField
+from san.imitation.config import FeatureHeadConfig
 from san.imitation.geometry import RayGeometry
-from san.imitation.head import FeatureHead, FeatureHeadConfig, head_input
+from san.imitation.head import FeatureHead, head_input
 from san.utils.checkpoint import CheckpointError
 from san.utils.checks import require_finite
 from san.utils.io import atomic_path

@@ -8,50 +8,31 @@
 * :mod:`~san.interaction.viewer`: ``san view``, a web viewer on the optional viser (not imported here).
 """
 
-from san.interaction.mesh_segmentation import (
-    FaceObservation,
-    MeshSegmenter,
-    SegmentationExport,
-    export_segmentation,
-    observe_faces,
-    select_faces,
-    split_mesh,
-)
-from san.interaction.session import (
-    Box,
-    Camera,
-    Click,
-    SegmentationResult,
-    SegmentationSession,
-    SessionError,
-    ViewPrompts,
-)
-from san.interaction.tracking import (
-    DepthTolerance,
-    PointStatus,
-    Reprojection,
-    lift_pixels,
-    reproject_points,
-)
+import lazy_loader
 
-__all__ = [
-    "Box",
-    "Camera",
-    "Click",
-    "DepthTolerance",
-    "FaceObservation",
-    "MeshSegmenter",
-    "PointStatus",
-    "Reprojection",
-    "SegmentationExport",
-    "SegmentationResult",
-    "SegmentationSession",
-    "SessionError",
-    "ViewPrompts",
-    "export_segmentation",
-    "lift_pixels",
-    "observe_faces",
-    "reproject_points",
-    "select_faces",
-    "split_mesh",
-]
+# Submodules load on first use of a name (PEP 562), so that importing this package, or its light
+# ``config`` module, does not import torch (every Snakemake parse reads the config classes).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "mesh_segmentation": [
+            "FaceObservation",
+            "MeshSegmenter",
+            "SegmentationExport",
+            "export_segmentation",
+            "observe_faces",
+            "select_faces",
+            "split_mesh",
+        ],
+        "session": [
+            "Box",
+            "Camera",
+            "Click",
+            "SegmentationResult",
+            "SegmentationSession",
+            "SessionError",
+            "ViewPrompts",
+        ],
+        "tracking": ["DepthTolerance", "PointStatus", "Reprojection", "lift_pixels", "reproject_points"],
+    },
+)

@@ -4,35 +4,31 @@
   visibility -> small pieces -> decimation -> vertex colours), :func:`to_input_frame`;
 * :mod:`~san.mesh.chamfer`: :func:`chamfer_distance`, :func:`evaluate_against_ground_truth`,
   :func:`load_ground_truth` (and ``evaluate_scene_against_ground_truth``, the whole scene in the
-  cameras' view);
+  cameras" view);
 * :mod:`~san.mesh.clean`: the region the cameras see, small pieces, hole closing;
 * :mod:`~san.mesh.texture`: xatlas unwrap, texture bake, padding, per-object repacking;
 * :mod:`~san.mesh.export`: GLB (+Y up, normals, provenance), OBJ + MTL + PNG, frames.
 """
 
-from san.mesh.chamfer import GroundTruth, chamfer_distance, evaluate_against_ground_truth, load_ground_truth
-from san.mesh.extract import (
-    MeshCamera,
-    MeshConfig,
-    MeshExtraction,
-    extract_mesh,
-    extract_mesh_with_stats,
-    mesh_cameras,
-    mesh_config,
-    to_input_frame,
-)
+import lazy_loader
 
-__all__ = [
-    "GroundTruth",
-    "MeshCamera",
-    "MeshConfig",
-    "MeshExtraction",
-    "chamfer_distance",
-    "evaluate_against_ground_truth",
-    "extract_mesh",
-    "extract_mesh_with_stats",
-    "load_ground_truth",
-    "mesh_cameras",
-    "mesh_config",
-    "to_input_frame",
-]
+from san.mesh.config import MeshConfig
+
+# Submodules load on first use of a name (PEP 562), so that importing this package, or its light
+# ``config`` module, does not import torch (every Snakemake parse reads the config classes).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "chamfer": ["GroundTruth", "chamfer_distance", "evaluate_against_ground_truth", "load_ground_truth"],
+        "extract": [
+            "MeshCamera",
+            "MeshExtraction",
+            "extract_mesh",
+            "extract_mesh_with_stats",
+            "mesh_cameras",
+            "mesh_config",
+            "to_input_frame",
+        ],
+    },
+)
+__all__ += ["MeshConfig"]

@@ -1,7 +1,7 @@
 """Scene-mesh cleaning: keep the region the training cameras look at, drop floaters and small pieces.
 
 Rules (applied by :func:`san.mesh.extract.extract_mesh_with_stats` after the visibility step and
-before decimation; every number is a ``mesh:`` config key, :class:`~san.mesh.extract.MeshConfig`):
+before decimation; every number is a ``mesh:`` config key, :class:`~san.mesh.config.MeshConfig`):
 
 * **Region** (``region``):
 

@@ -19,7 +19,8 @@ import torch
 import trimesh
 
 from san.data.scene import Scene
-from san.mesh.extract import ColorFn, MeshConfig, MeshExtraction, PointMap, extract_mesh_with_stats, grid_shape
+from san.mesh.config import MeshConfig
+from san.mesh.extract import ColorFn, MeshExtraction, PointMap, extract_mesh_with_stats, grid_shape
 from san.rendering.samplers import ndc_to_world
 
 

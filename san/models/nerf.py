@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
@@ -20,9 +20,9 @@ from torch import nn
 
 from san.cameras import RayBundle, generate_rays
 from san.config import from_dict, to_dict
-from san.encodings.hashgrid import HashGridConfig
-from san.fields.nerf_field import NeRFField, NeRFFieldConfig, ProposalField, ProposalFieldConfig
-from san.rendering.samplers import SamplerConfig, SceneSpace, sample_pdf, uniform_edges
+from san.fields.nerf_field import NeRFField, ProposalField
+from san.models.config import NeRFConfig
+from san.rendering.samplers import SceneSpace, sample_pdf, uniform_edges
 from san.rendering.volume import accumulate, compute_weights, expected_depth
 from san.utils.checkpoint import CheckpointError
 from san.utils.checks import require_finite
@@ -31,37 +31,6 @@ from san.utils.io import atomic_path
 
 FILE_FORMAT = "san.nerf"
 FILE_VERSION = 1
-
-
-def _default_proposals() -> tuple[ProposalFieldConfig, ...]:
-    return (
-        ProposalFieldConfig(),
-        ProposalFieldConfig(
-            grid=HashGridConfig(num_levels=5, features_per_level=2, log2_hashmap_size=17, max_resolution=256)
-        ),
-    )
-
-
-@dataclass(frozen=True)
-class NeRFConfig:
-    """Model hyperparameters (the ``nerf.model`` config section).
-
-    ``proposals`` has one entry per proposal level and must match ``sampler.proposal_samples``
-    when ``sampler.kind == "proposal"`` (it is ignored for ``"uniform"``).
-    """
-
-    field: NeRFFieldConfig = dataclasses.field(default_factory=NeRFFieldConfig)
-    sampler: SamplerConfig = dataclasses.field(default_factory=SamplerConfig)
-    proposals: tuple[ProposalFieldConfig, ...] = dataclasses.field(default_factory=_default_proposals)
-    backend: Literal["auto", "torch", "tcnn"] = "auto"
-    unbounded_far: float = 1000.0
-
-    def __post_init__(self) -> None:
-        if self.sampler.kind == "proposal" and len(self.proposals) != len(self.sampler.proposal_samples):
-            raise ValueError(
-                f"nerf.model: {len(self.proposals)} proposal field(s) but sampler.proposal_samples has "
-                f"{len(self.sampler.proposal_samples)} entries"
-            )
 
 
 @dataclass

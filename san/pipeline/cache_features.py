@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from san.features import build
-from san.features.build import CacheFeaturesConfig
+from san.features.config import CacheFeaturesConfig
 
 log = logging.getLogger("san")
 

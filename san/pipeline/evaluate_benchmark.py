@@ -32,7 +32,6 @@ import numpy as np
 
 from san.benchmark import (
     VIEW_COLUMNS,
-    BenchmarkConfig,
     BenchmarkView,
     CameraMemo,
     observed_faces,
@@ -46,6 +45,7 @@ from san.benchmark import (
     teacher_decode_fn,
     teacher_features_fn,
 )
+from san.evaluation.config import BenchmarkConfig
 from san.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger("san")

@@ -34,8 +34,8 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from san.evaluation.config import EvaluationConfig
 from san.evaluation.protocol import (
-    EvaluationConfig,
     ViewResult,
     ceiling_shift_px,
     click_rows,

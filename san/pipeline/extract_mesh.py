@@ -42,11 +42,8 @@ from san.cameras import Camera
 from san.config import to_dict
 from san.data.scene import Normalization, Scene, load_scene
 from san.mesh.chamfer import GroundTruth, evaluate_against_ground_truth, load_ground_truth
-from san.mesh.extract import (
-    MeshConfig,
-    MeshExtraction,
-    to_input_frame,
-)
+from san.mesh.config import MeshConfig
+from san.mesh.extract import MeshExtraction, to_input_frame
 from san.mesh.from_nerf import mesh_from_model, texture_from_model
 from san.utils.device import resolve_device
 from san.utils.io import atomic_path, atomic_write_json
@@ -195,7 +192,7 @@ def extract_mesh(
         model_path: the NeRF saved by ``save_nerf`` (``results/.../nerf/...``).
         cameras_json: ``results/{dataset}/{scene}/poses/cameras.json``.
         out_dir: ``results/{dataset}/{scene}/mesh``.
-        config: :class:`~san.mesh.extract.MeshConfig` (config section ``mesh:``).
+        config: :class:`~san.mesh.config.MeshConfig` (config section ``mesh:``).
         device: ``auto | cpu | cuda[:N]``; the density grid is queried there.
         ground_truth: optional folder with ``scene_gt.json`` and ``meshes/`` (the demo scene); when
             given, ``chamfer.json`` is written and the Chamfer fields go into ``mesh.json``.

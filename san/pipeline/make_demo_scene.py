@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from san.data.demo import DemoSceneConfig
+from san.data.config import DemoSceneConfig
 from san.data.demo import make_demo_scene as write_demo_scene
 
 log = logging.getLogger("san")

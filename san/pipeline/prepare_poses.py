@@ -10,7 +10,8 @@ import logging
 import os
 from pathlib import Path
 
-from san.data.prepare import PreparePosesConfig, prepare_scene
+from san.data.config import PreparePosesConfig
+from san.data.prepare import prepare_scene
 from san.data.scene import Scene, save_scene
 
 log = logging.getLogger("san")

@@ -21,15 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from san.benchmark import BenchmarkConfig
 from san.config import ConfigError, from_dict, with_preset
-from san.data.demo import DemoSceneConfig
-from san.data.prepare import PreparePosesConfig
-from san.evaluation.protocol import EvaluationConfig
-from san.features.build import CacheFeaturesConfig
+from san.data.config import DemoSceneConfig, PreparePosesConfig
+from san.evaluation.config import BenchmarkConfig, EvaluationConfig
+from san.features.config import CacheFeaturesConfig
 from san.imitation.config import VARIANTS, TrainImitationConfig
-from san.mesh.extract import MeshConfig
-from san.models.nerf_trainer import TrainNeRFConfig
+from san.mesh.config import MeshConfig
+from san.models.config import TrainNeRFConfig
 from san.report import ReportConfig
 from san.teachers import TeacherConfig
 

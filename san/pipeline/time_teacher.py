@@ -18,7 +18,8 @@ import logging
 import os
 import time
 
-from san.evaluation.protocol import EvaluationConfig, evaluation_views
+from san.evaluation.config import EvaluationConfig
+from san.evaluation.protocol import evaluation_views
 from san.evaluation.timing import build_timing_teacher, device_name, measure_teacher_timing
 from san.teachers import TeacherConfig
 from san.trained_scene import rgb_renderer

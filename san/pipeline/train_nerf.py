@@ -29,8 +29,9 @@ from typing import Any
 
 from san.config import to_dict
 from san.data.scene import load_scene
+from san.models.config import TrainNeRFConfig
 from san.models.nerf import save_nerf
-from san.models.nerf_trainer import NeRFTrainer, TrainNeRFConfig
+from san.models.nerf_trainer import NeRFTrainer
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from san.utils.checks import require_finite
 from san.utils.device import resolve_device, synchronize

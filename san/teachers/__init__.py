@@ -28,21 +28,32 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from san.teachers.base import Decoded, Prompts, Teacher, TeacherError, TeacherInfo, TeacherInput
-from san.teachers.toy import TOY_NAME, ToyMultiScaleTeacher
-from san.utils.device import resolve_device
+import lazy_loader
+
+if TYPE_CHECKING:
+    from san.teachers.base import Teacher
 
 
-def __getattr__(name: str):
-    # segment-anything (and torchvision behind it) is imported only when a SAM teacher is built,
-    # so that reading the configuration (every Snakemake job does) stays fast.
-    if name == "SamTeacher":
-        from san.teachers import sam
+class TeacherError(ValueError):
+    """A teacher that cannot be built or used as asked; the message names the file or the name."""
 
-        return getattr(sam, name)
-    raise AttributeError(f"module 'san.teachers' has no attribute {name!r}")
+
+TOY_NAME = "toy_multiscale_untrained"
+"""Registry name of :class:`san.teachers.toy.ToyMultiScaleTeacher`."""
+
+# The teachers themselves (torch; segment-anything and torchvision for SAM) load on first use of a
+# name (PEP 562), so that the registry, TeacherConfig and the preflight checks, which every
+# Snakemake parse reads, import no torch.
+__getattr__, __dir__, _LAZY = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "base": ["Decoded", "Prompts", "Teacher", "TeacherInfo", "TeacherInput"],
+        "sam": ["SamTeacher"],
+        "toy": ["ToyMultiScaleTeacher"],
+    },
+)
 
 
 def build_sam_teacher(arch, checkpoint=None, untrained=False, batch_size=1):
@@ -68,7 +79,7 @@ __all__ = [
     "teacher_from_config",
 ]
 
-Builder = Callable[[str | None, int], Teacher]
+Builder = Callable[[str | None, int], "Teacher"]
 """``builder(checkpoint, batch_size) -> Teacher`` (on the CPU)."""
 
 _REGISTRY: dict[str, Builder] = {}
@@ -97,6 +108,8 @@ def _procedural(checkpoint: str | None, batch_size: int) -> Teacher:
 
 
 def _toy(checkpoint: str | None, batch_size: int) -> Teacher:
+    from san.teachers.toy import ToyMultiScaleTeacher
+
     _no_checkpoint(TOY_NAME, checkpoint)
     return ToyMultiScaleTeacher(batch_size=batch_size)
 
@@ -125,6 +138,8 @@ def build_teacher(
         device: ``"auto" | "cpu" | "cuda[:N]"``.
         batch_size: most images per backbone pass in :meth:`Teacher.encode`.
     """
+    from san.utils.device import resolve_device
+
     if name not in _REGISTRY:
         raise TeacherError(f"unknown teacher {name!r} (available: {', '.join(available_teachers())})")
     teacher = _REGISTRY[name](None if checkpoint is None else str(checkpoint), batch_size)

@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from san.teachers import TeacherError
+
 TEACHER_KINDS = ("sam", "procedural", "untrained")
 """What a teacher's weights are; see :attr:`TeacherInfo.kind`."""
 
@@ -41,10 +43,6 @@ KIND_LABELS = {
     "procedural": "trained on procedural scenes",
     "untrained": "untrained (random weights)",
 }
-
-
-class TeacherError(ValueError):
-    """A teacher that cannot be built or used as asked; the message names the file or the name."""
 
 
 @dataclass(frozen=True)

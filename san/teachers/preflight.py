@@ -20,7 +20,7 @@ import os
 import re
 from pathlib import Path
 
-from san.teachers.base import TeacherError
+from san.teachers import TeacherError
 
 _SAM_TRAINED = re.compile(r"^sam_(vit_[hlb])$")
 _OFFICIAL_NAME = re.compile(r"^sam_vit_[hlb]_([0-9a-f]{6})\.pth$")

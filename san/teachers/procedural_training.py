@@ -513,7 +513,8 @@ class _DemoView:
 
 
 def _render_demo(k: int):
-    from san.data.demo import DemoSceneConfig, demo_cameras, demo_intrinsics, render_demo_view
+    from san.data.config import DemoSceneConfig
+    from san.data.demo import demo_cameras, demo_intrinsics, render_demo_view
 
     torch.set_num_threads(1)
     config = DemoSceneConfig()
@@ -525,7 +526,7 @@ def demo_views(workers: int = 1) -> list:
     """The demo scene's 48 views (192 px, default :class:`DemoSceneConfig`) with ids."""
     import multiprocessing as mp
 
-    from san.data.demo import DemoSceneConfig
+    from san.data.config import DemoSceneConfig
 
     n = DemoSceneConfig().num_views
     if workers <= 1:

@@ -15,9 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from san.teachers import TOY_NAME
 from san.teachers.base import Decoded, Prompts, Teacher, TeacherInfo
-
-TOY_NAME = "toy_multiscale_untrained"
 
 
 class ToyMultiScaleTeacher(Teacher):

@@ -20,8 +20,9 @@ from PIL import Image
 from san.cameras import look_at
 from san.config import ConfigError
 from san.data import colmap, llff
+from san.data.config import PreparePosesConfig
 from san.data.images import verify_image
-from san.data.prepare import PreparePosesConfig, prepare_scene
+from san.data.prepare import prepare_scene
 from san.data.scene import CaptureWarning, SceneError
 from san.data.transforms_json import MissingFramesWarning, load_transforms
 from san.pipeline.settings import read_scene_sheet

@@ -15,10 +15,10 @@ from scipy.spatial import cKDTree
 
 from san.cameras import generate_rays, look_at, orthonormality_error
 from san.data import colmap
+from san.data.config import DemoSceneConfig
 from san.data.demo import (
     BACKGROUND_ID,
     GROUND_ID,
-    DemoSceneConfig,
     demo_cameras,
     demo_intrinsics,
     demo_objects,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from san.data.demo import DemoSceneConfig
+from san.data.config import DemoSceneConfig
 from san.data.gt_layout import read_layout
 from san.pipeline.make_demo_scene import make_demo_scene
 

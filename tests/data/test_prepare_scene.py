@@ -14,14 +14,8 @@ from san.cameras import look_at, orthonormality_error
 from san.config import ConfigError
 from san.data import colmap, llff
 from san.data.colmap import ColmapCamera, ColmapPoint3D
-from san.data.prepare import (
-    PreparePosesConfig,
-    assign_every_nth,
-    axes_focus,
-    detect_format,
-    prepare_scene,
-    rotation_between,
-)
+from san.data.config import PreparePosesConfig
+from san.data.prepare import assign_every_nth, axes_focus, detect_format, prepare_scene, rotation_between
 from san.data.scene import Frame, SceneError
 from san.data.transforms_json import MissingFramesWarning
 

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from san.encodings.hashgrid import HashGridConfig, hash_encoding_reference, make_hash_encoding
+from san.encodings.config import HashGridConfig
+from san.encodings.hashgrid import hash_encoding_reference, make_hash_encoding
 from san.encodings.sh import spherical_harmonics
 
 

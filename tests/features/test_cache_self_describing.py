@@ -16,14 +16,13 @@ import pytest
 
 from san.cli import main as cli_main
 from san.features.cache import (
-    COMPRESSIONS,
-    DEFAULT_COMPRESSION,
     FORMAT_VERSION,
     FeatureCacheError,
     FeatureCacheLockedError,
     open_feature_cache,
     write_feature_cache,
 )
+from san.features.config import COMPRESSIONS, DEFAULT_COMPRESSION
 from tests.features.conftest import INFO
 
 DIMS = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from san.encodings.hashgrid import HashGridConfig
-from san.fields.nerf_field import NeRFField, NeRFFieldConfig, ProposalField, ProposalFieldConfig, trunc_exp
+from san.encodings.config import HashGridConfig
+from san.fields.config import NeRFFieldConfig, ProposalFieldConfig
+from san.fields.nerf_field import NeRFField, ProposalField, trunc_exp
 
 SMALL_GRID = HashGridConfig(
     num_levels=3, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=32

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from san.cameras import RayBundle, intrinsics_matrix, look_at, project_points
+from san.imitation.config import FeatureHeadConfig
 from san.imitation.geometry import (
     RayGeometry,
     feature_camera,
@@ -16,7 +17,7 @@ from san.imitation.geometry import (
     mesh_geometry,
     volume_geometry,
 )
-from san.imitation.head import FeatureHead, FeatureHeadConfig, head_input
+from san.imitation.head import FeatureHead, head_input
 from san.teachers.base import valid_feature_hw
 
 

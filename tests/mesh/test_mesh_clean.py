@@ -12,7 +12,8 @@ from san.cameras import intrinsics_matrix, look_at
 from san.config import ConfigError
 from san.mesh.chamfer import evaluate_scene_against_ground_truth, seen_by_cameras
 from san.mesh.clean import area_outside_box, boundary_loops, close_holes, piece_stats, region_mask, remove_small_pieces
-from san.mesh.extract import MeshConfig, extract_mesh_with_stats, mesh_cameras, mesh_config
+from san.mesh.config import MeshConfig
+from san.mesh.extract import extract_mesh_with_stats, mesh_cameras, mesh_config
 
 
 def orbit(n: int = 16, radius: float = 4.0, elevation_deg: float = 30.0, size: int = 64, fov_deg: float = 50.0):

@@ -14,8 +14,8 @@ from san.cameras import intrinsics_matrix, look_at
 from san.config import ConfigError
 from san.data.scene import Normalization
 from san.mesh.chamfer import chamfer_distance
+from san.mesh.config import MeshConfig
 from san.mesh.extract import (
-    MeshConfig,
     extract_mesh,
     extract_mesh_with_stats,
     face_component_labels,

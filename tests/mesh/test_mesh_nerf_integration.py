@@ -12,14 +12,17 @@ import trimesh
 
 from san.cameras import intrinsics_matrix, look_at
 from san.data.scene import Frame, Normalization, Scene, save_scene
-from san.encodings.hashgrid import HashGridConfig
-from san.fields.nerf_field import NeRFField, NeRFFieldConfig
+from san.encodings.config import HashGridConfig
+from san.fields.config import NeRFFieldConfig
+from san.fields.nerf_field import NeRFField
 from san.mesh.chamfer import chamfer_distance
-from san.mesh.extract import MeshConfig
+from san.mesh.config import MeshConfig
 from san.mesh.from_nerf import mesh_from_model, model_grid_domain, texture_from_model
-from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
+from san.models.config import NeRFConfig
+from san.models.nerf import NeRFModel, save_nerf
 from san.pipeline.extract_mesh import extract_mesh
-from san.rendering.samplers import SamplerConfig, SceneSpace, ndc_to_world, world_to_ndc
+from san.rendering.config import SamplerConfig
+from san.rendering.samplers import SceneSpace, ndc_to_world, world_to_ndc
 
 TINY = NeRFConfig(
     field=NeRFFieldConfig(

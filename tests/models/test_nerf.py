@@ -8,8 +8,9 @@ import torch
 
 from san.cameras import RayBundle, look_at
 from san.config import from_dict
-from san.encodings.hashgrid import HashGridConfig
-from san.models.nerf import NeRFConfig, NeRFModel, load_nerf, save_nerf
+from san.encodings.config import HashGridConfig
+from san.models.config import NeRFConfig
+from san.models.nerf import NeRFModel, load_nerf, save_nerf
 from san.rendering.samplers import SceneSpace
 from san.rendering.volume import compute_weights
 

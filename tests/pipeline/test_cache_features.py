@@ -9,8 +9,9 @@ import torch
 from san.cameras import generate_rays, intrinsics_matrix, look_at
 from san.config import ConfigError, from_dict
 from san.data.scene import Frame
-from san.features.build import CacheFeaturesConfig, cache_features
+from san.features.build import cache_features
 from san.features.cache import open_feature_cache
+from san.features.config import CacheFeaturesConfig
 from san.teachers import build_teacher
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import trimesh
 
-from san.benchmark import BenchmarkConfig
 from san.data.gt_layout import BenchmarkTask, LayoutError, write_layout
+from san.evaluation.config import BenchmarkConfig
 from san.pipeline.evaluate_benchmark import evaluate_benchmark
 from san.report.tables import benchmark_per_task
 from san.teachers import TeacherConfig

@@ -11,17 +11,18 @@ import pytest
 
 from san.cameras import intrinsics_matrix
 from san.data.scene import Frame, Normalization, Scene, save_scene
-from san.encodings.hashgrid import HashGridConfig
-from san.evaluation.protocol import EvaluationConfig
-from san.fields.nerf_field import NeRFFieldConfig
-from san.fields.semantic_field import SemanticFieldConfig
-from san.imitation.head import FeatureHeadConfig
+from san.encodings.config import HashGridConfig
+from san.evaluation.config import EvaluationConfig
+from san.fields.config import NeRFFieldConfig, SemanticFieldConfig
+from san.imitation.config import FeatureHeadConfig
 from san.imitation.model import ImitationModel, save_imitation
-from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
+from san.models.config import NeRFConfig
+from san.models.nerf import NeRFModel, save_nerf
 from san.pipeline.evaluate_segmentation import evaluate_segmentation
 from san.pipeline.report import make_tables, table_outputs
 from san.pipeline.time_teacher import time_teacher
-from san.rendering.samplers import SamplerConfig, SceneSpace
+from san.rendering.config import SamplerConfig
+from san.rendering.samplers import SceneSpace
 from san.teachers import TeacherConfig, build_teacher
 
 TEACHER = "toy_multiscale_untrained"

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from san.evaluation.protocol import CLICK_COLUMNS, EvaluationConfig, evaluate_views
+from san.evaluation.config import EvaluationConfig
+from san.evaluation.protocol import CLICK_COLUMNS, evaluate_views
 from san.evaluation.timing import IMITATION_VOLUME, measure_timing
 from san.pipeline.evaluate_segmentation import build_record, write_outputs
 from san.pipeline.report import make_tables, table_outputs

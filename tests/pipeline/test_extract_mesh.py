@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation
 
 from san.cameras import intrinsics_matrix, look_at
 from san.data.scene import Frame, Normalization, Scene, save_scene
-from san.mesh.extract import MeshConfig
+from san.mesh.config import MeshConfig
 from san.pipeline.extract_mesh import extract_mesh
 
 SPHERE_C, SPHERE_R = np.array([0.2, -0.1, 0.5]), 0.5

@@ -185,14 +185,15 @@ def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path, caplog):
     """Rule segment_prompts end to end on a tiny trained scene (a real NeRF and field, the toy
     teacher the field records): inputs and output passed by name, outputs beside summary.json."""
     from san.cameras import intrinsics_matrix
-    from san.encodings.hashgrid import HashGridConfig
-    from san.fields.nerf_field import NeRFFieldConfig
-    from san.fields.semantic_field import SemanticFieldConfig
-    from san.imitation.head import FeatureHeadConfig
+    from san.encodings.config import HashGridConfig
+    from san.fields.config import NeRFFieldConfig, SemanticFieldConfig
+    from san.imitation.config import FeatureHeadConfig
     from san.imitation.model import ImitationModel, save_imitation
-    from san.models.nerf import NeRFConfig, NeRFModel, save_nerf
+    from san.models.config import NeRFConfig
+    from san.models.nerf import NeRFModel, save_nerf
     from san.pipeline.segment import segment_prompts
-    from san.rendering.samplers import SamplerConfig, SceneSpace
+    from san.rendering.config import SamplerConfig
+    from san.rendering.samplers import SceneSpace
     from san.teachers import ToyMultiScaleTeacher
 
     K = intrinsics_matrix(40.0, 40.0, 20.0, 15.0)

@@ -13,11 +13,13 @@ import trimesh
 from san.cameras import intrinsics_matrix, look_at
 from san.config import from_dict
 from san.data.scene import Frame, Normalization, Scene, save_scene
-from san.features.build import CacheFeaturesConfig, cache_features
+from san.features.build import cache_features
+from san.features.config import CacheFeaturesConfig
 from san.imitation.config import imitation_config
 from san.imitation.model import load_imitation
 from san.imitation.render import render_features
-from san.models.nerf import NeRFConfig, NeRFModel, load_nerf, save_nerf
+from san.models.config import NeRFConfig
+from san.models.nerf import NeRFModel, load_nerf, save_nerf
 from san.pipeline.train_imitation import train_imitation
 from san.rendering.samplers import SceneSpace
 from san.teachers import TeacherConfig, build_teacher

@@ -129,14 +129,8 @@ def _demo_object_click_ious() -> dict:
     in views 0, 13, 26 and 39, from the teacher's own encoder."""
     from scipy.ndimage import distance_transform_edt
 
-    from san.data.demo import (
-        FIRST_OBJECT_ID,
-        DemoSceneConfig,
-        demo_cameras,
-        demo_intrinsics,
-        demo_objects,
-        render_demo_view,
-    )
+    from san.data.config import DemoSceneConfig
+    from san.data.demo import FIRST_OBJECT_ID, demo_cameras, demo_intrinsics, demo_objects, render_demo_view
     from san.teachers import Prompts
 
     teacher = build_teacher("sam_tiny_procedural", device="cpu")

@@ -14,39 +14,29 @@ looking at the scene centre. Conventions: :mod:`san.cameras` (OpenCV ``c2w``, pi
 * :mod:`~san.data.demo.write`: :func:`make_demo_scene`, the output folder (layout in its docstring).
 """
 
-from san.data.demo.layout import (
-    BACKGROUND_ID,
-    FIRST_OBJECT_ID,
-    GROUND_ID,
-    DemoObject,
-    DemoSceneConfig,
-    demo_cameras,
-    demo_intrinsics,
-    demo_objects,
-    region_of_interest,
-    view_name,
-)
-from san.data.demo.meshes import dome_mesh, ground_mesh, object_mesh, surface_meshes
-from san.data.demo.render import render_demo_view, shade_rays, trace_rays
-from san.data.demo.write import make_demo_scene
+import lazy_loader
 
-__all__ = [
-    "BACKGROUND_ID",
-    "FIRST_OBJECT_ID",
-    "GROUND_ID",
-    "DemoObject",
-    "DemoSceneConfig",
-    "demo_cameras",
-    "demo_intrinsics",
-    "demo_objects",
-    "dome_mesh",
-    "ground_mesh",
-    "make_demo_scene",
-    "object_mesh",
-    "region_of_interest",
-    "render_demo_view",
-    "shade_rays",
-    "surface_meshes",
-    "trace_rays",
-    "view_name",
-]
+from san.data.config import DemoSceneConfig
+
+# Submodules load on first use of a name (PEP 562), so that importing this package, or its light
+# ``config`` module, does not import torch (every Snakemake parse reads the config classes).
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "layout": [
+            "BACKGROUND_ID",
+            "FIRST_OBJECT_ID",
+            "GROUND_ID",
+            "DemoObject",
+            "demo_cameras",
+            "demo_intrinsics",
+            "demo_objects",
+            "region_of_interest",
+            "view_name",
+        ],
+        "meshes": ["dome_mesh", "ground_mesh", "object_mesh", "surface_meshes"],
+        "render": ["render_demo_view", "shade_rays", "trace_rays"],
+        "write": ["make_demo_scene"],
+    },
+)
+__all__ += ["DemoSceneConfig"]

@@ -19,63 +19,13 @@ from typing import Literal
 import numpy as np
 
 from san.cameras import intrinsics_matrix, look_at
-from san.config import ConfigError
+from san.data.config import DemoSceneConfig
 
 BACKGROUND_ID = 0
 GROUND_ID = 1
 FIRST_OBJECT_ID = 2
 
 Shape = Literal["sphere", "box", "cylinder", "cone"]
-
-
-@dataclass(frozen=True)
-class DemoSceneConfig:
-    """Everything that determines the demo scene's pixels (same config -> same bytes).
-
-    Cameras: view ``k`` sits at azimuth ``azimuth_offset_deg + 360 k / num_views`` and elevation
-    ``elevations_deg[k % len(elevations_deg)]`` (consecutive views alternate between the rings),
-    at distance ``radius`` from ``(0, 0, target_height)``, which it looks at with world ``+z`` up.
-    """
-
-    num_views: int = 48
-    width: int = 192
-    height: int = 192
-    seed: int = 0  # seeds the procedural noise in every texture
-    elevations_deg: tuple[float, ...] = (20.0, 40.0)
-    radius: float = 4.0
-    fov_deg: float = 50.0  # horizontal field of view; square pixels (fy = fx)
-    azimuth_offset_deg: float = 0.0
-    target_height: float = 0.4
-    dome_radius: float = 12.0
-    ground_checker: float = 0.5  # ground checker square size (metres)
-    light_azimuth_deg: float = 35.0
-    light_elevation_deg: float = 55.0
-    ambient: float = 0.35  # shade = albedo * (ambient + (1 - ambient) * max(n.l, 0) * lit)
-    shadows: bool = True
-    supersample: int = 2  # s x s sub-pixel rays averaged for RGB; depth / ids use the pixel centre
-    roi_margin: float = 0.5  # region of interest = objects' bounding box grown by this (metres)
-    mesh_subdivisions: int = 5  # icosphere level for the sphere mesh
-    mesh_sections: int = 256  # polygon sections of cylinder / cone / ground meshes
-
-    def __post_init__(self) -> None:
-        where = "demo_scene"
-        for name in ("num_views", "width", "height", "supersample", "mesh_subdivisions"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
-        if self.mesh_sections < 3:
-            raise ConfigError(f"{where}.mesh_sections: must be >= 3, got {self.mesh_sections}")
-        if not self.elevations_deg or not all(0 < e < 90 for e in self.elevations_deg):
-            raise ConfigError(
-                f"{where}.elevations_deg: one or more rings, each in (0, 90) degrees, got {list(self.elevations_deg)}"
-            )
-        if not 0 < self.fov_deg < 180:
-            raise ConfigError(f"{where}.fov_deg: must be in (0, 180), got {self.fov_deg}")
-        if not 0 < self.radius < self.dome_radius - abs(self.target_height):
-            raise ConfigError(
-                f"{where}.radius: cameras must be inside the dome (dome_radius {self.dome_radius}), got {self.radius}"
-            )
-        if not 0 <= self.ambient <= 1:
-            raise ConfigError(f"{where}.ambient: must be in [0, 1], got {self.ambient}")
 
 
 @dataclass(frozen=True)

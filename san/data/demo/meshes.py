@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from san.data.demo.layout import DemoObject, DemoSceneConfig, demo_objects
+from san.data.config import DemoSceneConfig
+from san.data.demo.layout import DemoObject, demo_objects
 
 GROUND_RING_SPACING = 0.25  # metres between the ground mesh's rings
 

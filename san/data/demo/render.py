@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from san.cameras import generate_rays, pixel_grid, rays_from_pixels
+from san.data.config import DemoSceneConfig
 from san.data.demo.geometry import INTERSECT, NORMAL, intersect_ground, intersect_sphere, shape_args
-from san.data.demo.layout import BACKGROUND_ID, GROUND_ID, DemoSceneConfig, demo_objects, light_direction
+from san.data.demo.layout import BACKGROUND_ID, GROUND_ID, demo_objects, light_direction
 from san.data.demo.textures import ValueNoise, antialias, mix, pattern, sky
 
 DTYPE = torch.float64

@@ -28,10 +28,10 @@ from PIL import Image
 
 from san.config import to_dict
 from san.data.colmap import ColmapCamera, ColmapPoint3D, image_from_c2w, write_model_text
+from san.data.config import DemoSceneConfig
 from san.data.demo.layout import (
     BACKGROUND_ID,
     GROUND_ID,
-    DemoSceneConfig,
     demo_cameras,
     demo_intrinsics,
     demo_objects,
