@@ -95,6 +95,11 @@ class TrainNeRFConfig:
         seed: seeds parameters, ray batches and stratified sampling.
         checkpoint_every: steps between checkpoints (0 = none).
         log_every: steps between progress lines / training-curve rows.
+        curve_test_every: steps between held-out points on the training curve (its ``test_psnr``
+            column; the last step always has one; 0 = none): the PSNR of a fixed subset of
+            ``curve_test_rays`` test-view pixels, rendered in eval mode. Costs one no-grad render of
+            ``curve_test_rays`` rays per point and changes no training result (no RNG is drawn).
+        curve_test_rays: size of that subset, drawn once (seeded by ``seed``) from every test-view pixel.
         eval_chunk: rays per chunk when rendering test views.
         resume: resume from the newest matching checkpoint in ``out_dir/checkpoints``.
         model: the model's hyperparameters (:class:`san.models.config.NeRFConfig`).
@@ -110,6 +115,8 @@ class TrainNeRFConfig:
     seed: int = 0
     checkpoint_every: int = dataclasses.field(default=1000, metadata={"minimum": 0})
     log_every: int = dataclasses.field(default=100, metadata={"minimum": 1})
+    curve_test_every: int = dataclasses.field(default=250, metadata={"minimum": 0})
+    curve_test_rays: int = dataclasses.field(default=4096, metadata={"minimum": 1})
     eval_chunk: int = 8192
     resume: bool = True
     model: NeRFConfig = dataclasses.field(default_factory=NeRFConfig)
@@ -133,6 +140,8 @@ class TrainNeRFConfig:
             "lr": self.lr > 0 and self.lr_final > 0,
             "checkpoint_every": self.checkpoint_every >= 0,
             "log_every": self.log_every >= 1,
+            "curve_test_every": self.curve_test_every >= 0,
+            "curve_test_rays": self.curve_test_rays >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

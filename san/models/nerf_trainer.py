@@ -4,7 +4,8 @@ optimisation loop with evaluation on test views; rule ``train_nerf``
 
 Training: Adam (``lr`` decaying exponentially to ``lr_final`` over ``steps``), random rays from
 all training pixels, loss = MSE + ``proposal_loss_weight`` x interlevel loss +
-``distortion_loss_weight`` x distortion loss. :meth:`NeRFTrainer.state_dict` holds the model,
+``distortion_loss_weight`` x distortion loss. :meth:`NeRFTrainer.test_psnr` measures the
+held-out PSNR during training on a fixed subset of test-view rays. :meth:`NeRFTrainer.state_dict` holds the model,
 optimiser, schedule, step, RNG states, curve and elapsed time, so a resumed run is bit-for-bit.
 """
 
@@ -106,6 +107,8 @@ class NeRFTrainer:
         self.step_count = 0
         self.elapsed = 0.0  # training wall seconds, accumulated over resumes
         self.curve: list[dict[str, float]] = []
+        self.test_seconds = 0.0  # wall seconds spent in test_psnr, not counted in elapsed
+        self._test_batch: tuple[RayBundle, torch.Tensor] | None = None
 
     def step(self) -> dict[str, float]:
         """One optimisation step; returns ``loss``, ``mse``, ``psnr`` of the batch and the ``lr`` used."""
@@ -135,10 +138,34 @@ class NeRFTrainer:
         mse_v = float(mse.detach())
         return {"loss": float(loss.detach()), "mse": mse_v, "psnr": -10.0 * math.log10(max(mse_v, 1e-10)), "lr": lr}
 
+    @torch.no_grad()
+    def test_psnr(self) -> float | None:
+        """PSNR in dB of the current model on a fixed subset of the test views' pixels: ``curve_test_rays``
+        pixels drawn once, uniformly over every test-view pixel, with a generator seeded by ``seed``
+        (so every call, and a resumed run, scores the same rays). Rendered in eval mode (no
+        stratification: no RNG is drawn, training is unchanged), in chunks of ``eval_chunk``
+        rays, predictions clamped to ``[0, 1]``. ``None`` when the scene has no test view."""
+        if not self.scene.test_frames:
+            return None
+        if self._test_batch is None:
+            rays = RaySampler(self.scene.test_frames, self.scene.source.get("background"), self.device)
+            self._test_batch = rays.sample(self.config.curve_test_rays, torch.Generator().manual_seed(self.config.seed))
+            del rays
+        bundle, target = self._test_batch
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            chunk = self.config.eval_chunk
+            pred = torch.cat([self.model.render_rays(bundle[i : i + chunk]).rgb for i in range(0, len(bundle), chunk)])
+        finally:
+            self.model.train(was_training)
+        return psnr(pred.clamp(0, 1), target)
+
     def state_dict(self) -> dict:
         return {
             "step": self.step_count,
             "elapsed": self.elapsed,
+            "test_seconds": self.test_seconds,
             "curve": list(self.curve),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -151,6 +178,7 @@ class NeRFTrainer:
     def load_state_dict(self, state: dict) -> None:
         self.step_count = int(state["step"])
         self.elapsed = float(state["elapsed"])
+        self.test_seconds = float(state.get("test_seconds", 0.0))
         self.curve = list(state["curve"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

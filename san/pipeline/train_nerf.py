@@ -4,10 +4,15 @@ Outputs in ``results/{dataset}/{scene}/nerf/`` (the rule's ``model``, ``metrics`
 
 * ``model.pt`` — :func:`san.models.nerf.save_nerf`; written last and atomically (the "done" marker);
 * ``metrics.json`` — per test view and mean ``psnr`` / ``ssim``, ``steps``, ``wall_seconds`` (of
-  training, summed over resumes), ``eval_seconds``, ``device``, ``encoding_backend``,
+  training, summed over resumes), ``eval_seconds``, ``curve_test_seconds`` (the curve's
+  ``test_psnr`` points), ``device``, ``encoding_backend``,
   ``num_parameters``, ``scene_kind`` and the resolved ``config``;
 * ``test_renders/{frame index:03d}.png`` — the test views as rendered;
-* ``training_curve.csv`` — ``step, loss, psnr, lr, wall_seconds`` every ``log_every`` steps;
+* ``training_curve.csv`` — ``step, loss, psnr, lr, wall_seconds, test_psnr`` every ``log_every``
+  steps: ``loss`` and ``psnr`` of that step's training batch, ``wall_seconds`` of training so far;
+  ``test_psnr`` (empty on other rows) every ``curve_test_every`` steps and at the last one: held-out PSNR
+  on a fixed subset of ``curve_test_rays`` test-view pixels (:meth:`NeRFTrainer.test_psnr`), whose time
+  is not in ``wall_seconds`` but in ``metrics.json``'s ``curve_test_seconds``;
 * ``checkpoints/step_*.ckpt`` while training (removed once ``model.pt`` exists). A checkpoint
   holds the model, optimiser, schedule, step, RNG states, curve and elapsed time, plus the config
   and scene it belongs to: a killed job resumes bit-for-bit, and a checkpoint from another config
@@ -47,7 +52,9 @@ def _fingerprint(config: TrainNeRFConfig, cameras_json: Path) -> dict:
 
 def _curve_csv(rows: list[dict[str, float]]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["step", "loss", "psnr", "lr", "wall_seconds"], lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=["step", "loss", "psnr", "lr", "wall_seconds", "test_psnr"], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -103,15 +110,24 @@ def train_nerf(
         stats = trainer.step()
         step = trainer.step_count
         progress.update(step - 1, loss=stats["loss"], psnr=stats["psnr"])
-        log_now = step % config.log_every == 0 or step == config.steps
+        test_now = config.curve_test_every > 0 and (step % config.curve_test_every == 0 or step == config.steps)
+        log_now = step % config.log_every == 0 or step == config.steps or test_now
         checkpoint_now = config.checkpoint_every > 0 and step % config.checkpoint_every == 0 and step < config.steps
         if log_now or checkpoint_now:
             synchronize(dev)
             now = time.perf_counter()
             trainer.elapsed, t_last = trainer.elapsed + now - t_last, now
         if log_now:
-            row = {k: stats[k] for k in ("loss", "psnr", "lr")}
-            trainer.curve.append({"step": step, **row, "wall_seconds": round(trainer.elapsed, 3)})
+            row = {"step": step, **{k: stats[k] for k in ("loss", "psnr", "lr")}}
+            row["wall_seconds"] = round(trainer.elapsed, 3)
+            if test_now:
+                value = trainer.test_psnr()  # not counted in wall_seconds (t_last restarts after it)
+                synchronize(dev)
+                t_last = time.perf_counter()
+                trainer.test_seconds += t_last - now
+                if value is not None:
+                    row["test_psnr"] = round(value, 4)
+            trainer.curve.append(row)
         if checkpoint_now:
             save_checkpoint(ckpt_dir, step, {"fingerprint": fingerprint, "trainer": trainer.state_dict()})
 
@@ -132,6 +148,7 @@ def train_nerf(
         "steps": trainer.step_count,
         "wall_seconds": round(trainer.elapsed, 2),
         "eval_seconds": round(time.perf_counter() - t_eval, 2),
+        "curve_test_seconds": round(trainer.test_seconds, 2),
         "device": str(dev),
         "encoding_backend": nerf.encoding_backend,
         "num_parameters": sum(p.numel() for p in nerf.parameters()),

@@ -299,10 +299,12 @@ def training_curves(
 ) -> Path:
     """Two panels, NeRF and imitation training curves, one line per ``(label, csv)``.
 
-    NeRF: PSNR in dB. A ``test_psnr`` column (held-out views during training) is plotted when
-    the curve has one; otherwise the curve's ``psnr`` of the training batches is plotted, labelled
-    so, and the test-view PSNR of the finished model (``metrics.json`` beside the curve, written by
-    ``train_nerf``) is marked with a star at the last step. Imitation: the first of
+    NeRF: PSNR in dB. The ``test_psnr`` column (held-out test-view pixels scored during training,
+    ``nerf.curve_test_every`` / ``nerf.curve_test_rays``; rows without it are skipped) is plotted when the
+    curve has one, labelled "test PSNR"; a curve without it (``nerf.curve_test_every: 0``) falls back to
+    the ``psnr`` of the training batches, labelled "training-batch PSNR". The test-view PSNR of
+    the finished model on every pixel of every test view (``metrics.json`` beside the curve,
+    written by ``train_nerf``) is marked with a star at the last step. Imitation: the first of
     :data:`CURVE_Y` present (else the first numeric column) on a log axis when positive. The x
     axis is ``step`` (else the row number).
     """
@@ -313,17 +315,26 @@ def training_curves(
         ylabels, all_positive = set(), True
         is_nerf = curves is nerf
         for label, csv in curves:
-            xy = _curve_xy(pd.read_csv(csv), ("test_psnr", "psnr", *CURVE_Y) if is_nerf else CURVE_Y)
+            df = pd.read_csv(csv)
+            if is_nerf and "test_psnr" in df:
+                df = df[np.isfinite(df["test_psnr"].to_numpy(dtype=float))]
+            xy = _curve_xy(df, ("test_psnr", "psnr", *CURVE_Y) if is_nerf else CURVE_Y)
             if xy is None:
                 continue
             x, y, ycol = xy
             ylabels.add(
-                {"test_psnr": "test PSNR (dB)", "psnr": "training-batch PSNR (dB)"}.get(ycol, ycol) if is_nerf else ycol
+                {
+                    "test_psnr": "test PSNR (dB, held-out test-view pixels)",
+                    "psnr": "training-batch PSNR (dB)",
+                }.get(ycol, ycol)
+                if is_nerf
+                else ycol
             )
             all_positive &= bool(np.all(y[np.isfinite(y)] > 0))
-            line = ax.plot(x, y, label=label, linewidth=1)[0]
+            marker = "o" if ycol == "test_psnr" else None
+            line = ax.plot(x, y, label=label, linewidth=1, marker=marker, markersize=3)[0]
             final = Path(csv).with_name("metrics.json")
-            if is_nerf and ycol != "test_psnr" and final.is_file() and len(x):
+            if is_nerf and final.is_file() and len(x):
                 test = json.loads(final.read_text()).get("psnr")
                 if test is not None:
                     ax.plot(
@@ -333,7 +344,7 @@ def training_curves(
                         markersize=11,
                         color=line.get_color(),
                         linestyle="none",
-                        label=f"{label}: test views, final model ({test:.2f} dB)",
+                        label=f"{label}: all test-view pixels, final model ({test:.2f} dB)",
                     )
         if ylabels and all_positive and not is_nerf:
             ax.set_yscale("log")

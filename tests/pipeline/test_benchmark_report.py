@@ -173,3 +173,27 @@ def test_figures_use_benchmark_panels_and_psnr(fake_results, bench_files, tmp_pa
         benchmark_files=bench_files,
     )
     assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)
+
+
+def test_nerf_training_curve_plots_test_psnr(tmp_path, monkeypatch):
+    """The NeRF panel plots the curve's held-out ``test_psnr`` points (rows without one skipped),
+    labelled as test PSNR, and stars the final model's full test-view PSNR."""
+    from san.report import figures
+
+    nerf = tmp_path / "nerf"
+    nerf.mkdir()
+    (nerf / "training_curve.csv").write_text(
+        "step,loss,psnr,lr,wall_seconds,test_psnr\n"
+        "100,0.1,10.0,0.01,1.0,\n200,0.05,13.0,0.01,2.0,12.5\n300,0.04,14.0,0.01,3.0,\n400,0.03,15.0,0.01,4.0,14.25\n"
+    )
+    (nerf / "metrics.json").write_text(json.dumps({"psnr": 14.5}))
+    imitation = tmp_path / "imitation.csv"
+    imitation.write_text("step,loss\n1,0.5\n2,0.25\n")
+    saved = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path, dpi: saved.setdefault("fig", fig))
+    figures.training_curves([("demo", nerf / "training_curve.csv")], [("full", imitation)], tmp_path / "c.png")
+    ax = saved["fig"].axes[0]
+    assert "test PSNR" in ax.get_ylabel() and "training" not in ax.get_ylabel()
+    curve, star = ax.get_lines()
+    assert list(curve.get_xdata()) == [200, 400] and list(curve.get_ydata()) == [12.5, 14.25]
+    assert list(star.get_ydata()) == [14.5]

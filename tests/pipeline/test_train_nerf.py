@@ -116,7 +116,7 @@ def test_training_lowers_the_loss(tmp_path):
 def test_outputs(tmp_path, kind):
     cams = make_scene(tmp_path / "scene", kind)
     out = tmp_path / "nerf"
-    metrics = tn.train_nerf(cams, **_outputs(out), config=_config(), device="cpu")
+    metrics = tn.train_nerf(cams, **_outputs(out), config=_config(curve_test_every=4), device="cpu")
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt", "test_renders", "training_curve.csv"]
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["steps"] == 6 and on_disk["encoding_backend"] == "torch" and on_disk["device"] == "cpu"
@@ -130,9 +130,29 @@ def test_outputs(tmp_path, kind):
         "psnr",
         "lr",
         "wall_seconds",
+        "test_psnr",
     ]
+    assert [r["test_psnr"] == "" for r in rows] == [True, False, False]  # steps 4 (curve_test_every) and 6 (last)
+    assert all(math.isfinite(float(r["test_psnr"])) for r in rows[1:]) and on_disk["curve_test_seconds"] >= 0
     model = load_nerf(out / "model.pt", "cpu")
     assert model.space.kind == kind
+
+
+def test_curve_test_psnr_is_the_held_out_psnr_and_changes_no_training(tmp_path):
+    """The curve's test PSNR scores held-out pixels (with enough rays it matches the final full-view
+    test PSNR), and measuring it at every step draws no RNG: the trained model is bit-identical."""
+    cams = make_scene(tmp_path / "scene")
+    often = tn.train_nerf(
+        cams, **_outputs(tmp_path / "a"), config=_config(curve_test_every=1, curve_test_rays=20000), device="cpu"
+    )
+    tn.train_nerf(cams, **_outputs(tmp_path / "b"), config=_config(curve_test_every=0), device="cpu")
+    rows = list(csv.DictReader((tmp_path / "a" / "training_curve.csv").open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6] and all(r["test_psnr"] for r in rows)
+    assert float(rows[-1]["test_psnr"]) == pytest.approx(often["psnr"], abs=0.3)
+    assert not any(r["test_psnr"] for r in csv.DictReader((tmp_path / "b" / "training_curve.csv").open()))
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_lr_decays_from_lr_to_lr_final(tmp_path):
