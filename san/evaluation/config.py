@@ -99,7 +99,8 @@ class BenchmarkConfig:
     Attributes:
         max_size: cap on the rendering's longest side in pixels (``None``: render at the
             annotation resolution; predicted masks are always scored at that resolution).
-        teacher_baseline: also run the protocol with the teacher on rendered RGB.
+        teacher_baseline: also run the protocol with the teacher on rendered RGB (rule
+            ``evaluate_benchmark_teacher``, once per scene; its figures go beside the imitation's).
         mesh_views: ``K`` views whose imitation masks are voted onto the mesh (the reference view,
             then the targets whose cameras are farthest apart, :func:`spread_views`); ``0`` skips
             the mesh segmentation.

@@ -1,22 +1,35 @@
-"""Rule ``evaluate_benchmark``: segmentation against ground-truth masks, per scene and variant.
+"""Rules ``evaluate_benchmark_teacher`` (per scene) and ``evaluate_benchmark`` (per scene and
+variant): segmentation against ground-truth masks.
 
 Glue only: loads a trained scene, reads its ground-truth layout (:mod:`san.data.gt_layout`) and
-runs the protocol of :mod:`san.benchmark` (its docstring is the reference) with the
-imitated features and, beside it, with the teacher on the NeRF's RGB renderings; then votes the
-imitation masks of ``benchmark.mesh_views`` views onto the extracted mesh and scores the segmented
-surface against each task's ground-truth mesh (when the layout has one).
+runs the protocol of :mod:`san.benchmark` (its docstring is the reference).
 
-Outputs in ``results/{dataset}/{scene}/benchmark/{variant}/`` (each written atomically,
-``metrics.json`` last):
+* :func:`evaluate_benchmark_teacher` runs it with the teacher on the NeRF's RGB renderings (the
+  baseline: it depends on the scene's NeRF and teacher only, so it runs once per scene). Outputs in
+  ``results/{dataset}/{scene}/benchmark/teacher_on_rgb/``: ``views.csv`` (the ``teacher`` rows of
+  :data:`san.benchmark.VIEW_COLUMNS`), ``masks.npz`` (the predicted mask of every scored view,
+  key ``{task}/{view}``, for the qualitative figure) and ``metrics.json`` (``dataset, scene,
+  teacher, untrained, teacher_checkpoint_sha256``, ``teacher_on_rgb``: scene figures and
+  ``tasks``; ``teacher_iou_vs_gt``, ``teacher_accuracy_vs_gt``; ``config``), written last.
+* :func:`evaluate_benchmark` runs it with the imitated features, takes the teacher baseline's
+  files when given (``benchmark.teacher_baseline``), then votes the imitation masks of
+  ``benchmark.mesh_views`` views onto the extracted mesh and scores the segmented surface against
+  each task's ground-truth mesh (when the layout has one).
 
-* ``views.csv``: one row per source, task and view (:data:`san.benchmark.VIEW_COLUMNS`);
+Outputs of ``evaluate_benchmark`` in ``results/{dataset}/{scene}/benchmark/{variant}/`` (each
+written atomically, ``metrics.json`` last):
+
+* ``views.csv``: one row per source, task and view (:data:`san.benchmark.VIEW_COLUMNS`; the
+  teacher's rows copied from the baseline's ``views.csv``);
 * ``qualitative.png``: per task, the reference click, the teacher mask, the imitation mask and the
   ground truth as outlines on one target view, with the IoUs;
 * ``metrics.json``: ``dataset, scene, variant, teacher, untrained``; ``imitation`` and
-  ``teacher_on_rgb`` (``null`` without ``benchmark.teacher_baseline``): scene figures (``miou``, ``iou_pooled``, ``accuracy``, ...) and ``tasks`` (per task:
-  ``iou_per_image_mean``, ``iou_pooled``, ``accuracy_per_image_mean``, ``accuracy_pooled``,
-  ``reference_iou``, ``held_out_fraction``, ...); ``mesh_segmentation`` (per task surface IoU);
-  ``held_out`` (split of the reference and target views); ``protocol``; ``layout``.
+  ``teacher_on_rgb`` (copied from the baseline's ``metrics.json``; ``null`` without
+  ``benchmark.teacher_baseline``): scene figures (``miou``, ``iou_pooled``, ``accuracy``, ...)
+  and ``tasks`` (per task: ``iou_per_image_mean``, ``iou_pooled``, ``accuracy_per_image_mean``,
+  ``accuracy_pooled``, ``reference_iou``, ``held_out_fraction``, ...); ``mesh_segmentation`` (per
+  task surface IoU); ``held_out`` (split of the reference and target views); ``protocol``;
+  ``layout``.
 """
 
 from __future__ import annotations
@@ -111,6 +124,166 @@ def _camera_of(view: BenchmarkView, hw) -> Any:
     return render_camera(view, (hw[1], hw[0]))
 
 
+def _run_source(source, layout, views, render_fn, features_fn, decode, config: BenchmarkConfig, on_task=None):
+    """The protocol for every task of ``layout`` with one feature source -> ``(per_task, scores)``;
+    ``on_task(task, scores)`` runs after each task."""
+
+    def gt_mask(task_name):
+        return lambda v: layout.read_mask(task_name, v) if layout.has_mask(task_name, v) else None
+
+    per_task, all_scores = {}, []
+    for task in layout.tasks:
+        scores = run_task(
+            task,
+            views,
+            gt_mask(task.task),
+            render_fn,
+            features_fn,
+            decode,
+            source=source,
+            max_size=config.max_size,
+            propagation=config.propagation,
+            chain_points=config.chain_points,
+            max_points=config.max_points,
+            chain_max_area=config.chain_max_area,
+        )
+        per_task[task.task] = summarize_task(scores) | {
+            "reference_view": task.reference_view,
+            "reference_split": views[task.reference_view].split,
+        }
+        all_scores += scores
+        log.info(
+            "  %s %-10s mIoU %.4f pooled %.4f acc %.4f (ref IoU %s, %d/%d targets held out)",
+            source,
+            task.task,
+            per_task[task.task]["iou_per_image_mean"],
+            per_task[task.task]["iou_pooled"],
+            per_task[task.task]["accuracy_per_image_mean"],
+            _fmt(per_task[task.task]["reference_iou"]),
+            per_task[task.task]["held_out_targets"],
+            len(task.targets),
+        )
+        if on_task is not None:
+            on_task(task, scores)
+    return per_task, all_scores
+
+
+def evaluate_benchmark_teacher(
+    *,
+    cameras: str | os.PathLike,
+    model: str | os.PathLike,
+    layout_dir: str | os.PathLike,
+    metrics_json: str | os.PathLike,
+    views_csv: str | os.PathLike,
+    masks_npz: str | os.PathLike,
+    dataset: str,
+    scene: str,
+    teacher_config=None,
+    config: BenchmarkConfig = BenchmarkConfig(),
+    device: str = "auto",
+) -> dict:
+    """The benchmark's teacher-on-RGB baseline of one scene (module docstring, first item).
+
+    Args:
+        cameras, model: the scene's ``poses/cameras.json`` and ``nerf/model.pt``.
+        layout_dir: the ground-truth layout folder.
+        metrics_json, views_csv, masks_npz: the outputs.
+        dataset, scene: recorded.
+        teacher_config: :class:`san.teachers.TeacherConfig` (``None``: the default teacher).
+        config: the ``benchmark`` config section.
+        device: ``auto | cpu | cuda[:N]``.
+
+    Raises:
+        san.data.gt_layout.LayoutError: a bad layout or a view missing from the scene (before any
+            rendering).
+    """
+    import pandas as pd
+    import torch
+
+    from san.data.gt_layout import read_layout
+    from san.data.scene import load_scene
+    from san.trained_scene import load_trained
+
+    t0 = time.perf_counter()
+    layout = read_layout(layout_dir)
+    views = benchmark_views(load_scene(cameras))
+    layout.check_views(list(views))
+    trained = load_trained(cameras, model, teacher=teacher_config, device=device, given="configured")
+    teacher, dev = trained.teacher, trained.device
+    nerf = trained.nerf
+
+    @torch.no_grad()
+    def render_fn(c2w, K, width, height):
+        c = torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev)
+        k = torch.as_tensor(np.asarray(K), dtype=torch.float32, device=dev)
+        return nerf.render_camera(c, k, width, height)
+
+    render = CameraMemo(render_fn)
+    info = teacher.info
+    log.info(
+        "evaluate_benchmark_teacher %s/%s: %d task(s) from %s, teacher %s%s on RGB renderings",
+        dataset,
+        scene,
+        len(layout.tasks),
+        layout.root,
+        info.name,
+        " (UNTRAINED)" if info.untrained else "",
+    )
+    with torch.no_grad():
+        per_task, scores = _run_source(
+            "teacher",
+            layout,
+            views,
+            render,
+            CameraMemo(teacher_features_fn(teacher, render)),
+            teacher_decode_fn(teacher),
+            config,
+        )
+    figures = summarize_scene(per_task, scores) | {"tasks": per_task}
+    with atomic_path(views_csv) as tmp:
+        pd.DataFrame([s.row() for s in scores], columns=list(VIEW_COLUMNS)).to_csv(tmp, index=False)
+    masks = {f"{s.task}/{s.view}": np.asarray(s.mask, dtype=bool) for s in scores if s.mask is not None}
+    with atomic_path(masks_npz) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **masks)
+    record = {
+        "dataset": dataset,
+        "scene": scene,
+        "teacher": info.name,
+        "untrained": bool(info.untrained),
+        "teacher_checkpoint_sha256": info.checkpoint_sha256,
+        "teacher_on_rgb": figures,
+        "teacher_iou_vs_gt": figures["miou"],
+        "teacher_accuracy_vs_gt": figures["accuracy"],
+        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "views_csv": Path(views_csv).name,
+        "masks": Path(masks_npz).name,
+        "wall_s": time.perf_counter() - t0,
+    }
+    atomic_write_json(metrics_json, record)
+    log.info(
+        "evaluate_benchmark_teacher %s/%s: teacher mIoU vs GT %s", dataset, scene, _fmt(record["teacher_iou_vs_gt"])
+    )
+    return record
+
+
+def _teacher_baseline(metrics_json, views_csv, masks_npz, info) -> tuple[dict, list[dict], dict[str, np.ndarray]]:
+    """The baseline's ``(metrics, views rows, masks)``, checked to be the teacher ``info``'s."""
+    import pandas as pd
+
+    record = json.loads(Path(metrics_json).read_text())
+    made = (record.get("teacher"), record.get("teacher_checkpoint_sha256"))
+    if made != (info.name, info.checkpoint_sha256):
+        raise ValueError(
+            f"{metrics_json}: the teacher baseline was made with teacher {made[0]} (checkpoint {made[1]}), "
+            f"not {info.name} (checkpoint {info.checkpoint_sha256}) that the field imitates: rerun evaluate_benchmark_teacher"
+        )
+    rows = pd.read_csv(views_csv, dtype=str, keep_default_na=False).to_dict("records")  # copied as written
+    with np.load(masks_npz) as z:
+        masks = {k: z[k] for k in z.files}
+    return record, rows, masks
+
+
 def evaluate_benchmark(
     *,
     cameras: str | os.PathLike,
@@ -127,6 +300,9 @@ def evaluate_benchmark(
     teacher_config=None,
     config: BenchmarkConfig = BenchmarkConfig(),
     device: str = "auto",
+    teacher_metrics: str | os.PathLike | None = None,
+    teacher_views: str | os.PathLike | None = None,
+    teacher_masks: str | os.PathLike | None = None,
 ) -> dict:
     """Run the benchmark on one trained scene and variant and write the outputs (module docstring).
 
@@ -140,10 +316,13 @@ def evaluate_benchmark(
         teacher_config: :class:`san.teachers.TeacherConfig` of the teacher the field imitates.
         config: the ``benchmark`` config section.
         device: ``auto | cpu | cuda[:N]``.
+        teacher_metrics, teacher_views, teacher_masks: the outputs of
+            :func:`evaluate_benchmark_teacher` for this scene (all three, or none: no baseline).
 
     Raises:
         san.data.gt_layout.LayoutError: a bad layout or a view missing from the scene (before any
             rendering).
+        ValueError: a baseline made with another teacher than the field's.
     """
     import pandas as pd
     import torch
@@ -164,11 +343,13 @@ def evaluate_benchmark(
     parts = session_parts(trained)
     teacher = trained.teacher
     render = CameraMemo(parts.render_fn)
-    sources = {"imitation": (render, CameraMemo(parts.features_fn))}
-    if config.teacher_baseline:
-        sources["teacher"] = (render, CameraMemo(teacher_features_fn(teacher, render)))
     decode = teacher_decode_fn(teacher)
     info = teacher.info
+    given = [p is not None for p in (teacher_metrics, teacher_views, teacher_masks)]
+    if any(given) and not all(given):
+        raise ValueError("evaluate_benchmark: give all of teacher_metrics, teacher_views and teacher_masks, or none")
+    baseline = _teacher_baseline(teacher_metrics, teacher_views, teacher_masks, info) if all(given) else None
+    sources = ["imitation", "teacher"] if baseline else ["imitation"]
     log.info(
         "evaluate_benchmark %s/%s [%s]: %d task(s) from %s, teacher %s%s, sources %s",
         dataset,
@@ -190,54 +371,25 @@ def evaluate_benchmark(
         occluders = {Path(o).stem: trimesh.load(layout.root / o, force="mesh", process=False) for o in layout.occluders}
         all_gt = {**gt_meshes, **{k: v for k, v in occluders.items() if k not in gt_meshes}}
 
-    def gt_mask(task_name):
-        return lambda v: layout.read_mask(task_name, v) if layout.has_mask(task_name, v) else None
+    mesh_results = {}
 
-    all_scores, per_source, mesh_results = [], {}, {}
+    def vote_on_mesh(task, scores):
+        if mesh is not None and task.task in gt_meshes:
+            mesh_results[task.task] = mesh_segmentation(
+                layout, task, scores, views, mesh, trained.scene.normalization, config, all_gt
+            )
+            log.info("  mesh %-10s surface IoU %.4f", task.task, mesh_results[task.task]["surface_iou"])
+
     with torch.no_grad():
-        for source, (render_fn, features_fn) in sources.items():
-            per_task = {}
-            for task in layout.tasks:
-                scores = run_task(
-                    task,
-                    views,
-                    gt_mask(task.task),
-                    render_fn,
-                    features_fn,
-                    decode,
-                    source=source,
-                    max_size=config.max_size,
-                    propagation=config.propagation,
-                    chain_points=config.chain_points,
-                    max_points=config.max_points,
-                    chain_max_area=config.chain_max_area,
-                )
-                per_task[task.task] = summarize_task(scores) | {
-                    "reference_view": task.reference_view,
-                    "reference_split": views[task.reference_view].split,
-                }
-                all_scores += scores
-                log.info(
-                    "  %s %-10s mIoU %.4f pooled %.4f acc %.4f (ref IoU %s, %d/%d targets held out)",
-                    source,
-                    task.task,
-                    per_task[task.task]["iou_per_image_mean"],
-                    per_task[task.task]["iou_pooled"],
-                    per_task[task.task]["accuracy_per_image_mean"],
-                    _fmt(per_task[task.task]["reference_iou"]),
-                    per_task[task.task]["held_out_targets"],
-                    len(task.targets),
-                )
-                if source == "imitation" and mesh is not None and task.task in gt_meshes:
-                    mesh_results[task.task] = mesh_segmentation(
-                        layout, task, scores, views, mesh, trained.scene.normalization, config, all_gt
-                    )
-                    log.info("  mesh %-10s surface IoU %.4f", task.task, mesh_results[task.task]["surface_iou"])
-            per_source[source] = summarize_scene(per_task, [s for s in all_scores if s.source == source]) | {
-                "tasks": per_task
-            }
+        per_task, all_scores = _run_source(
+            "imitation", layout, views, render, CameraMemo(parts.features_fn), decode, config, vote_on_mesh
+        )
+    per_source = {"imitation": summarize_scene(per_task, all_scores) | {"tasks": per_task}}
+    teacher_rows, teacher_masks_ = [], {}
+    if baseline:
+        per_source["teacher"], teacher_rows, teacher_masks_ = baseline[0]["teacher_on_rgb"], baseline[1], baseline[2]
 
-    rows = [s.row() for s in all_scores]
+    rows = [s.row() for s in all_scores] + teacher_rows
     with atomic_path(views_csv) as tmp:
         pd.DataFrame(rows, columns=list(VIEW_COLUMNS)).to_csv(tmp, index=False)
     record = {
@@ -289,7 +441,7 @@ def evaluate_benchmark(
     }
     from san.report.figures import benchmark_figure
 
-    panels = _figure_rows(layout, all_scores, render, views, config)
+    panels = _figure_rows(layout, all_scores, render, views, config, teacher_rows, teacher_masks_)
     label = "UNTRAINED teacher (random weights: masks are not SAM's) " if info.untrained else "teacher "
     title = f"{dataset}/{scene} [{variant}], {label}{info.name}: mIoU vs GT imitation {_fmt(record['iou_vs_gt'])}" + (
         f", teacher on RGB {_fmt(record['teacher_iou_vs_gt'])}" if record["teacher_iou_vs_gt"] is not None else ""
@@ -315,16 +467,22 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
-def _figure_rows(layout, scores, render, views, config: BenchmarkConfig) -> list[dict]:
+def _figure_rows(
+    layout, scores, render, views, config: BenchmarkConfig, teacher_rows=(), teacher_masks=None
+) -> list[dict]:
     """Per task (at most ``config.qualitative_tasks``): the reference rendering and click, and the
-    target view with the largest ground-truth area, with the teacher, imitation and GT masks."""
+    target view with the largest ground-truth area, with the teacher (``teacher_rows``: the
+    baseline's ``views.csv`` rows, ``teacher_masks``: its masks), imitation and GT masks."""
+    teacher_iou = {(r["task"], r["view"]): r["iou"] for r in teacher_rows if r["role"] == "target"}
+    teacher_masks = teacher_masks or {}
     rows = []
     for task in layout.tasks[: config.qualitative_tasks]:
         mine = [s for s in scores if s.task == task.task]
         ref = next(s for s in mine if s.source == "imitation" and s.role == "reference")
         targets = [s for s in mine if s.source == "imitation" and s.role == "target"]
         best = max(targets, key=lambda s: (s.gt_area or 0, -targets.index(s)))
-        teacher = next((s for s in mine if s.source == "teacher" and s.view == best.view), None)
+        key = (task.task, best.view)
+        teacher_mask = teacher_masks.get(f"{task.task}/{best.view}") if key in teacher_iou else None
         ref_cam = _camera_of(views[ref.view], ref.render_mask.shape)
         tgt_cam = _camera_of(views[best.view], best.render_mask.shape)
         rows.append(
@@ -340,8 +498,8 @@ def _figure_rows(layout, scores, render, views, config: BenchmarkConfig) -> list
                 "target_held_out": best.held_out,
                 "target_image": np.asarray(render(tgt_cam.c2w, tgt_cam.K, tgt_cam.width, tgt_cam.height)["rgb"].cpu()),
                 "target_prompts": best.prompt_pixels,
-                "teacher_mask": None if teacher is None else teacher.mask,
-                "teacher_iou": None if teacher is None or teacher.confusion is None else teacher.confusion.iou,
+                "teacher_mask": teacher_mask,
+                "teacher_iou": float(teacher_iou[key]) if teacher_iou.get(key) else None,
                 "imitation_mask": best.mask,
                 "imitation_iou": None if best.confusion is None else best.confusion.iou,
                 "gt_mask": layout.read_mask(task.task, best.view),

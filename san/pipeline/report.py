@@ -39,19 +39,22 @@ def make_tables(
     outputs: Mapping[str, str | os.PathLike],
     config: ReportConfig = ReportConfig(),
     benchmark_files: Sequence[str | os.PathLike] = (),
+    teacher_benchmark_files: Sequence[str | os.PathLike] = (),
 ) -> dict[str, list[Path]]:
     """Write the tables of :data:`TABLES` to the rule's declared ``outputs``
     (``{f"{table}_{format}": path}``, :func:`table_outputs`); returns ``{table name: [csv, md, tex]}``.
 
     ``benchmark_files`` are the ground-truth benchmark ``metrics.json`` (rule
     ``evaluate_benchmark``): they fill Table 2's ``*_vs_gt`` columns and ``benchmark_per_task``
-    (empty, with a caption saying so, when there are none)."""
+    (empty, with a caption saying so, when there are none). ``teacher_benchmark_files`` are the
+    scenes' teacher-on-RGB baselines (rule ``evaluate_benchmark_teacher``), the one source of the
+    teacher columns (``teacher_iou_vs_gt``, ``teacher_iou``, ...)."""
     missing = sorted(set(table_outputs(".")) - set(outputs))
     if missing:
         raise ValueError(f"make_tables: no output path for {missing}")
     df = tables.load_metrics(metrics_files)
-    bench = tables.load_benchmarks(benchmark_files)
-    per_task, caption = tables.benchmark_per_task(benchmark_files)
+    bench = tables.load_benchmarks(benchmark_files, teacher_benchmark_files)
+    per_task, caption = tables.benchmark_per_task(benchmark_files, teacher_benchmark_files)
     if per_task.empty:
         caption = "No scene has a ground-truth layout (scene sheet column benchmark): no benchmark figures."
     built = {

@@ -39,6 +39,7 @@ STAGES = (
     "cache_features",
     "train_imitation",
     "evaluate_segmentation",
+    "evaluate_benchmark_teacher",
     "evaluate_benchmark",
     "time_teacher",
     "report",
@@ -49,6 +50,7 @@ _GPU_STAGES = {
     "cache_features",
     "train_imitation",
     "evaluate_segmentation",
+    "evaluate_benchmark_teacher",
     "evaluate_benchmark",
     "time_teacher",
     "segment",
@@ -78,8 +80,8 @@ class ResourcesConfig:
 
     Attributes:
         make_demo_scene, prepare_poses, train_nerf, extract_mesh, cache_features, train_imitation,
-            evaluate_segmentation, time_teacher, report, segment: that stage's resources (default:
-            its entry of DEFAULT_RESOURCES).
+            evaluate_segmentation, evaluate_benchmark_teacher, evaluate_benchmark, time_teacher, report,
+            segment: that stage's resources (default: its entry of DEFAULT_RESOURCES).
     """
 
     make_demo_scene: ResourceSpec | None = None
@@ -89,6 +91,7 @@ class ResourcesConfig:
     cache_features: ResourceSpec | None = None
     train_imitation: ResourceSpec | None = None
     evaluate_segmentation: ResourceSpec | None = None
+    evaluate_benchmark_teacher: ResourceSpec | None = None
     evaluate_benchmark: ResourceSpec | None = None
     time_teacher: ResourceSpec | None = None
     report: ResourceSpec | None = None
@@ -108,6 +111,7 @@ DEFAULT_RESOURCES: dict[str, ResourceSpec] = {
     "cache_features": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "train_imitation": ResourceSpec(runtime=240, mem_mb=16000, cpus=4, gpu=1),
     "evaluate_segmentation": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
+    "evaluate_benchmark_teacher": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "evaluate_benchmark": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "time_teacher": ResourceSpec(runtime=30, mem_mb=16000, cpus=4, gpu=1),
     "report": ResourceSpec(runtime=10, mem_mb=2000, cpus=1),

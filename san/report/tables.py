@@ -275,15 +275,49 @@ def _read_benchmark(p: Path) -> dict:
     return m
 
 
-def load_benchmarks(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """One row per benchmark ``metrics.json`` (rule ``evaluate_benchmark``).
+TEACHER_KEYS = ("teacher_on_rgb", "teacher_iou_vs_gt", "teacher_accuracy_vs_gt")
+"""The teacher-on-RGB baseline's figures (rule ``evaluate_benchmark_teacher``, one per scene)."""
+
+
+def _with_teacher_baselines(
+    records: list[tuple[Path, dict]], teacher_paths: Sequence[str | os.PathLike]
+) -> list[tuple[Path, dict]]:
+    """Each variant record with the teacher figures of its scene's baseline ``metrics.json`` (rule
+    ``evaluate_benchmark_teacher``), the one source of those figures; without a baseline file for
+    the scene, the record keeps the copy ``evaluate_benchmark`` made.
+
+    Raises:
+        ReportError: an unreadable baseline, or one made with another teacher than the variant's.
+    """
+    baselines = {}
+    for p in map(Path, teacher_paths):
+        try:
+            t = json.loads(p.read_text())
+            baselines[(t["dataset"], t["scene"])] = (p, t)
+        except (OSError, json.JSONDecodeError, KeyError) as e:
+            raise ReportError(f"{p}: cannot read the teacher baseline ({e})") from e
+    out = []
+    for p, m in records:
+        if (m["dataset"], m["scene"]) in baselines:
+            tp, t = baselines[(m["dataset"], m["scene"])]
+            if t.get("teacher") != m["teacher"]:
+                raise ReportError(f"{tp}: baseline of teacher {t.get('teacher')}, but {p} is of {m['teacher']}")
+            m = {**m, **{k: t.get(k) for k in TEACHER_KEYS}}
+        out.append((p, m))
+    return out
+
+
+def load_benchmarks(
+    paths: Sequence[str | os.PathLike], teacher_paths: Sequence[str | os.PathLike] = ()
+) -> pd.DataFrame:
+    """One row per benchmark ``metrics.json`` (rule ``evaluate_benchmark``), with the teacher
+    figures of ``teacher_paths`` (rule ``evaluate_benchmark_teacher``, per scene) when given.
 
     Columns: ``dataset, scene, variant, teacher, untrained, iou_vs_gt, iou_pooled_vs_gt,
     accuracy_vs_gt, teacher_iou_vs_gt, teacher_accuracy_vs_gt, mesh_surface_iou, path``.
     """
     rows = []
-    for p in map(Path, paths):
-        m = _read_benchmark(p)
+    for p, m in _with_teacher_baselines([(p, _read_benchmark(p)) for p in map(Path, paths)], teacher_paths):
         rows.append(
             {
                 **{k: m[k] for k in ("dataset", "scene", "variant", "teacher")},
@@ -319,8 +353,11 @@ def load_benchmarks(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def benchmark_per_task(paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, str]:
-    """The benchmark table: one row per scene, variant and task.
+def benchmark_per_task(
+    paths: Sequence[str | os.PathLike], teacher_paths: Sequence[str | os.PathLike] = ()
+) -> tuple[pd.DataFrame, str]:
+    """The benchmark table: one row per scene, variant and task (teacher figures from
+    ``teacher_paths`` when given, as in :func:`load_benchmarks`).
 
     Returns:
         ``(table, caption)``; columns ``dataset, scene, variant, task, teacher, untrained,
@@ -330,8 +367,7 @@ def benchmark_per_task(paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame
     """
     rows = []
     untrained = set()
-    for p in map(Path, paths):
-        m = _read_benchmark(p)
+    for p, m in _with_teacher_baselines([(p, _read_benchmark(p)) for p in map(Path, paths)], teacher_paths):
         if m["untrained"]:
             untrained.add(m["teacher"])
         teacher_fig = m.get("teacher_on_rgb") or {}

@@ -1,6 +1,7 @@
-"""evaluate_benchmark end to end on a small synthetic scene: a randomly initialised NeRF and
-imitation field on disk, the TOY teacher, a ground-truth layout with a mesh; every output written,
-consistent and readable by the report. (The figures themselves mean nothing here: random weights.)"""
+"""evaluate_benchmark_teacher and evaluate_benchmark end to end on a small synthetic scene: a
+randomly initialised NeRF and imitation field on disk, the TOY teacher, a ground-truth layout with a
+mesh; every output written, consistent and readable by the report. (The figures themselves mean
+nothing here: random weights.)"""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import trimesh
 
 from san.data.gt_layout import BenchmarkTask, LayoutError, write_layout
 from san.evaluation.config import BenchmarkConfig
-from san.pipeline.evaluate_benchmark import evaluate_benchmark
-from san.report.tables import benchmark_per_task
+from san.pipeline.evaluate_benchmark import evaluate_benchmark, evaluate_benchmark_teacher
+from san.report.tables import ReportError, benchmark_per_task, load_benchmarks
 from san.teachers import TeacherConfig
 from tests.pipeline.test_evaluate_segmentation import TEACHER, scene_dir  # noqa: F401  (fixture)
 
@@ -58,11 +59,42 @@ def _stage_files(scene_dir, variant="full"):  # noqa: F811
     }
 
 
+def _teacher_baseline(scene_dir, layout, out, config, teacher=TEACHER):  # noqa: F811
+    """Rule evaluate_benchmark_teacher into ``out``; returns its files as evaluate_benchmark takes them."""
+    files = {
+        "teacher_metrics": out / "metrics.json",
+        "teacher_views": out / "views.csv",
+        "teacher_masks": out / "masks.npz",
+    }
+    evaluate_benchmark_teacher(
+        cameras=scene_dir / "poses" / "cameras.json",
+        model=scene_dir / "nerf" / "model.pt",
+        layout_dir=layout,
+        metrics_json=files["teacher_metrics"],
+        views_csv=files["teacher_views"],
+        masks_npz=files["teacher_masks"],
+        dataset="synthetic",
+        scene="toy",
+        teacher_config=TeacherConfig(name=teacher),
+        config=config,
+        device="cpu",
+    )
+    return files
+
+
 def test_outputs(scene_dir, layout, tmp_path):  # noqa: F811
     out = tmp_path / "benchmark" / "full"
     config = BenchmarkConfig(mesh_views=3, surface_samples=500)
+    baseline = _teacher_baseline(scene_dir, layout, tmp_path / "benchmark" / "teacher_on_rgb", config)
+    teacher_record = json.loads(baseline["teacher_metrics"].read_text())
+    assert teacher_record["teacher"] == TEACHER and set(np.load(baseline["teacher_masks"]).files) == {
+        "cube/img_001",
+        "cube/img_000",
+        "cube/img_008",
+    }
     record = evaluate_benchmark(
         **_stage_files(scene_dir),
+        **baseline,
         layout_dir=layout,
         metrics_json=out / "metrics.json",
         views_csv=out / "views.csv",
@@ -96,6 +128,43 @@ def test_outputs(scene_dir, layout, tmp_path):  # noqa: F811
     assert list(per_task["task"]) == ["cube", "mean"] and per_task.loc[0, "iou"] == pytest.approx(
         t["iou_per_image_mean"]
     )
+    # The teacher figures are the baseline's, and the report reads them from the baseline's file.
+    assert saved["teacher_on_rgb"] == teacher_record["teacher_on_rgb"]
+    assert saved["teacher_iou_vs_gt"] == teacher_record["teacher_iou_vs_gt"]
+    teacher_rows = views[views["source"] == "teacher"].reset_index(drop=True)
+    assert teacher_rows.equals(pd.read_csv(baseline["teacher_views"]))
+    edited = {**teacher_record, "teacher_iou_vs_gt": 0.123}
+    edited["teacher_on_rgb"] = {**teacher_record["teacher_on_rgb"], "tasks": {"cube": {"iou_per_image_mean": 0.456}}}
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    assert load_benchmarks([out / "metrics.json"], [tmp_path / "edited.json"])["teacher_iou_vs_gt"].tolist() == [0.123]
+    per_task, _ = benchmark_per_task([out / "metrics.json"], [tmp_path / "edited.json"])
+    assert per_task.loc[0, "teacher_iou"] == 0.456
+    (tmp_path / "other.json").write_text(json.dumps({**teacher_record, "teacher": "sam_vit_h"}))
+    with pytest.raises(ReportError, match="sam_vit_h"):
+        load_benchmarks([out / "metrics.json"], [tmp_path / "other.json"])
+
+
+def test_baseline_of_another_teacher_is_refused(scene_dir, layout, tmp_path):  # noqa: F811
+    config = BenchmarkConfig(mesh_views=0)
+    baseline = _teacher_baseline(scene_dir, layout, tmp_path / "t", config)
+    record = json.loads(baseline["teacher_metrics"].read_text())
+    baseline["teacher_metrics"].write_text(json.dumps({**record, "teacher": "sam_vit_h"}))
+    with pytest.raises(ValueError, match="evaluate_benchmark_teacher"):
+        evaluate_benchmark(
+            **_stage_files(scene_dir),
+            **baseline,
+            layout_dir=layout,
+            metrics_json=tmp_path / "m.json",
+            views_csv=tmp_path / "v.csv",
+            figure_png=tmp_path / "q.png",
+            dataset="synthetic",
+            scene="toy",
+            variant="full",
+            teacher_config=TeacherConfig(name=TEACHER),
+            config=config,
+            device="cpu",
+        )
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_bad_layout_fails_before_loading(scene_dir, layout, tmp_path):  # noqa: F811

@@ -3,11 +3,38 @@
 # scenes whose sheet row names a folder in column `benchmark`.
 
 
-rule evaluate_benchmark:
-    """Prompt in the reference view, track into every target view; IoU / accuracy vs ground truth
-    for imitated features and for the teacher on rendered RGB; mesh segmentation vs GT meshes.
+rule evaluate_benchmark_teacher:
+    """The teacher on the NeRF's RGB renderings, same protocol: the baseline beside every variant's
+    imitation figures. It depends on the scene's NeRF and teacher only, so it runs once per scene.
     """
     input:
+        layout=get_benchmark_layout,
+        cameras=rules.prepare_poses.output.cameras,
+        model=rules.train_nerf.output.model,
+        checkpoint=get_teacher_checkpoint,
+    output:
+        metrics=f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/teacher_on_rgb/metrics.json",
+        views=f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/teacher_on_rgb/views.csv",
+        masks=f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/teacher_on_rgb/masks.npz",
+    log:
+        f"{RESULTS}/logs/evaluate_benchmark_teacher/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_benchmark_teacher/{{dataset}}/{{scene}}.tsv"
+    threads: SETTINGS.resources.for_stage("evaluate_benchmark_teacher").cpus
+    resources:
+        **resources_for("evaluate_benchmark_teacher"),
+    params:
+        settings=settings_of("benchmark", "teacher"),
+    script:
+        "../scripts/evaluate_benchmark_teacher.py"
+
+
+rule evaluate_benchmark:
+    """Prompt in the reference view, track into every target view; IoU / accuracy vs ground truth
+    for imitated features, beside the scene's teacher-on-RGB baseline; mesh segmentation vs GT meshes.
+    """
+    input:
+        unpack(get_teacher_baseline),
         layout=get_benchmark_layout,
         cameras=rules.prepare_poses.output.cameras,
         model=rules.train_nerf.output.model,

@@ -162,6 +162,8 @@ def get_all_job_benchmarks(wildcards=None):
         files += _per_scene(stage.benchmark, variant=VARIANTS)
     files += _per_scene(rules.make_demo_scene.benchmark, where=is_demo_scene)
     files += _per_scene(rules.evaluate_benchmark.benchmark, where=has_benchmark, variant=VARIANTS)
+    if SETTINGS.benchmark.teacher_baseline:
+        files += _per_scene(rules.evaluate_benchmark_teacher.benchmark, where=has_benchmark)
     return files
 
 
@@ -191,6 +193,26 @@ def get_benchmark_layout(wildcards):
 def get_all_benchmarks(wildcards=None):
     """``benchmark/{variant}/metrics.json`` of every scene with a ground-truth layout."""
     return _per_scene(rules.evaluate_benchmark.output.metrics, where=has_benchmark, variant=VARIANTS)
+
+
+def get_all_teacher_benchmarks(wildcards=None):
+    """``benchmark/teacher_on_rgb/metrics.json`` of every scene with a ground-truth layout (none
+    without ``benchmark.teacher_baseline``)."""
+    if not SETTINGS.benchmark.teacher_baseline:
+        return []
+    return _per_scene(rules.evaluate_benchmark_teacher.output.metrics, where=has_benchmark)
+
+
+def get_teacher_baseline(wildcards):
+    """The scene's teacher-on-RGB baseline files for rule evaluate_benchmark, by name (none without
+    ``benchmark.teacher_baseline``)."""
+    if not SETTINGS.benchmark.teacher_baseline:
+        return {}
+    out = rules.evaluate_benchmark_teacher.output
+    return {
+        f"teacher_{key}": expand(getattr(out, key), dataset=wildcards.dataset, scene=wildcards.scene)[0]
+        for key in ("metrics", "views", "masks")
+    }
 
 
 def textured_mesh_outputs():

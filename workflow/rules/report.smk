@@ -13,6 +13,7 @@ rule make_tables:
     input:
         metrics=get_all_evaluations,
         benchmark=get_all_benchmarks,
+        teacher_benchmark=get_all_teacher_benchmarks,
     output:
         **{
             f"{name}_{ext}": report(

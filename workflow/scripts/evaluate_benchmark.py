@@ -21,6 +21,7 @@ def main(settings):
         teacher_config=settings.teacher,
         config=settings.benchmark,
         device=settings.device,
+        **{key: getattr(i, key, None) for key in ("teacher_metrics", "teacher_views", "teacher_masks")},
     )
 
 

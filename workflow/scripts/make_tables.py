@@ -10,6 +10,7 @@ def main(settings):
         dict(snakemake.output.items()),
         settings.report,
         benchmark_files=snakemake.input.benchmark,
+        teacher_benchmark_files=snakemake.input.teacher_benchmark,
     )
 
 
