@@ -33,6 +33,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -51,7 +53,72 @@ from san.utils.io import atomic_path, atomic_write_json
 log = logging.getLogger("san")
 
 FORMAT_VERSION = 1
-MESH_FILES = {"mesh.ply": "input", "mesh.glb": "input", "mesh_normalized.ply": "normalized"}
+TEXTURED_OUTPUTS = {
+    "textured_glb": "mesh_textured.glb",
+    "textured_obj": "mesh_textured.obj",
+    "textured_mtl": "mesh_textured.mtl",
+    "textured_png": "mesh_textured.png",
+    "atlas": "mesh_atlas.npz",
+}
+"""Rule output name -> the file :func:`san.mesh.export.write_textured_scene` writes (the OBJ names
+its MTL and the MTL its PNG, so the four sit in one folder under these names)."""
+
+
+@dataclass(frozen=True)
+class MeshFiles:
+    """The files rule ``extract_mesh`` writes, as its declared outputs (by name).
+
+    Attributes:
+        ply, glb, normalized, summary: outputs ``ply`` (input frame), ``glb`` (+Y up),
+            ``normalized`` (normalised frame) and ``summary`` (``mesh.json``, written last).
+        textured: outputs ``textured_glb, textured_obj, textured_mtl, textured_png, atlas``
+            (:data:`TEXTURED_OUTPUTS`; ``None``: ``mesh.texture`` is off). They must sit in one
+            folder under those names (checked).
+        chamfer: ``chamfer.json`` (written only with ground truth; its content is also in
+            ``summary``); default beside ``summary``.
+    """
+
+    ply: Path
+    glb: Path
+    normalized: Path
+    summary: Path
+    textured: Mapping[str, Path] | None = None
+    chamfer: Path | None = None
+
+    @classmethod
+    def in_folder(cls, folder: str | os.PathLike, texture: bool = True) -> MeshFiles:
+        """The stage's files under their usual names in ``folder`` (``san extract-mesh --out``)."""
+        f = Path(folder)
+        textured = {k: f / name for k, name in TEXTURED_OUTPUTS.items()} if texture else None
+        return cls(f / "mesh.ply", f / "mesh.glb", f / "mesh_normalized.ply", f / "mesh.json", textured)
+
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, str | os.PathLike]) -> MeshFiles:
+        """From the rule's declared outputs by name (``dict(snakemake.output.items())``): ``ply, glb,
+        normalized, summary`` and, when ``mesh.texture`` is on, :data:`TEXTURED_OUTPUTS`."""
+        textured = {k: Path(outputs[k]) for k in TEXTURED_OUTPUTS if k in outputs}
+        core = [Path(outputs[k]) for k in ("ply", "glb", "normalized", "summary")]
+        return cls(*core, textured or None)
+
+    def textured_folder(self) -> Path:
+        """The one folder of the textured files.
+
+        Raises:
+            ValueError: missing textured outputs, or ones not under :data:`TEXTURED_OUTPUTS`'s names
+                in one folder (naming each).
+        """
+        given = {k: Path(v) for k, v in (self.textured or {}).items()}
+        missing = sorted(set(TEXTURED_OUTPUTS) - set(given))
+        if missing:
+            raise ValueError(f"extract_mesh: mesh.texture is on but output(s) {missing} are not declared")
+        folders = {p.parent for p in given.values()}
+        bad = [f"{k}={p}" for k, p in given.items() if k in TEXTURED_OUTPUTS and p.name != TEXTURED_OUTPUTS[k]]
+        if len(folders) != 1 or bad:
+            raise ValueError(
+                f"extract_mesh: the textured outputs must be {TEXTURED_OUTPUTS} in one folder (the OBJ refers to "
+                f"its MTL and PNG by name); got {given}"
+            )
+        return folders.pop()
 
 
 def _export(mesh: trimesh.Trimesh, path: Path) -> None:
@@ -62,14 +129,14 @@ def _export(mesh: trimesh.Trimesh, path: Path) -> None:
 def write_mesh_outputs(
     extraction: MeshExtraction,
     normalization: Normalization,
-    out_dir: str | os.PathLike,
+    files: MeshFiles,
     config: MeshConfig,
     ground_truth: GroundTruth | None = None,
     extra: dict | None = None,
     scene: Scene | None = None,
     textured=None,
 ) -> dict:
-    """Write the stage's files (module docstring) and return the ``mesh.json`` record.
+    """Write the stage's ``files`` (module docstring) and return the ``mesh.json`` record.
 
     ``scene`` gives the GLB's up axis (:func:`~san.mesh.export.scene_up`), the provenance and the
     cameras of the whole-scene Chamfer; ``textured`` (a :class:`~san.mesh.texture.TexturedMesh`)
@@ -84,20 +151,25 @@ def write_mesh_outputs(
         "teacher": None,
         "teacher_note": "no teacher: the mesh comes from the NeRF alone",
     }
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    textured_dir = files.textured_folder() if textured is not None else None  # checked before writing
+    for path in (files.ply, files.glb, files.normalized, files.summary):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     timings = dict(extraction.stats.get("timings_s", {}))
     t = time.perf_counter()
     normalized = extraction.mesh
     mesh_in = to_input_frame(normalized, normalization)
-    _export(normalized, out / "mesh_normalized.ply")
-    _export(mesh_in, out / "mesh.ply")
-    write_glb(mesh_in, out / "mesh.glb", up, provenance)
-    files = dict(MESH_FILES, **{"mesh.glb": "gltf_y_up" if up is not None else "input"})
+    _export(normalized, Path(files.normalized))
+    _export(mesh_in, Path(files.ply))
+    write_glb(mesh_in, Path(files.glb), up, provenance)
+    written = {
+        Path(files.ply).name: "input",
+        Path(files.glb).name: "gltf_y_up" if up is not None else "input",
+        Path(files.normalized).name: "normalized",
+    }
     timings["export"] = time.perf_counter() - t
     if textured is not None:
         t = time.perf_counter()
-        files.update(write_textured_scene(textured, normalization, out, up, provenance))
+        written.update(write_textured_scene(textured, normalization, textured_dir, up, provenance))
         timings["texture_export"] = time.perf_counter() - t
         timings.update({f"texture_{k}": v for k, v in textured.stats.get("timings_s", {}).items()})
     clean = dict(extraction.stats.get("clean", {}))
@@ -109,7 +181,7 @@ def write_mesh_outputs(
         clean["area_outside_object_region"] = area_outside_box(mesh_in, ground_truth.region)
     record = {
         "format_version": FORMAT_VERSION,
-        "files": files,
+        "files": written,
         "frames": {
             "input": "the capture's frame (the source poses' coordinates)",
             "normalized": "san's normalised frame (cameras.json, the NeRF)",
@@ -163,7 +235,7 @@ def write_mesh_outputs(
                 chamfer["scene"]["bbox_diag"],
                 100 * config.chamfer_bar,
             )
-        atomic_write_json(out / "chamfer.json", chamfer)
+        atomic_write_json(files.chamfer or Path(files.summary).with_name("chamfer.json"), chamfer)
         record["chamfer"] = chamfer
         log.info(
             "mesh: Chamfer %.4g (%.2f %% of the %.3g diagonal; bar %.1f %%: %s)",
@@ -174,14 +246,14 @@ def write_mesh_outputs(
             "passed" if chamfer["passed"] else "FAILED",
         )
     record["timings_s"] = timings
-    atomic_write_json(out / "mesh.json", record)
+    atomic_write_json(files.summary, record)
     return record
 
 
 def extract_mesh(
     model_path: str | os.PathLike,
     cameras_json: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    out: MeshFiles | Mapping[str, str | os.PathLike] | str | os.PathLike,
     config: MeshConfig = MeshConfig(),
     device: str | torch.device = "auto",
     ground_truth: str | os.PathLike | None = None,
@@ -191,7 +263,9 @@ def extract_mesh(
     Args:
         model_path: the NeRF saved by ``save_nerf`` (``results/.../nerf/...``).
         cameras_json: ``results/{dataset}/{scene}/poses/cameras.json``.
-        out_dir: ``results/{dataset}/{scene}/mesh``.
+        out: the rule's declared outputs (:class:`MeshFiles`, or the mapping of
+            :meth:`MeshFiles.from_outputs`), or a folder that gets the usual names
+            (:meth:`MeshFiles.in_folder`, ``san extract-mesh --out``).
         config: :class:`~san.mesh.config.MeshConfig` (config section ``mesh:``).
         device: ``auto | cpu | cuda[:N]``; the density grid is queried there.
         ground_truth: optional folder with ``scene_gt.json`` and ``meshes/`` (the demo scene); when
@@ -203,6 +277,14 @@ def extract_mesh(
     from san.models.nerf import load_nerf
 
     t0 = time.perf_counter()
+    if isinstance(out, MeshFiles):
+        files = out
+    elif isinstance(out, Mapping):
+        files = MeshFiles.from_outputs(out)
+    else:
+        files = MeshFiles.in_folder(out, config.texture)
+    if config.texture:
+        files.textured_folder()  # a bad declaration fails before the NeRF loads
     dev = resolve_device(device) if isinstance(device, str) else device
     scene = load_scene(cameras_json)
     gt = load_ground_truth(ground_truth) if ground_truth is not None else None  # fail early on a bad folder
@@ -211,12 +293,12 @@ def extract_mesh(
     extraction = mesh_from_model(model, scene, config, dev)
     textured = texture_from_model(model, scene, extraction.mesh, config, dev) if config.texture else None
     extra = {"model": str(model_path), "cameras": str(cameras_json), "device": str(dev), "scene_kind": scene.scene_kind}
-    record = write_mesh_outputs(extraction, scene.normalization, out_dir, config, gt, extra, scene, textured)
+    record = write_mesh_outputs(extraction, scene.normalization, files, config, gt, extra, scene, textured)
     log.info(
         "mesh: %d faces, %d vertices written to %s in %.1f s",
         record["faces"],
         record["vertices"],
-        out_dir,
+        files.summary,
         time.perf_counter() - t0,
     )
     return record

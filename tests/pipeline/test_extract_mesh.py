@@ -160,3 +160,25 @@ def test_stage_names_a_bad_ground_truth_folder(stage_inputs):
             tmp / "model.pt", tmp / "cameras.json", tmp / "out", MeshConfig(resolution=32), "cpu", tmp / "nowhere"
         )
     assert not (tmp / "out" / "mesh.json").exists()
+
+
+def test_mesh_files_textured_outputs_must_share_one_folder(tmp_path):
+    from san.pipeline.extract_mesh import TEXTURED_OUTPUTS, MeshFiles
+
+    files = MeshFiles.in_folder(tmp_path / "mesh")
+    assert files.textured_folder() == tmp_path / "mesh" and files.summary == tmp_path / "mesh" / "mesh.json"
+    moved = {**files.textured, "textured_png": tmp_path / "elsewhere" / TEXTURED_OUTPUTS["textured_png"]}
+    with pytest.raises(ValueError, match="one folder"):
+        MeshFiles(files.ply, files.glb, files.normalized, files.summary, moved).textured_folder()
+    with pytest.raises(ValueError, match="atlas"):
+        MeshFiles(files.ply, files.glb, files.normalized, files.summary, {"textured_glb": files.glb}).textured_folder()
+
+
+def test_mesh_files_from_declared_outputs(tmp_path):
+    from san.pipeline.extract_mesh import MeshFiles
+
+    usual = MeshFiles.in_folder(tmp_path, texture=False)
+    outputs = {"ply": usual.ply, "glb": usual.glb, "normalized": usual.normalized, "summary": usual.summary}
+    assert MeshFiles.from_outputs(outputs) == usual
+    with_texture = MeshFiles.in_folder(tmp_path)
+    assert MeshFiles.from_outputs({**outputs, **with_texture.textured}) == with_texture

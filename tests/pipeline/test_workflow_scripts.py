@@ -90,3 +90,11 @@ def test_adapter_arguments_bind_to_the_stage_signature(script, tmp_path, monkeyp
     )
     runpy.run_path(str(script), init_globals={"snakemake": smk})
     assert calls, f"{script.name} called no san.pipeline stage function"
+
+
+def test_adapters_derive_no_folders():
+    """Adapters pass the rule's declared inputs and outputs by name; none derives a folder from one."""
+    offenders = [
+        f"{s.name}:{i}" for s in SCRIPTS for i, line in enumerate(s.read_text().splitlines(), 1) if ".parent" in line
+    ]
+    assert not offenders, offenders

@@ -1,7 +1,5 @@
 """Adapter for rule extract_mesh -> san.pipeline.extract_mesh.extract_mesh."""
 
-from pathlib import Path
-
 from san.pipeline.adapter import run_rule
 from san.pipeline.extract_mesh import extract_mesh
 
@@ -10,7 +8,7 @@ def main(settings):
     extract_mesh(
         snakemake.input.model,
         snakemake.input.cameras,
-        Path(snakemake.output.summary).parent,
+        dict(snakemake.output.items()),  # the declared outputs by name (MeshFiles.from_outputs)
         settings.mesh,
         device=settings.device,
         ground_truth=snakemake.params.ground_truth,
