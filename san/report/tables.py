@@ -264,6 +264,17 @@ def table2_ablation(df: pd.DataFrame, bench: pd.DataFrame | None = None) -> tupl
 BENCHMARK_REQUIRED = ("dataset", "scene", "variant", "teacher", "untrained", "imitation", "iou_vs_gt", "accuracy_vs_gt")
 
 
+BENCHMARK_FIGURES = (
+    "iou_vs_gt",
+    "iou_pooled_vs_gt",
+    "accuracy_vs_gt",
+    "teacher_iou_vs_gt",
+    "teacher_accuracy_vs_gt",
+    "mesh_surface_iou",
+)
+"""The scene figures of a benchmark ``metrics.json`` that :func:`load_benchmarks` reads (one column each)."""
+
+
 def _read_benchmark(p: Path) -> dict:
     try:
         m = json.loads(p.read_text())
@@ -322,35 +333,13 @@ def load_benchmarks(
             {
                 **{k: m[k] for k in ("dataset", "scene", "variant", "teacher")},
                 "untrained": bool(m["untrained"]),
-                **{
-                    k: _num(m.get(k))
-                    for k in (
-                        "iou_vs_gt",
-                        "iou_pooled_vs_gt",
-                        "accuracy_vs_gt",
-                        "teacher_iou_vs_gt",
-                        "teacher_accuracy_vs_gt",
-                        "mesh_surface_iou",
-                    )
-                },
+                **{k: _num(m.get(k)) for k in BENCHMARK_FIGURES},
                 "path": str(p),
             }
         )
-    columns = [
-        "dataset",
-        "scene",
-        "variant",
-        "teacher",
-        "untrained",
-        "iou_vs_gt",
-        "iou_pooled_vs_gt",
-        "accuracy_vs_gt",
-        "teacher_iou_vs_gt",
-        "teacher_accuracy_vs_gt",
-        "mesh_surface_iou",
-        "path",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(
+        rows, columns=["dataset", "scene", "variant", "teacher", "untrained", *BENCHMARK_FIGURES, "path"]
+    )
 
 
 def benchmark_per_task(
