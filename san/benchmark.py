@@ -65,11 +65,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from san.cameras import scale_intrinsics
+from san.cameras import Camera, HoldsCamera, scale_intrinsics
 from san.data.gt_layout import BenchmarkTask
 from san.evaluation.config import PROPAGATIONS
 from san.evaluation.masks import resize_mask
-from san.interaction.session import Camera, SegmentationSession
+from san.interaction.session import SegmentationSession
 from san.interaction.tracking import DepthTolerance
 
 log = logging.getLogger("san")
@@ -173,22 +173,23 @@ def _bool(m) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class BenchmarkView:
+class BenchmarkView(HoldsCamera):
     """One view of the benchmark.
 
     Attributes:
         name: image stem. index: position in ``cameras.json``. split: ``train`` / ``test``.
-        c2w: ``4x4`` (OpenCV, the frame of ``cameras.json``). K: ``3x3`` at ``width x height``.
-        width, height: the view's image size in ``cameras.json``.
+        camera: one :class:`~san.cameras.Camera` as in ``cameras.json``: ``c2w`` ``4x4`` (OpenCV,
+            the frame of ``cameras.json``), ``K`` ``3x3`` at the image's ``width x height``;
+            ``view.c2w``, ``view.K``, ``view.width``, ``view.height`` read it.
     """
 
     name: str
     index: int
     split: str
-    c2w: np.ndarray
-    K: np.ndarray
-    width: int
-    height: int
+    camera: Camera
+
+    def __post_init__(self) -> None:
+        self._check_camera(f"benchmark view {self.name}")
 
     @property
     def held_out(self) -> bool:
@@ -196,8 +197,8 @@ class BenchmarkView:
 
 
 def render_camera(view: BenchmarkView, size: tuple[int, int], max_size: int | None = None) -> Camera:
-    """The pinhole :class:`Camera` rendering ``view`` at the annotation size ``(W, H)`` (capped at
-    ``max_size`` on the longest side, aspect kept, when given).
+    """The pinhole :class:`~san.cameras.Camera` rendering ``view`` at the annotation size ``(W, H)``
+    (capped at ``max_size`` on the longest side, aspect kept, when given).
 
     Raises:
         ValueError: the annotation's aspect ratio differs from the view's by more than a pixel.
@@ -210,7 +211,7 @@ def render_camera(view: BenchmarkView, size: tuple[int, int], max_size: int | No
     if max_size is not None and max(w, h) > max_size:
         s = max_size / max(w, h)
         w, h = max(1, round(w * s)), max(1, round(h * s))
-    K = scale_intrinsics(np.asarray(view.K, dtype=np.float64), w / view.width, h / view.height)
+    K = scale_intrinsics(view.K, w / view.width, h / view.height)
     return Camera(view.c2w, K, w, h)
 
 

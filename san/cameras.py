@@ -15,16 +15,19 @@ Conventions (read this once; every module follows it):
   used as they are (no resampling).
 * **Rays** have unit-length directions; rendered ``depth`` is the distance along the ray
   (``t``), so ``origin + depth * direction`` is the surface point. :func:`ray_depth_to_z` converts.
-* **One pinhole record**, :class:`Camera` (``c2w``, ``K``, ``width``, ``height``), is what the
-  feature cache, the imitation trainer and the interactive session pass around; a loaded
-  :class:`san.data.scene.Frame` (which adds the image, split and distortion) becomes one with
-  :meth:`Camera.of`.
+* **One camera type**, :class:`Camera` (``c2w``, ``K``, ``width``, ``height``), batched-first: one
+  camera (``4x4``, ``3x3``, ints) or a batch (``Bx4x4``, ``Bx3x3``, ``B`` sizes) with ``len``,
+  indexing, :meth:`Camera.stack` / :meth:`Camera.cat`, batched :meth:`Camera.rays` and
+  :meth:`Camera.project`. The records that add data to a camera hold one as ``.camera`` and pass
+  ``c2w, K, width, height`` through read-only: a loaded :class:`san.data.scene.Frame` (image, split,
+  distortion), :class:`san.evaluation.protocol.EvalView` and :class:`san.benchmark.BenchmarkView`
+  (index, name); :meth:`Camera.of` returns the camera of any of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import numpy as np
 import torch
@@ -37,8 +40,9 @@ class CameraError(ValueError):
 
 
 class PinholeLike(Protocol):
-    """Anything with a pinhole camera's four fields (:class:`Camera`, :class:`san.data.scene.Frame`,
-    :class:`san.evaluation.protocol.EvalView`); :meth:`Camera.of` turns it into a :class:`Camera`."""
+    """A :class:`Camera` or a record that holds one as ``.camera`` (:class:`san.data.scene.Frame`,
+    :class:`san.evaluation.protocol.EvalView`, :class:`san.benchmark.BenchmarkView`); those records
+    also pass ``c2w, K, width, height`` through read-only. :meth:`Camera.of` returns the camera."""
 
     c2w: np.ndarray
     K: np.ndarray
@@ -46,62 +50,230 @@ class PinholeLike(Protocol):
     height: int
 
 
-@dataclass(frozen=True)
-class Camera:
-    """The one pinhole camera record: ``c2w`` ``4x4`` float64 camera-to-world (OpenCV; a ``3x4``
-    is completed), ``K`` ``3x3`` float64 intrinsics, image ``width x height`` pixels (ints >= 1).
-    Lens distortion is not part of it: a :class:`Camera` is rendered as an ideal pinhole.
+def _size(value, batch: tuple[int, ...], name: str):
+    """``width`` / ``height`` as an ``int`` (one camera) or an int64 ``B`` array (a batch)."""
+    if not batch:
+        if np.ndim(value) != 0:
+            raise CameraError(f"camera: {name} of one camera must be a number, got shape {np.shape(value)}")
+        return int(value)
+    arr = np.broadcast_to(np.asarray(value), batch) if np.ndim(value) == 0 else np.asarray(value)
+    if arr.shape != batch:
+        raise CameraError(f"camera: {name} must be a number or have the batch shape {batch}, got {arr.shape}")
+    out = arr.astype(np.int64)
+    if not np.array_equal(out, arr):
+        raise CameraError(f"camera: {name} must be whole pixels, got {arr}")
+    out.flags.writeable = False
+    return out
 
-    Raises :class:`CameraError` on other shapes or a non-positive size.
+
+@dataclass(frozen=True, eq=False)
+class Camera:
+    """Pinhole cameras, batched-first like the field's models: one type for one camera or many.
+
+    Attributes (``B`` cameras; a single camera is the unbatched case, with the batch axis absent):
+        c2w: ``Bx4x4`` (one camera: ``4x4``) float64 camera-to-world, OpenCV camera (``+x`` right,
+            ``+y`` down, ``+z`` forward); a ``...x3x4`` is completed with ``[0, 0, 0, 1]``.
+        K: ``Bx3x3`` (``3x3``) float64 intrinsics ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]`` in pixels,
+            pixel ``(0, 0)``'s centre at ``(0.5, 0.5)``, for an image ``width x height``.
+        width, height: image size in pixels: an ``int`` for one camera, an int64 ``B`` array
+            (read-only) for a batch (a number given for a batch is shared by every camera).
+
+    Storage is numpy float64 (what ``cameras.json`` holds, exactly); :meth:`tensors` gives torch
+    tensors on a device. Lens distortion is not part of it: a :class:`Camera` is an ideal pinhole
+    (a :class:`san.data.scene.Frame` keeps its capture's distortion beside its camera).
+
+    A batch behaves as a sequence: ``len(cams)``, ``cams[i]`` (one unbatched camera), ``cams[a:b]``
+    / ``cams[[i, j]]`` / ``cams[mask]`` (a batch), ``for cam in cams`` (unbatched cameras);
+    :meth:`stack` / :meth:`cat` build batches. ``len`` and iteration of an unbatched camera raise
+    ``TypeError`` like a 0-d tensor; :meth:`astuple` gives ``(c2w, K, width, height)``.
+
+    Raises :class:`CameraError` on other shapes, mismatched batch shapes or a non-positive size.
     """
 
     c2w: np.ndarray
     K: np.ndarray
-    width: int
-    height: int
+    width: int | np.ndarray
+    height: int | np.ndarray
 
     def __post_init__(self) -> None:
         c2w = np.asarray(self.c2w, dtype=np.float64)
         K = np.asarray(self.K, dtype=np.float64)
-        if c2w.shape == (3, 4):
-            c2w = np.concatenate([c2w, [[0.0, 0.0, 0.0, 1.0]]])
-        if c2w.shape != (4, 4) or K.shape != (3, 3):
+        if c2w.ndim in (2, 3) and c2w.shape[-2:] == (3, 4):
+            bottom = np.broadcast_to(np.array([0.0, 0.0, 0.0, 1.0]), (*c2w.shape[:-2], 1, 4))
+            c2w = np.concatenate([c2w, bottom], axis=-2)
+        if c2w.ndim not in (2, 3) or c2w.shape[-2:] != (4, 4) or K.shape[-2:] != (3, 3):
             raise CameraError(f"camera: c2w must be 4x4 (or 3x4) and K 3x3, got {c2w.shape} and {K.shape}")
-        if int(self.width) < 1 or int(self.height) < 1:
+        batch = c2w.shape[:-2]
+        if K.shape[:-2] != batch:
+            raise CameraError(f"camera: c2w {c2w.shape} and K {K.shape} have different batch shapes")
+        width, height = _size(self.width, batch, "width"), _size(self.height, batch, "height")
+        if np.any(np.asarray(width) < 1) or np.any(np.asarray(height) < 1):
             raise CameraError(f"camera: image size {self.width}x{self.height} must be positive")
         object.__setattr__(self, "c2w", c2w)
         object.__setattr__(self, "K", K)
-        object.__setattr__(self, "width", int(self.width))
-        object.__setattr__(self, "height", int(self.height))
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "height", height)
+
+    # ------------------------------------------------------------------------------ batch shape
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """``(B,)`` for a batch, ``()`` for one camera."""
+        return self.c2w.shape[:-2]
+
+    @property
+    def batched(self) -> bool:
+        return bool(self.batch_shape)
+
+    def __len__(self) -> int:
+        if not self.batched:
+            raise TypeError("len() of an unbatched Camera (one camera); use Camera.stack([camera]) for a batch")
+        return self.c2w.shape[0]
+
+    def __getitem__(self, index) -> Camera:
+        """``cams[i]`` -> one unbatched camera; a slice, index list/array or boolean mask -> a batch."""
+        if not self.batched:
+            raise TypeError("indexing an unbatched Camera (one camera)")
+        if isinstance(index, tuple):
+            raise TypeError("a Camera batch has one axis; index it with one index")
+        return Camera(self.c2w[index], self.K[index], self.width[index], self.height[index])
+
+    def __iter__(self):
+        """The cameras of a batch, unbatched, in order."""
+        if not self.batched:
+            raise TypeError("iteration over an unbatched Camera; use camera.astuple() for (c2w, K, width, height)")
+        return (self[i] for i in range(len(self)))
 
     @classmethod
-    def of(cls, camera: PinholeLike) -> Camera:
-        """The :class:`Camera` of anything with ``c2w, K, width, height`` (itself if it is one)."""
+    def stack(cls, cameras: Sequence[Camera | PinholeLike]) -> Camera:
+        """A ``B`` batch of ``B`` unbatched cameras (or records holding one), in order.
+
+        Raises :class:`CameraError` for an empty sequence or a batched member (use :meth:`cat`)."""
+        cams = [cls.of(c) for c in cameras]
+        if not cams:
+            raise CameraError("Camera.stack: no cameras")
+        if any(c.batched for c in cams):
+            raise CameraError("Camera.stack takes unbatched cameras; use Camera.cat for batches")
+        return cls(
+            np.stack([c.c2w for c in cams]),
+            np.stack([c.K for c in cams]),
+            np.array([c.width for c in cams]),
+            np.array([c.height for c in cams]),
+        )
+
+    @classmethod
+    def cat(cls, batches: Sequence[Camera]) -> Camera:
+        """One batch of the cameras of several batches, in order (unbatched members count as one)."""
+        parts = [c if c.batched else cls.stack([c]) for c in (cls.of(b) for b in batches)]
+        if not parts:
+            raise CameraError("Camera.cat: no cameras")
+        return cls(
+            np.concatenate([c.c2w for c in parts]),
+            np.concatenate([c.K for c in parts]),
+            np.concatenate([c.width for c in parts]),
+            np.concatenate([c.height for c in parts]),
+        )
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` shared by every camera of the batch.
+
+        Raises :class:`CameraError` when the cameras of a batch have different sizes."""
+        if not self.batched:
+            return self.width, self.height
+        if len(self) == 0 or (self.width != self.width[0]).any() or (self.height != self.height[0]).any():
+            raise CameraError(f"camera batch: image sizes differ (or no cameras): {self.width}x{self.height}")
+        return int(self.width[0]), int(self.height[0])
+
+    # ------------------------------------------------------------------------------ conversion
+
+    @classmethod
+    def of(cls, camera: Camera | PinholeLike) -> Camera:
+        """The :class:`Camera` of a camera (itself), of a record holding one as ``.camera`` (a
+        :class:`san.data.scene.Frame`, an evaluation or benchmark view), or of anything with
+        ``c2w, K, width, height``."""
         if isinstance(camera, Camera):
             return camera
+        held = getattr(camera, "camera", None)
+        if isinstance(held, Camera):
+            return held
         return cls(camera.c2w, camera.K, camera.width, camera.height)
 
     from_frame = of  # the name the interactive session used
 
+    def astuple(self) -> tuple[np.ndarray, np.ndarray, int | np.ndarray, int | np.ndarray]:
+        """``(c2w, K, width, height)``: the order ``render_fn(c2w, K, width, height)`` takes."""
+        return self.c2w, self.K, self.width, self.height
+
+    def with_c2w(self, c2w) -> Camera:
+        """The same intrinsics and size with other poses (same batch shape), e.g. in another frame."""
+        return Camera(c2w, self.K, self.width, self.height)
+
     def resized(self, size: int) -> Camera:
-        """The same camera with its longest side ``size`` pixels (:func:`resize_longest_side`)."""
+        """The same cameras with their longest side ``size`` pixels (:func:`resize_longest_side`,
+        per camera of a batch)."""
+        if self.batched:
+            return Camera.stack([c.resized(size) for c in self]) if len(self) else self
         K, w, h = resize_longest_side(self.K, self.width, self.height, size)
         return Camera(self.c2w, K, w, h)
 
     def tensors(self, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(c2w 4x4, K 3x3)`` as tensors of ``dtype`` on ``device``."""
+        """``(c2w Bx4x4, K Bx3x3)`` (one camera: ``4x4, 3x3``) as tensors of ``dtype`` on ``device``."""
         return (
             torch.as_tensor(self.c2w, dtype=dtype, device=device),
             torch.as_tensor(self.K, dtype=dtype, device=device),
         )
 
-    def __iter__(self):
-        """``c2w, K, width, height = camera``: the order ``render_fn(c2w, K, width, height)`` takes."""
-        return iter((self.c2w, self.K, self.width, self.height))
-
     def key(self) -> bytes:
-        """Bytes identifying the camera (a cache key)."""
+        """Bytes identifying the camera(s) (a cache key)."""
         return self.c2w.tobytes() + self.K.tobytes() + np.array([self.width, self.height]).tobytes()
+
+    # ------------------------------------------------------------------------------ geometry
+
+    def rays(self, device=None, dtype=torch.float32, distortion: dict[str, float] | None = None) -> RayBundle:
+        """Every pixel's ray: ``B*H*W`` rays, camera-major then row-major (reshape to ``BxHxWx3``;
+        one camera: ``H*W``, as :func:`generate_rays`). A batch needs one shared size (:attr:`size`).
+        ``distortion`` (OpenCV coefficients, shared) undistorts each pixel before casting."""
+        c2w, K = self.tensors(device, dtype)
+        width, height = self.size
+        return generate_rays(c2w, K, width, height, distortion)
+
+    def project(
+        self, points: torch.Tensor, distortion: dict[str, float] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``Nx3`` world points into every camera: ``(pixels BxNx2 as (x, y), z BxN)`` (one camera:
+        ``Nx2, N``), as :func:`project_points`, in ``points``' dtype and device."""
+        c2w = torch.as_tensor(self.c2w, dtype=points.dtype, device=points.device)
+        K = torch.as_tensor(self.K, dtype=points.dtype, device=points.device)
+        return project_points(points, c2w, K, distortion)
+
+
+class HoldsCamera:
+    """Read-only ``c2w, K, width, height`` of a record's ``camera`` (a :class:`Camera`), so that a
+    record holding one camera can be used where the four fields are read."""
+
+    @property
+    def c2w(self) -> np.ndarray:
+        """``4x4`` float64 camera-to-world (OpenCV) of :attr:`camera`."""
+        return self.camera.c2w
+
+    @property
+    def K(self) -> np.ndarray:
+        """``3x3`` float64 intrinsics in pixels of :attr:`camera`."""
+        return self.camera.K
+
+    @property
+    def width(self) -> int:
+        return self.camera.width
+
+    @property
+    def height(self) -> int:
+        return self.camera.height
+
+    def _check_camera(self, what: str) -> None:
+        """Raise :class:`CameraError` unless :attr:`camera` is one unbatched :class:`Camera`."""
+        if not isinstance(self.camera, Camera) or self.camera.batched:
+            raise CameraError(f"{what}: camera must be one unbatched san.cameras.Camera, got {self.camera!r}")
 
 
 def as_tensor(x, dtype=torch.float64) -> torch.Tensor:
@@ -266,41 +438,56 @@ def generate_rays(
     height: int,
     distortion: dict[str, float] | None = None,
 ) -> RayBundle:
-    """All ``H*W`` rays of one camera in row-major pixel order (reshape outputs to ``HxW``)."""
+    """All ``H*W`` rays of one camera in row-major pixel order (reshape outputs to ``HxW``).
+
+    With a batch, ``c2w`` ``Bx4x4`` and ``K`` ``Bx3x3`` (one shared ``width x height``): all
+    ``B*H*W`` rays, camera-major then row-major (reshape to ``BxHxW``)."""
     grid = pixel_grid(width, height, device=c2w.device, dtype=c2w.dtype)
-    return rays_from_pixels(grid, c2w, K, distortion)
+    if c2w.dim() == 2:
+        return rays_from_pixels(grid, c2w, K, distortion)
+    if K.dim() != 3 or K.shape[0] != c2w.shape[0]:
+        raise CameraError(f"generate_rays: c2w {tuple(c2w.shape)} and K {tuple(K.shape)} batch shapes differ")
+    # One camera per row of a B x (H*W) grid: rays_from_pixels broadcasts c2w Bx1x4x4 over the pixels.
+    rays = rays_from_pixels(grid, c2w[:, None], K[:, None], distortion)
+    return RayBundle(rays.origins.reshape(-1, 3), rays.directions.reshape(-1, 3))
 
 
 def project_points(
     points: torch.Tensor, c2w: torch.Tensor, K: torch.Tensor, distortion: dict[str, float] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Project world points into a camera.
+    """Project world points into a camera (or every camera of a batch).
 
     Args:
         points: ``Nx3`` world points.
-        c2w: ``4x4`` camera-to-world.
-        K: ``3x3`` intrinsics.
+        c2w: ``4x4`` camera-to-world (or a batch ``Bx4x4``).
+        K: ``3x3`` intrinsics (or ``Bx3x3``).
 
     Returns:
         ``(pixels Nx2 as (x, y), z N)`` where ``z`` is the depth along the camera's ``+z`` axis
-        (negative behind the camera).
+        (negative behind the camera); for a batch ``BxNx2`` and ``BxN``.
     """
     w2c = torch.linalg.inv(c2w)
-    cam = points @ w2c[:3, :3].T + w2c[:3, 3]
-    z = cam[:, 2]
+    if c2w.dim() == 2:
+        cam = points @ w2c[:3, :3].T + w2c[:3, 3]
+    else:
+        cam = points @ w2c[:, :3, :3].transpose(-1, -2) + w2c[:, None, :3, 3]
+        K = K[:, None]
+    z = cam[..., 2]
     safe_z = torch.where(z.abs() < 1e-9, torch.full_like(z, 1e-9), z)
-    x, y = cam[:, 0] / safe_z, cam[:, 1] / safe_z
+    x, y = cam[..., 0] / safe_z, cam[..., 1] / safe_z
     if has_distortion(distortion):
         x, y = distort_normalized(x, y, distortion)
-    u = x * K[0, 0] + K[0, 2]
-    v = y * K[1, 1] + K[1, 2]
+    u = x * K[..., 0, 0] + K[..., 0, 2]
+    v = y * K[..., 1, 1] + K[..., 1, 2]
     return torch.stack([u, v], dim=-1), z
 
 
 def ray_depth_to_z(depth: torch.Tensor, directions: torch.Tensor, c2w: torch.Tensor) -> torch.Tensor:
-    """Convert distance-along-ray depth (``N``) into camera ``z`` depth (``N``)."""
-    forward = c2w[:3, 2]
-    return depth * (directions @ forward)
+    """Convert distance-along-ray depth (``N``) into camera ``z`` depth (``N``); with a batch,
+    ``depth`` ``BxN``, ``directions`` ``BxNx3`` and ``c2w`` ``Bx4x4``."""
+    if c2w.dim() == 2:
+        return depth * (directions @ c2w[:3, 2])
+    return depth * (directions @ c2w[:, :3, 2, None])[..., 0]
 
 
 def orthonormality_error(R: np.ndarray) -> float:

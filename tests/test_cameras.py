@@ -241,11 +241,11 @@ def test_camera_record_validates_converts_and_resizes():
     from san.data.scene import Frame
 
     K = intrinsics_matrix(50.0, 50.0, 32.0, 24.0)
-    frame = Frame("a.png", 64, 48, K, np.eye(4))
+    frame = Frame("a.png", Camera(np.eye(4), K, 64, 48))
     cam = Camera.of(frame)
     assert Camera.of(cam) is cam and (cam.width, cam.height) == (64, 48) and cam.c2w.dtype == np.float64
     assert Camera(np.eye(4)[:3], K, 64, 48).c2w.shape == (4, 4)  # 3x4 completed
-    c2w, K2, w, h = cam.resized(32)
+    c2w, K2, w, h = cam.resized(32).astuple()
     assert (w, h) == (32, 24) and np.allclose(K2[:2], K[:2] / 2)
     t_c2w, t_K = cam.tensors()
     assert t_c2w.dtype == torch.float32 and t_K.shape == (3, 3)

@@ -8,6 +8,7 @@ import pytest
 
 import san.interaction.viewer
 import san.models.nerf
+from san.cameras import Camera
 from san.cli import main as cli_main
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.fields.config import SemanticFieldConfig
@@ -30,7 +31,7 @@ def write_scene(root, feature_shapes, teacher_info) -> None:
     files (the teacher check comes before either is read)."""
     K = np.array([[40.0, 0, 20], [0, 40.0, 15], [0, 0, 1]])
     save_scene(
-        Scene((Frame("a.png", 40, 30, K, np.eye(4)),), "unbounded", 0.1, 10.0, Normalization.identity()),
+        Scene((Frame("a.png", Camera(np.eye(4), K, 40, 30)),), "unbounded", 0.1, 10.0, Normalization.identity()),
         root / "poses" / "cameras.json",
     )
     field = ImitationModel(

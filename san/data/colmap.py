@@ -44,7 +44,7 @@ from typing import BinaryIO, Iterable
 
 import numpy as np
 
-from san.cameras import intrinsics_matrix, zero_distortion
+from san.cameras import Camera, intrinsics_matrix, zero_distortion
 from san.data.images import image_size, list_images, rescale_to_image, resolve_image_folder
 from san.data.scene import CaptureWarning, Frame, SceneError
 
@@ -666,7 +666,7 @@ def load_colmap(
         path = folder / im.name
         w, h = image_size(path)
         K = rescale_to_image(K, (cam.width, cam.height), (w, h), path)
-        frames.append(Frame(os.path.abspath(path), w, h, K, image_c2w(im), dict(dist)))
+        frames.append(Frame(os.path.abspath(path), Camera(image_c2w(im), K, w, h), dict(dist)))
     registered = {Path(im.name).as_posix() for im in images.values()}
     photos = list_images(folder)
     unregistered = [p.name for p in photos if p.name not in registered]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from san.cameras import intrinsics_matrix, zero_distortion
+from san.cameras import Camera, intrinsics_matrix, zero_distortion
 from san.data.images import image_size, list_images, rescale_to_image, resolve_image_folder
 from san.data.scene import Frame, SceneError
 
@@ -124,5 +124,5 @@ def load_llff(scene_dir: str | os.PathLike, image_folder: str | None = None) -> 
             raise SceneError(f"{pose_file}: row {i} ({path.name}) has invalid bounds near={near}, far={far}")
         w, h = image_size(path)
         K = rescale_to_image(intrinsics_matrix(focal, focal, w0 / 2.0, h0 / 2.0), (w0, h0), (w, h), path)
-        frames.append(Frame(os.path.abspath(path), w, h, K, pose, zero_distortion()))
+        frames.append(Frame(os.path.abspath(path), Camera(pose, K, w, h), zero_distortion()))
     return LlffCapture(tuple(frames), bounds, pose_file, folder)

@@ -321,7 +321,7 @@ def prepare_scene(
         norm = unbounded_normalization(c2w)
         near, far = config.unbounded_near, config.unbounded_far
 
-    frames = tuple(replace(f, c2w=norm.to_normalized_c2w(f.c2w)) for f in loaded.frames)
+    frames = tuple(replace(f, camera=f.camera.with_c2w(norm.to_normalized_c2w(f.c2w))) for f in loaded.frames)
     validate_frames(frames, loaded.pose_files)
     if not loaded.own_splits:
         frames = assign_every_nth(frames, config.test_every)

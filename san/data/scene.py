@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from san.cameras import DISTORTION_KEYS, zero_distortion
+from san.cameras import DISTORTION_KEYS, Camera, HoldsCamera, zero_distortion
 
 FORMAT_VERSION = 1
 SCENE_KINDS = ("forward_facing", "unbounded")
@@ -47,16 +47,27 @@ class CaptureWarning(UserWarning):
 
 
 @dataclass(frozen=True)
-class Frame:
-    """One posed image in the normalised frame (see :mod:`san.cameras` for conventions)."""
+class Frame(HoldsCamera):
+    """One posed image in the normalised frame (see :mod:`san.cameras` for conventions).
+
+    Attributes:
+        image: the image file's path.
+        camera: one :class:`~san.cameras.Camera`: ``c2w`` ``4x4`` (OpenCV camera, normalised world),
+            ``K`` ``3x3`` in pixels of the ``width x height`` image; ``frame.c2w``, ``frame.K``,
+            ``frame.width``, ``frame.height`` read it.
+        distortion: the capture's OpenCV coefficients (:data:`san.cameras.DISTORTION_KEYS`).
+        split: ``train`` or ``test``.
+
+    Raises :class:`~san.cameras.CameraError` when ``camera`` is not one unbatched camera.
+    """
 
     image: str
-    width: int
-    height: int
-    K: np.ndarray  # 3x3
-    c2w: np.ndarray  # 4x4, OpenCV camera, normalised world
+    camera: Camera
     distortion: dict[str, float] = field(default_factory=zero_distortion)
     split: str = "train"
+
+    def __post_init__(self) -> None:
+        self._check_camera(f"frame {self.image}")
 
     def to_json(self) -> dict:
         return {
@@ -73,10 +84,12 @@ class Frame:
     def from_json(cls, d: dict) -> "Frame":
         return cls(
             image=d["image"],
-            width=int(d["width"]),
-            height=int(d["height"]),
-            K=np.asarray(d["K"], dtype=np.float64),
-            c2w=np.asarray(d["c2w"], dtype=np.float64),
+            camera=Camera(
+                np.asarray(d["c2w"], dtype=np.float64),
+                np.asarray(d["K"], dtype=np.float64),
+                int(d["width"]),
+                int(d["height"]),
+            ),
             distortion={k: float(d.get("distortion", {}).get(k, 0.0)) for k in DISTORTION_KEYS},
             split=d.get("split", "train"),
         )

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from san.cameras import DISTORTION_KEYS, intrinsics_matrix, zero_distortion
+from san.cameras import DISTORTION_KEYS, Camera, intrinsics_matrix, zero_distortion
 from san.data.images import image_size, is_image_file, rescale_to_image
 from san.data.scene import CaptureWarning, Frame, SceneError
 
@@ -227,7 +227,7 @@ def load_transforms(scene_dir: str | os.PathLike, image_folder: str | None = Non
             size = image_size(image)
             K, dist = frame_intrinsics({**top, **frame}, size, where)
             c2w = _pose(frame, where)
-            frames.append(Frame(os.path.abspath(image), size[0], size[1], K, c2w, dist, split or "train"))
+            frames.append(Frame(os.path.abspath(image), Camera(c2w, K, size[0], size[1]), dist, split or "train"))
             pose_files.append(path)
     names = ", ".join(str(p) for p in files.values())
     paths_tried = "; ".join(missing) + (" ..." if skipped > len(missing) else "")

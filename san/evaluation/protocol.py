@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from san.cameras import resize_longest_side
+from san.cameras import Camera, HoldsCamera
 
 log = logging.getLogger("san")
 
@@ -70,32 +70,32 @@ CLICK_COLUMNS = ("view", "click", "x", "y", "iou", "teacher_area", "imitation_ar
 
 
 @dataclass(frozen=True)
-class EvalView:
+class EvalView(HoldsCamera):
     """One held-out view at the protocol resolution.
 
     Attributes:
         index: position of the frame in ``Scene.frames``.
         name: the image's file stem (for tables and figures).
-        c2w: ``4x4`` camera-to-world (OpenCV, normalised frame).
-        K: ``3x3`` intrinsics scaled to ``width x height``.
-        width, height: rendering size in pixels.
+        camera: one :class:`~san.cameras.Camera` at the rendering size: ``c2w`` ``4x4``
+            camera-to-world (OpenCV, normalised frame), ``K`` ``3x3`` scaled to ``width x height``
+            pixels; ``view.c2w``, ``view.K``, ``view.width``, ``view.height`` read it.
     """
 
     index: int
     name: str
-    c2w: np.ndarray
-    K: np.ndarray
-    width: int
-    height: int
+    camera: Camera
+
+    def __post_init__(self) -> None:
+        self._check_camera(f"evaluation view {self.name}")
 
 
 def evaluation_views(scene, render_size: int, max_views: int | None = None) -> list[EvalView]:
-    """The scene's ``test`` frames as :class:`EvalView` at the protocol resolution."""
+    """The scene's ``test`` frames as :class:`EvalView` at the protocol resolution (longest side
+    ``render_size``, :meth:`san.cameras.Camera.resized`)."""
     views = []
     for index in scene.indices("test"):
         frame = scene.frames[index]
-        K, w, h = resize_longest_side(frame.K, frame.width, frame.height, render_size)
-        views.append(EvalView(index, Path(frame.image).stem, np.asarray(frame.c2w, dtype=np.float64), K, w, h))
+        views.append(EvalView(index, Path(frame.image).stem, frame.camera.resized(render_size)))
     if not views:
         raise ValueError("the scene has no test frames (split 'test'); cannot evaluate")
     return views[:max_views] if max_views else views

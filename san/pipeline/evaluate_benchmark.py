@@ -39,7 +39,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -58,6 +57,7 @@ from san.benchmark import (
     teacher_decode_fn,
     teacher_features_fn,
 )
+from san.cameras import Camera
 from san.evaluation.config import BenchmarkConfig
 from san.utils.io import atomic_path, atomic_write_json
 
@@ -67,16 +67,7 @@ log = logging.getLogger("san")
 def benchmark_views(scene) -> dict[str, BenchmarkView]:
     """``{image stem: BenchmarkView}`` of every frame of a :class:`san.data.scene.Scene`."""
     return {
-        Path(f.image).stem: BenchmarkView(
-            Path(f.image).stem,
-            i,
-            f.split,
-            np.asarray(f.c2w, dtype=np.float64),
-            np.asarray(f.K, dtype=np.float64),
-            int(f.width),
-            int(f.height),
-        )
-        for i, f in enumerate(scene.frames)
+        Path(f.image).stem: BenchmarkView(Path(f.image).stem, i, f.split, f.camera) for i, f in enumerate(scene.frames)
     }
 
 
@@ -86,8 +77,6 @@ def mesh_segmentation(
     """Vote the imitation masks of ``config.mesh_views`` of the task's views onto ``mesh``
     (normalised frame) and score the selection against the task's ground-truth mesh (input frame)."""
     import trimesh
-
-    from san.interaction.session import Camera
 
     if task.mesh is None or config.mesh_views == 0 or mesh is None:
         return None
@@ -99,7 +88,7 @@ def mesh_segmentation(
     if segment is not None:
         segment.vertices = normalization.to_input_points(np.asarray(segment.vertices))
     target = all_gt_meshes[task.task]
-    input_cams = [Camera(normalization.to_input_c2w(c.c2w), c.K, c.width, c.height) for c in cams]
+    input_cams = [c.with_c2w(normalization.to_input_c2w(c.c2w)) for c in cams]
     names = list(all_gt_meshes)
     seen = dict(zip(names, observed_faces([all_gt_meshes[n] for n in names], input_cams)))[task.task]
     observed = target.submesh([np.flatnonzero(seen)], append=True) if seen.any() else trimesh.Trimesh()
@@ -120,7 +109,7 @@ def mesh_segmentation(
     return result
 
 
-def _camera_of(view: BenchmarkView, hw) -> Any:
+def _camera_of(view: BenchmarkView, hw) -> Camera:
     return render_camera(view, (hw[1], hw[0]))
 
 

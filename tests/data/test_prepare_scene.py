@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from san.cameras import look_at, orthonormality_error
+from san.cameras import Camera, look_at, orthonormality_error
 from san.config import ConfigError
 from san.data import colmap, llff
 from san.data.colmap import ColmapCamera, ColmapPoint3D
@@ -162,7 +162,7 @@ def test_helpers():
     down = np.array([0.0, -1.0, 0.0])
     parallel = np.stack([look_at(np.array([x, 0.0, 0.0]), np.array([x, 0.0, 5.0]), down) for x in (0.0, 2.0)])
     assert np.allclose(axes_focus(parallel), [1.0, 0.0, 0.0])  # no common focus: mean centre
-    frames = tuple(Frame(f"{i}.png", 4, 3, np.eye(3), np.eye(4)) for i in range(17))
+    frames = tuple(Frame(f"{i}.png", Camera(np.eye(4), np.eye(3), 4, 3)) for i in range(17))
     assert [i for i, f in enumerate(assign_every_nth(frames, 8)) if f.split == "test"] == [0, 8, 16]
     assert {f.split for f in assign_every_nth(frames, 0)} == {"train"}
 

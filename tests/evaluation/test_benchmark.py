@@ -15,6 +15,7 @@ from san.benchmark import (
     summarize_task,
     surface_iou,
 )
+from san.cameras import Camera
 from san.data.gt_layout import BenchmarkTask
 from san.evaluation.masks import resize_mask
 
@@ -100,9 +101,9 @@ def decode_fn(features, prompts, hw):
 
 def test_protocol_plane_scene_hand_computed():
     views = {
-        "ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N),
-        "shifted": BenchmarkView("shifted", 1, "test", camera(0.5), K, N, N),
-        "same": BenchmarkView("same", 2, "test", camera(0.0), K, N, N),
+        "ref": BenchmarkView("ref", 0, "train", Camera(camera(0.0), K, N, N)),
+        "shifted": BenchmarkView("shifted", 1, "test", Camera(camera(0.5), K, N, N)),
+        "same": BenchmarkView("same", 2, "test", Camera(camera(0.0), K, N, N)),
     }
     # click at pixel (4, 4) -> world (0.125, 0.125, 2) -> pixel (2.5, 4.5) in the camera 0.5 to the right
     gts = {
@@ -129,8 +130,8 @@ def test_protocol_plane_scene_hand_computed():
 
 def test_protocol_scores_at_annotation_resolution_with_max_size():
     views = {
-        "ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N),
-        "same": BenchmarkView("same", 1, "test", camera(0.0), K, N, N),
+        "ref": BenchmarkView("ref", 0, "train", Camera(camera(0.0), K, N, N)),
+        "same": BenchmarkView("same", 1, "test", Camera(camera(0.0), K, N, N)),
     }
     # annotations at 16x16 (twice the image), rendering capped at 8 px: prediction upsampled x2
     gt = square(16, 16, (6, 11), (6, 11))
@@ -143,8 +144,8 @@ def test_protocol_scores_at_annotation_resolution_with_max_size():
 
 def test_protocol_occluded_target_gets_an_empty_mask():
     views = {
-        "ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N),
-        "far": BenchmarkView("far", 1, "test", camera(50.0), K, N, N),
+        "ref": BenchmarkView("ref", 0, "train", Camera(camera(0.0), K, N, N)),
+        "far": BenchmarkView("far", 1, "test", Camera(camera(50.0), K, N, N)),
     }
     gt = square(N, N, (0, 1), (0, 1))
     task = BenchmarkTask("obj", "ref", (N, N), np.array([[4.5, 4.5]]), np.array([1]), None, ("far",))
@@ -155,8 +156,8 @@ def test_protocol_occluded_target_gets_an_empty_mask():
 
 def test_protocol_rejects_wrong_aspect_ratio():
     views = {
-        "ref": BenchmarkView("ref", 0, "train", camera(0.0), K, N, N),
-        "t": BenchmarkView("t", 1, "test", camera(0.0), K, N, N),
+        "ref": BenchmarkView("ref", 0, "train", Camera(camera(0.0), K, N, N)),
+        "t": BenchmarkView("t", 1, "test", Camera(camera(0.0), K, N, N)),
     }
     task = BenchmarkTask("obj", "ref", (N, N), np.array([[4.5, 4.5]]), np.array([1]), None, ("t",))
     with pytest.raises(ValueError, match="aspect ratio"):
@@ -193,7 +194,7 @@ def test_chain_reaches_a_view_the_click_does_not():
     # the click (world x = 0.125) is off-screen from the camera at x = 2 (it sees x in [1, 3));
     # the camera at x = 1 sees it, and its mask adds points up to x = 1.875
     views = {
-        n: BenchmarkView(n, i, s, camera(x), K, N, N)
+        n: BenchmarkView(n, i, s, Camera(camera(x), K, N, N))
         for i, (n, x, s) in enumerate((("ref", 0.0, "train"), ("mid", 1.0, "train"), ("far", 2.0, "test")))
     }
     gt = np.ones((N, N), dtype=bool)
@@ -225,7 +226,7 @@ def test_chain_reaches_a_view_the_click_does_not():
 def test_chain_order_walks_outwards():
     from san.benchmark import chain_order
 
-    ring = {f"v{k}": BenchmarkView(f"v{k}", k, "train", _ring(k), K, N, N) for k in range(8)}
+    ring = {f"v{k}": BenchmarkView(f"v{k}", k, "train", Camera(_ring(k), K, N, N)) for k in range(8)}
     order = chain_order("v0", ring)
     assert order[0] == "v1" and sorted(order) == [f"v{k}" for k in range(1, 8)]  # v1 and v7 tie: by name
     visited = {0}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from san.cameras import Camera
 from san.data.scene import Frame, Normalization, Scene
 from san.evaluation.protocol import (
     CLICK_COLUMNS,
@@ -81,7 +82,7 @@ def test_feature_agreement_valid_region_only():
 def test_evaluation_views_at_the_protocol_size():
     K = np.array([[800.0, 0, 504], [0, 800, 378], [0, 0, 1]])
     frames = tuple(
-        Frame(f"/x/img_{i:03d}.png", 1008, 756, K, np.eye(4), split="test" if i % 8 == 0 else "train")
+        Frame(f"/x/img_{i:03d}.png", Camera(np.eye(4), K, 1008, 756), split="test" if i % 8 == 0 else "train")
         for i in range(17)
     )
     scene = Scene(frames, "forward_facing", 0.1, 1.0, Normalization.identity())

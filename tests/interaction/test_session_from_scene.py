@@ -13,6 +13,7 @@ import torch
 import san.imitation.model
 import san.imitation.render
 import san.models.nerf
+from san.cameras import Camera
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.interaction.session import SegmentationSession
 from san.layout import MissingStageError
@@ -43,7 +44,7 @@ class FakeField:
 def scene_dir(tmp_path, make_camera, make_square, mesh_renderer, monkeypatch):
     c2w, K, W, H = make_camera((0.0, 0.0, 4.0))
     c2w_b, _, _, _ = make_camera((1.0, 0.5, 4.0))
-    frames = (Frame("a.png", W, H, K, c2w), Frame("b.png", W, H, K, c2w_b))
+    frames = (Frame("a.png", Camera(c2w, K, W, H)), Frame("b.png", Camera(c2w_b, K, W, H)))
     folder = tmp_path / "results" / "demo" / "toy"
     save_scene(Scene(frames, "unbounded", 0.1, 10.0, Normalization.identity()), folder / "poses" / "cameras.json")
     for rel in ("nerf/model.pt", "imitation/full/field.pt"):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import trimesh
 
-from san.cameras import intrinsics_matrix, look_at
+from san.cameras import Camera, intrinsics_matrix, look_at
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.encodings.config import HashGridConfig
 from san.fields.config import NeRFFieldConfig
@@ -58,10 +58,12 @@ def ring_scene(norm: Normalization) -> Scene:
     frames = [
         Frame(
             f"v{k}.png",
-            32,
-            32,
-            K,
-            look_at(np.array([0.9 * math.cos(a), 0.9 * math.sin(a), 0.3]), np.zeros(3), np.array([0.0, 0.0, 1.0])),
+            Camera(
+                look_at(np.array([0.9 * math.cos(a), 0.9 * math.sin(a), 0.3]), np.zeros(3), np.array([0.0, 0.0, 1.0])),
+                K,
+                32,
+                32,
+            ),
         )
         for k, a in enumerate(np.linspace(0, 2 * math.pi, 8, endpoint=False))
     ]
@@ -120,10 +122,7 @@ def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
     frames = tuple(
         Frame(
             f"v{k}.png",
-            32,
-            32,
-            K,
-            look_at(np.array([x, 0.0, 0.0]), np.array([x, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])),
+            Camera(look_at(np.array([x, 0.0, 0.0]), np.array([x, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])), K, 32, 32),
         )
         for k, x in enumerate((-0.1, 0.1))
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from san.cameras import generate_rays, intrinsics_matrix, look_at
+from san.cameras import Camera, generate_rays, intrinsics_matrix, look_at
 from san.config import ConfigError, from_dict
 from san.data.scene import Frame
 from san.features.build import cache_features
@@ -23,7 +23,7 @@ def render_directions(c2w: torch.Tensor, K: torch.Tensor, width: int, height: in
 def train_frames() -> list[Frame]:
     K = intrinsics_matrix(60.0, 60.0, 40.0, 30.0)
     return [
-        Frame(f"img{i}.png", 80, 60, K, look_at([np.cos(a), np.sin(a), 0.3], [0, 0, 0], [0, 0, 1]))
+        Frame(f"img{i}.png", Camera(look_at([np.cos(a), np.sin(a), 0.3], [0, 0, 0], [0, 0, 1]), K, 80, 60))
         for i, a in enumerate((0.0, 0.6))
     ]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from san.cameras import intrinsics_matrix
+from san.cameras import Camera, intrinsics_matrix
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.encodings.config import HashGridConfig
 from san.evaluation.config import EvaluationConfig
@@ -34,7 +34,9 @@ def _scene() -> Scene:
     for i in range(9):
         c2w = np.eye(4)
         c2w[0, 3] = 0.05 * (i - 4)
-        frames.append(Frame(f"/nowhere/img_{i:03d}.png", 40, 30, K, c2w, split="test" if i % 8 == 0 else "train"))
+        frames.append(
+            Frame(f"/nowhere/img_{i:03d}.png", Camera(c2w, K, 40, 30), split="test" if i % 8 == 0 else "train")
+        )
     return Scene(tuple(frames), "forward_facing", 1.0, 5.0, Normalization.identity())
 
 

@@ -13,7 +13,7 @@ import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from san.cameras import intrinsics_matrix, look_at
+from san.cameras import Camera, intrinsics_matrix, look_at
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.mesh.config import MeshConfig
 from san.pipeline.extract_mesh import extract_mesh
@@ -70,7 +70,7 @@ def make_scene(norm: Normalization) -> Scene:
         eye = np.array([3.5 * math.cos(a), 3.5 * math.sin(a), 1.8])
         c2w = norm.to_normalized_c2w(look_at(eye, np.array([0.0, 0.0, 0.3]), np.array([0.0, 0.0, 1.0])))
         frames.append(
-            Frame(image=f"view_{k:03d}.png", width=size, height=size, K=K, c2w=c2w, split="train" if k % 4 else "test")
+            Frame(image=f"view_{k:03d}.png", camera=Camera(c2w, K, size, size), split="train" if k % 4 else "test")
         )
     return Scene(tuple(frames), "unbounded", 0.05, 3.0, norm)
 

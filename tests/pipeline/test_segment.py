@@ -9,6 +9,7 @@ import pytest
 import trimesh
 from PIL import Image
 
+from san.cameras import Camera
 from san.cli import main as cli_main
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.interaction.prompts import PromptError, check_prompts, mesh_views, read_prompts
@@ -22,7 +23,7 @@ def make_scene(make_camera, n_views: int = 4) -> Scene:
     for k in range(n_views):
         a = 2 * np.pi * k / n_views
         c2w, K, W, H = make_camera((1.5 * np.cos(a), 1.5 * np.sin(a), 4.0), up=(0.0, 1.0, 0.0))
-        frames.append(Frame(f"view_{k}.png", W, H, K, c2w, split="test" if k == n_views - 1 else "train"))
+        frames.append(Frame(f"view_{k}.png", Camera(c2w, K, W, H), split="test" if k == n_views - 1 else "train"))
     transform = np.eye(4)
     transform[:3, :3] *= 0.5
     return Scene(tuple(frames), "unbounded", 0.1, 10.0, Normalization(transform, 0.5))
@@ -201,7 +202,7 @@ def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path, caplog):
     for i in range(3):
         c2w = np.eye(4)
         c2w[0, 3] = 0.05 * i
-        frames.append(Frame(f"/nowhere/img_{i}.png", 40, 30, K, c2w, split="test" if i == 2 else "train"))
+        frames.append(Frame(f"/nowhere/img_{i}.png", Camera(c2w, K, 40, 30), split="test" if i == 2 else "train"))
     scene = Scene(tuple(frames), "forward_facing", 1.0, 5.0, Normalization.identity())
     save_scene(scene, tmp_path / "cameras.json")
     grid = HashGridConfig(num_levels=2, features_per_level=2, log2_hashmap_size=8)

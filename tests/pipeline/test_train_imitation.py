@@ -10,7 +10,7 @@ import pytest
 import torch
 import trimesh
 
-from san.cameras import intrinsics_matrix, look_at
+from san.cameras import Camera, intrinsics_matrix, look_at
 from san.config import from_dict
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.features.build import cache_features
@@ -43,7 +43,7 @@ def inputs(tmp_path_factory):
     frames = []
     for i, a in enumerate(np.linspace(0, 1.5, 6)):
         c2w = look_at([2 * np.cos(a), 2 * np.sin(a), 0.6], [0, 0, 0], [0, 0, 1])
-        frames.append(Frame(f"img{i}.png", 48, 36, K, c2w, split="test" if i in (2, 5) else "train"))
+        frames.append(Frame(f"img{i}.png", Camera(c2w, K, 48, 36), split="test" if i in (2, 5) else "train"))
     scene = Scene(tuple(frames), "unbounded", 0.5, 4.0, Normalization.identity())
     save_scene(scene, root / "cameras.json")
     torch.manual_seed(0)

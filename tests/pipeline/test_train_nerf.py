@@ -14,7 +14,7 @@ from PIL import Image
 
 import san.models.nerf_trainer as nt
 import san.pipeline.train_nerf as tn
-from san.cameras import generate_rays, look_at
+from san.cameras import Camera, generate_rays, look_at
 from san.data.scene import Frame, Normalization, Scene, load_scene, save_scene
 from san.models.nerf import load_nerf
 
@@ -86,7 +86,7 @@ def make_scene(root, kind: str = "forward_facing", n: int = 5, w: int = 20, h: i
         img = (rgb.clamp(0, 1).view(h, w, 3).numpy() * 255 + 0.5).astype(np.uint8)
         path = root / f"img{i:02d}.png"
         Image.fromarray(img).save(path)
-        frames.append(Frame(str(path), w, h, K, c2w, split="test" if i == 0 else "train"))
+        frames.append(Frame(str(path), Camera(c2w, K, w, h), split="test" if i == 0 else "train"))
     near, far = (1.33, 4.0) if kind == "forward_facing" else (0.05, 1000.0)
     scene = Scene(tuple(frames), kind, near, far, Normalization.identity(), {"background": None})
     save_scene(scene, root / "cameras.json")
