@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from san.cameras import Camera
 from san.layout import require_stages
 
 if TYPE_CHECKING:
@@ -340,22 +341,14 @@ def scene_parts(
     return session_parts(load_trained_scene(scene_dir, variant, device, teacher), feature_hw)
 
 
-def view_tensors(view, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(c2w 4x4, K 3x3)`` float32 tensors on ``device`` of anything with ``c2w`` and ``K``
-    (an :class:`~san.evaluation.protocol.EvalView`)."""
-    return (
-        torch.as_tensor(view.c2w, dtype=torch.float32, device=device),
-        torch.as_tensor(view.K, dtype=torch.float32, device=device),
-    )
-
-
 def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callable[[Any], torch.Tensor]:
-    """``view -> HxWx3`` NeRF rendering of an :class:`~san.evaluation.protocol.EvalView`."""
+    """``view -> HxWx3`` NeRF rendering of a :class:`~san.cameras.Camera` or a record holding one (an
+    :class:`~san.evaluation.protocol.EvalView`)."""
     chunk = {} if config.chunk is None else {"chunk": config.chunk}
 
     @torch.no_grad()
     def render_rgb(view):
-        c2w, K = view_tensors(view, device)
+        c2w, K = Camera.of(view).tensors(device)
         return nerf.render_camera(c2w, K, view.width, view.height, **chunk)["rgb"]
 
     return render_rgb

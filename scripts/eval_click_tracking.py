@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from san.cameras import project_points
+from san.cameras import Camera, project_points
 from san.data.config import DemoSceneConfig
 from san.data.demo import demo_cameras, demo_intrinsics, demo_objects, render_demo_view, trace_rays
-from san.interaction.session import Camera, SegmentationSession
+from san.interaction.session import SegmentationSession
 from san.interaction.tracking import DepthTolerance
 from san.utils.io import atomic_write_json
 

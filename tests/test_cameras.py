@@ -253,3 +253,178 @@ def test_camera_record_validates_converts_and_resizes():
         Camera(np.eye(3), K, 64, 48)
     with pytest.raises(CameraError, match="must be positive"):
         Camera(np.eye(4), K, 0, 48)
+
+
+# ------------------------------------------------------------------------------ batched cameras
+
+
+def _ring_batch(n: int = 4, size: tuple[int, int] = (W, H)):
+    from san.cameras import Camera
+
+    cams = []
+    for k in range(n):
+        a = 2 * np.pi * k / n
+        eye = [2.0 * np.cos(a), 2.0 * np.sin(a), 0.4 + 0.1 * k]
+        K = intrinsics_matrix(FX + k, FY - k, CX + 0.25 * k, CY)
+        cams.append(Camera(look_at(eye, [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]), K, *size))
+    return cams
+
+
+def test_camera_batch_stack_index_round_trip():
+    from san.cameras import Camera, CameraError
+
+    cams = _ring_batch()
+    batch = Camera.stack(cams)
+    assert batch.batched and batch.batch_shape == (4,) and len(batch) == 4
+    assert batch.c2w.shape == (4, 4, 4) and batch.K.shape == (4, 3, 3) and batch.width.shape == (4,)
+    assert batch.size == (W, H)
+    for i, cam in enumerate(cams):
+        one = batch[i]
+        assert not one.batched and isinstance(one.width, int) and (one.width, one.height) == (W, H)
+        assert np.array_equal(one.c2w, cam.c2w) and np.array_equal(one.K, cam.K) and one.key() == cam.key()
+    assert [c.key() for c in batch] == [c.key() for c in cams]  # iteration yields the cameras in order
+    assert batch[-1].key() == cams[-1].key()
+    part = batch[1:3]
+    assert part.batched and len(part) == 2 and part[0].key() == cams[1].key()
+    picked = batch[np.array([3, 0])]
+    assert [c.key() for c in picked] == [cams[3].key(), cams[0].key()]
+    assert len(batch[np.array([True, False, True, False])]) == 2
+    joined = Camera.cat([batch[:1], batch[1:3], cams[3]])  # batches and one unbatched camera
+    assert np.array_equal(joined.c2w, batch.c2w) and np.array_equal(joined.K, batch.K) and joined.key() == batch.key()
+    c2w, K = batch.tensors(dtype=torch.float64)
+    assert c2w.shape == (4, 4, 4) and K.shape == (4, 3, 3)
+    # A shared size given as a number; per-camera sizes; the rules on one camera.
+    shared = Camera(batch.c2w, batch.K, W, H)
+    assert shared.width.tolist() == [W] * 4 and shared.key() == batch.key()
+    mixed = Camera.stack([cams[0], cams[1].resized(24)])
+    assert mixed.width.tolist() == [W, 24]
+    with pytest.raises(CameraError, match="sizes differ"):
+        _ = mixed.size
+    with pytest.raises(TypeError):
+        len(cams[0])
+    with pytest.raises(TypeError, match="astuple"):
+        list(cams[0])
+    with pytest.raises(CameraError, match="batch shapes"):
+        Camera(batch.c2w, batch.K[:2], W, H)
+    with pytest.raises(CameraError, match="batch shape"):
+        Camera(batch.c2w, batch.K, [W, W], H)
+    with pytest.raises(CameraError, match="unbatched"):
+        Camera.stack([batch])
+    with pytest.raises(CameraError, match="no cameras"):
+        Camera.stack([])
+
+
+def test_camera_batch_resized_is_per_camera():
+    from san.cameras import Camera
+
+    cams = [_ring_batch(1, (64, 48))[0], _ring_batch(1, (30, 60))[0]]
+    resized = Camera.stack(cams).resized(32)
+    for one, cam in zip(resized, cams):
+        ref = cam.resized(32)
+        assert (one.width, one.height) == (ref.width, ref.height) and np.array_equal(one.K, ref.K)
+    assert resized.width.tolist() == [32, 16] and resized.height.tolist() == [24, 32]
+
+
+@pytest.mark.parametrize("distortion", [None, DIST])
+def test_camera_batch_rays_equal_a_loop_over_cameras(distortion):
+    from san.cameras import Camera
+
+    cams = _ring_batch()
+    batch = Camera.stack(cams).rays(dtype=torch.float64, distortion=distortion)
+    assert len(batch) == 4 * H * W
+    origins = batch.origins.reshape(4, H * W, 3)
+    directions = batch.directions.reshape(4, H * W, 3)
+    for i, cam in enumerate(cams):
+        one = cam.rays(dtype=torch.float64, distortion=distortion)
+        c2w, K = cam.tensors(dtype=torch.float64)
+        ref = generate_rays(c2w, K, W, H, distortion)  # the unbatched function the models call
+        assert torch.equal(one.origins, ref.origins) and torch.equal(one.directions, ref.directions)
+        torch.testing.assert_close(origins[i], ref.origins, rtol=0, atol=1e-12)
+        torch.testing.assert_close(directions[i], ref.directions, rtol=0, atol=1e-12)
+    # Camera-major order: the second camera's rays start at index H*W.
+    assert torch.allclose(batch.origins[H * W], torch.as_tensor(cams[1].c2w[:3, 3]))
+
+
+@pytest.mark.parametrize("distortion", [None, DIST])
+def test_camera_batch_projection_equals_a_loop_and_inverts_the_rays(distortion):
+    from san.cameras import Camera
+
+    cams = _ring_batch()
+    points = torch.randn(50, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.5
+    pixels, z = Camera.stack(cams).project(points, distortion)
+    assert pixels.shape == (4, 50, 2) and z.shape == (4, 50)
+    for i, cam in enumerate(cams):
+        c2w, K = cam.tensors(dtype=torch.float64)
+        ref_pix, ref_z = project_points(points, c2w, K, distortion)
+        one_pix, one_z = cam.project(points, distortion)
+        assert torch.equal(one_pix, ref_pix) and torch.equal(one_z, ref_z)
+        torch.testing.assert_close(pixels[i], ref_pix, rtol=0, atol=1e-9)
+        torch.testing.assert_close(z[i], ref_z, rtol=0, atol=1e-12)
+    # Projection inverts ray casting camera by camera: rays through the projected pixels hit the points.
+    c2w_all, K_all = (t.repeat_interleave(50, dim=0) for t in Camera.stack(cams).tensors(dtype=torch.float64))
+    rays = rays_from_pixels(pixels, c2w_all, K_all, distortion)  # one camera per pixel
+    hit = rays.origins + rays.directions * (points.repeat(4, 1) - rays.origins).norm(dim=-1, keepdim=True)
+    torch.testing.assert_close(hit, points.repeat(4, 1), rtol=0, atol=1e-6)
+    # Camera z from ray depth, batched as per camera.
+    c2w, _ = Camera.stack(cams).tensors(dtype=torch.float64)
+    depth = (points[None] - c2w[:, None, :3, 3]).norm(dim=-1)
+    dirs = (points[None] - c2w[:, None, :3, 3]) / depth[..., None]
+    torch.testing.assert_close(ray_depth_to_z(depth, dirs, c2w), z, rtol=0, atol=1e-9)
+    for i in range(4):
+        torch.testing.assert_close(ray_depth_to_z(depth[i], dirs[i], c2w[i]), z[i], rtol=0, atol=1e-9)
+
+
+def test_records_hold_one_camera_and_pass_it_through():
+    from san.benchmark import BenchmarkView
+    from san.cameras import Camera, CameraError
+    from san.data.scene import Frame
+    from san.evaluation.protocol import EvalView
+
+    cam = _ring_batch(1)[0]
+    for record in (Frame("a.png", cam), EvalView(0, "a", cam), BenchmarkView("a", 0, "test", cam)):
+        assert Camera.of(record) is cam
+        assert record.c2w is cam.c2w and record.K is cam.K and (record.width, record.height) == (W, H)
+        with pytest.raises(AttributeError):
+            record.c2w = np.eye(4)
+    batch = Camera.stack([cam, cam])
+    assert np.array_equal(Camera.stack([Frame("a.png", cam), EvalView(0, "b", cam)]).c2w, batch.c2w)
+    with pytest.raises(CameraError, match="frame a.png: camera must be one unbatched"):
+        Frame("a.png", batch)
+    with pytest.raises(CameraError, match="unbatched"):
+        EvalView(0, "a", np.eye(4))
+
+
+def test_cameras_json_round_trip_is_byte_identical(tmp_path):
+    """``cameras.json`` written before cameras were a type (frames as loose fields) reads and
+    writes back byte for byte."""
+    import json
+
+    from san.data.scene import load_scene, save_scene
+
+    frames = [
+        {
+            "image": f"/x/{k}.png",
+            "width": 64,
+            "height": 48,
+            "K": intrinsics_matrix(50.1 + k, 50.3, 32.2, 24.7).tolist(),
+            "distortion": {"k1": 0.01 * k, "k2": 0.0, "k3": 0.0, "k4": 0.0, "p1": 0.0, "p2": 0.0},
+            "c2w": look_at([1.0 + k, 0.3, 0.2], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]).tolist(),
+            "split": "test" if k == 0 else "train",
+        }
+        for k in range(3)
+    ]
+    doc = {
+        "format_version": 1,
+        "source": {"path": "/x", "format": "colmap"},
+        "scene_kind": "unbounded",
+        "near": 0.1,
+        "far": 10.0,
+        "normalization": {"transform": np.eye(4).tolist(), "scale": 1.0},
+        "frames": frames,
+    }
+    path = tmp_path / "cameras.json"
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False))
+    scene = load_scene(path)
+    assert scene.frames[1].camera.c2w.dtype == np.float64 and scene.frames[1].width == 64
+    save_scene(scene, tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == path.read_bytes()

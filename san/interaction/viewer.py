@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from san.cameras import RayBundle, project_points, rays_from_pixels, resize_longest_side
+from san.cameras import Camera, RayBundle, project_points, rays_from_pixels
 from san.interaction.overlay import NEGATIVE_COLOUR, POSITIVE_COLOUR, overlay_image
 from san.interaction.prompts import mesh_views
-from san.interaction.session import Camera, SegmentationResult, SegmentationSession, SessionError
+from san.interaction.session import SegmentationResult, SegmentationSession, SessionError
 from san.layout import require_stages
 from san.rendering.mesh_raycast import raycast_mesh
 from san.trained_scene import scene_parts
@@ -438,10 +438,7 @@ def run_viewer(
     paths = require_stages(scene_dir, ("cameras", "nerf", "field") + (() if mesh else ("mesh",)), variant)
     viser = _import_viser()
     parts = scene_parts(scene_dir, variant=variant, teacher=teacher, device=device)
-    views = []
-    for f in parts.scene.frames:
-        K, w, h = resize_longest_side(f.K, f.width, f.height, min(render_size, max(f.width, f.height)))
-        views.append(Camera(f.c2w, K, w, h))
+    views = [f.camera.resized(min(render_size, max(f.width, f.height))) for f in parts.scene.frames]
     session = SegmentationSession(parts.render_fn, parts.features_fn, parts.decode_fn, views)
     tri = trimesh.load(mesh or paths["mesh"], force="mesh", process=False)
     server = viser.ViserServer(host=host, port=port)

@@ -21,7 +21,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "chamfer": ["GroundTruth", "chamfer_distance", "evaluate_against_ground_truth", "load_ground_truth"],
         "extract": [
-            "MeshCamera",
             "MeshExtraction",
             "extract_mesh",
             "extract_mesh_with_stats",

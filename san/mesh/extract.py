@@ -55,7 +55,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.measure import marching_cubes
 
-from san.cameras import project_points
+from san.cameras import Camera, project_points
 from san.config import from_dict, with_preset
 from san.mesh.config import MeshConfig
 from san.utils.progress import Progress
@@ -78,27 +78,14 @@ def mesh_config(section: Mapping[str, Any] | None = None) -> MeshConfig:
     return from_dict(MeshConfig, with_preset(MeshConfig.PRESETS, section, "mesh"), "mesh")
 
 
-@dataclass(frozen=True)
-class MeshCamera:
-    """One training camera for the visibility test (OpenCV convention, :mod:`san.cameras`).
-
-    :class:`san.data.scene.Frame` has the same attributes and can be passed instead.
-    """
-
-    c2w: np.ndarray  # 4x4
-    K: np.ndarray  # 3x3
-    width: int
-    height: int
-    distortion: dict[str, float] | None = None
-
-
 def mesh_cameras(
     c2ws: Sequence[np.ndarray], Ks: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]]
-) -> list[MeshCamera]:
-    """Cameras from parallel lists: ``c2w 4x4``, ``K 3x3``, ``(width, height)``."""
+) -> list[Camera]:
+    """Cameras (:class:`~san.cameras.Camera`, one per view) from parallel lists: ``c2w 4x4``,
+    ``K 3x3``, ``(width, height)``."""
     if not len(c2ws) == len(Ks) == len(sizes):
         raise ValueError(f"mesh_cameras: {len(c2ws)} poses, {len(Ks)} intrinsics, {len(sizes)} sizes")
-    return [MeshCamera(np.asarray(c), np.asarray(k), int(w), int(h)) for c, k, (w, h) in zip(c2ws, Ks, sizes)]
+    return [Camera(c, k, int(w), int(h)) for c, k, (w, h) in zip(c2ws, Ks, sizes)]
 
 
 @dataclass
@@ -238,7 +225,7 @@ def marching_cubes_slabs(
 def face_view_counts(mesh: trimesh.Trimesh, cameras: Sequence[Any], chunk: int = 1 << 18) -> np.ndarray:
     """How many cameras see each face centre (inside the image, in front of the camera): ``F`` ints.
 
-    ``cameras`` are :class:`MeshCamera` or :class:`san.data.scene.Frame` (``c2w, K, width, height``,
+    ``cameras`` are :class:`~san.cameras.Camera` or :class:`san.data.scene.Frame` (``c2w, K, width, height``,
     optional ``distortion``). Occlusion is not tested.
     """
     centres = torch.tensor(np.asarray(mesh.triangles_center), dtype=torch.float64)
@@ -367,7 +354,7 @@ def extract_mesh_with_stats(
         bbox: ``(min xyz, max xyz)`` (or a ``2x3`` array / tensor) of the region to mesh, in the
             grid domain (the world unless ``grid_to_world`` is given).
         config: :class:`MeshConfig`.
-        cameras: training cameras (:class:`MeshCamera` / :class:`~san.data.scene.Frame`) in the same
+        cameras: training cameras (:class:`~san.cameras.Camera` / :class:`~san.data.scene.Frame`) in the same
             frame; ``None`` skips the visibility step.
         color_fn: ``(points Px3, directions Px3) -> rgb Px3``; ``None`` (or ``config.colors`` off)
             leaves the mesh uncoloured.

@@ -56,7 +56,7 @@ from san.evaluation.timing import (
 )
 from san.teachers import TeacherConfig
 from san.teachers.base import Teacher
-from san.trained_scene import rgb_renderer, view_tensors
+from san.trained_scene import rgb_renderer
 from san.utils.io import atomic_path, atomic_write_json
 
 log = logging.getLogger("san")
@@ -232,7 +232,7 @@ def load_parts(
 
     @torch.no_grad()
     def render_feats(view):
-        c2w, K = view_tensors(view, dev)
+        c2w, K = view.camera.tensors(dev)
         return render_features(nerf, field, c2w, K, view.width, view.height, mesh=mesh, **chunk)
 
     return EvaluationParts(

@@ -40,7 +40,6 @@ from pathlib import Path
 import torch
 import trimesh
 
-from san.cameras import Camera
 from san.config import to_dict
 from san.data.scene import Normalization, Scene, load_scene
 from san.mesh.chamfer import GroundTruth, evaluate_against_ground_truth, load_ground_truth
@@ -216,10 +215,7 @@ def write_mesh_outputs(
         if scene is not None:
             from san.mesh.chamfer import evaluate_scene_against_ground_truth
 
-            cams = [
-                Camera(normalization.to_input_c2w(f.c2w), f.K, f.width, f.height)
-                for f in (scene.train_frames or scene.frames)
-            ]
+            cams = [f.camera.with_c2w(normalization.to_input_c2w(f.c2w)) for f in (scene.train_frames or scene.frames)]
             chamfer["scene"] = evaluate_scene_against_ground_truth(
                 mesh_in,
                 ground_truth.meshes,

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import trimesh
 
-from san.cameras import intrinsics_matrix, look_at
-from san.interaction.session import Camera, SegmentationSession
+from san.cameras import Camera, intrinsics_matrix, look_at
+from san.interaction.session import SegmentationSession
 from san.teachers.base import TeacherInfo
 from tests.conftest import DiskDecoder, MeshRenderer, features_stub
 

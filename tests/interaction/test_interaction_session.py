@@ -7,8 +7,8 @@ import pytest
 import torch
 import trimesh
 
-from san.cameras import project_points
-from san.interaction.session import Camera, SegmentationSession, SessionError
+from san.cameras import Camera, project_points
+from san.interaction.session import SegmentationSession, SessionError
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 import torch
 import trimesh
 
-from san.cameras import look_at, project_points
+from san.cameras import Camera, look_at, project_points
 from san.cli import main as cli_main
 from san.interaction.overlay import MASK_TINT, NEGATIVE_COLOUR, POSITIVE_COLOUR
-from san.interaction.session import Camera, SegmentationSession
+from san.interaction.session import SegmentationSession
 from san.interaction.viewer import (
     VIEWER_INSTALL,
     MissingViewerError,
