@@ -633,7 +633,7 @@ def spread_views(names: Sequence[str], views: Mapping[str, BenchmarkView], k: in
     camera centre is farthest from the chosen ones (ties: first in ``names``)."""
     if k >= len(names):
         return list(names)
-    centres = np.stack([np.asarray(views[n].c2w, dtype=np.float64)[:3, 3] for n in names])
+    centres = Camera.stack([views[n] for n in names]).c2w[:, :3, 3]
     idx = [0] + [int(i) for i in farthest_points_nd(centres, k)[1:]]
     return [names[i] for i in idx]
 

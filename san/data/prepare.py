@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from san.cameras import DISTORTION_KEYS, orthonormality_error
+from san.cameras import DISTORTION_KEYS, Camera, orthonormality_error
 from san.data import colmap, llff, transforms_json
 from san.data.config import PreparePosesConfig
 from san.data.images import verify_image
@@ -298,7 +298,7 @@ def prepare_scene(
     loaded = _load(scene_dir, fmt, config, colmap_model)
     validate_frames(loaded.frames, loaded.pose_files)
 
-    c2w = np.stack([f.c2w for f in loaded.frames])
+    c2w = Camera.stack(loaded.frames).c2w
     if kind is None:
         if fmt in ("llff", "colmap"):
             kind = "forward_facing" if max_view_angle(c2w) <= config.forward_facing_max_angle else "unbounded"
