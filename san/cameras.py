@@ -130,6 +130,10 @@ class Camera:
             raise TypeError("len() of an unbatched Camera (one camera); use Camera.stack([camera]) for a batch")
         return self.c2w.shape[0]
 
+    def __bool__(self) -> bool:
+        """One camera is true; a batch is true when it holds a camera (``len`` alone would raise)."""
+        return not self.batched or len(self) > 0
+
     def __getitem__(self, index) -> Camera:
         """``cams[i]`` -> one unbatched camera; a slice, index list/array or boolean mask -> a batch."""
         if not self.batched:

@@ -302,6 +302,7 @@ def test_camera_batch_stack_index_round_trip():
         _ = mixed.size
     with pytest.raises(TypeError):
         len(cams[0])
+    assert cams[0] and batch and not batch[:0]  # truth: one camera, a non-empty batch
     with pytest.raises(TypeError, match="astuple"):
         list(cams[0])
     with pytest.raises(CameraError, match="batch shapes"):
