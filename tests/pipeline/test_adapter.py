@@ -14,23 +14,8 @@ from san.config import ConfigError
 from san.pipeline.adapter import InjectedFault, run_rule
 from san.pipeline.settings import Settings
 
+pytestmark = pytest.mark.usefixtures("restore_root_logging")  # run_rule reconfigures the root logger
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """``run_rule`` reconfigures the root logger (``force=True``); undo it after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    for h in handlers:
-        if h not in root.handlers:
-            root.addHandler(h)
-    root.setLevel(level)
 
 
 def _smk(

@@ -23,6 +23,19 @@ def snakemake(*args, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(SNAKEMAKE), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+def snakemake_config(cwd: Path, *config: str, targets=(), dry_run: bool = False) -> subprocess.CompletedProcess:
+    """``snakemake [-n] --cores 1 --config CONFIG... [-- TARGETS...]`` in ``cwd``."""
+    return snakemake(
+        *(["-n"] if dry_run else []),
+        "--cores",
+        "1",
+        "--config",
+        *config,
+        *(["--", *targets] if targets else []),
+        cwd=cwd,
+    )
+
+
 def sheet(path: Path, scene: str, folder: Path, extra: dict | None = None) -> Path:
     extra = extra or {}
     header = ["scene", "path", "format", *extra]
@@ -34,15 +47,11 @@ def test_b2_02_fails_in_prepare_poses_with_one_line_and_the_sheet_chooses_the_mo
     case = build_case("B2-02")
     results = tmp_path / "res"
     target = results / "colmap" / "split" / "poses" / "cameras.json"
-    run = snakemake(
-        "--cores",
-        "1",
-        "--config",
+    run = snakemake_config(
+        workflow_dir,
         f"scenes={sheet(tmp_path / 's.tsv', 'colmap/split', case)}",
         f"results={results}",
-        "--",
-        str(target),
-        cwd=workflow_dir,
+        targets=[str(target)],
     )
     out = run.stdout + run.stderr
     assert run.returncode != 0 and not target.exists()
@@ -51,9 +60,7 @@ def test_b2_02_fails_in_prepare_poses_with_one_line_and_the_sheet_chooses_the_mo
     log = (results / "logs" / "prepare_poses" / "colmap" / "split.log").read_text()
     assert "Traceback" in log  # the traceback is kept, in the rule's log
     chosen = sheet(tmp_path / "s2.tsv", "colmap/split", case, {"colmap_model": "sparse/1"})
-    run = snakemake(
-        "--cores", "1", "--config", f"scenes={chosen}", f"results={results}", "--", str(target), cwd=workflow_dir
-    )
+    run = snakemake_config(workflow_dir, f"scenes={chosen}", f"results={results}", targets=[str(target)])
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(json.loads(target.read_text())["frames"]) == 20
 
@@ -63,16 +70,12 @@ def test_r2_20_bad_teacher_checkpoint_fails_before_the_nerf_trains(build_case, t
     scene = build_case("R2-base") / "scene"
     results = tmp_path / "res"
     model = results / "llff" / "small" / "nerf" / "model.pt"
-    run = snakemake(
-        "--cores",
-        "1",
-        "--config",
+    run = snakemake_config(
+        workflow_dir,
         f"scenes={sheet(tmp_path / 's.tsv', 'llff/small', scene)}",
         f"results={results}",
         f"teacher={{name: sam_vit_h, checkpoint: {teacher_dir / 'sam_vit_b_fake.pth'}}}",
-        "--",
-        str(model),
-        cwd=workflow_dir,
+        targets=[str(model)],
     )
     out = run.stdout + run.stderr
     assert run.returncode != 0 and "rule prepare_poses: error: " in out
@@ -81,25 +84,15 @@ def test_r2_20_bad_teacher_checkpoint_fails_before_the_nerf_trains(build_case, t
 
 
 def test_unknown_teacher_name_fails_at_dag_build(tmp_path, workflow_dir):
-    run = snakemake(
-        "-n", "--cores", "1", "--config", f"results={tmp_path}", "teacher={name: sam_vit_q}", cwd=workflow_dir
-    )
+    run = snakemake_config(workflow_dir, f"results={tmp_path}", "teacher={name: sam_vit_q}", dry_run=True)
     assert run.returncode != 0 and "unknown teacher 'sam_vit_q'" in run.stdout + run.stderr
 
 
 def test_prompts_naming_an_unknown_scene_fail_at_dag_build_naming_file_and_sheet(tmp_path, workflow_dir):
     prompts = tmp_path / "prompts.tsv"
     prompts.write_text("scene\tview\tx\ty\tlabel\nllff/fern\t0\t10\t10\t1\n")
-    run = snakemake(
-        "-n",
-        "--cores",
-        "1",
-        "--config",
-        f"results={tmp_path}",
-        f"segment={{prompts: {prompts}}}",
-        "--",
-        "segment_all",
-        cwd=workflow_dir,
+    run = snakemake_config(
+        workflow_dir, f"results={tmp_path}", f"segment={{prompts: {prompts}}}", targets=["segment_all"], dry_run=True
     )
     out = run.stdout + run.stderr
     assert run.returncode != 0
@@ -109,16 +102,8 @@ def test_prompts_naming_an_unknown_scene_fail_at_dag_build_naming_file_and_sheet
     )
     assert "KeyError" not in out
     prompts.write_text("scene\tview\tx\ty\tlabel\ndemo/demo\tzero\t10\t10\t1\n")
-    run = snakemake(
-        "-n",
-        "--cores",
-        "1",
-        "--config",
-        f"results={tmp_path}",
-        f"segment={{prompts: {prompts}}}",
-        "--",
-        "segment_all",
-        cwd=workflow_dir,
+    run = snakemake_config(
+        workflow_dir, f"results={tmp_path}", f"segment={{prompts: {prompts}}}", targets=["segment_all"], dry_run=True
     )
     assert run.returncode != 0 and "line 2: view 'zero' is not an integer" in run.stdout + run.stderr
 
@@ -130,9 +115,9 @@ def test_b2_13_command_line_values_validate_like_yaml(tmp_path, workflow_dir):
         "poses={background: [0, 0.5, 1]}",
         "imitation={lr_head: 1e-3}",
     ]
-    run = snakemake("-n", "--cores", "1", "--config", f"results={tmp_path}", *overrides, cwd=workflow_dir)
+    run = snakemake_config(workflow_dir, f"results={tmp_path}", *overrides, dry_run=True)
     assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
-    run = snakemake("-n", "--cores", "1", "--config", f"results={tmp_path}", "nerf={steps: many}", cwd=workflow_dir)
+    run = snakemake_config(workflow_dir, f"results={tmp_path}", "nerf={steps: many}", dry_run=True)
     assert run.returncode != 0 and "'many' is not of type 'integer'" in run.stdout + run.stderr
 
 

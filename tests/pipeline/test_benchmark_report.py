@@ -14,7 +14,7 @@ import pytest
 from san.pipeline.report import make_tables, plot_figures, table_outputs
 from san.report import ReportConfig
 from san.report.figures import benchmark_figure
-from tests.pipeline.test_report import fake_results  # noqa: F401  (fixture)
+from tests.pipeline.conftest import figure_files
 
 
 def _task(iou, pooled, acc, held=2):
@@ -55,7 +55,7 @@ def _bench(dataset, scene, variant, ious, teacher_ious):
 
 
 @pytest.fixture
-def bench_files(fake_results, tmp_path):  # noqa: F811
+def bench_files(fake_results, tmp_path):
     out = []
     for variant, ious in (("full", [0.8, 0.6]), ("no_aug", [0.5, 0.3])):
         folder = tmp_path / "results" / "demo" / "demo" / "benchmark" / variant
@@ -88,7 +88,7 @@ def _panel_row():
     }
 
 
-def test_table2_and_per_task_table(fake_results, bench_files, tmp_path):  # noqa: F811
+def test_table2_and_per_task_table(fake_results, bench_files, tmp_path):
     metrics, _ = fake_results
     out = tmp_path / "report"
     written = make_tables(metrics, table_outputs(out), benchmark_files=bench_files)
@@ -112,7 +112,7 @@ def test_table2_and_per_task_table(fake_results, bench_files, tmp_path):  # noqa
     assert "UNTRAINED" in (out / "benchmark_per_task.md").read_text().splitlines()[0]
 
 
-def test_no_benchmark_scene_gives_an_empty_table_that_says_so(fake_results, tmp_path):  # noqa: F811
+def test_no_benchmark_scene_gives_an_empty_table_that_says_so(fake_results, tmp_path):
     metrics, _ = fake_results
     make_tables(metrics, table_outputs(tmp_path / "r"))
     assert "No scene has a ground-truth layout" in (tmp_path / "r" / "benchmark_per_task.md").read_text()
@@ -129,7 +129,7 @@ def _tex_structure_ok(tex: str) -> None:
             assert line.replace(r"\&", "").count("&") == ncols - 1, line
 
 
-def test_tex_tables_compile(fake_results, bench_files, tmp_path):  # noqa: F811
+def test_tex_tables_compile(fake_results, bench_files, tmp_path):
     metrics, _ = fake_results
     out = tmp_path / "report"
     make_tables(metrics, table_outputs(out), benchmark_files=bench_files)
@@ -157,7 +157,7 @@ def test_tex_tables_compile(fake_results, bench_files, tmp_path):  # noqa: F811
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
 
 
-def test_figures_use_benchmark_panels_and_psnr(fake_results, bench_files, tmp_path):  # noqa: F811
+def test_figures_use_benchmark_panels_and_psnr(fake_results, bench_files, tmp_path):
     metrics, curves = fake_results
     nerf_curve = next(c for c in curves if c.parent.name == "nerf")
     nerf_curve.with_name("metrics.json").write_text(json.dumps({"psnr": 21.5}))
@@ -165,10 +165,7 @@ def test_figures_use_benchmark_panels_and_psnr(fake_results, bench_files, tmp_pa
     paths = plot_figures(
         metrics,
         curves,
-        out / "iou.png",
-        out / "timing.png",
-        out / "qual.png",
-        out / "curves.png",
+        *figure_files(out),
         config=ReportConfig(dpi=40),
         benchmark_files=bench_files,
     )

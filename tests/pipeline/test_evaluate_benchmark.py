@@ -17,11 +17,11 @@ from san.evaluation.config import BenchmarkConfig
 from san.pipeline.evaluate_benchmark import evaluate_benchmark, evaluate_benchmark_teacher
 from san.report.tables import ReportError, benchmark_per_task, load_benchmarks
 from san.teachers import TeacherConfig
-from tests.pipeline.test_evaluate_segmentation import TEACHER, scene_dir  # noqa: F401  (fixture)
+from tests.pipeline.conftest import TEACHER
 
 
 @pytest.fixture(scope="module")
-def layout(scene_dir, tmp_path_factory):  # noqa: F811
+def layout(scene_dir, tmp_path_factory):
     box = trimesh.creation.box(extents=(0.4, 0.4, 0.4))
     box.apply_translation((0.0, 0.0, 2.0))
     (scene_dir / "mesh").mkdir(exist_ok=True)
@@ -49,7 +49,7 @@ def layout(scene_dir, tmp_path_factory):  # noqa: F811
     )
 
 
-def _stage_files(scene_dir, variant="full"):  # noqa: F811
+def _stage_files(scene_dir, variant="full"):
     """The rule's declared inputs in a scene folder."""
     return {
         "cameras": scene_dir / "poses" / "cameras.json",
@@ -59,7 +59,24 @@ def _stage_files(scene_dir, variant="full"):  # noqa: F811
     }
 
 
-def _teacher_baseline(scene_dir, layout, out, config, teacher=TEACHER):  # noqa: F811
+def _evaluate(scene_dir, layout, out, names=("metrics.json", "views.csv", "qualitative.png"), **kwargs):
+    """Rule evaluate_benchmark on the ``full`` variant of ``scene_dir``; outputs ``names`` (metrics,
+    views, figure) in ``out``; ``kwargs`` add the baseline's files and the config, or override the rest."""
+    metrics, views, figure = names
+    kwargs = {"dataset": "synthetic", "scene": "toy", "teacher_config": TeacherConfig(name=TEACHER), **kwargs}
+    return evaluate_benchmark(
+        **_stage_files(scene_dir),
+        layout_dir=layout,
+        metrics_json=out / metrics,
+        views_csv=out / views,
+        figure_png=out / figure,
+        variant="full",
+        device="cpu",
+        **kwargs,
+    )
+
+
+def _teacher_baseline(scene_dir, layout, out, config, teacher=TEACHER):
     """Rule evaluate_benchmark_teacher into ``out``; returns its files as evaluate_benchmark takes them."""
     files = {
         "teacher_metrics": out / "metrics.json",
@@ -82,7 +99,7 @@ def _teacher_baseline(scene_dir, layout, out, config, teacher=TEACHER):  # noqa:
     return files
 
 
-def test_outputs(scene_dir, layout, tmp_path):  # noqa: F811
+def test_outputs(scene_dir, layout, tmp_path):
     out = tmp_path / "benchmark" / "full"
     config = BenchmarkConfig(mesh_views=3, surface_samples=500)
     baseline = _teacher_baseline(scene_dir, layout, tmp_path / "benchmark" / "teacher_on_rgb", config)
@@ -92,20 +109,7 @@ def test_outputs(scene_dir, layout, tmp_path):  # noqa: F811
         "cube/img_000",
         "cube/img_008",
     }
-    record = evaluate_benchmark(
-        **_stage_files(scene_dir),
-        **baseline,
-        layout_dir=layout,
-        metrics_json=out / "metrics.json",
-        views_csv=out / "views.csv",
-        figure_png=out / "qualitative.png",
-        dataset="synthetic",
-        scene="toy",
-        variant="full",
-        teacher_config=TeacherConfig(name=TEACHER),
-        config=config,
-        device="cpu",
-    )
+    record = _evaluate(scene_dir, layout, out, **baseline, config=config)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["teacher"] == TEACHER and saved["untrained"] is True
     views = pd.read_csv(out / "views.csv")
@@ -144,30 +148,17 @@ def test_outputs(scene_dir, layout, tmp_path):  # noqa: F811
         load_benchmarks([out / "metrics.json"], [tmp_path / "other.json"])
 
 
-def test_baseline_of_another_teacher_is_refused(scene_dir, layout, tmp_path):  # noqa: F811
+def test_baseline_of_another_teacher_is_refused(scene_dir, layout, tmp_path):
     config = BenchmarkConfig(mesh_views=0)
     baseline = _teacher_baseline(scene_dir, layout, tmp_path / "t", config)
     record = json.loads(baseline["teacher_metrics"].read_text())
     baseline["teacher_metrics"].write_text(json.dumps({**record, "teacher": "sam_vit_h"}))
     with pytest.raises(ValueError, match="evaluate_benchmark_teacher"):
-        evaluate_benchmark(
-            **_stage_files(scene_dir),
-            **baseline,
-            layout_dir=layout,
-            metrics_json=tmp_path / "m.json",
-            views_csv=tmp_path / "v.csv",
-            figure_png=tmp_path / "q.png",
-            dataset="synthetic",
-            scene="toy",
-            variant="full",
-            teacher_config=TeacherConfig(name=TEACHER),
-            config=config,
-            device="cpu",
-        )
+        _evaluate(scene_dir, layout, tmp_path, ("m.json", "v.csv", "q.png"), **baseline, config=config)
     assert not (tmp_path / "m.json").exists()
 
 
-def test_bad_layout_fails_before_loading(scene_dir, layout, tmp_path):  # noqa: F811
+def test_bad_layout_fails_before_loading(scene_dir, layout, tmp_path):
     import shutil
 
     bad = tmp_path / "bad"
@@ -176,16 +167,5 @@ def test_bad_layout_fails_before_loading(scene_dir, layout, tmp_path):  # noqa: 
     data["tasks"][0]["targets"] = ["img_000", "nope_123"]
     (bad / "prompts.json").write_text(json.dumps(data))
     with pytest.raises(LayoutError, match="nope_123"):
-        evaluate_benchmark(
-            **_stage_files(scene_dir),
-            layout_dir=bad,
-            metrics_json=tmp_path / "m.json",
-            views_csv=tmp_path / "v.csv",
-            figure_png=tmp_path / "q.png",
-            dataset="s",
-            scene="t",
-            variant="full",
-            teacher_config=TeacherConfig(name=TEACHER),
-            device="cpu",
-        )
+        _evaluate(scene_dir, bad, tmp_path, ("m.json", "v.csv", "q.png"), dataset="s", scene="t")
     assert not (tmp_path / "m.json").exists()

@@ -5,64 +5,33 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from san.cameras import Camera, intrinsics_matrix
-from san.data.scene import Frame, Normalization, Scene, save_scene
-from san.encodings.config import HashGridConfig
 from san.evaluation.config import EvaluationConfig
-from san.fields.config import NeRFFieldConfig, SemanticFieldConfig
-from san.imitation.config import FeatureHeadConfig
-from san.imitation.model import ImitationModel, save_imitation
-from san.models.config import NeRFConfig
-from san.models.nerf import NeRFModel, save_nerf
 from san.pipeline.evaluate_segmentation import evaluate_segmentation
 from san.pipeline.report import make_tables, table_outputs
 from san.pipeline.time_teacher import time_teacher
-from san.rendering.config import SamplerConfig
-from san.rendering.samplers import SceneSpace
-from san.teachers import TeacherConfig, build_teacher
-
-TEACHER = "toy_multiscale_untrained"
+from san.teachers import TeacherConfig
+from tests.pipeline.conftest import TEACHER
 
 
-def _scene() -> Scene:
-    K = intrinsics_matrix(40.0, 40.0, 20.0, 15.0)
-    frames = []
-    for i in range(9):
-        c2w = np.eye(4)
-        c2w[0, 3] = 0.05 * (i - 4)
-        frames.append(
-            Frame(f"/nowhere/img_{i:03d}.png", Camera(c2w, K, 40, 30), split="test" if i % 8 == 0 else "train")
-        )
-    return Scene(tuple(frames), "forward_facing", 1.0, 5.0, Normalization.identity())
-
-
-@pytest.fixture(scope="module")
-def scene_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("results") / "synthetic" / "toy"
-    scene = _scene()
-    save_scene(scene, root / "poses" / "cameras.json")
-    small = HashGridConfig(num_levels=4, features_per_level=2, log2_hashmap_size=10)
-    config = NeRFConfig(
-        field=NeRFFieldConfig(grid=small), sampler=SamplerConfig(kind="uniform", num_samples=8), backend="torch"
+def _evaluate(scene_dir, out, figure="qualitative.png", metrics="metrics.json", clicks="clicks.csv", **kwargs):
+    """Rule evaluate_segmentation on the ``full`` variant of ``scene_dir`` (synthetic/toy), outputs in ``out``."""
+    kwargs.setdefault("teacher_config", TeacherConfig(name=TEACHER))
+    return evaluate_segmentation(
+        scene_dir / "nerf" / "model.pt",
+        scene_dir / "poses" / "cameras.json",
+        scene_dir / "imitation" / "full" / "field.pt",
+        metrics_json=out / metrics,
+        clicks_csv=out / clicks,
+        figure_png=out / figure,
+        dataset="synthetic",
+        scene="toy",
+        variant="full",
+        device="cpu",
+        **kwargs,
     )
-    (root / "nerf").mkdir()
-    save_nerf(NeRFModel(config, SceneSpace.from_scene(scene), "cpu"), root / "nerf" / "model.pt")
-    teacher = build_teacher(TEACHER, device="cpu")
-    field = ImitationModel(
-        SemanticFieldConfig(num_levels=4, features_per_level=2, log2_hashmap_size=10, max_resolution=64),
-        FeatureHeadConfig(width=16, layers=2),
-        teacher.info.feature_shapes,
-        teacher.info.input_size,
-        backend="torch",
-    )
-    (root / "imitation" / "full").mkdir(parents=True)
-    save_imitation(field, root / "imitation" / "full" / "field.pt", {"teacher": TEACHER})
-    (root / "imitation" / "full" / "train_stats.json").write_text(json.dumps({"wall_s": 120.0}))
-    return root
 
 
 def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
@@ -76,21 +45,7 @@ def test_evaluate_segmentation_writes_every_output(scene_dir, tmp_path):
         timing_encode_warmup=0,
         timing_encode_repeats=1,
     )
-    record = evaluate_segmentation(
-        scene_dir / "nerf" / "model.pt",
-        scene_dir / "poses" / "cameras.json",
-        scene_dir / "imitation" / "full" / "field.pt",
-        metrics_json=out / "metrics.json",
-        clicks_csv=out / "clicks.csv",
-        figure_png=out / "qualitative.png",
-        dataset="synthetic",
-        scene="toy",
-        variant="full",
-        teacher_config=TeacherConfig(name=TEACHER),
-        config=config,
-        stats_json=scene_dir / "imitation" / "full" / "train_stats.json",
-        device="cpu",
-    )
+    record = _evaluate(scene_dir, out, config=config, stats_json=scene_dir / "imitation" / "full" / "train_stats.json")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["teacher"] == TEACHER and metrics["untrained"] is True
     assert metrics["n_views"] == 2 and metrics["n_clicks"] == 18  # test frames 0 and 8
@@ -134,40 +89,20 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
     assert len(record["timing"]["teacher_encode"]["all"]) == 1 and len(record["timing"]["decode"]["all"]) == 2
 
     out = tmp_path / "eval"
-    metrics = evaluate_segmentation(
-        scene_dir / "nerf" / "model.pt",
-        scene_dir / "poses" / "cameras.json",
-        scene_dir / "imitation" / "full" / "field.pt",
-        metrics_json=out / "metrics.json",
-        clicks_csv=out / "clicks.csv",
-        figure_png=out / "q.png",
-        dataset="synthetic",
-        scene="toy",
-        variant="full",
-        teacher_config=TeacherConfig(name=TEACHER),
-        config=config,
-        device="cpu",
-        teacher_timing_json=timing_json,
-    )
+    metrics = _evaluate(scene_dir, out, figure="q.png", config=config, teacher_timing_json=timing_json)
     assert set(metrics["timing_ms"]) == {"rgb_render", "teacher_encode", "imitation_encode_volume", "decode"}
     for step in ("rgb_render", "teacher_encode", "decode"):  # taken from the scene's record, not re-measured
         assert metrics["timing"][step] == record["timing"][step]
     assert metrics["timing_teacher"] == TEACHER and metrics["timing_teacher_untrained"] is True
 
     with pytest.raises(ValueError, match="render_size 40.*evaluation.render_size is 32"):
-        evaluate_segmentation(
-            scene_dir / "nerf" / "model.pt",
-            scene_dir / "poses" / "cameras.json",
-            scene_dir / "imitation" / "full" / "field.pt",
-            metrics_json=out / "m2.json",
-            clicks_csv=out / "c2.csv",
-            figure_png=out / "q2.png",
-            dataset="synthetic",
-            scene="toy",
-            variant="full",
-            teacher_config=TeacherConfig(name=TEACHER),
+        _evaluate(
+            scene_dir,
+            out,
+            figure="q2.png",
+            metrics="m2.json",
+            clicks="c2.csv",
             config=EvaluationConfig(render_size=32),
-            device="cpu",
             teacher_timing_json=timing_json,
         )
     assert not (out / "m2.json").exists()
@@ -190,18 +125,13 @@ def test_a_timing_teacher_with_weights_must_be_the_quality_teacher(scene_dir, tm
 
 def test_field_of_another_teacher_is_refused(scene_dir, tmp_path):
     with pytest.raises(ValueError, match="imitates teacher"):
-        evaluate_segmentation(
-            scene_dir / "nerf" / "model.pt",
-            scene_dir / "poses" / "cameras.json",
-            scene_dir / "imitation" / "full" / "field.pt",
-            metrics_json=tmp_path / "m.json",
-            clicks_csv=tmp_path / "c.csv",
-            figure_png=tmp_path / "q.png",
-            dataset="synthetic",
-            scene="toy",
-            variant="full",
+        _evaluate(
+            scene_dir,
+            tmp_path,
+            figure="q.png",
+            metrics="m.json",
+            clicks="c.csv",
             teacher_config=TeacherConfig(name="sam_untrained_tiny"),
-            device="cpu",
         )
 
 

@@ -8,67 +8,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.image import imsave
 
 from san.pipeline.report import curve_label, make_tables, plot_figures, table_outputs
 from san.report import ReportConfig
 from san.report.tables import ReportError, load_metrics
-
-SCENES = (("demo", "demo"), ("llff", "fern"))
-VARIANTS = ("full", "no_aug", "mesh")  # mesh only for demo/demo
-
-
-def _metrics(dataset, scene, variant, iou):
-    encode = "imitation_encode_mesh" if variant == "mesh" else "imitation_encode_volume"
-    imitation_ms = 4.0 if variant == "mesh" else 10.0
-    fps = {"original": 1000 / 60050, "imitation": 1000 / (50 + imitation_ms), "speedup": 60050 / (50 + imitation_ms)}
-    fps["imitation_mesh" if variant == "mesh" else "imitation_volume"] = fps["imitation"]
-    return {
-        "dataset": dataset,
-        "scene": scene,
-        "variant": variant,
-        "teacher": "sam_untrained_tiny",
-        "untrained": True,
-        "timing_teacher": "sam_vit_h_untrained",
-        "timing_teacher_untrained": True,
-        "device": "cpu",
-        "render_size": 128,
-        "n_views": 3,
-        "mask_iou": iou,
-        "feature_mse": 0.01 if variant == "full" else 0.02,
-        "feature_cosine": 0.9,
-        "iou_ceiling": 0.95,
-        "train_minutes": 2.5,
-        "timing_ms": {"rgb_render": 20.0, "teacher_encode": 60000.0, encode: imitation_ms, "decode": 30.0},
-        "fps": fps,
-    }
-
-
-@pytest.fixture
-def fake_results(tmp_path):
-    metrics, curves, iou = [], [], 0.7
-    for dataset, scene in SCENES:
-        base = tmp_path / "results" / dataset / scene
-        nerf_curve = base / "nerf" / "training_curve.csv"
-        nerf_curve.parent.mkdir(parents=True)
-        pd.DataFrame({"step": [0, 10, 20], "loss": [0.1, 0.05, 0.02], "psnr": [10, 15, 20]}).to_csv(
-            nerf_curve, index=False
-        )
-        curves.append(nerf_curve)
-        for variant in VARIANTS:
-            if variant == "mesh" and scene != "demo":
-                continue
-            iou += 0.05
-            folder = base / "evaluation" / variant
-            folder.mkdir(parents=True)
-            (folder / "metrics.json").write_text(json.dumps(_metrics(dataset, scene, variant, iou)))
-            imsave(folder / "qualitative.png", np.random.default_rng(0).random((20, 60, 3)))
-            metrics.append(folder / "metrics.json")
-            curve = base / "imitation" / variant / "training_curve.csv"
-            curve.parent.mkdir(parents=True)
-            pd.DataFrame({"step": [0, 5], "loss": [1.0, 0.5]}).to_csv(curve, index=False)
-            curves.append(curve)
-    return metrics, curves
+from tests.pipeline.conftest import figure_files
 
 
 def test_tables_rows_columns_and_untrained_label(fake_results, tmp_path):
@@ -152,16 +96,7 @@ def test_figures_exist(fake_results, tmp_path):
     metrics, curves = fake_results
     out = tmp_path / "figs"
     panels = [m.with_name("qualitative.png") for m in reversed(metrics)]  # matched by folder, any order
-    paths = plot_figures(
-        metrics,
-        curves,
-        out / "iou.png",
-        out / "timing.png",
-        out / "qual.png",
-        out / "curves.png",
-        panels,
-        ReportConfig(dpi=40),
-    )
+    paths = plot_figures(metrics, curves, *figure_files(out), panels, ReportConfig(dpi=40))
     assert [p.name for p in paths] == ["iou.png", "timing.png", "qual.png", "curves.png"]
     for p in paths:
         assert p.is_file() and p.stat().st_size > 1000

@@ -34,6 +34,24 @@ def write_tsv(path, rows, header="scene\tview\tx\ty\tlabel"):
     return path
 
 
+def segment_cli(scene_dir, out, *args, options=()):
+    """``san [options] segment --scene-dir SCENE_DIR ARGS --out OUT``: the exit code."""
+    return cli_main([*options, "segment", "--scene-dir", str(scene_dir), *args, "--out", str(out)])
+
+
+@pytest.fixture
+def ground_session(make_camera, make_square, mesh_renderer, features_fn):
+    """``ground_session(decoder) -> (scene, ground, session)``: :func:`make_scene`'s four views of a
+    subdivided 4x4 ground square at z = 0, drawn by the mesh renderer and decoded by ``decoder``."""
+
+    def build(decoder):
+        scene = make_scene(make_camera)
+        ground = make_square(4.0, 0.0, subdivisions=4)
+        return scene, ground, SegmentationSession(mesh_renderer(ground), features_fn, decoder, scene.frames)
+
+    return build
+
+
 def test_read_prompts_and_its_errors(tmp_path):
     good = write_tsv(tmp_path / "p.tsv", ["# a comment", "demo/a\t0\t10.5\t12.5\t1", "", "demo/a\t0\t30\t20\t0"])
     df = read_prompts(good)
@@ -82,12 +100,8 @@ def test_mesh_views_spread_over_training_views(make_camera):
     assert mesh_views(scene, 0, 1) == [0]
 
 
-def test_segment_scene_writes_masks_overlays_and_mesh(
-    tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn
-):
-    scene = make_scene(make_camera)
-    ground = make_square(4.0, 0.0, subdivisions=4)
-    session = SegmentationSession(mesh_renderer(ground), features_fn, disk_decoder, scene.frames)
+def test_segment_scene_writes_masks_overlays_and_mesh(tmp_path, ground_session, disk_decoder):
+    scene, ground, session = ground_session(disk_decoder)
     tsv = write_tsv(
         tmp_path / "p.tsv",
         [
@@ -125,7 +139,7 @@ def test_segment_scene_writes_masks_overlays_and_mesh(
 def test_cli_errors(tmp_path, make_camera, capsys):
     scene_dir = tmp_path / "results" / "demo" / "a"
     out = tmp_path / "out"
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out)])
+    code = segment_cli(scene_dir, out, "--view", "0", "--click", "1,1")
     err = capsys.readouterr().err
     assert (
         code == 1
@@ -137,43 +151,23 @@ def test_cli_errors(tmp_path, make_camera, capsys):
     (scene_dir / "nerf" / "model.pt").write_bytes(b"")
     (scene_dir / "imitation" / "full").mkdir(parents=True)
     (scene_dir / "imitation" / "full" / "field.pt").write_bytes(b"")
-    code = cli_main(
-        [
-            "segment",
-            "--scene-dir",
-            str(scene_dir),
-            "--view",
-            "0",
-            "--click",
-            "100,1",
-            "--click",
-            "2,2,0",
-            "--out",
-            str(out),
-        ]
-    )
+    code = segment_cli(scene_dir, out, "--view", "0", "--click", "100,1", "--click", "2,2,0")
     err = capsys.readouterr().err
     assert code == 1 and "click (100, 1) is outside the 64x48 image" in err
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "9", "--click", "1,1", "--out", str(out)])
+    code = segment_cli(scene_dir, out, "--view", "9", "--click", "1,1")
     assert code == 1 and "unknown view 9; demo/a has views 0..3" in capsys.readouterr().err
-    code = cli_main(
-        ["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out), "--export-mesh"]
-    )
+    code = segment_cli(scene_dir, out, "--view", "0", "--click", "1,1", "--export-mesh")
     assert code == 1 and "mesh/mesh_normalized.ply (made by rule extract_mesh)" in capsys.readouterr().err
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--out", str(out)])
+    code = segment_cli(scene_dir, out)
     assert code == 1 and "give --view and at least one --click" in capsys.readouterr().err
-    code = cli_main(["segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1", "--out", str(out)])
+    code = segment_cli(scene_dir, out, "--view", "0", "--click", "1")
     assert code == 1 and "expected X,Y or X,Y,LABEL" in capsys.readouterr().err
 
 
-def test_segment_scene_labels_an_untrained_teacher(
-    tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn
-):
+def test_segment_scene_labels_an_untrained_teacher(tmp_path, ground_session, disk_decoder):
     from types import SimpleNamespace
 
-    scene = make_scene(make_camera)
-    ground = make_square(4.0, 0.0, subdivisions=4)
-    session = SegmentationSession(mesh_renderer(ground), features_fn, disk_decoder, scene.frames)
+    scene, ground, session = ground_session(disk_decoder)
     rows = read_prompts(write_tsv(tmp_path / "p.tsv", ["demo/a\t0\t32.5\t24.5\t1"]))
     info = SimpleNamespace(name="sam_untrained_tiny", untrained=True)
     out = tmp_path / "out"
@@ -182,52 +176,22 @@ def test_segment_scene_labels_an_untrained_teacher(
         assert record["teacher"] == "sam_untrained_tiny" and record["untrained"] is True
 
 
-def test_segment_prompts_on_the_rule_files_of_a_trained_scene(tmp_path, caplog):
+def test_segment_prompts_on_the_rule_files_of_a_trained_scene(scene_dir, tmp_path, caplog):
     """Rule segment_prompts end to end on a tiny trained scene (a real NeRF and field, the toy
     teacher the field records): inputs and output passed by name, outputs beside summary.json."""
-    from san.cameras import intrinsics_matrix
-    from san.encodings.config import HashGridConfig
-    from san.fields.config import NeRFFieldConfig, SemanticFieldConfig
-    from san.imitation.config import FeatureHeadConfig
-    from san.imitation.model import ImitationModel, save_imitation
-    from san.models.config import NeRFConfig
-    from san.models.nerf import NeRFModel, save_nerf
     from san.pipeline.segment import segment_prompts
-    from san.rendering.config import SamplerConfig
-    from san.rendering.samplers import SceneSpace
     from san.teachers import ToyMultiScaleTeacher
 
-    K = intrinsics_matrix(40.0, 40.0, 20.0, 15.0)
-    frames = []
-    for i in range(3):
-        c2w = np.eye(4)
-        c2w[0, 3] = 0.05 * i
-        frames.append(Frame(f"/nowhere/img_{i}.png", Camera(c2w, K, 40, 30), split="test" if i == 2 else "train"))
-    scene = Scene(tuple(frames), "forward_facing", 1.0, 5.0, Normalization.identity())
-    save_scene(scene, tmp_path / "cameras.json")
-    grid = HashGridConfig(num_levels=2, features_per_level=2, log2_hashmap_size=8)
-    config = NeRFConfig(
-        field=NeRFFieldConfig(grid=grid), sampler=SamplerConfig(kind="uniform", num_samples=4), backend="torch"
-    )
-    save_nerf(NeRFModel(config, SceneSpace.from_scene(scene), "cpu"), tmp_path / "model.pt")
     info = ToyMultiScaleTeacher().info
-    field = ImitationModel(
-        SemanticFieldConfig(num_levels=2, features_per_level=2, log2_hashmap_size=8, max_resolution=16),
-        FeatureHeadConfig(width=8, layers=1),
-        info.feature_shapes,
-        info.input_size,
-        backend="torch",
-    )
-    save_imitation(field, tmp_path / "field.pt", {"teacher": info.name})
     tsv = write_tsv(tmp_path / "p.tsv", ["demo/a\t1\t20.5\t15.5\t1", "demo/b\t0\t1\t1\t1"])
     out = tmp_path / "segmentation" / "full"
     caplog.set_level("INFO", logger="san")
     entries = segment_prompts(
         tsv,
         "demo/a",
-        cameras=tmp_path / "cameras.json",
-        model=tmp_path / "model.pt",
-        field=tmp_path / "field.pt",
+        cameras=scene_dir / "poses" / "cameras.json",
+        model=scene_dir / "nerf" / "model.pt",
+        field=scene_dir / "imitation" / "full" / "field.pt",
         summary=out / "summary.json",
         export_mesh=False,
         device="cpu",
@@ -257,21 +221,7 @@ def test_cli_bad_model_file_and_unknown_teacher_are_one_line_errors(tmp_path, ca
     data = (scene_dir / "nerf" / "model.pt").read_bytes()
     (scene_dir / "nerf" / "model.pt").write_bytes(data[: len(data) // 2])  # truncated copy
     out = tmp_path / "out"
-    code = cli_main(
-        [
-            "segment",
-            "--scene-dir",
-            str(scene_dir),
-            "--view",
-            "0",
-            "--click",
-            "1,1",
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-        ]
-    )
+    code = segment_cli(scene_dir, out, "--view", "0", "--click", "1,1", "--device", "cpu")
     err = capsys.readouterr().err
     # Issue 17, item 4: the command says what it is doing before the (one-line) error.
     assert "segment: demo/a: loading the NeRF, the imitation field and the teacher's decoder (device cpu" in err
@@ -279,26 +229,9 @@ def test_cli_bad_model_file_and_unknown_teacher_are_one_line_errors(tmp_path, ca
     error = err[err.index("san segment: error: ") :]
     assert error.startswith(f"san segment: error: {scene_dir / 'nerf' / 'model.pt'}: cannot read NeRF model")
     # -q: warnings and errors only
-    assert (
-        cli_main(["-q", "segment", "--scene-dir", str(scene_dir), "--view", "0", "--click", "1,1", "--out", str(out)])
-        == 1
-    )
+    assert segment_cli(scene_dir, out, "--view", "0", "--click", "1,1", options=["-q"]) == 1
     assert capsys.readouterr().err.startswith("san segment: error: ")
-    code = cli_main(
-        [
-            "segment",
-            "--scene-dir",
-            str(scene_dir),
-            "--view",
-            "0",
-            "--click",
-            "1,1",
-            "--out",
-            str(out),
-            "--teacher",
-            "sam_vit_q",
-        ]
-    )
+    code = segment_cli(scene_dir, out, "--view", "0", "--click", "1,1", "--teacher", "sam_vit_q")
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("san segment: error: unknown teacher 'sam_vit_q'") and "Traceback" not in err
 
@@ -330,10 +263,8 @@ def test_b2_11_empty_and_total_selections_are_recorded_not_crashed(tmp_path):
     assert len(trimesh.load(out / "segment_rest.ply", force="mesh").faces) == len(mesh.faces)
 
 
-def test_b2_11_click_on_the_sky_end_to_end(tmp_path, make_camera, make_square, mesh_renderer, features_fn):
-    scene = make_scene(make_camera)
-    ground = make_square(4.0, 0.0, subdivisions=4)
-    session = SegmentationSession(mesh_renderer(ground), features_fn, _empty_decoder, scene.frames)
+def test_b2_11_click_on_the_sky_end_to_end(tmp_path, ground_session):
+    scene, ground, session = ground_session(_empty_decoder)
     rows = read_prompts(write_tsv(tmp_path / "p.tsv", ["demo/a\t0\t32.5\t24.5\t1"]))
     out = tmp_path / "out"
     entries = segment_scene(session, scene, rows, out, "demo/a", mesh=ground, views_for_mesh=2)
@@ -344,15 +275,11 @@ def test_b2_11_click_on_the_sky_end_to_end(tmp_path, make_camera, make_square, m
     assert json.loads((out / "summary.json").read_text())["objects"][0]["mesh"]["empty"] == ["segment"]
 
 
-def test_segment_scene_writes_textured_objects_cut_from_the_scene_texture(
-    tmp_path, make_camera, make_square, mesh_renderer, disk_decoder, features_fn
-):
+def test_segment_scene_writes_textured_objects_cut_from_the_scene_texture(tmp_path, ground_session, disk_decoder):
     from san.mesh.export import write_textured_scene
     from san.mesh.texture import bake_texture
 
-    scene = make_scene(make_camera)
-    ground = make_square(4.0, 0.0, subdivisions=4)
-    session = SegmentationSession(mesh_renderer(ground), features_fn, disk_decoder, scene.frames)
+    scene, ground, session = ground_session(disk_decoder)
     textured = bake_texture(ground, lambda p, d: (0.5 + 0.1 * p).clamp(0, 1), None, size=64, dilation=2, view="normal")
     mesh_dir = tmp_path / "mesh"
     write_textured_scene(textured, scene.normalization, mesh_dir)

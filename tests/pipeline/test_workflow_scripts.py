@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import logging
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +15,7 @@ from snakemake.iocontainers import Namedlist, Wildcards
 
 from san.pipeline.report import table_outputs
 
+pytestmark = pytest.mark.usefixtures("restore_root_logging")  # run_rule reconfigures the root logger
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((REPO / "workflow" / "scripts").glob("*.py"))
 
@@ -36,18 +36,6 @@ class Files:
 
     def items(self):
         return self._named.items()
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
 
 
 def _stage_imports(script: Path) -> list[tuple[str, str]]:
