@@ -40,13 +40,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from san.utils.io import atomic_folder
 
 FORMAT_VERSION = 1
 PROMPTS_FILE = "prompts.json"
@@ -300,10 +300,7 @@ def write_layout(
         ``folder`` as a :class:`Path`.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    tmp.chmod(0o755)
-    try:
+    with atomic_folder(folder) as tmp:
         entries = []
         for t in tasks:
             for v in t.targets:
@@ -329,14 +326,6 @@ def write_layout(
             data["surface_distance"] = float(surface_distance)
         (tmp / PROMPTS_FILE).write_text(json.dumps(data, indent=1) + "\n")
         read_layout(tmp)  # what we write must read back
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, old / folder.name)
-            shutil.rmtree(old)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return folder
 
 
@@ -388,16 +377,7 @@ def mask_to_points(mask: np.ndarray, n: int = 8, depth_fraction: float = 0.3, mi
         inner = m
     ys, xs = np.nonzero(inner)
     pts = np.stack([xs, ys], axis=1).astype(np.float64) + 0.5
-    first = np.array(mask_to_click(m))
-    chosen = [int(np.argmin(((pts - first) ** 2).sum(1)))]
-    dist = ((pts - pts[chosen[0]]) ** 2).sum(1)
-    while len(chosen) < min(n, len(pts)):
-        k = int(np.argmax(dist))
-        if dist[k] <= 0:
-            break
-        chosen.append(k)
-        dist = np.minimum(dist, ((pts - pts[k]) ** 2).sum(1))
-    return pts[chosen]
+    return _farthest_points(pts, np.array(mask_to_click(m)), n)
 
 
 def scribble_to_points(scribble: np.ndarray, n: int = 5) -> np.ndarray:
@@ -416,8 +396,14 @@ def scribble_to_points(scribble: np.ndarray, n: int = 5) -> np.ndarray:
     if len(xs) == 0 or n < 1:
         return np.zeros((0, 2))
     pts = np.stack([xs, ys], axis=1).astype(np.float64) + 0.5
-    centroid = pts.mean(axis=0)
-    chosen = [int(np.argmin(((pts - centroid) ** 2).sum(1)))]
+    return _farthest_points(pts, pts.mean(axis=0), n)
+
+
+def _farthest_points(pts: np.ndarray, start: np.ndarray, n: int) -> np.ndarray:
+    """Farthest-point sampling of up to ``n`` of ``pts`` (``Kx2``, K >= 1): first the point nearest
+    ``start`` (``(2,)``), then each time the point farthest (Euclidean) from those chosen; ties go to
+    the smallest index; stops early when only chosen points are left."""
+    chosen = [int(np.argmin(((pts - start) ** 2).sum(1)))]
     dist = ((pts - pts[chosen[0]]) ** 2).sum(1)
     while len(chosen) < min(n, len(pts)):
         k = int(np.argmax(dist))

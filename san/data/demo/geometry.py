@@ -43,6 +43,33 @@ def _quadratic_roots(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor):
     return torch.minimum(t0, t1), torch.maximum(t0, t1), real
 
 
+def _nearest_in_slab(o, d, t0, t1, real, z_lo: float, z_hi: float) -> torch.Tensor:
+    """The nearer of the valid roots ``t0``, ``t1`` (``N``) whose hit point has ``z_lo <= z <= z_hi``."""
+    sides = []
+    for t in (t0, t1):
+        z = o[:, 2] + t * d[:, 2]
+        sides.append(_valid(t, real & (z >= z_lo) & (z <= z_hi)))
+    return torch.minimum(*sides)
+
+
+def _disk(o: torch.Tensor, d: torch.Tensor, z: float, radius: float) -> torch.Tensor:
+    """Hit distance (``N``, ``inf`` for a miss) of the disk ``x^2 + y^2 <= radius^2`` in the plane ``z``."""
+    safe_dz = torch.where(d[:, 2].abs() < 1e-300, torch.full_like(d[:, 2], 1e-300), d[:, 2])
+    t = (z - o[:, 2]) / safe_dz
+    x, y = o[:, 0] + t * d[:, 0], o[:, 1] + t * d[:, 1]
+    return _valid(t, x * x + y * y <= radius * radius)
+
+
+def cylinder_side(o: torch.Tensor, d: torch.Tensor, radius: float, z_lo: float, z_hi: float) -> torch.Tensor:
+    """Hit distance (``N``, ``inf`` for a miss) of the open tube ``x^2 + y^2 = radius^2``,
+    ``z_lo <= z <= z_hi`` (no caps); rays parallel to the axis miss it."""
+    a = d[:, 0] ** 2 + d[:, 1] ** 2
+    b = o[:, 0] * d[:, 0] + o[:, 1] * d[:, 1]
+    c = o[:, 0] ** 2 + o[:, 1] ** 2 - radius * radius
+    t0, t1, real = _quadratic_roots(a, b, c)
+    return _nearest_in_slab(o, d, t0, t1, real & (a > 1e-18), z_lo, z_hi)
+
+
 def intersect_sphere(o: torch.Tensor, d: torch.Tensor, radius: float):
     """Sphere of ``radius`` at the origin (also used from inside, for the dome)."""
     b = (o * d).sum(-1)
@@ -82,23 +109,8 @@ def normal_box(p: torch.Tensor, part: torch.Tensor, extents) -> torch.Tensor:
 
 def intersect_cylinder(o: torch.Tensor, d: torch.Tensor, radius: float, height: float):
     """Closed cylinder: side ``x^2 + y^2 = r^2`` for ``0 <= z <= height`` plus both caps."""
-    a = d[:, 0] ** 2 + d[:, 1] ** 2
-    b = o[:, 0] * d[:, 0] + o[:, 1] * d[:, 1]
-    c = o[:, 0] ** 2 + o[:, 1] ** 2 - radius * radius
-    t0, t1, real = _quadratic_roots(a, b, c)
-    real = real & (a > 1e-18)
-    sides = []
-    for t in (t0, t1):
-        z = o[:, 2] + t * d[:, 2]
-        sides.append(_valid(t, real & (z >= 0) & (z <= height)))
-    side = torch.minimum(*sides)
-    caps = []
-    for zc in (height, 0.0):
-        safe_dz = torch.where(d[:, 2].abs() < 1e-300, torch.full_like(a, 1e-300), d[:, 2])
-        t = (zc - o[:, 2]) / safe_dz
-        x, y = o[:, 0] + t * d[:, 0], o[:, 1] + t * d[:, 1]
-        caps.append(_valid(t, x * x + y * y <= radius * radius))
-    return _nearest([side, *caps])
+    side = cylinder_side(o, d, radius, 0.0, height)
+    return _nearest([side, _disk(o, d, height, radius), _disk(o, d, 0.0, radius)])
 
 
 def normal_cylinder(p: torch.Tensor, part: torch.Tensor, radius: float, height: float) -> torch.Tensor:
@@ -118,17 +130,8 @@ def intersect_cone(o: torch.Tensor, d: torch.Tensor, radius: float, height: floa
     a = d[:, 0] ** 2 + d[:, 1] ** 2 - k2 * d[:, 2] ** 2
     b = o[:, 0] * d[:, 0] + o[:, 1] * d[:, 1] + k2 * w * d[:, 2]
     c = o[:, 0] ** 2 + o[:, 1] ** 2 - k2 * w * w
-    t0, t1, real = _quadratic_roots(a, b, c)
-    sides = []
-    for t in (t0, t1):
-        z = o[:, 2] + t * d[:, 2]
-        sides.append(_valid(t, real & (z >= 0) & (z <= height)))
-    side = torch.minimum(*sides)
-    safe_dz = torch.where(d[:, 2].abs() < 1e-300, torch.full_like(a, 1e-300), d[:, 2])
-    tb = -o[:, 2] / safe_dz
-    x, y = o[:, 0] + tb * d[:, 0], o[:, 1] + tb * d[:, 1]
-    base = _valid(tb, x * x + y * y <= radius * radius)
-    return _nearest([side, base])
+    side = _nearest_in_slab(o, d, *_quadratic_roots(a, b, c), 0.0, height)
+    return _nearest([side, _disk(o, d, 0.0, radius)])
 
 
 def normal_cone(p: torch.Tensor, part: torch.Tensor, radius: float, height: float) -> torch.Tensor:
@@ -142,10 +145,7 @@ def normal_cone(p: torch.Tensor, part: torch.Tensor, radius: float, height: floa
 
 def intersect_ground(o: torch.Tensor, d: torch.Tensor, radius: float):
     """The ground disk ``z = 0``, ``x^2 + y^2 <= radius^2`` (world frame), either side."""
-    safe_dz = torch.where(d[:, 2].abs() < 1e-300, torch.full_like(d[:, 2], 1e-300), d[:, 2])
-    t = -o[:, 2] / safe_dz
-    x, y = o[:, 0] + t * d[:, 0], o[:, 1] + t * d[:, 1]
-    t = _valid(t, x * x + y * y <= radius * radius)
+    t = _disk(o, d, 0.0, radius)
     return t, torch.zeros_like(t, dtype=torch.long)
 
 

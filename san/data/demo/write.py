@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +39,7 @@ from san.data.demo.layout import (
 )
 from san.data.demo.meshes import GROUND_RING_SPACING, surface_meshes
 from san.data.demo.render import GROUND_COLORS, render_demo_view
-from san.utils.io import atomic_write_json
+from san.utils.io import atomic_folder, atomic_write_json
 from san.utils.progress import Progress
 
 log = logging.getLogger("san")
@@ -156,18 +154,7 @@ def make_demo_scene(out_dir: str | os.PathLike, config: DemoSceneConfig = DemoSc
     Deterministic: the same ``config`` gives the same bytes.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    tmp.chmod(0o755)  # mkdtemp's 0700 would otherwise become out_dir's mode
-    try:
+    with atomic_folder(out_dir) as tmp:
         _write_scene(tmp, config)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / out_dir.name)
-            shutil.rmtree(old)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     log.info("make_demo_scene: %d views %dx%d -> %s", config.num_views, config.width, config.height, out_dir)
     return out_dir

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from san.data.demo.geometry import INF, T_MIN, _quadratic_roots, _valid, intersect_sphere
+from san.data.demo.geometry import INF, T_MIN, _valid, cylinder_side, intersect_sphere
 
 TORUS_STEPS = 96
 TORUS_EPS = 1e-7  # metres: a sphere-tracing step this close to the surface is a hit
@@ -86,16 +86,7 @@ def normal_torus(p: torch.Tensor, part: torch.Tensor, major: float, minor: float
 def intersect_capsule(o: torch.Tensor, d: torch.Tensor, radius: float, length: float):
     """Nearest hit of a capsule (see module docstring); ``part``: 0 side, 1 top cap, 2 bottom cap."""
     h = length / 2
-    a = d[:, 0] ** 2 + d[:, 1] ** 2
-    b = o[:, 0] * d[:, 0] + o[:, 1] * d[:, 1]
-    c = o[:, 0] ** 2 + o[:, 1] ** 2 - radius * radius
-    t0, t1, real = _quadratic_roots(a, b, c)
-    real = real & (a > 1e-18)
-    sides = []
-    for t in (t0, t1):
-        z = o[:, 2] + t * d[:, 2]
-        sides.append(_valid(t, real & (z >= -h) & (z <= h)))
-    candidates = [torch.minimum(*sides)]
+    candidates = [cylinder_side(o, d, radius, -h, h)]
     for zc in (h, -h):
         shift = torch.zeros(3, dtype=o.dtype, device=o.device)
         shift[2] = zc
