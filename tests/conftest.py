@@ -105,9 +105,56 @@ def workflow_dir(tmp_path) -> Path:
     return work
 
 
+@pytest.fixture
+def one_thread():
+    """One torch intra-op thread for the test, then the previous count: tests of many tiny tensor ops
+    run 5-20x faster so on a shared 2-core machine (OpenMP oversubscription stalls otherwise).
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def device() -> torch.device:
     return torch.device("cpu")
+
+
+# ------------------------------------------------------------------ tiny models
+
+
+def tiny_nerf_model(levels: int, log2_hashmap_size: int, max_resolution: int, proposal_log2_hashmap_size: int) -> dict:
+    """A tiny proposal-sampled NeRF's ``nerf.model`` section (for :func:`san.config.from_dict` with
+    :class:`san.models.config.NeRFConfig`): a ``levels``-level hash grid of 2 features per level,
+    16-wide MLPs, 8 samples after one 16-sample proposal network (2 levels, resolution 16), torch
+    backend."""
+    return {
+        "field": {
+            "grid": {
+                "num_levels": levels,
+                "features_per_level": 2,
+                "log2_hashmap_size": log2_hashmap_size,
+                "base_resolution": 4,
+                "max_resolution": max_resolution,
+            },
+            "hidden_dim": 16,
+            "color_hidden_dim": 16,
+        },
+        "sampler": {"num_samples": 8, "proposal_samples": [16]},
+        "proposals": [
+            {
+                "grid": {
+                    "num_levels": 2,
+                    "features_per_level": 2,
+                    "log2_hashmap_size": proposal_log2_hashmap_size,
+                    "max_resolution": 16,
+                },
+                "hidden_dim": 8,
+            }
+        ],
+        "backend": "torch",
+    }
 
 
 # ------------------------------------------------------------------ segmentation stand-ins

@@ -103,12 +103,8 @@ def ring_cameras(n: int = 8, radius: float = 2.0, size: tuple[int, int] = (40, 3
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """These tests run many tiny ops: one intra-op thread is 5-10x faster on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """These tests run many tiny ops: one intra-op thread (tests/conftest.py) is 5-10x faster."""
 
 
 @pytest.fixture

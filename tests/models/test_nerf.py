@@ -13,28 +13,9 @@ from san.models.config import NeRFConfig
 from san.models.nerf import NeRFModel, load_nerf, save_nerf
 from san.rendering.samplers import SceneSpace
 from san.rendering.volume import compute_weights
+from tests.conftest import tiny_nerf_model
 
-TINY = {
-    "field": {
-        "grid": {
-            "num_levels": 3,
-            "features_per_level": 2,
-            "log2_hashmap_size": 10,
-            "base_resolution": 4,
-            "max_resolution": 32,
-        },
-        "hidden_dim": 16,
-        "color_hidden_dim": 16,
-    },
-    "sampler": {"num_samples": 8, "proposal_samples": [16]},
-    "proposals": [
-        {
-            "grid": {"num_levels": 2, "features_per_level": 2, "log2_hashmap_size": 8, "max_resolution": 16},
-            "hidden_dim": 8,
-        }
-    ],
-    "backend": "torch",
-}
+TINY = tiny_nerf_model(levels=3, log2_hashmap_size=10, max_resolution=32, proposal_log2_hashmap_size=8)
 SPACES = {
     "forward_facing": SceneSpace("forward_facing", near=1.33, far=6.0, ndc_near=1.0, ndc_ax=1.6, ndc_ay=2.1),
     "unbounded": SceneSpace("unbounded", near=0.05, far=1000.0),

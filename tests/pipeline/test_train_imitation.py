@@ -27,12 +27,7 @@ from san.teachers import TeacherConfig, build_teacher
 TEACHER = "toy_multiscale_untrained"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny tensor ops
 
 
 @pytest.fixture(scope="module")

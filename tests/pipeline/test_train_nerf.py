@@ -17,38 +17,12 @@ import san.pipeline.train_nerf as tn
 from san.cameras import Camera, generate_rays, look_at
 from san.data.scene import Frame, Normalization, Scene, load_scene, save_scene
 from san.models.nerf import load_nerf
+from tests.conftest import tiny_nerf_model
 
-TINY_MODEL = {
-    "field": {
-        "grid": {
-            "num_levels": 4,
-            "features_per_level": 2,
-            "log2_hashmap_size": 12,
-            "base_resolution": 4,
-            "max_resolution": 64,
-        },
-        "hidden_dim": 16,
-        "color_hidden_dim": 16,
-    },
-    "sampler": {"num_samples": 8, "proposal_samples": [16]},
-    "proposals": [
-        {
-            "grid": {"num_levels": 2, "features_per_level": 2, "log2_hashmap_size": 10, "max_resolution": 16},
-            "hidden_dim": 8,
-        }
-    ],
-    "backend": "torch",
-}
+TINY_MODEL = tiny_nerf_model(levels=4, log2_hashmap_size=12, max_resolution=64, proposal_log2_hashmap_size=10)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids OpenMP oversubscription stalls
-    (20x slower steps measured with 2 threads while another job holds a core)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny tensor ops
 
 
 TINY = {"steps": 6, "rays_per_batch": 64, "checkpoint_every": 3, "log_every": 2, "eval_chunk": 256, "model": TINY_MODEL}

@@ -32,14 +32,7 @@ from san.rendering.mesh_raycast import (
     shares_origin,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Many small tensor ops: one intra-op thread is much faster on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny tensor ops
 
 
 def camera_rays(eye, target, width=32, height=24, f=30.0) -> RayBundle:
