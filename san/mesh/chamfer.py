@@ -127,6 +127,22 @@ def chamfer_points(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"symmetric": 0.5 * (a_to_b + b_to_a), "a_to_b": a_to_b, "b_to_a": b_to_a}
 
 
+def _chamfer_record(d: dict, diag: float, bar: float) -> dict:
+    """The report's Chamfer figures from :func:`chamfer_points`' ``d``: the three distances (scene
+    units), their symmetric part as a fraction of the box diagonal ``diag``, and whether that
+    fraction is within ``bar``."""
+    fraction = d["symmetric"] / diag
+    return {
+        "chamfer_symmetric": d["symmetric"],
+        "chamfer_mesh_to_gt": d["a_to_b"],
+        "chamfer_gt_to_mesh": d["b_to_a"],
+        "chamfer_fraction": fraction,
+        "bbox_diag": float(diag),
+        "bar": float(bar),
+        "passed": bool(fraction <= bar),
+    }
+
+
 def chamfer_distance(
     mesh_a: trimesh.Trimesh, mesh_b: trimesh.Trimesh, n_samples: int = 100_000, region=None, seed: int = 0
 ) -> dict[str, float]:
@@ -229,15 +245,8 @@ def evaluate_against_ground_truth(
         if len(pb) == 0:
             raise ValueError("no ground-truth sample inside the region is seen by the ground-truth views")
     d = {**chamfer_points(pa, pb), "n_a": int(len(pa)), "n_b": int(len(pb))}
-    fraction = d["symmetric"] / bbox_diag
     return {
-        "chamfer_symmetric": d["symmetric"],
-        "chamfer_mesh_to_gt": d["a_to_b"],
-        "chamfer_gt_to_mesh": d["b_to_a"],
-        "chamfer_fraction": fraction,
-        "bbox_diag": float(bbox_diag),
-        "bar": float(bar),
-        "passed": bool(fraction <= bar),
+        **_chamfer_record(d, bbox_diag, bar),
         "region": None if region is None else _as_box(region).tolist(),
         "n_samples_mesh": d["n_a"],
         "n_samples_gt": d["n_b"],
@@ -378,16 +387,8 @@ def evaluate_scene_against_ground_truth(
         raise ValueError("evaluate_scene_against_ground_truth: no mesh or ground-truth sample inside the cameras' view")
     region = np.stack([pb_in.min(axis=0), pb_in.max(axis=0)])
     diag = float(np.linalg.norm(region[1] - region[0]))
-    d = chamfer_points(pa_in, pb_in)
-    fraction = d["symmetric"] / diag
     return {
-        "chamfer_symmetric": d["symmetric"],
-        "chamfer_mesh_to_gt": d["a_to_b"],
-        "chamfer_gt_to_mesh": d["b_to_a"],
-        "chamfer_fraction": fraction,
-        "bbox_diag": diag,
-        "bar": float(bar),
-        "passed": bool(fraction <= bar),
+        **_chamfer_record(chamfer_points(pa_in, pb_in), diag, bar),
         "region": region.tolist(),
         "view_fraction": float(view_fraction),
         "n_samples_mesh": int(len(pa_in)),

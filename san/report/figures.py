@@ -114,6 +114,20 @@ def _fit(mask, image: np.ndarray):
     return resize_mask(mask, (image.shape[1], image.shape[0]))
 
 
+def _plot_clicks(ax, prompts, markersize: float) -> None:
+    """Draw ``Kx3`` clicks ``(x, y, label)`` (pixel-centre coordinates) on an ``imshow`` axis as
+    stars: lime for positive, red for negative labels."""
+    for x, y, label in np.asarray(prompts):
+        ax.plot(
+            [x - 0.5],
+            [y - 0.5],
+            marker="*",
+            markersize=markersize,
+            color="lime" if label > 0 else "red",
+            markeredgecolor="black",
+        )
+
+
 def benchmark_figure(
     rows: Sequence[dict], title: str, path: str | os.PathLike, dpi: int = 110, panel_inches: float = 2.9
 ) -> Path:
@@ -136,17 +150,8 @@ def benchmark_figure(
         ref, tgt = np.asarray(row["reference_image"]), np.asarray(row["target_image"])
         ax = axes[r, 0]
         ax.imshow(ref, interpolation="nearest")
-        for x, y, label in np.asarray(
-            row["reference_prompts"] if row["reference_prompts"] is not None else np.zeros((0, 3))
-        ):
-            ax.plot(
-                [x - 0.5],
-                [y - 0.5],
-                marker="*",
-                markersize=14,
-                color="lime" if label > 0 else "red",
-                markeredgecolor="black",
-            )
+        if row["reference_prompts"] is not None:
+            _plot_clicks(ax, row["reference_prompts"], markersize=14)
         ax.set_title(f"{row['task']}: click in {row['reference_view']}", fontsize=9)
         held = "held out" if row.get("target_held_out") else "training view"
         for c, (name, key, colour) in enumerate(
@@ -165,15 +170,7 @@ def benchmark_figure(
             else:
                 _outline(ax, mask, colour)
             if key != "gt" and row.get("target_prompts") is not None:
-                for x, y, label in np.asarray(row["target_prompts"]):
-                    ax.plot(
-                        [x - 0.5],
-                        [y - 0.5],
-                        marker="*",
-                        markersize=9,
-                        color="lime" if label > 0 else "red",
-                        markeredgecolor="black",
-                    )
+                _plot_clicks(ax, row["target_prompts"], markersize=9)
             iou = row.get(f"{key}_iou")
             text = (
                 f"{name}\n{row['target_view']} ({held})"

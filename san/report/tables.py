@@ -342,6 +342,19 @@ def load_benchmarks(
     )
 
 
+# benchmark_per_task's per-task figures, in column order; a scene's "mean" row averages them over its tasks
+_TASK_FIGURES = (
+    "iou",
+    "iou_pooled",
+    "accuracy",
+    "reference_iou",
+    "teacher_iou",
+    "teacher_iou_pooled",
+    "teacher_accuracy",
+    "mesh_surface_iou",
+)
+
+
 def benchmark_per_task(
     paths: Sequence[str | os.PathLike], teacher_paths: Sequence[str | os.PathLike] = ()
 ) -> tuple[pd.DataFrame, str]:
@@ -390,19 +403,7 @@ def benchmark_per_task(
         rows += scene_rows
         if scene_rows:
             g = pd.DataFrame(scene_rows)
-            mean = {
-                c: g[c].mean()
-                for c in (
-                    "iou",
-                    "iou_pooled",
-                    "accuracy",
-                    "reference_iou",
-                    "teacher_iou",
-                    "teacher_iou_pooled",
-                    "teacher_accuracy",
-                    "mesh_surface_iou",
-                )
-            }
+            mean = {c: g[c].mean() for c in _TASK_FIGURES}
             mean["iou_pooled"] = _num(m["imitation"].get("iou_pooled"))
             mean["teacher_iou_pooled"] = _num(teacher_fig.get("iou_pooled"))
             rows.append(
@@ -426,14 +427,7 @@ def benchmark_per_task(
         "reference_view",
         "targets",
         "held_out",
-        "iou",
-        "iou_pooled",
-        "accuracy",
-        "reference_iou",
-        "teacher_iou",
-        "teacher_iou_pooled",
-        "teacher_accuracy",
-        "mesh_surface_iou",
+        *_TASK_FIGURES,
     ]
     table = pd.DataFrame(rows, columns=columns)
     note = UNTRAINED_NOTE.format(names=", ".join(sorted(untrained))) if untrained else ""
