@@ -61,6 +61,18 @@ def _shared(sub: str, root: Path = SHARED_DATA) -> Path:
     return path
 
 
+def load_script(relative: str):
+    """The checkout's script ``relative`` (``"scripts/convert_benchmark.py"``) imported as a module
+    named after its file, without running its ``__main__`` block."""
+    import importlib.util
+
+    path = REPO / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def fern_dir() -> Path:
     """``../shared/data/llff_fern/fern``: poses_bounds.npy, images_8, sparse/0/cameras.bin."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,16 +10,12 @@ import pytest
 from PIL import Image
 
 from san.data.gt_layout import read_layout
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "convert_benchmark.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def convert():
-    spec = importlib.util.spec_from_file_location("convert_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/convert_benchmark.py")
 
 
 def png(path: Path, array: np.ndarray) -> None:

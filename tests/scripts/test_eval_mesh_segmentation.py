@@ -1,21 +1,15 @@
 """The bar script of issue 7 (a): its IoU formula and its notion of an observed surface."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "eval_mesh_segmentation.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("eval_mesh_segmentation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/eval_mesh_segmentation.py")
 
 
 def test_face_area_iou_hand_computed(script):

@@ -1,23 +1,17 @@
 """``scripts/train_procedural_teacher.py`` end to end on a tiny CPU configuration: every output
 written, the model card's digest is the weights file's, and ``--eval-only`` re-measures them."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from san.utils.io import sha256_file
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_procedural_teacher.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("train_procedural_teacher", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/train_procedural_teacher.py")
 
 
 TINY = [
