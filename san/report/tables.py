@@ -64,6 +64,19 @@ REQUIRED_KEYS = (
 )
 
 
+def _read_record(p: Path, required, what: str) -> dict:
+    """The JSON object in ``p``; :class:`ReportError` naming ``p`` when it cannot be read (``what``
+    says what it should hold) or lacks any of the ``required`` keys."""
+    try:
+        m = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ReportError(f"{p}: cannot read {what} ({e})") from e
+    missing = [k for k in required if k not in m]
+    if missing:
+        raise ReportError(f"{p}: missing key(s) {missing}")
+    return m
+
+
 def load_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """One row per ``metrics.json`` (explicit list), nested timings flattened.
 
@@ -74,13 +87,7 @@ def load_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     rows = []
     for p in paths:
         p = Path(p)
-        try:
-            m = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ReportError(f"{p}: cannot read metrics ({e})") from e
-        missing = [k for k in REQUIRED_KEYS if k not in m]
-        if missing:
-            raise ReportError(f"{p}: missing key(s) {missing}")
+        m = _read_record(p, REQUIRED_KEYS, "metrics")
         row = {
             "dataset": m["dataset"],
             "scene": m["scene"],
@@ -276,14 +283,7 @@ BENCHMARK_FIGURES = (
 
 
 def _read_benchmark(p: Path) -> dict:
-    try:
-        m = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ReportError(f"{p}: cannot read benchmark metrics ({e})") from e
-    missing = [k for k in BENCHMARK_REQUIRED if k not in m]
-    if missing:
-        raise ReportError(f"{p}: missing key(s) {missing}")
-    return m
+    return _read_record(p, BENCHMARK_REQUIRED, "benchmark metrics")
 
 
 TEACHER_KEYS = ("teacher_on_rgb", "teacher_iou_vs_gt", "teacher_accuracy_vs_gt")

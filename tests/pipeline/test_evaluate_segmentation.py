@@ -13,6 +13,7 @@ from san.pipeline.evaluate_segmentation import evaluate_segmentation
 from san.pipeline.report import make_tables, table_outputs
 from san.pipeline.time_teacher import time_teacher
 from san.teachers import TeacherConfig
+from tests.conftest import load_script
 from tests.pipeline.conftest import TEACHER
 
 
@@ -31,6 +32,20 @@ def _evaluate(scene_dir, out, figure="qualitative.png", metrics="metrics.json", 
         variant="full",
         device="cpu",
         **kwargs,
+    )
+
+
+def _time_teacher(scene_dir, out_json, config):
+    """Rule time_teacher on ``scene_dir`` (synthetic/toy) with the toy teacher."""
+    return time_teacher(
+        scene_dir / "nerf" / "model.pt",
+        scene_dir / "poses" / "cameras.json",
+        out_json,
+        "synthetic",
+        "toy",
+        TeacherConfig(name=TEACHER),
+        config,
+        device="cpu",
     )
 
 
@@ -73,16 +88,7 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
         timing_encode_repeats=1,
     )
     timing_json = tmp_path / "teacher_timing.json"
-    record = time_teacher(
-        scene_dir / "nerf" / "model.pt",
-        scene_dir / "poses" / "cameras.json",
-        timing_json,
-        "synthetic",
-        "toy",
-        TeacherConfig(name=TEACHER),
-        config,
-        device="cpu",
-    )
+    record = _time_teacher(scene_dir, timing_json, config)
     assert set(record["timing"]) == {"rgb_render", "teacher_encode", "decode"}
     assert record["timing_teacher"] == TEACHER and record["timing_teacher_untrained"] is True
     assert record["image_hw"] == [30, 40] and record["view"] == "img_000"
@@ -110,16 +116,7 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
 
 def test_a_timing_teacher_with_weights_must_be_the_quality_teacher(scene_dir, tmp_path):
     with pytest.raises(ValueError, match="must be an untrained one"):
-        time_teacher(
-            scene_dir / "nerf" / "model.pt",
-            scene_dir / "poses" / "cameras.json",
-            tmp_path / "t.json",
-            "synthetic",
-            "toy",
-            TeacherConfig(name=TEACHER),
-            EvaluationConfig(render_size=40, timing_teacher="sam_vit_b"),
-            device="cpu",
-        )
+        _time_teacher(scene_dir, tmp_path / "t.json", EvaluationConfig(render_size=40, timing_teacher="sam_vit_b"))
     assert not (tmp_path / "t.json").exists()
 
 
@@ -136,13 +133,7 @@ def test_field_of_another_teacher_is_refused(scene_dir, tmp_path):
 
 
 def test_click_latency_benchmark(scene_dir, tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_click_latency.py"
-    spec = importlib.util.spec_from_file_location("bench_click_latency", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/bench_click_latency.py")
     out = tmp_path / "latency.json"
     bench.main(
         [
