@@ -211,3 +211,21 @@ def test_missing_extra_gives_a_clear_error(monkeypatch):
 def test_info_kind_labels():
     info = TeacherInfo("sam3", 1008, ((256, 72, 72),), "/x/sam3.pt", "ab" * 32, kind="sam")
     assert info.label == "SAM weights" and not info.untrained
+
+
+def test_text_evaluation_protocol(small, image):
+    """Protocol step 7: texts decoded from teacher and imitated features; the teacher's own features
+    as the 'imitation' agree perfectly, perturbed ones less."""
+    from san.evaluation.protocol import evaluate_views, summarize, text_rows
+
+    rgb = image[0].permute(1, 2, 0)
+    own = [f[0] for f in small.encode(image)]
+    g = torch.Generator().manual_seed(0)
+    noisy = [f + 2.0 * f.std() * torch.randn(f.shape, generator=g) for f in own]
+    texts = ("a yellow bulldozer", "the ground")
+    same = summarize(evaluate_views(small, lambda v: rgb, lambda v: own, [0], grid=2, texts=texts))
+    assert same["text_iou"] == 1.0 and same["mask_iou"] == 1.0 and same["text_prompts"] == list(texts)
+    results = evaluate_views(small, lambda v: rgb, lambda v: noisy, [0], grid=2, texts=texts)
+    rows = text_rows(results)
+    assert [r["text"] for r in rows] == list(texts) and all(0.0 <= r["iou"] <= 1.0 for r in rows)
+    assert summarize(results)["text_iou"] < 1.0
