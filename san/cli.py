@@ -454,6 +454,9 @@ COMMANDS: list[Command] = [
   # two clicks on view 0 (the second one negative), and cut the object out of the mesh
   san segment --scene-dir results/demo/demo --view 0 --click 133.5,110.5 --click 60.5,80.5,0 \\
       --out results/demo/demo/segmentation/manual --export-mesh
+  # a text prompt (teachers with a text head: SAM 3), in view 0 and voted onto the mesh
+  san segment --scene-dir results_sam3/demo/demo --view 0 --text "a yellow bulldozer" \\
+      --out results_sam3/demo/demo/segmentation/text --export-mesh
   # every object of a prompts TSV, on the second GPU
   san segment --scene-dir results/demo/demo --prompts config/demo_prompts.tsv \\
       --out results/demo/demo/segmentation/batch --device cuda:1""",
