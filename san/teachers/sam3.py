@@ -38,6 +38,11 @@ map   shape (full size)      read by                   what it is
 5     256 x 72 x 72 (g)      point/box head            interactive neck scale 1 (image embedding)
 ====  =====================  ========================  ==================================
 
+With random weights maps 2 and 5 are identical: the package builds the interactive neck as a
+``deepcopy`` of the concept neck (``Sam3DualViTDetNeck(add_sam2_neck=True)``), so the untrained
+variants keep that initialisation (maps 3 and 4 still differ from 0 and 1 through ``conv_s0`` /
+``conv_s1``); a released checkpoint has two trained necks.
+
 The neck's fourth (0.5) scale is discarded by the package itself (``scalp=1``); position encodings
 are functions of the map size only and are recomputed by :meth:`decode`. ``conv_s0`` / ``conv_s1``
 (1x1 convolutions of the point/box decoder) are applied once per image by the package's own
