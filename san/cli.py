@@ -199,7 +199,13 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
         metavar="X,Y[,LABEL]",
         help="a click in pixels; LABEL 1 (default) positive, 0 negative; repeatable",
     )
-    p.add_argument("--prompts", default=None, help="prompts TSV (instead of --view/--click)")
+    p.add_argument(
+        "--text",
+        default=None,
+        metavar="TEXT",
+        help="a text (concept) prompt in --view, instead of clicks; needs a teacher with a text head (SAM 3)",
+    )
+    p.add_argument("--prompts", default=None, help="prompts TSV (instead of --view/--click/--text)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--variant", default="full", help="imitation variant (imitation/{variant}/field.pt)")
     _teacher_arguments(p)
@@ -214,16 +220,26 @@ def run_segment(args: argparse.Namespace) -> int:
     from san.interaction.session import SessionError
     from san.layout import MissingStageError
     from san.pipeline.segment import segment_scene_folder
+    from san.teachers.base import TeacherError
     from san.trained_scene import TeacherMismatchError
 
     scene_id = args.scene_id or "/".join(Path(args.scene_dir).resolve().parts[-2:])
     if args.prompts is not None:
-        if args.click or args.view is not None:
-            raise CommandError("give either --prompts or --view with --click, not both")
+        if args.click or args.view is not None or args.text is not None:
+            raise CommandError("give either --prompts or --view with --click/--text, not both")
         tsv = Path(args.prompts)
+    elif args.text is not None:
+        if args.view is None or args.click:
+            raise CommandError("give --view with --text, and no --click (a text prompt is an object of its own)")
+        if not args.text.strip() or "\t" in args.text or "\n" in args.text:
+            raise CommandError(f"--text {args.text!r}: give a non-empty text without tabs or newlines")
+        lines = ["\t".join([*PROMPT_COLUMNS, "text"]), "\t".join([scene_id, str(args.view), "", "", "", args.text])]
+        tsv = Path(args.out) / "prompts.tsv"
+        tsv.parent.mkdir(parents=True, exist_ok=True)
+        tsv.write_text("\n".join(lines) + "\n")
     else:
         if args.view is None or not args.click:
-            raise CommandError("give --view and at least one --click X,Y[,LABEL] (or --prompts TSV)")
+            raise CommandError("give --view and at least one --click X,Y[,LABEL] or a --text (or --prompts TSV)")
         lines = ["\t".join(PROMPT_COLUMNS)]
         for c in args.click:
             v = c.split(",")
@@ -246,7 +262,7 @@ def run_segment(args: argparse.Namespace) -> int:
             teacher=teacher,
             device=args.device,
         )
-    except (PromptError, MissingStageError, SessionError, TeacherMismatchError) as e:
+    except (PromptError, MissingStageError, SessionError, TeacherMismatchError, TeacherError) as e:
         raise CommandError(str(e)) from e
     for e in entries:
         mesh = f", mesh {e['mesh']['segment_faces']} faces" if "mesh" in e else ""
@@ -438,6 +454,9 @@ COMMANDS: list[Command] = [
   # two clicks on view 0 (the second one negative), and cut the object out of the mesh
   san segment --scene-dir results/demo/demo --view 0 --click 133.5,110.5 --click 60.5,80.5,0 \\
       --out results/demo/demo/segmentation/manual --export-mesh
+  # a text prompt (teachers with a text head: SAM 3), in view 0 and voted onto the mesh
+  san segment --scene-dir results_sam3/demo/demo --view 0 --text "a yellow bulldozer" \\
+      --out results_sam3/demo/demo/segmentation/text --export-mesh
   # every object of a prompts TSV, on the second GPU
   san segment --scene-dir results/demo/demo --prompts config/demo_prompts.tsv \\
       --out results/demo/demo/segmentation/batch --device cuda:1""",

@@ -70,3 +70,20 @@ def test_every_command_sets_up_logging_once_in_main(capsys):
     assert main(["schema", "-v"]) == 0  # after the command too; still one handler
     assert logging.getLogger().level == logging.DEBUG
     assert len([h for h in root.handlers if getattr(h, "_san_handler", False)]) == 1
+
+
+def test_segment_text_option(tmp_path, capsys):
+    """``--text`` writes a one-row prompts TSV with a text column (then fails here: no trained scene);
+    it needs --view and excludes --click and --prompts."""
+    from san.interaction.prompts import read_prompts
+
+    out = tmp_path / "out"
+    args = ["segment", "--scene-dir", str(tmp_path / "demo" / "demo"), "--view", "2", "--out", str(out)]
+    assert main([*args, "--text", "a red box"]) == 1  # the scene folder has no stage files
+    capsys.readouterr()
+    df = read_prompts(out / "prompts.tsv")
+    assert list(df["text"]) == ["a red box"] and list(df["view"]) == [2] and list(df["scene"]) == ["demo/demo"]
+    assert main([*args, "--text", "a red box", "--click", "3,4"]) == 1
+    assert "no --click" in capsys.readouterr().err
+    assert main(["segment", "--scene-dir", "x/y", "--text", "a dog", "--prompts", "p.tsv", "--out", str(out)]) == 1
+    assert "not both" in capsys.readouterr().err

@@ -34,6 +34,8 @@ class EvaluationConfig:
             single timed run is not warmed up (first-call allocations included).
         timing_encode_repeats: timed runs of the timing teacher's encoder.
         chunk: rays per chunk when rendering (``None``: the renderer's default).
+        text_prompts: texts decoded in every held-out view (protocol step 7; teachers with a text
+            head only, e.g. SAM 3); empty: no text evaluation.
     """
 
     render_size: int = 512
@@ -48,6 +50,7 @@ class EvaluationConfig:
     timing_encode_warmup: int = 2
     timing_encode_repeats: int = 5
     chunk: int | None = None
+    text_prompts: tuple[str, ...] = ()
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {

@@ -42,6 +42,15 @@ Protocol (this text is the reference; the README copies it)
    half-patch shift inverts (``sam_untrained_tiny`` on a fern photo at 128 px: 0.05 at the
    half-patch shift, 0.80 at a whole patch), while imitated features sit on the teacher's own grid.
 
+7. **Text prompts** (teachers with a text head, SAM 3): every text of ``evaluation.text_prompts``
+   (the prompt list of the config's scenes, e.g. ``["a yellow bulldozer", "the ground"]``) is decoded
+   in every held-out view from the teacher's features and from the imitated ones, by the same text
+   head; one mask per text (the union of the concept head's instances,
+   :class:`san.teachers.sam3.Sam3Teacher`); IoU as in 4 (two empty masks agree). Per view the mean
+   over texts, per scene the mean over views (``text_iou``); ``metrics.json``'s ``texts`` lists every
+   (view, text) pair with both mask areas. A
+   teacher without a text head with a non-empty list is an error.
+
 Untrained teachers (random weights, ``TeacherInfo.untrained``) are measured exactly the same way;
 every artifact records the flag and every table and figure says so.
 """
@@ -314,6 +323,8 @@ class ViewResult:
     feature_mse: float
     feature_cosine: float
     ceiling_ious: np.ndarray | None = None
+    text_ious: dict[str, float] | None = None
+    text_areas: dict[str, tuple[int, int]] | None = None
     image: np.ndarray | None = None
     teacher_masks: np.ndarray | None = field(default=None, repr=False)
     imitation_masks: np.ndarray | None = field(default=None, repr=False)
@@ -331,6 +342,7 @@ def evaluate_views(
     grid: int = 5,
     ceiling_shift: int | Callable[[tuple[int, int]], int] | None = None,
     keep: int = 3,
+    texts: Sequence[str] = (),
 ) -> list[ViewResult]:
     """Run the protocol on ``views`` with callbacks for the two renderers.
 
@@ -346,6 +358,7 @@ def evaluate_views(
         ceiling_shift: shift in pixels for the teacher shift ceiling, or a function of the image
             ``(H, W)`` giving it; ``None`` skips the ceiling.
         keep: keep the image and masks of the first ``keep`` views (for the qualitative figure).
+        texts: text prompts decoded in every view (protocol step 7).
 
     Returns:
         One :class:`ViewResult` per view, in order.
@@ -369,6 +382,16 @@ def evaluate_views(
         if ceiling_shift is not None:
             s = ceiling_shift((h, w)) if callable(ceiling_shift) else int(ceiling_shift)
             ceiling = shift_ceiling_ious(teacher, x[0].permute(1, 2, 0), clicks, s, reference_masks=t_masks)
+        text_ious, text_areas = None, None
+        if texts:
+            from san.teachers.base import Prompts
+
+            text_ious, text_areas = {}, {}
+            for text in texts:
+                a = teacher.decode(teacher_feats, Prompts(text=text), (h, w)).masks[0].cpu().numpy()
+                b = teacher.decode(imitated, Prompts(text=text), (h, w)).masks[0].cpu().numpy()
+                text_ious[text] = mask_iou(a, b)
+                text_areas[text] = (int(a.sum()), int(b.sum()))
         kept = pos < keep
         results.append(
             ViewResult(
@@ -383,6 +406,8 @@ def evaluate_views(
                 feature_mse=mse,
                 feature_cosine=cos,
                 ceiling_ious=ceiling,
+                text_ious=text_ious,
+                text_areas=text_areas,
                 image=x[0].permute(1, 2, 0).cpu().numpy() if kept else None,
                 teacher_masks=t_masks if kept else None,
                 imitation_masks=i_masks if kept else None,
@@ -395,7 +420,8 @@ def evaluate_views(
             results[-1].mask_iou,
             mse,
             cos,
-            "" if ceiling is None else f" | ceiling {ceiling.mean():.4f}",
+            ("" if ceiling is None else f" | ceiling {ceiling.mean():.4f}")
+            + ("" if not text_ious else f" | text IoU {np.mean(list(text_ious.values())):.4f}"),
         )
     return results
 
@@ -421,12 +447,40 @@ def click_rows(results: Sequence[ViewResult]) -> list[dict]:
     return rows
 
 
+TEXT_COLUMNS = ("view", "text", "iou", "teacher_area", "imitation_area")
+
+
+def text_rows(results: Sequence[ViewResult]) -> list[dict]:
+    """One row per (view, text) with the columns of :data:`TEXT_COLUMNS` (``metrics.json``'s ``texts``)."""
+    return [
+        {
+            "view": r.view,
+            "text": t,
+            "iou": iou,
+            "teacher_area": r.text_areas[t][0],
+            "imitation_area": r.text_areas[t][1],
+        }
+        for r in results
+        if r.text_ious
+        for t, iou in r.text_ious.items()
+    ]
+
+
 def summarize(results: Sequence[ViewResult]) -> dict:
     """Scene-level numbers: mean IoU (over views of per-view means), feature MSE / cosine, ceiling."""
     if not results:
         raise ValueError("summarize: no views were evaluated")
     ceilings = [r.ceiling_ious for r in results if r.ceiling_ious is not None]
+    texts = [r for r in results if r.text_ious]
+    text = {}
+    if texts:
+        text = {
+            "text_iou": float(np.mean([np.mean(list(r.text_ious.values())) for r in texts])),
+            "text_prompts": list(texts[0].text_ious),
+            "n_text_masks": int(sum(len(r.text_ious) for r in texts)),
+        }
     return {
+        **text,
         "mask_iou": float(np.mean([r.mask_iou for r in results])),
         "feature_mse": float(np.mean([r.feature_mse for r in results])),
         "feature_cosine": float(np.mean([r.feature_cosine for r in results])),
@@ -441,6 +495,7 @@ def summarize(results: Sequence[ViewResult]) -> dict:
                 "feature_mse": r.feature_mse,
                 "feature_cosine": r.feature_cosine,
                 "iou_ceiling": None if r.ceiling_ious is None else float(r.ceiling_ious.mean()),
+                **({"text_iou": float(np.mean(list(r.text_ious.values())))} if r.text_ious else {}),
             }
             for r in results
         ],

@@ -161,11 +161,14 @@ def _set_attrs(
 
 def _backbone_output(teacher: str, index: int, shape: Sequence[int], input_size: int) -> str:
     c, h, w = (int(v) for v in shape)
-    what = (
-        "SAM image encoder output (ViT + neck): the image embedding SAM's mask decoder reads"
-        if teacher.startswith("sam")
-        else f"output {index} of the teacher's backbone (Teacher.embed(x)[{index}])"
-    )
+    if teacher.startswith("sam3"):
+        from san.teachers.sam3 import MAP_MEANING  # a table only: the optional sam3 package is not imported
+
+        what = f"SAM 3 backbone map {index} of {len(MAP_MEANING)}: {MAP_MEANING[index]}"
+    elif teacher.startswith("sam"):
+        what = "SAM image encoder output (ViT + neck): the image embedding SAM's mask decoder reads"
+    else:
+        what = f"output {index} of the teacher's backbone (Teacher.embed(x)[{index}])"
     return f"{what}; {c} channels on a {h} x {w} grid over the padded {input_size} x {input_size} input (stride {input_size / h:g} px)"
 
 

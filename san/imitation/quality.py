@@ -71,7 +71,9 @@ def feature_quality(
     """Per view and mean: cosine similarity and MSE (per element) on the valid cells of each map.
 
     Returns:
-        ``{"cosine": mean over views and maps, "mse": mean, "per_view": [...], "seconds": ...}``.
+        ``{"cosine": mean over views and maps, "mse": mean, "per_map": [{"cosine", "mse"}] (mean over
+        views, per map), "per_view": [...], "seconds": ...}``; with several maps also
+        ``"cross_scale_mse"`` (:func:`cross_scale_error`, mean over views).
     """
     t0 = time.perf_counter()
     rows = []
@@ -79,6 +81,7 @@ def feature_quality(
         cam = v.camera
         pred = render_features(nerf, model, cam.c2w, cam.K, cam.width, cam.height, mesh=mesh)
         row = {"view": v.name, "maps": []}
+        cells_pred, cells_teacher = [], []
         for p, t in zip(pred, v.features):
             vh, vw = feature_camera(cam.K, cam.width, cam.height, model.input_size, t.shape[1:]).valid_hw
             a = p[:, :vh, :vw].reshape(p.shape[0], -1).T.cpu()
@@ -87,16 +90,57 @@ def feature_quality(
             row["maps"].append(
                 {"cosine": float(cos.mean()), "mse": float(((a - b) ** 2).mean()), "cells": int(a.shape[0])}
             )
+            cells_pred.append(a)
+            cells_teacher.append(b)
+        if len(pred) > 1:
+            row["cross_scale_mse"] = cross_scale_error(cells_pred, cells_teacher)
         row["cosine"] = float(np.mean([m["cosine"] for m in row["maps"]]))
         row["mse"] = float(np.mean([m["mse"] for m in row["maps"]]))
         rows.append(row)
-    return {
+    n_maps = len(rows[0]["maps"]) if rows else 0
+    out = {
         "cosine": float(np.mean([r["cosine"] for r in rows])) if rows else None,  # strict JSON: null, never NaN
         "mse": float(np.mean([r["mse"] for r in rows])) if rows else None,  # strict JSON: null, never NaN
+        "per_map": [
+            {
+                "cosine": float(np.mean([r["maps"][i]["cosine"] for r in rows])),
+                "mse": float(np.mean([r["maps"][i]["mse"] for r in rows])),
+            }
+            for i in range(n_maps)
+        ],
         "views": len(rows),
         "per_view": rows,
         "seconds": time.perf_counter() - t0,
     }
+    if n_maps > 1:
+        out["cross_scale_mse"] = float(np.mean([r["cross_scale_mse"] for r in rows]))
+    return out
+
+
+CROSS_SCALE_CELLS = 1024
+"""Cells drawn per map (seeded) for :func:`cross_scale_error`."""
+
+
+def cross_scale_error(preds: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], seed: int = 0) -> float:
+    """How far the imitation's cross-scale similarity structure is from the teacher's: the mean
+    over map pairs ``i < j`` of ``MSE(S_hat_ij, S_ij)`` (paper Eq. 11's term, :func:`similarity_map`)
+    on at most :data:`CROSS_SCALE_CELLS` seeded cells per map. The number the correlation loss
+    (and the ``no_corr`` ablation) should move.
+
+    Args:
+        preds, targets: per map ``s_i x C_i`` imitated / teacher features of the same cells.
+    """
+    from san.imitation.losses import similarity_map
+
+    g = torch.Generator().manual_seed(seed)
+    picks = [torch.randperm(p.shape[0], generator=g)[:CROSS_SCALE_CELLS] for p in preds]
+    errors = []
+    for i in range(len(preds)):
+        for j in range(i + 1, len(preds)):
+            s_hat = similarity_map(preds[i][picks[i]].float(), preds[j][picks[j]].float())
+            s = similarity_map(targets[i][picks[i]].float(), targets[j][picks[j]].float())
+            errors.append(float(((s_hat - s) ** 2).mean()))
+    return float(np.mean(errors))
 
 
 def evenly_spaced(items: Sequence[Any], n: int) -> list[int]:

@@ -79,15 +79,19 @@ def render_features(
                 "render_features: the model was trained with NeRF geometry features; this NeRF exposes none"
             )
     maps = []
+    shared: dict[tuple[int, int], tuple] = {}  # maps of one grid size (SAM 3: three pairs) share rays and geometry
     for i, ((c, _, _), (h, w)) in enumerate(zip(shapes, hws)):
-        cam = feature_camera(K, width, height, field.input_size, (h, w))
-        rays, index = feature_rays(torch.as_tensor(c2w, dtype=torch.float32), cam, distortion)
-        rays = rays.to(device)
-        if field.mesh_surface:
-            vertices, faces = mesh
-            geom = mesh_geometry(vertices.to(device), faces.to(device), rays, to_grid)
-        else:
-            geom = volume_geometry(nerf, rays, to_grid, max_samples, chunk, latent_fn)
+        if (h, w) not in shared:
+            cam = feature_camera(K, width, height, field.input_size, (h, w))
+            rays, index = feature_rays(torch.as_tensor(c2w, dtype=torch.float32), cam, distortion)
+            rays = rays.to(device)
+            if field.mesh_surface:
+                vertices, faces = mesh
+                geom = mesh_geometry(vertices.to(device), faces.to(device), rays, to_grid)
+            else:
+                geom = volume_geometry(nerf, rays, to_grid, max_samples, chunk, latent_fn)
+            shared[(h, w)] = (rays, index, geom)
+        rays, index, geom = shared[(h, w)]
         out = torch.empty(len(rays), c, device=device)
         for start in range(0, len(rays), chunk):
             out[start : start + chunk] = field(geom[start : start + chunk], i)

@@ -9,7 +9,16 @@ Format (config key ``segment.prompts``), ``#`` comments allowed::
 ``scene`` is the scene id ``dataset/name``; ``view`` the index of a frame in the scene's
 ``poses/cameras.json`` (file order, train and test frames alike); ``(x, y)`` pixels of that view
 (pixel centres at ``+0.5``); ``label`` 1 positive, 0 negative. The rows of one ``(scene, view)``
-are one object; an optional ``object`` column splits a view's rows into several objects. Every
+are one object; an optional ``object`` column splits a view's rows into several objects. An
+optional ``text`` column holds text (concept) prompts for teachers with a text head (SAM 3): a row
+with a text leaves ``x``, ``y`` and ``label`` empty, and is an object of its own (one text per
+``(scene, view, object)``)::
+
+    scene       view  x      y      label  object  text
+    demo/demo   3     40.5   60.5   1      a
+    demo/demo   3                          b       a yellow bulldozer
+
+Every
 row is checked before anything is rendered, and all problems are reported at once, each with its
 line number (unknown scene or view, click outside the image, bad label).
 
@@ -28,6 +37,7 @@ if TYPE_CHECKING:
     from san.data.scene import Scene
 
 PROMPT_COLUMNS = ("scene", "view", "x", "y", "label")
+OPTIONAL_COLUMNS = ("object", "text")
 
 
 class PromptError(ValueError):
@@ -48,14 +58,16 @@ def read_prompts(path: str | os.PathLike):
         raise PromptError(str(e)) from None
     df = sheet.frame()
     missing = [c for c in PROMPT_COLUMNS if c not in sheet.header]
+    columns = f"{', '.join(PROMPT_COLUMNS)}[, object][, text]"
     if missing:
-        raise PromptError(f"{path}: missing column(s) {missing}; columns are {', '.join(PROMPT_COLUMNS)}[, object]")
-    extra = [c for c in sheet.header if c not in (*PROMPT_COLUMNS, "object")]
+        raise PromptError(f"{path}: missing column(s) {missing}; columns are {columns}")
+    extra = [c for c in sheet.header if c not in (*PROMPT_COLUMNS, *OPTIONAL_COLUMNS)]
     if extra:
-        raise PromptError(f"{path}: unknown column(s) {extra}; columns are {', '.join(PROMPT_COLUMNS)}[, object]")
-    if "object" not in df.columns:
-        df["object"] = ""
-    df = df[[*PROMPT_COLUMNS, "object", "line"]]
+        raise PromptError(f"{path}: unknown column(s) {extra}; columns are {columns}")
+    for c in OPTIONAL_COLUMNS:
+        if c not in df.columns:
+            df[c] = ""
+    df = df[[*PROMPT_COLUMNS, *OPTIONAL_COLUMNS, "line"]]
     problems = []
     for i, row in df.iterrows():
         where = f"line {row['line']}"
@@ -63,6 +75,10 @@ def read_prompts(path: str | os.PathLike):
             int(row["view"])
         except ValueError:
             problems.append(f"{where}: view {row['view']!r} is not an integer")
+        if row["text"].strip():
+            if any(str(row[c]).strip() for c in ("x", "y", "label")):
+                problems.append(f"{where}: a text prompt leaves x, y and label empty")
+            continue
         for c in ("x", "y"):
             try:
                 if not np.isfinite(float(row[c])):
@@ -75,10 +91,20 @@ def read_prompts(path: str | os.PathLike):
         problems.append("no prompts")
     if problems:
         raise PromptError(f"{path}: " + "\n  ".join(problems))
+    df["text"] = df["text"].str.strip()
+    texts = df["text"] != ""
+    if texts.any():
+        per_object = df.groupby(["scene", "view", "object"])["text"].agg(lambda t: ((t != "").sum(), len(t)))
+        mixed = [k for k, (n_text, n) in per_object.items() if n_text and n > 1]
+        if mixed:
+            raise PromptError(
+                f"{path}: a text prompt is an object of its own; (scene, view, object) {mixed[0]} has other rows too "
+                "(give it its own object name)"
+            )
     df["view"] = df["view"].astype(int)
-    df["x"] = df["x"].astype(float)
-    df["y"] = df["y"].astype(float)
-    df["label"] = df["label"].astype(int)
+    df["x"] = df["x"].where(~texts, "nan").astype(float)
+    df["y"] = df["y"].where(~texts, "nan").astype(float)
+    df["label"] = df["label"].where(~texts, "-1").astype(int)
     return df
 
 
@@ -93,6 +119,8 @@ def check_prompts(prompts, scene_id: str, scene: Scene) -> None:
             problems.append(f"{where}: unknown view {row['view']}; {scene_id} has views 0..{n - 1}")
             continue
         frame = scene.frames[row["view"]]
+        if row.get("text"):
+            continue
         if not (0 <= row["x"] < frame.width and 0 <= row["y"] < frame.height):
             problems.append(
                 f"{where}: click ({row['x']:g}, {row['y']:g}) is outside the {frame.width}x{frame.height} image "

@@ -93,6 +93,7 @@ class ViewPrompts:
         click_pixels: ``Cx2`` re-projection of *every* click (``C`` = clicks in the session).
         click_status: ``C`` :class:`PointStatus` names (``visible``, ``off_screen``, ``behind``, ``occluded``).
         box_status: ``None`` without a box, else ``visible``, ``off_screen`` or ``behind``.
+        text: the session's text prompt (the same in every camera), or ``None``.
     """
 
     points: torch.Tensor
@@ -101,9 +102,12 @@ class ViewPrompts:
     click_pixels: torch.Tensor
     click_status: tuple[str, ...]
     box_status: str | None
+    text: str | None = None
 
     def to_prompts(self) -> Prompts | None:
         """:class:`Prompts` for the decoder, or ``None`` when nothing is usable here."""
+        if self.text is not None:
+            return Prompts(text=self.text)
         if self.points.shape[0] == 0 and self.box is None:
             return None
         return Prompts(self.points.float(), self.labels, None if self.box is None else self.box.float())
@@ -156,6 +160,7 @@ class SegmentationSession:
     clicks: list[Click] = field(default_factory=list, init=False)
     camera: Camera | None = field(default=None, init=False)
     view_index: int | None = field(default=None, init=False)
+    text: str | None = field(default=None, init=False)
     _boxes: list[Box] = field(default_factory=list, init=False, repr=False)
     _history: list[str] = field(default_factory=list, init=False, repr=False)
     _cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False)
@@ -264,6 +269,19 @@ class SegmentationSession:
 
     # ------------------------------------------------------------------------------------ prompts
 
+    def set_text(self, text: str) -> str:
+        """Prompt with a text (concept) instead of clicks, for decoders with a text head (SAM 3).
+
+        A text is not tied to a pixel: it is the same prompt in every camera, so it needs no
+        tracking; every view (and the mesh vote of :meth:`segment_mesh`) decodes it. It replaces the
+        session's clicks and box, and a later click or box replaces it.
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise SessionError(f"text prompt must be a non-empty string, got {text!r}")
+        self.clear()
+        self.text = text.strip()
+        return self.text
+
     def add_click(self, x: float, y: float, label: int = 1) -> Click:
         """Add a click at ``(x, y)`` pixels of the current camera; ``label`` 1 positive, 0 negative."""
         return self.add_clicks([[x, y]], [label])[0]
@@ -285,6 +303,7 @@ class SegmentationSession:
             Click(world[i].numpy(), labs[i], (float(pts[i, 0]), float(pts[i, 1])), self.view_index)
             for i in range(len(labs))
         ]
+        self.text = None
         self.clicks.extend(new)
         self._history.extend("click" for _ in new)
         return new
@@ -306,6 +325,7 @@ class SegmentationSession:
         except ValueError as e:
             raise SessionError(f"box: {e}") from e
         box = Box(samples.numpy(), (float(x0), float(y0), float(x1), float(y1)), self.view_index)
+        self.text = None
         self._boxes.append(box)
         self._history.append("box")
         return box
@@ -317,7 +337,8 @@ class SegmentationSession:
         (self._boxes if self._history.pop() == "box" else self.clicks).pop()
 
     def clear(self) -> None:
-        """Remove every click and the box (the camera and the render cache stay)."""
+        """Remove every click, the box and the text (the camera and the render cache stay)."""
+        self.text = None
         self.clicks.clear()
         self._boxes.clear()
         self._history.clear()
@@ -338,7 +359,7 @@ class SegmentationSession:
         box, box_status = None, None
         if self.box is not None:
             box, box_status = _reproject_box(self.box, camera)
-        return ViewPrompts(points, labels, box, pixels, status, box_status)
+        return ViewPrompts(points, labels, box, pixels, status, box_status, self.text)
 
     # ----------------------------------------------------------------------------------- decoding
 

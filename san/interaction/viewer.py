@@ -187,7 +187,8 @@ class ViewerApp:
             from a browser camera. initial_view: view shown first. mesh_view_count: views voted
             onto the mesh by the export. teacher_info: the decoder's ``TeacherInfo``; an untrained
             teacher is named as such in the status panel and in every export's metadata, and so is one
-            trained on procedural scenes (``kind == "procedural"``).
+            trained on procedural scenes (``kind == "procedural"``). text_prompts: add a text box
+            and a "Segment text" button (decoders with a text head, SAM 3; :meth:`segment_text`).
     """
 
     def __init__(
@@ -201,6 +202,7 @@ class ViewerApp:
         initial_view: int = 0,
         mesh_view_count: int = 5,
         teacher_info=None,
+        text_prompts: bool = False,
     ):
         self.server, self.session, self.scene, self.mesh = server, session, scene, mesh
         untrained = bool(teacher_info is not None and teacher_info.untrained)
@@ -259,6 +261,9 @@ class ViewerApp:
         self.negative = gui.add_checkbox("Negative click", False)
         gui.add_button("Undo").on_click(lambda e: self._guarded(self._undo))
         gui.add_button("Clear").on_click(lambda e: self._guarded(self._clear))
+        if text_prompts:  # a decoder with a text head (SAM 3): a text replaces the clicks, in every view
+            self.text = gui.add_text("Text prompt", initial_value="")
+            gui.add_button("Segment text").on_click(lambda e: self._guarded(self.segment_text))
         gui.add_button("Export segmented mesh").on_click(lambda e: self._guarded(self.export))
         self.status = gui.add_markdown("Click the mesh to add a click to the rendered view.")
         self.image = gui.add_image(np.full((64, 64, 3), 128, np.uint8), label="Session camera: rendering and mask")
@@ -331,6 +336,11 @@ class ViewerApp:
         self.session.add_click(*hit.pixel, label=0 if self.negative.value else 1)
         self.refresh(f"Click at pixel ({hit.pixel[0]:.1f}, {hit.pixel[1]:.1f}).")
 
+    def segment_text(self, text: str | None = None) -> None:
+        """Prompt with the text box's text (or ``text``): it replaces the clicks (SAM 3's text head)."""
+        text = self.session.set_text(self.text.value if text is None else text)
+        self.refresh(f"Text prompt {text!r}.")
+
     def _undo(self) -> None:
         self.session.undo()
         self.refresh("Undone.")
@@ -366,6 +376,9 @@ class ViewerApp:
             )
             for i, c in enumerate(self.session.clicks)
         ]
+        if self.session.text is not None:
+            self.set_status(f"{message} text {self.session.text!r} (every view), score {result.score:.3f}.")
+            return
         visible = sum(s == "visible" for s in result.prompts.click_status)
         self.set_status(
             f"{message} {visible}/{len(self.session.clicks)} click(s) usable here, score {result.score:.3f}."
@@ -452,6 +465,7 @@ def run_viewer(
         render_size,
         start,
         teacher_info=parts.teacher_info,
+        text_prompts=bool(getattr(getattr(parts.decode_fn, "__self__", None), "supports_text", False)),
     )
     log.info("view: serving %s at http://%s:%d", scene_dir, host, port)
     if block:

@@ -42,6 +42,7 @@ from san.evaluation.protocol import (
     evaluate_views,
     evaluation_views,
     summarize,
+    text_rows,
 )
 from san.evaluation.timing import (
     IMITATION_MESH,
@@ -137,6 +138,16 @@ def build_record(
         "fps": pipeline_fps(timing_ms, imitation_step),
         "timing_note": note,
         "per_view": summary["per_view"],
+        **(
+            {
+                "text_iou": summary["text_iou"],
+                "text_prompts": summary["text_prompts"],
+                "n_text_masks": summary["n_text_masks"],
+                "texts": text_rows(results),
+            }
+            if "text_iou" in summary
+            else {}
+        ),
         "protocol": {
             "views": "test split (every 8th frame), rendered by the NeRF, pinhole",
             "clicks": f"{config.grid}x{config.grid} grid, click k = j*n + i at ((i+0.5)/n*W, (j+0.5)/n*H)",
@@ -305,8 +316,20 @@ def evaluate_segmentation(
         config.grid,
     )
     shift = functools.partial(ceiling_shift_px, at_1024=config.ceiling_shift_at_1024) if config.ceiling else None
+    if config.text_prompts and not teacher.supports_text:
+        raise ValueError(
+            f"evaluation.text_prompts {list(config.text_prompts)}: teacher {teacher.info.name!r} has no text head "
+            "(text prompts need a SAM 3 teacher); set evaluation.text_prompts: []"
+        )
     results = evaluate_views(
-        teacher, parts.render_rgb, parts.render_features, views, config.grid, shift, config.qualitative_views
+        teacher,
+        parts.render_rgb,
+        parts.render_features,
+        views,
+        config.grid,
+        shift,
+        config.qualitative_views,
+        texts=config.text_prompts,
     )
 
     if scene_timing is None:

@@ -1,7 +1,9 @@
-"""Rule ``segment_prompts`` (and ``san segment``): masks (and segmented meshes) from click prompts.
+"""Rule ``segment_prompts`` (and ``san segment``): masks (and segmented meshes) from click or text prompts.
 
 Prompts: the TSV of :mod:`san.interaction.prompts` (config key ``segment.prompts``), one click per
-row; every row is checked before anything is rendered.
+row, or one text prompt per row (``text`` column; teachers with a text head, SAM 3); every row is
+checked before anything is rendered. A text prompt is decoded in the prompt view and, for the mesh,
+in the same extra views as clicks (a text needs no tracking: it is the same prompt in every view).
 
 Outputs of one scene, in ``out_dir`` (each written atomically)::
 
@@ -91,16 +93,22 @@ def segment_scene(
     for (view, obj), rows in prompts.groupby(["view", "object"], sort=True):
         name = f"view_{int(view):03d}" + (f"_{obj}" if obj else "")
         log.info(
-            "segment: %s %s: %d click(s), rendering and decoding%s",
+            "segment: %s %s: %s, rendering and decoding%s",
             scene_id,
             name,
-            len(rows),
+            f"text {rows['text'].iloc[0]!r}"
+            if "text" in rows.columns and rows["text"].iloc[0]
+            else f"{len(rows)} click(s)",
             f", then voting {views_for_mesh} view(s) onto the mesh" if mesh is not None else "",
         )
         t0 = time.perf_counter()
         session.clear()
         session.set_view(int(view))
-        session.add_clicks(rows[["x", "y"]].to_numpy(), rows["label"].to_numpy())
+        text = rows["text"].iloc[0] if "text" in rows.columns and rows["text"].iloc[0] else None
+        if text is not None:
+            session.set_text(text)
+        else:
+            session.add_clicks(rows[["x", "y"]].to_numpy(), rows["label"].to_numpy())
         result = session.predict()
         write_mask_png(out / f"{name}_mask.png", result.mask)
         write_overlay_png(out / f"{name}_overlay.png", session.image, result)
@@ -110,10 +118,13 @@ def segment_scene(
             "object": obj,
             "score": result.score,
             "mask_pixels": int(result.mask.sum()),
-            "clicks": [
+            "clicks": []
+            if text is not None
+            else [
                 {"x": float(r.x), "y": float(r.y), "label": int(r.label), "line": int(r.line)}
                 for r in rows.itertuples()
             ],
+            **({"text": text, "line": int(rows["line"].iloc[0])} if text is not None else {}),
             "files": {"mask": f"{name}_mask.png", "overlay": f"{name}_overlay.png"},
             **provenance,
         }

@@ -104,6 +104,7 @@ def load_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             "feature_mse": _num(m["feature_mse"]),
             "feature_cosine": _num(m["feature_cosine"]),
             "iou_ceiling": _num(m.get("iou_ceiling")),
+            "text_iou": _num(m.get("text_iou")),
             "train_minutes": _num(m.get("train_minutes")),
             "path": str(p),
         }
@@ -224,8 +225,8 @@ def table2_ablation(df: pd.DataFrame, bench: pd.DataFrame | None = None) -> tupl
 
     Returns:
         ``(table, caption)``; columns ``variant, change, teacher, untrained, scenes,
-        feature_mse, feature_cosine, mask_iou, iou_ceiling, iou_vs_gt, accuracy_vs_gt,
-        teacher_iou_vs_gt, train_minutes``; the ``*_vs_gt`` columns are means over the scenes with
+        feature_mse, feature_cosine, mask_iou, iou_ceiling[, text_iou], iou_vs_gt, accuracy_vs_gt,
+        teacher_iou_vs_gt, train_minutes`` (``text_iou`` only when a run measured text prompts); the ``*_vs_gt`` columns are means over the scenes with
         a ground-truth layout (``-`` when none has one).
     """
     rows = []
@@ -254,6 +255,14 @@ def table2_ablation(df: pd.DataFrame, bench: pd.DataFrame | None = None) -> tupl
             }
         )
     table = pd.DataFrame(rows)
+    texts = "text_iou" in df and bool(df["text_iou"].notna().any())
+    if texts:  # teachers with a text head (SAM 3): protocol step 7, only when a run measured it
+        means = df.groupby(["teacher", "variant"], sort=False)["text_iou"].mean()
+        table.insert(
+            table.columns.get_loc("iou_ceiling") + 1,
+            "text_iou",
+            [means.get((t, v), float("nan")) for t, v in zip(table["teacher"], table["variant"])],
+        )
     table = table.iloc[
         sorted(range(len(table)), key=lambda i: (table["teacher"].iat[i], _variant_key(table["variant"].iat[i])))
     ].reset_index(drop=True)
@@ -262,7 +271,12 @@ def table2_ablation(df: pd.DataFrame, bench: pd.DataFrame | None = None) -> tupl
         "mask IoU (imitation vs teacher masks, click grid) beside the teacher's own half-patch shift ceiling, "
         "mIoU and pixel accuracy against ground-truth masks (one prompt per object tracked into every target view; "
         "imitated features, and the teacher on rendered RGB as teacher_iou_vs_gt; scenes with ground truth only), "
-        "and training time of the imitation stage; means over scenes.",
+        "and training time of the imitation stage; means over scenes."
+        + (
+            " text_iou: mask IoU of imitation vs teacher masks for the evaluation's text prompts (text head, SAM 3)."
+            if texts
+            else ""
+        ),
         df,
     )
     return table, caption

@@ -17,7 +17,14 @@ Registered names (``available_teachers()``):
 ``sam_tiny_procedural``    SAM's classes, small, TRAINED HERE on procedural scenes (not SAM);
                            shipped weights (``san/teachers/weights``), SHA-256 checked
 ``toy_multiscale_untrained`` TOY two-map conv net for multi-scale tests, not a segmenter
+``sam3``                   SAM 3 (official ``sam3`` package, extra ``san[sam3]``), weights from
+                           ``checkpoint`` (``sam3.pt``, required); text and point/box prompts
+``sam3_untrained``         SAM 3's full-size architecture, seeded random weights (timing only)
+``sam3_untrained_small``   SAM 3's classes at small sizes, seeded random weights: CPU demo/tests
 =========================  =================================================================
+
+SAM 3 teachers return six feature maps (two feature pyramids, :mod:`san.teachers.sam3`) and
+decode text prompts (``Prompts.from_text``) as well as clicks and boxes.
 
 ``info.kind`` says what the weights are: ``sam`` (Meta's released weights), ``procedural``
 (trained by this project on :mod:`san.data.procedural` scenes) or ``untrained``. Every teacher
@@ -122,6 +129,19 @@ for _arch in ("vit_h", "vit_l", "vit_b"):
 register_teacher("sam_untrained_tiny", lambda ckpt, bs: build_sam_teacher("tiny", ckpt, untrained=True, batch_size=bs))
 register_teacher("sam_tiny_procedural", _procedural)
 register_teacher(TOY_NAME, _toy)
+
+
+def _sam3(name: str) -> Builder:
+    def build(checkpoint: str | None, batch_size: int) -> Teacher:
+        from san.teachers.sam3 import build_sam3_teacher  # imports the optional `sam3` package
+
+        return build_sam3_teacher(name, checkpoint, batch_size)
+
+    return build
+
+
+for _name in ("sam3", "sam3_untrained", "sam3_untrained_small"):
+    register_teacher(_name, _sam3(_name))
 
 
 def build_teacher(

@@ -106,11 +106,14 @@ class Prompts:
         points: ``Nx2`` float ``(x, y)`` in pixels (pixel centres at ``+0.5``); ``N`` may be 0.
         labels: ``N`` int, ``1`` for a positive (foreground) click, ``0`` for a negative one.
         box: optional ``4`` float ``(x0, y0, x1, y1)`` in pixels, top-left and bottom-right corners.
+        text: optional text (concept) prompt, for teachers with a text head
+            (:attr:`Teacher.supports_text`, e.g. SAM 3); given alone, without points or a box.
     """
 
     points: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 2))
     labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     box: torch.Tensor | None = None
+    text: str | None = None
 
     def __post_init__(self) -> None:
         points = _as_tensor(self.points, torch.float32).reshape(-1, 2) if len(self.points) else torch.zeros(0, 2)
@@ -124,8 +127,14 @@ class Prompts:
             box = _as_tensor(self.box, torch.float32).reshape(-1)
             if box.numel() != 4:
                 raise TeacherError(f"Prompts: box must be (x0, y0, x1, y1), got {box.numel()} values")
-        if points.shape[0] == 0 and box is None:
-            raise TeacherError("Prompts: give at least one point or a box")
+        text = self.text
+        if text is not None:
+            if not isinstance(text, str) or not text.strip():
+                raise TeacherError(f"Prompts: text must be a non-empty string, got {text!r}")
+            text = text.strip()
+        if points.shape[0] == 0 and box is None and text is None:
+            raise TeacherError("Prompts: give at least one point, a box or a text")
+        object.__setattr__(self, "text", text)
         object.__setattr__(self, "points", points)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "box", box)
@@ -134,6 +143,11 @@ class Prompts:
     def click(cls, x: float, y: float, positive: bool = True) -> "Prompts":
         """One click at ``(x, y)`` pixels."""
         return cls(torch.tensor([[x, y]], dtype=torch.float32), torch.tensor([int(positive)]))
+
+    @classmethod
+    def from_text(cls, text: str) -> "Prompts":
+        """A text (concept) prompt, e.g. ``"yellow bulldozer"``."""
+        return cls(text=text)
 
     @classmethod
     def from_box(cls, x0: float, y0: float, x1: float, y1: float) -> "Prompts":
@@ -195,7 +209,12 @@ class Teacher(nn.Module, abc.ABC):
         info: what this teacher is.
         pixel_mean, pixel_std: per-channel normalisation on the 0-255 scale.
         batch_size: most images per backbone pass; :meth:`encode` splits larger batches.
+
+    Attributes:
+        supports_text: the teacher's :meth:`decode` takes text prompts (:attr:`Prompts.text`).
     """
+
+    supports_text: bool = False
 
     def __init__(
         self,
@@ -301,6 +320,13 @@ class Teacher(nn.Module, abc.ABC):
             f = F.pad(f.to(self.device, torch.float32), (0, w - f.shape[2], 0, h - f.shape[1]))
             out.append(f[None])
         return out
+
+    def reject_text(self, prompts: Prompts) -> None:
+        """Raise :class:`TeacherError` for a text prompt given to a teacher without a text head."""
+        if prompts.text is not None and not self.supports_text:
+            raise TeacherError(
+                f"teacher {self.info.name!r} has no text head: text prompts need a SAM 3 teacher (sam3, sam3_untrained_small)"
+            )
 
     def prompts_to_input(self, prompts: Prompts, image_size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Map prompt points (``Nx2``) and box (``1x4``) from original pixels into the padded

@@ -10,7 +10,9 @@ for hours. :func:`check_teacher` finds the same problems up front:
   file or a ViT-B state dict given for ``sam_vit_h`` are refused with the file's name), and a file
   carrying an official name (``sam_vit_h_4b8939.pth``: the released files end in the first six hex
   digits of their digest) must have a digest with that prefix (MD5 or SHA-256), which catches
-  incomplete downloads of the right size class.
+  incomplete downloads of the right size class. ``sam3`` checkpoints (``sam3.pt``) are opened and
+  checked by :func:`san.teachers.sam3.read_sam3_checkpoint` (a SAM 3 state dict of the released
+  layout and size) without importing the optional ``sam3`` package.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def check_teacher(config, open_checkpoint: bool = True, memo_dir: str | os.PathL
         raise TeacherError(
             f"unknown teacher {name!r} (config teacher.name; available: {', '.join(available_teachers())})"
         )
-    arch = m.group(1) if (m := _SAM_TRAINED.match(name)) else None
+    arch = m.group(1) if (m := _SAM_TRAINED.match(name)) else ("sam3" if name == "sam3" else None)
     if arch is None:
         if checkpoint is not None:
             raise TeacherError(
@@ -74,9 +76,14 @@ def check_teacher(config, open_checkpoint: bool = True, memo_dir: str | os.PathL
     memo = Path(memo_dir) / f"{key}.ok" if memo_dir is not None else None
     if memo is not None and memo.is_file():
         return
-    from san.teachers.sam import read_sam_checkpoint
+    if arch == "sam3":
+        from san.teachers.sam3 import read_sam3_checkpoint  # torch.load only: the sam3 package is not imported
 
-    state = read_sam_checkpoint(path, arch)
+        state = read_sam3_checkpoint(path)
+    else:
+        from san.teachers.sam import read_sam_checkpoint
+
+        state = read_sam_checkpoint(path, arch)
     del state
     official = _OFFICIAL_NAME.match(path.name)
     if official:

@@ -87,6 +87,7 @@ class SamTeacher(Teacher):
     ) -> Decoded:
         """SAM's prompt encoder + mask decoder on one view's ``1x256x64x64`` embedding; see
         :meth:`Teacher.decode`. Masks are thresholded at ``Sam.mask_threshold`` (0)."""
+        self.reject_text(prompts)
         (embedding,) = self._prepare_features(features)
         hw = (int(image_size[0]), int(image_size[1]))
         points, box = self.prompts_to_input(prompts, hw)

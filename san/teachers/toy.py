@@ -55,6 +55,7 @@ class ToyMultiScaleTeacher(Teacher):
         """Cosine similarity of map 0 to the positive clicks' cells minus that to the negative
         ones (floor 0.5); a box alone acts as a click at its centre and crops the mask. Always
         one mask (``multimask_output`` and ``mask_input`` are accepted and ignored)."""
+        self.reject_text(prompts)
         fmap = self._prepare_features(features)[0][0]
         c, h, w = fmap.shape
         size = self.info.input_size

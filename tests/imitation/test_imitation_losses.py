@@ -77,3 +77,16 @@ def test_imitation_loss_sums_maps_and_adds_weighted_correlation():
     assert float(
         mean_cosine(torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[2.0, 0.0], [-1.0, -1.0]]))
     ) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cross_scale_error_measures_the_correlation_structure():
+    """The figure the correlation loss and the no_corr ablation move: 0 for the teacher's own
+    features, unchanged by a per-map positive scale (cosine), larger for unrelated features."""
+    from san.imitation.quality import cross_scale_error
+
+    g = torch.Generator().manual_seed(0)
+    t = [torch.randn(300, 8, generator=g), torch.randn(200, 16, generator=g), torch.randn(50, 4, generator=g)]
+    assert cross_scale_error(t, t) == 0.0
+    assert abs(cross_scale_error([2.0 * x for x in t], t)) < 1e-10
+    other = [torch.randn(x.shape, generator=g) for x in t]
+    assert cross_scale_error(other, t) > 0.01

@@ -46,7 +46,7 @@ def stub_scene(n: int = 8, width: int = 96, height: int = 72):
     return mesh, cameras, scene
 
 
-def start_stub_viewer(out_dir: Path, port: int | None = None):
+def start_stub_viewer(out_dir: Path, port: int | None = None, text_prompts: bool = False):
     """``(server, app)``: a real ``viser.ViserServer`` on ``127.0.0.1:port`` with a ViewerApp."""
     import viser
 
@@ -55,5 +55,15 @@ def start_stub_viewer(out_dir: Path, port: int | None = None):
     mesh, cameras, scene = stub_scene()
     session = SegmentationSession(MeshRenderer(mesh), features_stub, DiskDecoder(radius=10.0), cameras)
     server = viser.ViserServer(host="127.0.0.1", port=port or free_port(), verbose=False)
-    app = ViewerApp(server, session, scene, mesh, out_dir, render_size=96, initial_view=0, teacher_info=TEACHER)
+    app = ViewerApp(
+        server,
+        session,
+        scene,
+        mesh,
+        out_dir,
+        render_size=96,
+        initial_view=0,
+        teacher_info=TEACHER,
+        text_prompts=text_prompts,
+    )
     return server, app

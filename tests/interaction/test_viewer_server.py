@@ -105,3 +105,19 @@ def test_new_client_is_moved_to_the_session_view(viewer):
     cam.position = "moved by the user"
     callbacks[0](cam)  # later reports are the user's own moves: left alone
     assert cam.position == "moved by the user"
+
+
+def test_text_box_sends_a_text_prompt(tmp_path):
+    """With a text-capable decoder the viewer has a text box; its text replaces the clicks and
+    reaches the decoder as Prompts.text, and the status says so (with the untrained label)."""
+    from tests.interaction.stub_viewer import start_stub_viewer
+
+    server, app = start_stub_viewer(tmp_path / "exports", text_prompts=True)
+    try:
+        app.text.value = "a red box"
+        app.segment_text()
+        decoder = app.session.decode_fn
+        assert decoder.calls[-1].text == "a red box" and app.session.text == "a red box"
+        assert "text 'a red box'" in app.status.content and "UNTRAINED" in app.status.content
+    finally:
+        server.stop()

@@ -114,3 +114,21 @@ def test_bad_metrics_name_the_file(tmp_path):
     bad.write_text(json.dumps({"dataset": "x"}))
     with pytest.raises(ReportError, match="metrics.json: missing key"):
         load_metrics([bad])
+
+
+def test_table2_text_iou_column_only_when_measured(tmp_path):
+    from san.report.tables import table2_ablation
+
+    paths = []
+    for variant, text_iou in (("full", 0.8), ("no_corr", 0.6)):
+        m = dict(_metrics("demo", "demo", variant, 0.7), teacher="sam3_untrained_small", text_iou=text_iou)
+        p = tmp_path / f"{variant}.json"
+        p.write_text(json.dumps(m))
+        paths.append(p)
+    table, caption = table2_ablation(load_metrics(paths))
+    assert list(table["text_iou"]) == [0.8, 0.6] and "text prompts" in caption
+    assert table.columns.get_loc("text_iou") == table.columns.get_loc("iou_ceiling") + 1
+    plain, _ = table2_ablation(load_metrics([tmp_path / "full.json"]).drop(columns="text_iou"))
+    assert "text_iou" not in plain.columns
+    without = load_metrics([tmp_path / "full.json"]).assign(text_iou=float("nan"))
+    assert "text_iou" not in table2_ablation(without)[0].columns

@@ -100,7 +100,7 @@ def test_prompts_validation():
         Prompts([[1.0, 2.0]], [2])
     with pytest.raises(TeacherError, match="2 points but 1 labels"):
         Prompts([[1.0, 2.0], [3.0, 4.0]], [1])
-    with pytest.raises(TeacherError, match="at least one point or a box"):
+    with pytest.raises(TeacherError, match="at least one point, a box or a text"):
         Prompts()
     with pytest.raises(TeacherError, match="box"):
         Prompts(box=[1.0, 2.0, 3.0])
