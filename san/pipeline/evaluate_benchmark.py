@@ -16,7 +16,9 @@ Outputs in ``results/{dataset}/{scene}/benchmark/{variant}/`` (each written atom
   ``teacher_on_rgb`` (``null`` without ``benchmark.teacher_baseline``): scene figures (``miou``, ``iou_pooled``, ``accuracy``, ...) and ``tasks`` (per task:
   ``iou_per_image_mean``, ``iou_pooled``, ``accuracy_per_image_mean``, ``accuracy_pooled``,
   ``reference_iou``, ``held_out_fraction``, ...); ``mesh_segmentation`` (per task surface IoU);
-  ``held_out`` (split of the reference and target views); ``protocol``; ``layout``.
+  ``held_out`` (split of the reference and target views); ``protocol``; ``layout``; ``renders``
+  (``prerendered``: NeRF renderings read from rule ``render_benchmark_views``'s file,
+  ``rendered_here``: those rendered in this job).
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def evaluate_benchmark(
     teacher_config=None,
     config: BenchmarkConfig = BenchmarkConfig(),
     device: str = "auto",
+    renders: str | os.PathLike | None = None,
 ) -> dict:
     """Run the benchmark on one trained scene and variant and write the outputs (module docstring).
 
@@ -140,10 +143,15 @@ def evaluate_benchmark(
         teacher_config: :class:`san.teachers.TeacherConfig` of the teacher the field imitates.
         config: the ``benchmark`` config section.
         device: ``auto | cpu | cuda[:N]``.
+        renders: the scene's ``benchmark/renders.pt`` (rule ``render_benchmark_views``): NeRF
+            renderings shared by every variant; a camera missing from it is rendered here.
+            ``None`` renders everything here.
 
     Raises:
         san.data.gt_layout.LayoutError: a bad layout or a view missing from the scene (before any
             rendering).
+        san.pipeline.render_benchmark_views.BenchmarkRendersError: ``renders`` is unreadable or
+            of another NeRF.
     """
     import pandas as pd
     import torch
@@ -164,6 +172,11 @@ def evaluate_benchmark(
     parts = session_parts(trained)
     teacher = trained.teacher
     render = CameraMemo(parts.render_fn)
+    prerendered = 0
+    if renders is not None:
+        from san.pipeline.render_benchmark_views import load_benchmark_renders
+
+        prerendered = load_benchmark_renders(renders, render, model, trained.device)
     sources = {"imitation": (render, CameraMemo(parts.features_fn))}
     if config.teacher_baseline:
         sources["teacher"] = (render, CameraMemo(teacher_features_fn(teacher, render)))
@@ -284,6 +297,7 @@ def evaluate_benchmark(
             "prompt_rules": sorted({t.prompt_rule for t in layout.tasks}),
         },
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "renders": {"prerendered": prerendered, "rendered_here": render.misses},
         "views_csv": Path(views_csv).name,
         "qualitative": Path(figure_png).name,
     }

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from san.cameras import intrinsics_matrix
 from san.data.scene import Frame, Normalization, Scene, save_scene
@@ -27,20 +28,26 @@ from san.teachers import TeacherConfig, build_teacher
 TEACHER = "toy_multiscale_untrained"
 
 
-def _scene() -> Scene:
+def _scene(image_dir) -> Scene:
+    """Nine 40x30 views; only the test views (0 and 8) have image files (time_teacher reads view 0)."""
     K = intrinsics_matrix(40.0, 40.0, 20.0, 15.0)
     frames = []
+    image_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
     for i in range(9):
         c2w = np.eye(4)
         c2w[0, 3] = 0.05 * (i - 4)
-        frames.append(Frame(f"/nowhere/img_{i:03d}.png", 40, 30, K, c2w, split="test" if i % 8 == 0 else "train"))
+        path = image_dir / f"img_{i:03d}.png"
+        if i % 8 == 0:
+            Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(path)
+        frames.append(Frame(str(path), 40, 30, K, c2w, split="test" if i % 8 == 0 else "train"))
     return Scene(tuple(frames), "forward_facing", 1.0, 5.0, Normalization.identity())
 
 
 @pytest.fixture(scope="module")
 def scene_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("results") / "synthetic" / "toy"
-    scene = _scene()
+    scene = _scene(root / "images")
     save_scene(scene, root / "poses" / "cameras.json")
     small = HashGridConfig(num_levels=4, features_per_level=2, log2_hashmap_size=10)
     config = NeRFConfig(
@@ -116,7 +123,6 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
     )
     timing_json = tmp_path / "teacher_timing.json"
     record = time_teacher(
-        scene_dir / "nerf" / "model.pt",
         scene_dir / "poses" / "cameras.json",
         timing_json,
         "synthetic",
@@ -125,9 +131,9 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
         config,
         device="cpu",
     )
-    assert set(record["timing"]) == {"rgb_render", "teacher_encode", "decode"}
+    assert set(record["timing"]) == {"teacher_encode", "decode"}  # no NeRF: rgb_render is timed per variant
     assert record["timing_teacher"] == TEACHER and record["timing_teacher_untrained"] is True
-    assert record["image_hw"] == [30, 40] and record["view"] == "img_000"
+    assert record["image_hw"] == [30, 40] and record["view"] == "img_000" and record["image"] == "captured"
     assert len(record["timing"]["teacher_encode"]["all"]) == 1 and len(record["timing"]["decode"]["all"]) == 2
 
     out = tmp_path / "eval"
@@ -147,8 +153,9 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
         teacher_timing_json=timing_json,
     )
     assert set(metrics["timing_ms"]) == {"rgb_render", "teacher_encode", "imitation_encode_volume", "decode"}
-    for step in ("rgb_render", "teacher_encode", "decode"):  # taken from the scene's record, not re-measured
+    for step in ("teacher_encode", "decode"):  # taken from the scene's record, not re-measured
         assert metrics["timing"][step] == record["timing"][step]
+    assert len(metrics["timing"]["rgb_render"]["all"]) == 2  # the NeRF's rendering, timed here
     assert metrics["timing_teacher"] == TEACHER and metrics["timing_teacher_untrained"] is True
 
     with pytest.raises(ValueError, match="render_size 40.*evaluation.render_size is 32"):
@@ -173,7 +180,6 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
 def test_a_timing_teacher_with_weights_must_be_the_quality_teacher(scene_dir, tmp_path):
     with pytest.raises(ValueError, match="must be an untrained one"):
         time_teacher(
-            scene_dir / "nerf" / "model.pt",
             scene_dir / "poses" / "cameras.json",
             tmp_path / "t.json",
             "synthetic",
@@ -232,3 +238,22 @@ def test_click_latency_benchmark(scene_dir, tmp_path):
     record = json.loads(out.read_text())
     assert record["ratio"] == pytest.approx(record["teacher_ms"] / record["imitation_ms"])
     assert record["untrained"] is True and len(record["runs"]["teacher"]) == 1 and record["note"]
+
+
+def test_time_teacher_needs_the_captured_image(tmp_path):
+    from san.data.scene import SceneError
+
+    scene = _scene(tmp_path / "images")
+    (tmp_path / "images" / "img_000.png").unlink()
+    save_scene(scene, tmp_path / "cameras.json")
+    with pytest.raises(SceneError, match="img_000.png"):
+        time_teacher(
+            tmp_path / "cameras.json",
+            tmp_path / "t.json",
+            "synthetic",
+            "toy",
+            TeacherConfig(name=TEACHER),
+            EvaluationConfig(render_size=40),
+            device="cpu",
+        )
+    assert not (tmp_path / "t.json").exists()

@@ -3,6 +3,28 @@
 # scenes whose sheet row names a folder in column `benchmark`.
 
 
+rule render_benchmark_views:
+    """The NeRF renderings (RGB, depth) of every camera the benchmark visits, once per scene: every
+    variant's evaluate_benchmark starts from them (they do not depend on the variant)."""
+    input:
+        layout=get_benchmark_layout,
+        cameras=rules.prepare_poses.output.cameras,
+        model=rules.train_nerf.output.model,
+    output:
+        renders=temp(f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/renders.pt"),
+    log:
+        f"{RESULTS}/logs/render_benchmark_views/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/render_benchmark_views/{{dataset}}/{{scene}}.tsv"
+    threads: SETTINGS.resources.for_stage("render_benchmark_views").cpus
+    resources:
+        **resources_for("render_benchmark_views"),
+    params:
+        settings=settings_of("benchmark"),
+    script:
+        "../scripts/render_benchmark_views.py"
+
+
 rule evaluate_benchmark:
     """Prompt in the reference view, track into every target view; IoU / accuracy vs ground truth
     for imitated features and for the teacher on rendered RGB; mesh segmentation vs GT meshes.
@@ -13,6 +35,7 @@ rule evaluate_benchmark:
         model=rules.train_nerf.output.model,
         field=rules.train_imitation.output.field,
         mesh=rules.extract_mesh.output.normalized,
+        renders=rules.render_benchmark_views.output.renders,
         checkpoint=get_teacher_checkpoint,
     output:
         metrics=f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/{{variant}}/metrics.json",

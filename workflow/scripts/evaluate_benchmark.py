@@ -21,6 +21,7 @@ def main(settings):
         teacher_config=settings.teacher,
         config=settings.benchmark,
         device=settings.device,
+        renders=i.renders,
     )
 
 
