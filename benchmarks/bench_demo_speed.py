@@ -48,8 +48,19 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+def _pick(value: Any, *keys: str) -> Any:
+    """``value[k0][k1]...`` or ``None`` where a level is missing (older commits' layouts differ)."""
+    for k in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(k)
+    return value
+
+
 def demo_figures(results: Path) -> dict[str, Any]:
-    """The figures a demo run produced (whatever of them exists in that commit's layout)."""
+    """The figures a demo run produced (whatever of them exists in that commit's layout): NeRF test
+    PSNR, mesh Chamfer (symmetric, fraction of the region diagonal when recorded), imitation
+    held-out / training cosine, mask IoU per variant, ground-truth benchmark mIoU per variant."""
     scene = results / "demo" / "demo"
     out: dict[str, Any] = {}
     nerf = _read_json(scene / "nerf" / "metrics.json")
@@ -57,17 +68,29 @@ def demo_figures(results: Path) -> dict[str, Any]:
         out["nerf_psnr"] = nerf.get("psnr")
     mesh = _read_json(scene / "mesh" / "mesh.json")
     if mesh:
-        out["mesh_chamfer"] = mesh.get("chamfer")
+        chamfer = mesh.get("chamfer")
+        out["mesh_chamfer"] = (
+            {k: chamfer.get(k) for k in ("chamfer_symmetric", "chamfer_fraction") if k in chamfer}
+            if isinstance(chamfer, dict)
+            else chamfer
+        )
     for variant_dir in sorted((scene / "imitation").glob("*")):
         stats = _read_json(variant_dir / "train_stats.json") or {}
-        quality = (stats.get("quality") or {}).get("after") or {}
-        if quality:
-            out[f"cosine_{variant_dir.name}"] = quality
+        after = _pick(stats, "quality", "after")
+        if after:
+            out[f"cosine_{variant_dir.name}"] = {
+                split: _pick(after, split, "cosine") for split in ("test", "train") if split in after
+            }
     for variant_dir in sorted((scene / "evaluation").glob("*")):
         metrics = _read_json(variant_dir / "metrics.json")
         if metrics:
             out[f"iou_{variant_dir.name}"] = metrics.get("mask_iou")
             out.setdefault("teacher", metrics.get("teacher"))
+    for variant_dir in sorted((scene / "benchmark").glob("*")):
+        metrics = _read_json(variant_dir / "metrics.json")
+        if metrics:
+            out[f"gt_miou_{variant_dir.name}"] = metrics.get("iou_vs_gt")
+            out[f"gt_teacher_miou_{variant_dir.name}"] = metrics.get("teacher_iou_vs_gt")
     return out
 
 
@@ -133,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cores": args.cores,
         "repeats": args.repeats,
         "median_wall_s": med,
-        "speedup_base_over_head": round(med["base"] / med["head"], 3),
+        "speedup_base_over_head": round(med["base"] / med["head"], 3) if med["head"] > 0 else None,
         "runs": runs,
         "machine": {"cpus": os.cpu_count(), "platform": sys.platform},
         "logs": str(work) if args.keep else None,

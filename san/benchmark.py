@@ -67,7 +67,7 @@ import torch
 
 from san.cameras import Camera, HoldsCamera, scale_intrinsics
 from san.data.gt_layout import BenchmarkTask
-from san.evaluation.config import PROPAGATIONS
+from san.evaluation.config import PROPAGATIONS, BenchmarkConfig
 from san.evaluation.masks import resize_mask
 from san.interaction.session import SegmentationSession
 from san.interaction.tracking import DepthTolerance
@@ -228,17 +228,27 @@ def scale_prompts(task: BenchmarkTask, camera: Camera) -> tuple[np.ndarray, np.n
 
 
 class CameraMemo:
-    """Memoise a ``fn(c2w, K, width, height)`` per camera (the benchmark revisits a few views)."""
+    """Memoise a ``fn(c2w, K, width, height)`` per camera (the benchmark revisits a few views).
+
+    ``misses`` counts the calls of ``fn``; :meth:`prefill` stores results computed elsewhere (the
+    renderings of rule ``render_benchmark_views``, shared by every variant of a scene).
+    """
 
     def __init__(self, fn: Callable) -> None:
         self.fn = fn
         self.cache: dict[bytes, Any] = {}
+        self.misses = 0
 
     def __call__(self, c2w, K, width, height):
         key = Camera(c2w, K, width, height).key()
         if key not in self.cache:
             self.cache[key] = self.fn(c2w, K, width, height)
+            self.misses += 1
         return self.cache[key]
+
+    def prefill(self, camera: Camera, value: Any) -> None:
+        """Store ``value`` as the result for ``camera``."""
+        self.cache[Camera.of(camera).key()] = value
 
 
 def teacher_decode_fn(teacher) -> Callable:
@@ -364,7 +374,7 @@ def run_task(
         raise ValueError(f"propagation {propagation!r} is not one of {PROPAGATIONS}")
     ref = views[task.reference_view]
     ref_gt = gt_mask(task.reference_view)
-    ref_cam = render_camera(ref, task.reference_size, max_size)
+    ref_cam, visits = task_cameras(task, views, gt_mask, max_size, propagation)
     session = SegmentationSession(render_fn, features_fn, limit_points(decode_fn, max_points), tolerance=tolerance)
     session.set_camera(ref_cam.c2w, ref_cam.K, ref_cam.width, ref_cam.height)
     points, labels, box = scale_prompts(task, ref_cam)
@@ -385,19 +395,9 @@ def run_task(
 
     grow(first)
     targets: dict[str, ViewScore] = {}
-    scale = ref_cam.width / ref.width
-    visit = chain_order(task.reference_view, views) if propagation == "chain" else list(task.targets)
-    for name in visit:
+    for name, cam, gt in visits:
         view = views[name]
-        if name in task.targets:
-            gt = gt_mask(name)
-            if gt is None:
-                raise ValueError(f"task {task.task}: target view {name} has no ground-truth mask")
-            size = (gt.shape[1], gt.shape[0])
-            cam = render_camera(view, size, max_size)
-        else:
-            size = None
-            cam = render_camera(view, (max(1, round(view.width * scale)), max(1, round(view.height * scale))))
+        size = None if gt is None else (gt.shape[1], gt.shape[0])
         session.set_camera(cam.c2w, cam.K, cam.width, cam.height)
         score = _score(
             session,
@@ -419,6 +419,54 @@ def run_task(
         for sc in out:
             sc.mask = sc.render_mask = sc.prompt_pixels = None
     return out
+
+
+def task_cameras(
+    task: BenchmarkTask,
+    views: Mapping[str, BenchmarkView],
+    gt_mask: Callable[[str], np.ndarray | None],
+    max_size: int | None = None,
+    propagation: str = "click",
+) -> tuple[Camera, list[tuple[str, Camera, np.ndarray | None]]]:
+    """The cameras :func:`run_task` renders: ``(reference camera, [(view, camera, ground truth or
+    None), ...])`` in visiting order; targets carry their ground-truth mask (``chain`` views,
+    ``None``, are rendered at the reference view's scale).
+
+    Raises:
+        ValueError: a target without ground truth.
+    """
+    ref = views[task.reference_view]
+    ref_cam = render_camera(ref, task.reference_size, max_size)
+    scale = ref_cam.width / ref.width
+    visit = chain_order(task.reference_view, views) if propagation == "chain" else list(task.targets)
+    out = []
+    for name in visit:
+        view = views[name]
+        if name in task.targets:
+            gt = gt_mask(name)
+            if gt is None:
+                raise ValueError(f"task {task.task}: target view {name} has no ground-truth mask")
+            out.append((name, render_camera(view, (gt.shape[1], gt.shape[0]), max_size), gt))
+        else:
+            cam = render_camera(view, (max(1, round(view.width * scale)), max(1, round(view.height * scale))))
+            out.append((name, cam, None))
+    return ref_cam, out
+
+
+def benchmark_cameras(layout, views: Mapping[str, BenchmarkView], config: BenchmarkConfig) -> list[Camera]:
+    """Every distinct camera the protocol renders for the tasks of ``layout`` (a
+    :class:`san.data.gt_layout.GroundTruthLayout`), in first-use order: what rule
+    ``render_benchmark_views`` renders once for all variants of a scene."""
+    seen: dict[bytes, Camera] = {}
+    for task in layout.tasks:
+
+        def gt_mask(v, name=task.task):
+            return layout.read_mask(name, v) if layout.has_mask(name, v) else None
+
+        ref_cam, visits = task_cameras(task, views, gt_mask, config.max_size, config.propagation)
+        for cam in [ref_cam, *(c for _, c, _ in visits)]:
+            seen.setdefault(cam.key(), cam)
+    return list(seen.values())
 
 
 def chain_order(start: str, views: Mapping[str, BenchmarkView]) -> list[str]:

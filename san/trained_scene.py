@@ -287,6 +287,20 @@ class SceneParts:
     teacher_info: TeacherInfo | None = None
 
 
+def camera_renderer(nerf, device: torch.device) -> Callable:
+    """``render_fn(c2w 4x4, K 3x3, width, height)`` -> the NeRF's ``render_camera`` dict
+    (``rgb HxWx3``, ``depth HxW``, ``accumulation HxW`` on ``device``), no gradients; numpy or
+    torch cameras (cast to float32)."""
+
+    @torch.no_grad()
+    def render_fn(c2w, K, width, height):
+        c = torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=device)
+        k = torch.as_tensor(np.asarray(K), dtype=torch.float32, device=device)
+        return nerf.render_camera(c, k, width, height)
+
+    return render_fn
+
+
 def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] | None = None) -> SceneParts:
     """The session callables of a loaded :class:`TrainedScene` (with a field).
 
@@ -297,16 +311,12 @@ def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] |
     from san.imitation.render import render_features
 
     nerf, imitation, mesh, teacher, dev = trained.nerf, trained.field, trained.mesh, trained.teacher, trained.device
+    render_fn = camera_renderer(nerf, dev)
 
     def _camera(c2w, K):
         return torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev), torch.as_tensor(
             np.asarray(K), dtype=torch.float32, device=dev
         )
-
-    @torch.no_grad()
-    def render_fn(c2w, K, width, height):
-        c, k = _camera(c2w, K)
-        return nerf.render_camera(c, k, width, height)
 
     @torch.no_grad()
     def features_fn(c2w, K, width, height):

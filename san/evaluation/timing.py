@@ -134,6 +134,40 @@ def click_latency(
     return {"teacher": teacher, "imitation": imitation, "ratio": teacher["median_ms"] / imitation["median_ms"]}
 
 
+def measure_encoder_timing(image, timing_teacher, config: EvaluationConfig, device: torch.device) -> dict[str, dict]:
+    """Time the timing teacher's encoder on ``image`` (``HxWx3`` float in ``[0, 1]``) and its
+    decoder on its own features with one click at the image centre (see
+    :mod:`san.evaluation.timing`). The encoder runs only as often as its warm-up and repeats say
+    (on a CPU, ViT-H takes about a minute per call): the decoder reuses its last output.
+
+    Returns:
+        ``{"teacher_encode": ..., "decode": ...}`` (:func:`time_fn` results).
+    """
+    batch = image_batch(image)
+    h, w = int(batch.shape[-2]), int(batch.shape[-1])
+    last: dict[str, Any] = {}
+
+    def encode():
+        last["features"] = timing_teacher.encode(batch)
+
+    encoded = time_steps({TEACHER_ENCODE: encode}, config.timing_encode_warmup, config.timing_encode_repeats, device)
+    click = click_grid(w, h, 1)[0]
+    decoded = time_steps(
+        {DECODE: lambda: decode_click(timing_teacher, last["features"], click, (h, w))},
+        config.timing_warmup,
+        config.timing_repeats,
+        device,
+    )
+    return {TEACHER_ENCODE: encoded[TEACHER_ENCODE], DECODE: decoded[DECODE]}
+
+
+def measure_render_timing(
+    view, render_rgb_fn: Callable[[Any], Any], config: EvaluationConfig, device: torch.device
+) -> dict[str, dict]:
+    """Time the NeRF's RGB rendering of ``view``: ``{"rgb_render": ...}``."""
+    return time_steps({RGB_RENDER: lambda: render_rgb_fn(view)}, config.timing_warmup, config.timing_repeats, device)
+
+
 def measure_teacher_timing(
     view,
     render_rgb_fn: Callable[[Any], Any],
@@ -141,25 +175,10 @@ def measure_teacher_timing(
     config: EvaluationConfig,
     device: torch.device,
 ) -> dict[str, dict]:
-    """Time the variant-independent Table 1 steps on one view: RGB rendering, the timing
-    teacher's encoder, and its decoder on its own features with one click at the image centre
-    (see :mod:`san.evaluation.timing`). The encoder runs only as often as its warm-up and repeats
-    say (on a CPU, ViT-H takes about a minute per call): the decoder reuses its last output."""
-    image = image_batch(render_rgb_fn(view))
-    h, w = int(image.shape[-2]), int(image.shape[-1])
-    last: dict[str, Any] = {}
-
-    def encode():
-        last["features"] = timing_teacher.encode(image)
-
-    encoded = time_steps({TEACHER_ENCODE: encode}, config.timing_encode_warmup, config.timing_encode_repeats, device)
-    click = click_grid(w, h, 1)[0]
-    steps = {
-        RGB_RENDER: lambda: render_rgb_fn(view),
-        DECODE: lambda: decode_click(timing_teacher, last["features"], click, (h, w)),
-    }
-    timing = time_steps(steps, config.timing_warmup, config.timing_repeats, device)
-    return {RGB_RENDER: timing[RGB_RENDER], TEACHER_ENCODE: encoded[TEACHER_ENCODE], DECODE: timing[DECODE]}
+    """Time the variant-independent Table 1 steps on one view: RGB rendering, then the timing
+    teacher's encoder and decoder on that rendering (:func:`measure_encoder_timing`)."""
+    encoder = measure_encoder_timing(render_rgb_fn(view), timing_teacher, config, device)
+    return measure_render_timing(view, render_rgb_fn, config, device) | encoder
 
 
 def measure_imitation_timing(

@@ -127,7 +127,7 @@ class TrainNeRFConfig:
             "rays_per_batch": 512,
             "checkpoint_every": 2000,
             "log_every": 200,
-            "eval_chunk": 4096,
+            "eval_chunk": 1024,  # san.models.nerf.RENDER_CHUNK_CPU
             "model": _CPU_MODEL,
         },
         "paper": {"steps": 10000, "rays_per_batch": 8192, "checkpoint_every": 1000, "model": _PAPER_MODEL},

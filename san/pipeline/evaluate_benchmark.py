@@ -29,7 +29,9 @@ written atomically, ``metrics.json`` last):
   and ``tasks`` (per task: ``iou_per_image_mean``, ``iou_pooled``, ``accuracy_per_image_mean``,
   ``accuracy_pooled``, ``reference_iou``, ``held_out_fraction``, ...); ``mesh_segmentation`` (per
   task surface IoU); ``held_out`` (split of the reference and target views); ``protocol``;
-  ``layout``.
+  ``layout``; ``renders``
+  (``prerendered``: NeRF renderings read from rule ``render_benchmark_views``'s file,
+  ``rendered_here``: those rendered in this job).
 """
 
 from __future__ import annotations
@@ -170,6 +172,7 @@ def evaluate_benchmark_teacher(
     teacher_config=None,
     config: BenchmarkConfig = BenchmarkConfig(),
     device: str = "auto",
+    renders: str | os.PathLike | None = None,
 ) -> dict:
     """The benchmark's teacher-on-RGB baseline of one scene (module docstring, first item).
 
@@ -181,10 +184,14 @@ def evaluate_benchmark_teacher(
         teacher_config: :class:`san.teachers.TeacherConfig` (``None``: the default teacher).
         config: the ``benchmark`` config section.
         device: ``auto | cpu | cuda[:N]``.
+        renders: the scene's ``benchmark/renders.pt`` (rule ``render_benchmark_views``), the same
+            NeRF renderings every variant starts from; ``None`` renders everything here.
 
     Raises:
         san.data.gt_layout.LayoutError: a bad layout or a view missing from the scene (before any
             rendering).
+        san.pipeline.render_benchmark_views.BenchmarkRendersError: ``renders`` is unreadable or
+            of another NeRF.
     """
     import pandas as pd
     import torch
@@ -208,6 +215,11 @@ def evaluate_benchmark_teacher(
         return nerf.render_camera(c, k, width, height)
 
     render = CameraMemo(render_fn)
+    prerendered = 0
+    if renders is not None:
+        from san.pipeline.render_benchmark_views import load_benchmark_renders
+
+        prerendered = load_benchmark_renders(renders, render, model, dev)
     info = teacher.info
     log.info(
         "evaluate_benchmark_teacher %s/%s: %d task(s) from %s, teacher %s%s on RGB renderings",
@@ -247,6 +259,7 @@ def evaluate_benchmark_teacher(
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "views_csv": Path(views_csv).name,
         "masks": Path(masks_npz).name,
+        "renders": {"prerendered": prerendered, "rendered_here": render.misses},
         "wall_s": time.perf_counter() - t0,
     }
     atomic_write_json(metrics_json, record)
@@ -292,6 +305,7 @@ def evaluate_benchmark(
     teacher_metrics: str | os.PathLike | None = None,
     teacher_views: str | os.PathLike | None = None,
     teacher_masks: str | os.PathLike | None = None,
+    renders: str | os.PathLike | None = None,
 ) -> dict:
     """Run the benchmark on one trained scene and variant and write the outputs (module docstring).
 
@@ -307,11 +321,16 @@ def evaluate_benchmark(
         device: ``auto | cpu | cuda[:N]``.
         teacher_metrics, teacher_views, teacher_masks: the outputs of
             :func:`evaluate_benchmark_teacher` for this scene (all three, or none: no baseline).
+        renders: the scene's ``benchmark/renders.pt`` (rule ``render_benchmark_views``): NeRF
+            renderings shared by every variant; a camera missing from it is rendered here.
+            ``None`` renders everything here.
 
     Raises:
         san.data.gt_layout.LayoutError: a bad layout or a view missing from the scene (before any
             rendering).
         ValueError: a baseline made with another teacher than the field's.
+        san.pipeline.render_benchmark_views.BenchmarkRendersError: ``renders`` is unreadable or
+            of another NeRF.
     """
     import pandas as pd
     import torch
@@ -332,6 +351,11 @@ def evaluate_benchmark(
     parts = session_parts(trained)
     teacher = trained.teacher
     render = CameraMemo(parts.render_fn)
+    prerendered = 0
+    if renders is not None:
+        from san.pipeline.render_benchmark_views import load_benchmark_renders
+
+        prerendered = load_benchmark_renders(renders, render, model, trained.device)
     decode = teacher_decode_fn(teacher)
     info = teacher.info
     given = [p is not None for p in (teacher_metrics, teacher_views, teacher_masks)]
@@ -425,6 +449,7 @@ def evaluate_benchmark(
             "prompt_rules": sorted({t.prompt_rule for t in layout.tasks}),
         },
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "renders": {"prerendered": prerendered, "rendered_here": render.misses},
         "views_csv": Path(views_csv).name,
         "qualitative": Path(figure_png).name,
     }

@@ -52,6 +52,7 @@ from san.evaluation.timing import (
     check_timing_teacher,
     device_name,
     measure_imitation_timing,
+    measure_render_timing,
     measure_timing,
     pipeline_fps,
 )
@@ -285,9 +286,9 @@ def evaluate_segmentation(
         stats_json: the field's ``train_stats.json`` (training minutes), optional.
         mesh_path: ``mesh/mesh_normalized.ply``; required when the field renders mesh surfaces.
         device: ``auto | cpu | cuda[:N]``.
-        teacher_timing_json: the scene's ``teacher_timing.json`` (rule ``time_teacher``): its RGB,
-            teacher-encoding and decoding times are used and only the field is timed here;
-            ``None`` times everything in this call.
+        teacher_timing_json: the scene's ``teacher_timing.json`` (rule ``time_teacher``): its
+            teacher-encoding and decoding times are used, and only the NeRF's RGB rendering and
+            the field are timed here; ``None`` times everything in this call.
 
     Returns:
         The ``metrics.json`` record.
@@ -349,10 +350,15 @@ def evaluate_segmentation(
             name=scene_timing["timing_teacher"], untrained=bool(scene_timing["timing_teacher_untrained"])
         )
         log.info(
-            "timing: %s from %s, the field timed here on %s", timing_info.name, teacher_timing_json, device_name(dev)
+            "timing: %s from %s, the RGB rendering and the field timed here on %s",
+            timing_info.name,
+            teacher_timing_json,
+            device_name(dev),
         )
-        timing = dict(scene_timing["timing"]) | measure_imitation_timing(
-            views[0], parts.render_features, parts.imitation_step, config, dev
+        timing = (
+            dict(scene_timing["timing"])
+            | measure_render_timing(views[0], parts.render_rgb, config, dev)
+            | measure_imitation_timing(views[0], parts.render_features, parts.imitation_step, config, dev)
         )
 
     record = build_record(

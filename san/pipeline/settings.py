@@ -40,6 +40,7 @@ STAGES = (
     "train_imitation",
     "evaluate_segmentation",
     "evaluate_benchmark_teacher",
+    "render_benchmark_views",
     "evaluate_benchmark",
     "time_teacher",
     "report",
@@ -51,6 +52,7 @@ _GPU_STAGES = {
     "train_imitation",
     "evaluate_segmentation",
     "evaluate_benchmark_teacher",
+    "render_benchmark_views",
     "evaluate_benchmark",
     "time_teacher",
     "segment",
@@ -80,8 +82,8 @@ class ResourcesConfig:
 
     Attributes:
         make_demo_scene, prepare_poses, train_nerf, extract_mesh, cache_features, train_imitation,
-            evaluate_segmentation, evaluate_benchmark_teacher, evaluate_benchmark, time_teacher, report,
-            segment: that stage's resources (default: its entry of DEFAULT_RESOURCES).
+            evaluate_segmentation, evaluate_benchmark_teacher, render_benchmark_views, evaluate_benchmark,
+            time_teacher, report, segment: that stage's resources (default: its entry of DEFAULT_RESOURCES).
     """
 
     make_demo_scene: ResourceSpec | None = None
@@ -92,6 +94,7 @@ class ResourcesConfig:
     train_imitation: ResourceSpec | None = None
     evaluate_segmentation: ResourceSpec | None = None
     evaluate_benchmark_teacher: ResourceSpec | None = None
+    render_benchmark_views: ResourceSpec | None = None
     evaluate_benchmark: ResourceSpec | None = None
     time_teacher: ResourceSpec | None = None
     report: ResourceSpec | None = None
@@ -112,6 +115,7 @@ DEFAULT_RESOURCES: dict[str, ResourceSpec] = {
     "train_imitation": ResourceSpec(runtime=240, mem_mb=16000, cpus=4, gpu=1),
     "evaluate_segmentation": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "evaluate_benchmark_teacher": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
+    "render_benchmark_views": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "evaluate_benchmark": ResourceSpec(runtime=60, mem_mb=16000, cpus=4, gpu=1),
     "time_teacher": ResourceSpec(runtime=30, mem_mb=16000, cpus=4, gpu=1),
     "report": ResourceSpec(runtime=10, mem_mb=2000, cpus=1),

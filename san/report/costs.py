@@ -155,6 +155,8 @@ STAGE_ORDER = (
     "train_imitation",
     "time_teacher",
     "evaluate_segmentation",
+    "render_benchmark_views",
+    "evaluate_benchmark",
 )
 """The default DAG's per-scene stages, in pipeline order (the cost table's row order)."""
 

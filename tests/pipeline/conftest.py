@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imsave
+from PIL import Image
 
 from san.cameras import Camera, intrinsics_matrix
 from san.data.scene import Frame, Normalization, Scene, save_scene
@@ -36,23 +37,27 @@ TEACHER = "toy_multiscale_untrained"
 # ------------------------------------------------------------------ a tiny trained scene
 
 
-def _scene() -> Scene:
-    """Nine 40x30 forward-facing views along x; frames 0 and 8 are test views."""
+def make_scene(image_dir) -> Scene:
+    """Nine 40x30 forward-facing views along x; frames 0 and 8 are test views, and only they have
+    image files (time_teacher encodes the first test view's captured image)."""
     K = intrinsics_matrix(40.0, 40.0, 20.0, 15.0)
     frames = []
+    image_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
     for i in range(9):
         c2w = np.eye(4)
         c2w[0, 3] = 0.05 * (i - 4)
-        frames.append(
-            Frame(f"/nowhere/img_{i:03d}.png", Camera(c2w, K, 40, 30), split="test" if i % 8 == 0 else "train")
-        )
+        path = image_dir / f"img_{i:03d}.png"
+        if i % 8 == 0:
+            Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(path)
+        frames.append(Frame(str(path), Camera(c2w, K, 40, 30), split="test" if i % 8 == 0 else "train"))
     return Scene(tuple(frames), "forward_facing", 1.0, 5.0, Normalization.identity())
 
 
 @pytest.fixture(scope="module")
 def scene_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("results") / "synthetic" / "toy"
-    scene = _scene()
+    scene = make_scene(root / "images")
     save_scene(scene, root / "poses" / "cameras.json")
     small = HashGridConfig(num_levels=4, features_per_level=2, log2_hashmap_size=10)
     config = NeRFConfig(
@@ -80,7 +85,7 @@ SCENES = (("demo", "demo"), ("llff", "fern"))
 VARIANTS = ("full", "no_aug", "mesh")  # mesh only for demo/demo
 
 
-def _metrics(dataset, scene, variant, iou):
+def fake_metrics(dataset, scene, variant, iou):
     encode = "imitation_encode_mesh" if variant == "mesh" else "imitation_encode_volume"
     imitation_ms = 4.0 if variant == "mesh" else 10.0
     fps = {"original": 1000 / 60050, "imitation": 1000 / (50 + imitation_ms), "speedup": 60050 / (50 + imitation_ms)}
@@ -125,7 +130,7 @@ def fake_results(tmp_path):
             iou += 0.05
             folder = base / "evaluation" / variant
             folder.mkdir(parents=True)
-            (folder / "metrics.json").write_text(json.dumps(_metrics(dataset, scene, variant, iou)))
+            (folder / "metrics.json").write_text(json.dumps(fake_metrics(dataset, scene, variant, iou)))
             imsave(folder / "qualitative.png", np.random.default_rng(0).random((20, 60, 3)))
             metrics.append(folder / "metrics.json")
             curve = base / "imitation" / variant / "training_curve.csv"

@@ -14,7 +14,7 @@ from san.pipeline.report import make_tables, table_outputs
 from san.pipeline.time_teacher import time_teacher
 from san.teachers import TeacherConfig
 from tests.conftest import load_script
-from tests.pipeline.conftest import TEACHER
+from tests.pipeline.conftest import TEACHER, make_scene
 
 
 def _evaluate(scene_dir, out, figure="qualitative.png", metrics="metrics.json", clicks="clicks.csv", **kwargs):
@@ -37,9 +37,12 @@ def _evaluate(scene_dir, out, figure="qualitative.png", metrics="metrics.json", 
 
 def _time_teacher(scene_dir, out_json, config):
     """Rule time_teacher on ``scene_dir`` (synthetic/toy) with the toy teacher."""
+    return _time_teacher_at(scene_dir / "poses" / "cameras.json", out_json, config)
+
+
+def _time_teacher_at(cameras_json, out_json, config):
     return time_teacher(
-        scene_dir / "nerf" / "model.pt",
-        scene_dir / "poses" / "cameras.json",
+        cameras_json,
         out_json,
         "synthetic",
         "toy",
@@ -89,16 +92,17 @@ def test_teacher_timed_once_per_scene_and_reused(scene_dir, tmp_path):
     )
     timing_json = tmp_path / "teacher_timing.json"
     record = _time_teacher(scene_dir, timing_json, config)
-    assert set(record["timing"]) == {"rgb_render", "teacher_encode", "decode"}
+    assert set(record["timing"]) == {"teacher_encode", "decode"}  # no NeRF: rgb_render is timed per variant
     assert record["timing_teacher"] == TEACHER and record["timing_teacher_untrained"] is True
-    assert record["image_hw"] == [30, 40] and record["view"] == "img_000"
+    assert record["image_hw"] == [30, 40] and record["view"] == "img_000" and record["image"] == "captured"
     assert len(record["timing"]["teacher_encode"]["all"]) == 1 and len(record["timing"]["decode"]["all"]) == 2
 
     out = tmp_path / "eval"
     metrics = _evaluate(scene_dir, out, figure="q.png", config=config, teacher_timing_json=timing_json)
     assert set(metrics["timing_ms"]) == {"rgb_render", "teacher_encode", "imitation_encode_volume", "decode"}
-    for step in ("rgb_render", "teacher_encode", "decode"):  # taken from the scene's record, not re-measured
+    for step in ("teacher_encode", "decode"):  # taken from the scene's record, not re-measured
         assert metrics["timing"][step] == record["timing"][step]
+    assert len(metrics["timing"]["rgb_render"]["all"]) == 2  # the NeRF's rendering, timed here
     assert metrics["timing_teacher"] == TEACHER and metrics["timing_teacher_untrained"] is True
 
     with pytest.raises(ValueError, match="render_size 40.*evaluation.render_size is 32"):
@@ -156,3 +160,14 @@ def test_click_latency_benchmark(scene_dir, tmp_path):
     record = json.loads(out.read_text())
     assert record["ratio"] == pytest.approx(record["teacher_ms"] / record["imitation_ms"])
     assert record["untrained"] is True and len(record["runs"]["teacher"]) == 1 and record["note"]
+
+
+def test_time_teacher_needs_the_captured_image(tmp_path):
+    from san.data.scene import SceneError, save_scene
+
+    scene = make_scene(tmp_path / "images")
+    (tmp_path / "images" / "img_000.png").unlink()
+    save_scene(scene, tmp_path / "cameras.json")
+    with pytest.raises(SceneError, match="img_000.png"):
+        _time_teacher_at(tmp_path / "cameras.json", tmp_path / "t.json", EvaluationConfig(render_size=40))
+    assert not (tmp_path / "t.json").exists()

@@ -12,7 +12,7 @@ import pytest
 from san.pipeline.report import curve_label, make_tables, plot_figures, table_outputs
 from san.report import ReportConfig
 from san.report.tables import ReportError, load_metrics
-from tests.pipeline.conftest import figure_files
+from tests.pipeline.conftest import fake_metrics, figure_files
 
 
 def test_tables_rows_columns_and_untrained_label(fake_results, tmp_path):
@@ -121,7 +121,7 @@ def test_table2_text_iou_column_only_when_measured(tmp_path):
 
     paths = []
     for variant, text_iou in (("full", 0.8), ("no_corr", 0.6)):
-        m = dict(_metrics("demo", "demo", variant, 0.7), teacher="sam3_untrained_small", text_iou=text_iou)
+        m = dict(fake_metrics("demo", "demo", variant, 0.7), teacher="sam3_untrained_small", text_iou=text_iou)
         p = tmp_path / f"{variant}.json"
         p.write_text(json.dumps(m))
         paths.append(p)

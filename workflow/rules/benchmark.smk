@@ -3,6 +3,28 @@
 # scenes whose sheet row names a folder in column `benchmark`.
 
 
+rule render_benchmark_views:
+    """The NeRF renderings (RGB, depth) of every camera the benchmark visits, once per scene: every
+    variant's evaluate_benchmark starts from them (they do not depend on the variant)."""
+    input:
+        layout=get_benchmark_layout,
+        cameras=rules.prepare_poses.output.cameras,
+        model=rules.train_nerf.output.model,
+    output:
+        renders=temp(f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/renders.pt"),
+    log:
+        f"{RESULTS}/logs/render_benchmark_views/{{dataset}}/{{scene}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/render_benchmark_views/{{dataset}}/{{scene}}.tsv"
+    threads: SETTINGS.resources.for_stage("render_benchmark_views").cpus
+    resources:
+        **resources_for("render_benchmark_views"),
+    params:
+        settings=settings_of("benchmark"),
+    script:
+        "../scripts/render_benchmark_views.py"
+
+
 rule evaluate_benchmark_teacher:
     """The teacher on the NeRF's RGB renderings, same protocol: the baseline beside every variant's
     imitation figures. It depends on the scene's NeRF and teacher only, so it runs once per scene.
@@ -11,6 +33,7 @@ rule evaluate_benchmark_teacher:
         layout=get_benchmark_layout,
         cameras=rules.prepare_poses.output.cameras,
         model=rules.train_nerf.output.model,
+        renders=rules.render_benchmark_views.output.renders,
         checkpoint=get_teacher_checkpoint,
     output:
         metrics=f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/teacher_on_rgb/metrics.json",
@@ -40,6 +63,7 @@ rule evaluate_benchmark:
         model=rules.train_nerf.output.model,
         field=rules.train_imitation.output.field,
         mesh=rules.extract_mesh.output.normalized,
+        renders=rules.render_benchmark_views.output.renders,
         checkpoint=get_teacher_checkpoint,
     output:
         metrics=f"{RESULTS}/{{dataset}}/{{scene}}/benchmark/{{variant}}/metrics.json",

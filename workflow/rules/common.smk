@@ -161,6 +161,7 @@ def get_all_job_benchmarks(wildcards=None):
     for stage in (rules.train_imitation, rules.evaluate_segmentation):
         files += _per_scene(stage.benchmark, variant=VARIANTS)
     files += _per_scene(rules.make_demo_scene.benchmark, where=is_demo_scene)
+    files += _per_scene(rules.render_benchmark_views.benchmark, where=has_benchmark)
     files += _per_scene(rules.evaluate_benchmark.benchmark, where=has_benchmark, variant=VARIANTS)
     if SETTINGS.benchmark.teacher_baseline:
         files += _per_scene(rules.evaluate_benchmark_teacher.benchmark, where=has_benchmark)

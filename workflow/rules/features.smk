@@ -10,7 +10,7 @@ rule cache_features:
         f"{RESULTS}/logs/cache_features/{{dataset}}/{{scene}}/{{teacher}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/cache_features/{{dataset}}/{{scene}}/{{teacher}}.tsv"
-    priority: 25  # every imitation variant waits for it; teacher timing (10) must not hold its cores
+    priority: 25  # every imitation variant waits for it
     threads: SETTINGS.resources.for_stage("cache_features").cpus
     resources:
         **resources_for("cache_features"),

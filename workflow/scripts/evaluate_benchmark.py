@@ -22,6 +22,7 @@ def main(settings):
         config=settings.benchmark,
         device=settings.device,
         **{key: getattr(i, key, None) for key in ("teacher_metrics", "teacher_views", "teacher_masks")},
+        renders=i.renders,
     )
 
 

@@ -18,6 +18,7 @@ def main(settings):
         teacher_config=settings.teacher,
         config=settings.benchmark,
         device=settings.device,
+        renders=i.renders,
     )
 
 

@@ -7,7 +7,6 @@ from san.pipeline.time_teacher import time_teacher
 def main(settings):
     i, w = snakemake.input, snakemake.wildcards
     time_teacher(
-        i.model,
         i.cameras,
         snakemake.output.timing,
         w.dataset,
