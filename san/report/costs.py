@@ -156,6 +156,7 @@ STAGE_ORDER = (
     "time_teacher",
     "evaluate_segmentation",
     "render_benchmark_views",
+    "evaluate_benchmark_teacher",
     "evaluate_benchmark",
 )
 """The default DAG's per-scene stages, in pipeline order (the cost table's row order)."""
