@@ -27,7 +27,7 @@ from san.rendering.volume import accumulate, compute_weights, expected_depth
 from san.utils.checkpoint import CheckpointError
 from san.utils.checks import require_finite
 from san.utils.device import resolve_device
-from san.utils.io import atomic_path
+from san.utils.io import atomic_path, load_versioned_torch
 
 RENDER_CHUNK_CPU = 1024
 """Rays per chunk of :meth:`NeRFModel.render_camera` on a CPU: a chunk's samples stay in cache.
@@ -235,14 +235,9 @@ def save_nerf(model: NeRFModel, path: str | os.PathLike) -> None:
 
 def load_nerf(path: str | os.PathLike, device: torch.device | str = "auto") -> NeRFModel:
     """Read a file written by :func:`save_nerf`; the hash-grid backend is re-chosen for ``device``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot read NeRF model ({type(e).__name__}: {e})") from e
-    if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
-        raise CheckpointError(f"{path}: not a san NeRF model file")
-    if state.get("version") != FILE_VERSION:
-        raise CheckpointError(f"{path}: NeRF file version {state.get('version')!r}, expected {FILE_VERSION}")
+    state = load_versioned_torch(
+        path, FILE_FORMAT, FILE_VERSION, CheckpointError, "NeRF model", "a san NeRF model file", "NeRF file"
+    )
     dev = resolve_device(device) if isinstance(device, str) else device
     model = NeRFModel(from_dict(NeRFConfig, state["config"], "nerf.model"), SceneSpace(**state["space"]), dev)
     for name, value in state["state_dict"].items():

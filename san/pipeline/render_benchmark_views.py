@@ -117,17 +117,18 @@ def load_benchmark_renders(path: str | os.PathLike, memo: CameraMemo, model: str
         BenchmarkRendersError: ``path`` is unreadable, not a renders file, or was rendered from
             another ``model.pt`` than ``model`` (a stale file).
     """
-    from san.utils.io import sha256_file
+    from san.utils.io import load_versioned_torch, sha256_file
 
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise BenchmarkRendersError(f"{path}: cannot read benchmark renders ({type(e).__name__}: {e})") from e
-    if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
-        raise BenchmarkRendersError(f"{path}: not a benchmark renders file")
-    if state.get("version") != FILE_VERSION:
-        raise BenchmarkRendersError(f"{path}: renders file version {state.get('version')!r}, expected {FILE_VERSION}")
+    state = load_versioned_torch(
+        path,
+        FILE_FORMAT,
+        FILE_VERSION,
+        BenchmarkRendersError,
+        "benchmark renders",
+        "a benchmark renders file",
+        "renders file",
+    )
     if state.get("nerf_sha256") != sha256_file(model):
         raise BenchmarkRendersError(
             f"{path}: rendered from another NeRF than {model}; rerun rule render_benchmark_views"

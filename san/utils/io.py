@@ -201,6 +201,29 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def load_versioned_torch(
+    path: str | os.PathLike, file_format: str, version: int, error: type[Exception], what: str, kind: str, label: str
+) -> dict:
+    """Read a ``torch.save`` dict (``weights_only=True``, onto the CPU) that names its ``format`` and
+    ``version``, and check both.
+
+    Raises:
+        error: ``"{path}: cannot read {what} (...)"``, ``"{path}: not {kind}"`` or
+            ``"{path}: {label} version V, expected {version}"``.
+    """
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise error(f"{path}: cannot read {what} ({type(e).__name__}: {e})") from e
+    if not isinstance(state, dict) or state.get("format") != file_format:
+        raise error(f"{path}: not {kind}")
+    if state.get("version") != version:
+        raise error(f"{path}: {label} version {state.get('version')!r}, expected {version}")
+    return state
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
