@@ -70,18 +70,18 @@ class TrainConfig:
     """
 
     seed: int = 0
-    train_scenes: int = 800
+    train_scenes: int = 600
     views_per_scene: int = 3
-    steps: int = 3000
+    steps: int = 6000
     batch_images: int = 8
     targets_per_image: int = 3
     corrective_rounds: int = 2
     box_fraction: float = 0.5
-    lr: float = 4e-4
+    lr: float = 6e-4
     weight_decay: float = 0.05
     warmup_steps: int = 150
     min_target_px: int = 24
-    loss_size: int = 128
+    loss_size: int = 64
 
 
 # ---------------------------------------------------------------------------------------------
