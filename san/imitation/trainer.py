@@ -46,9 +46,10 @@ log = logging.getLogger("san")
 
 GeometryFn = Callable[[RayBundle], RayGeometry]
 """Rays (on the training device) -> frozen :class:`RayGeometry`."""
-RenderFn = Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor]
-"""``(c2w 4x4, K 3x3, width, height) -> HxWx3`` float RGB in ``[0, 1]`` (the NeRF's rendering);
-inputs are CPU float32 tensors, as in :mod:`san.pipeline.cache_features`."""
+RenderFn = Callable[[Camera], torch.Tensor]
+"""``camera -> HxWx3`` float RGB in ``[0, 1]`` (the NeRF's rendering): one unbatched
+:class:`~san.cameras.Camera` (``c2w 4x4`` OpenCV camera-to-world in the normalised frame, ``K 3x3`` in
+pixels, float64), as :data:`san.features.build.RenderFn` takes."""
 
 CURVE_COLUMNS = ("step", "loss", "mse", "corr", "cosine", "lr", "teacher_calls", "fresh_views", "wall_s")
 PAD_EMA = 0.99
@@ -190,11 +191,10 @@ class ImitationTrainer:
         else:
             cam = camera_at_size(self.train_cameras[int(self.rng.integers(len(self.train_cameras)))], self.render_size)
             augmented = False
-        c2w = torch.as_tensor(cam.c2w, dtype=torch.float32)
-        K = torch.as_tensor(cam.K, dtype=torch.float32)
+        c2w, K = cam.tensors()
         t0 = time.perf_counter()
         with torch.no_grad():
-            rgb = self.render_fn(c2w, K, cam.width, cam.height)
+            rgb = self.render_fn(cam)
         t1 = time.perf_counter()
         # Quantised like the feature cache's renderings, so fresh and cached targets match.
         image = (rgb.detach().float().cpu().clamp(0, 1) * 255).round() / 255
@@ -435,7 +435,7 @@ def make_trainer(
         config, variant: settings.
         cache: an open :class:`san.features.cache.FeatureCache` to seed the FIFO, or ``None``.
         mesh: ``(vertices, faces)`` in the normalised frame; required by the mesh variant.
-        render_fn: fresh-view renderer (default: ``nerf.render_camera(...)["rgb"]``).
+        render_fn: fresh-view renderer, ``camera -> HxWx3`` (default: ``nerf.render_camera(camera)["rgb"]``).
         to_grid: world -> grid mapping (default: the NeRF's, see :func:`san.imitation.render.grid_mapping`).
         seed: seeds model initialisation and every random choice.
         device: training device.
@@ -465,8 +465,8 @@ def make_trainer(
 
     if render_fn is None:
 
-        def render_fn(c2w, K, width, height):
-            return nerf.render_camera(c2w.to(device), K.to(device), width, height)["rgb"]
+        def render_fn(camera: Camera) -> torch.Tensor:
+            return nerf.render_camera(camera)["rgb"]
 
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # seeds the CUDA generator too (tiny-cuda-nn initialises there)

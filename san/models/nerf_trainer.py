@@ -192,7 +192,7 @@ class NeRFTrainer:
         per_view = []
         for index in indices:
             f = self.scene.frames[index]
-            out = self.model.render_camera(f.c2w, f.K, f.width, f.height, f.distortion, chunk=self.config.eval_chunk)
+            out = self.model.render_camera(f.camera, f.distortion, chunk=self.config.eval_chunk)
             pred = out["rgb"].clamp(0, 1).cpu()
             gt = torch.from_numpy(load_image(f.image, background))
             per_view.append(
