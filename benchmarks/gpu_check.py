@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from san.cameras import Camera
 from san.data.prepare import prepare_scene
 from san.evaluation.protocol import click_grid, decode_click, image_batch
 from san.evaluation.timing import time_fn
@@ -149,6 +150,7 @@ def imitation_section(nerf, teacher, device: torch.device, c2w, K, size: int, si
     )
     field.eval()
     nerf.eval()
+    camera = Camera(c2w.double().numpy(), K.double().numpy(), size, size)  # the float32 values, exactly
     c2w, K = c2w.to(device), K.to(device)
     click = click_grid(size, size, 1)[0]
     last: dict[str, Any] = {}
@@ -157,7 +159,7 @@ def imitation_section(nerf, teacher, device: torch.device, c2w, K, size: int, si
         last["f"] = render_features(nerf, field, c2w, K, size, size)
 
     def render_rgb():
-        return nerf.render_camera(c2w, K, size, size)["rgb"]
+        return nerf.render_camera(camera)["rgb"]
 
     _reset_peak(device)
     w, r = sizes["warmup"], sizes["repeats"]

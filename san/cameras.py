@@ -21,7 +21,8 @@ Conventions (read this once; every module follows it):
   :meth:`Camera.project`. The records that add data to a camera hold one as ``.camera`` and pass
   ``c2w, K, width, height`` through read-only: a loaded :class:`san.data.scene.Frame` (image, split,
   distortion), :class:`san.evaluation.protocol.EvalView` and :class:`san.benchmark.BenchmarkView`
-  (index, name); :meth:`Camera.of` returns the camera of any of them.
+  (index, name); :meth:`Camera.of` returns the camera of any of them. A renderer of one view takes
+  one :class:`Camera` (``RadianceModel.render_camera(camera)``; :func:`single_camera` checks it).
 """
 
 from __future__ import annotations
@@ -250,6 +251,27 @@ class Camera:
         c2w = torch.as_tensor(self.c2w, dtype=points.dtype, device=points.device)
         K = torch.as_tensor(self.K, dtype=points.dtype, device=points.device)
         return project_points(points, c2w, K, distortion)
+
+
+def single_camera(camera: Camera, what: str) -> Camera:
+    """``camera`` as one unbatched :class:`Camera`, for a function that renders one view (like
+    nerfstudio's ``get_outputs_for_camera``): an unbatched camera as it is, a batch of one as its
+    camera.
+
+    Raises:
+        TypeError: ``camera`` is not a :class:`Camera` (a record holding one: pass ``record.camera``).
+        CameraError: a batch of zero or several cameras (``"{what} renders one camera, got a batch of B"``).
+    """
+    if not isinstance(camera, Camera):
+        raise TypeError(
+            f"{what} takes one san.cameras.Camera, got {type(camera).__name__} "
+            "(a Frame / EvalView / BenchmarkView: pass its .camera, or Camera.of(record))"
+        )
+    if not camera.batched:
+        return camera
+    if len(camera) != 1:
+        raise CameraError(f"{what} renders one camera, got a batch of {len(camera)}: index it (cameras[i])")
+    return camera[0]
 
 
 class HoldsCamera:

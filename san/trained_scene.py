@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from san.data.scene import Scene
     from san.evaluation.config import EvaluationConfig
     from san.imitation.model import ImitationModel
+    from san.models.base import RadianceModel
     from san.models.nerf import NeRFModel
     from san.teachers import Teacher, TeacherConfig, TeacherInfo
 
@@ -287,16 +288,15 @@ class SceneParts:
     teacher_info: TeacherInfo | None = None
 
 
-def camera_renderer(nerf, device: torch.device) -> Callable:
-    """``render_fn(c2w 4x4, K 3x3, width, height)`` -> the NeRF's ``render_camera`` dict
-    (``rgb HxWx3``, ``depth HxW``, ``accumulation HxW`` on ``device``), no gradients; numpy or
-    torch cameras (cast to float32)."""
+def camera_renderer(nerf: RadianceModel) -> Callable:
+    """The session's ``render_fn(c2w 4x4, K 3x3, width, height)`` (numpy or CPU torch, OpenCV
+    camera-to-world in the normalised frame, ``K`` in pixels) -> ``nerf.render_camera`` of that
+    :class:`~san.cameras.Camera`: ``rgb HxWx3``, ``depth HxW``, ``accumulation HxW`` on the NeRF's
+    device, no gradients."""
 
     @torch.no_grad()
     def render_fn(c2w, K, width, height):
-        c = torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=device)
-        k = torch.as_tensor(np.asarray(K), dtype=torch.float32, device=device)
-        return nerf.render_camera(c, k, width, height)
+        return nerf.render_camera(Camera(c2w, K, width, height))
 
     return render_fn
 
@@ -311,7 +311,7 @@ def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] |
     from san.imitation.render import render_features
 
     nerf, imitation, mesh, teacher, dev = trained.nerf, trained.field, trained.mesh, trained.teacher, trained.device
-    render_fn = camera_renderer(nerf, dev)
+    render_fn = camera_renderer(nerf)
 
     def _camera(c2w, K):
         return torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev), torch.as_tensor(
@@ -351,14 +351,14 @@ def scene_parts(
     return session_parts(load_trained_scene(scene_dir, variant, device, teacher), feature_hw)
 
 
-def rgb_renderer(nerf, config: EvaluationConfig, device: torch.device) -> Callable[[Any], torch.Tensor]:
-    """``view -> HxWx3`` NeRF rendering of a :class:`~san.cameras.Camera` or a record holding one (an
-    :class:`~san.evaluation.protocol.EvalView`)."""
+def rgb_renderer(nerf: RadianceModel, config: EvaluationConfig) -> Callable[[Any], torch.Tensor]:
+    """``view -> HxWx3`` NeRF rendering (on the NeRF's device) of one :class:`~san.cameras.Camera` or
+    a record holding one (an :class:`~san.evaluation.protocol.EvalView`), ``config.chunk`` rays at a
+    time."""
     chunk = {} if config.chunk is None else {"chunk": config.chunk}
 
     @torch.no_grad()
     def render_rgb(view):
-        c2w, K = Camera.of(view).tensors(device)
-        return nerf.render_camera(c2w, K, view.width, view.height, **chunk)["rgb"]
+        return nerf.render_camera(Camera.of(view), **chunk)["rgb"]
 
     return render_rgb

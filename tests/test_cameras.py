@@ -395,6 +395,23 @@ def test_records_hold_one_camera_and_pass_it_through():
         EvalView(0, "a", np.eye(4))
 
 
+def test_single_camera_unbatches_one_and_refuses_the_rest():
+    from san.cameras import Camera, CameraError, single_camera
+    from san.data.scene import Frame
+
+    cams = Camera.stack(_ring_batch(3))
+    cam = cams[1]
+    assert single_camera(cam, "r") is cam
+    one = single_camera(cams[1:2], "r")
+    assert not one.batched and np.array_equal(one.c2w, cams[1].c2w) and (one.width, one.height) == (W, H)
+    for batch, count in ((cams, 3), (cams[:0], 0)):
+        with pytest.raises(CameraError, match=f"^r renders one camera, got a batch of {count}"):
+            single_camera(batch, "r")
+    with pytest.raises(TypeError, match=r"^r takes one san.cameras.Camera, got Frame \(.*pass its .camera"):
+        single_camera(Frame("a.png", cams[0]), "r")
+    assert isinstance(Camera.of(Frame("a.png", cams[0])), Camera)
+
+
 def test_cameras_json_round_trip_is_byte_identical(tmp_path):
     """``cameras.json`` written before cameras were a type (frames as loose fields) reads and
     writes back byte for byte."""

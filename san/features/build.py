@@ -36,8 +36,9 @@ from san.utils.progress import Progress
 
 log = logging.getLogger("san")
 
-RenderFn = Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor]
-"""``render_fn(c2w 4x4, K 3x3, width, height) -> HxWx3`` float in ``[0, 1]`` (CPU float32 inputs)."""
+RenderFn = Callable[[Camera], torch.Tensor]
+"""``render_fn(camera) -> HxWx3`` float in ``[0, 1]``: one unbatched :class:`~san.cameras.Camera`
+(``c2w 4x4`` OpenCV camera-to-world in the normalised frame, ``K 3x3`` in pixels, float64)."""
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,8 @@ def _batches(views: list[_View], batch_size: int) -> list[list[int]]:
 
 
 def _render(render_fn: RenderFn, camera: Camera, where: str) -> np.ndarray:
-    c2w = torch.as_tensor(camera.c2w, dtype=torch.float32)
-    K = torch.as_tensor(camera.K, dtype=torch.float32)
     with torch.no_grad():
-        image = render_fn(c2w, K, camera.width, camera.height)
+        image = render_fn(camera)
     image = torch.as_tensor(image).detach().float().cpu()
     if image.shape != (camera.height, camera.width, 3):
         raise ValueError(
@@ -100,8 +99,9 @@ def cache_features(
     """Render, encode and store every view (see the module docstring) in ``out_path``.
 
     Args:
-        render_fn: ``render_fn(c2w 4x4, K 3x3, width, height) -> HxWx3`` float in ``[0, 1]``;
-            inputs are CPU float32 tensors (move them to the model's device inside).
+        render_fn: :data:`RenderFn`, ``render_fn(camera) -> HxWx3`` float in ``[0, 1]`` for one
+            unbatched :class:`~san.cameras.Camera` (numpy float64; :meth:`~san.cameras.Camera.tensors`
+            puts it on the model's device)
         train_cameras: the training cameras (``Frame`` or :class:`~san.cameras.Camera`), at least one.
         out_path: the ``.h5`` file, written atomically.
         teacher: encodes on its own device.
@@ -165,7 +165,7 @@ def cache_features(
 def nerf_render_fn(model) -> RenderFn:
     """A :data:`RenderFn` over a :class:`~san.models.nerf.NeRFModel` (RGB only, model's device)."""
 
-    def render(c2w: torch.Tensor, K: torch.Tensor, width: int, height: int) -> torch.Tensor:
-        return model.render_camera(c2w, K, width, height)["rgb"].clamp(0, 1)
+    def render(camera: Camera) -> torch.Tensor:
+        return model.render_camera(camera)["rgb"].clamp(0, 1)
 
     return render

@@ -48,12 +48,7 @@ def teacher_views(
     """Render each camera with ``nerf.render_camera`` and encode it with the teacher."""
     views = []
     for cam, name in zip(cameras, names):
-        out = nerf.render_camera(
-            torch.as_tensor(cam.c2w, dtype=torch.float32),
-            torch.as_tensor(cam.K, dtype=torch.float32),
-            cam.width,
-            cam.height,
-        )
+        out = nerf.render_camera(cam)
         rgb = out["rgb"]
         image = ((rgb.detach().float().cpu().clamp(0, 1) * 255).round() / 255).permute(2, 0, 1)[None]
         maps = teacher.encode(image)

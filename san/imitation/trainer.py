@@ -37,9 +37,7 @@ from san.imitation.losses import imitation_loss
 from san.imitation.model import ImitationModel
 from san.models.base import RadianceModel
 from san.teachers.base import Teacher
-from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from san.utils.checks import require_finite
-from san.utils.progress import Progress
+from san.utils.training import TrainingLoop, every_or_last, optimizer_step, resume_checkpoint
 
 if TYPE_CHECKING:
     from san.features.cache import FeatureCache
@@ -48,9 +46,10 @@ log = logging.getLogger("san")
 
 GeometryFn = Callable[[RayBundle], RayGeometry]
 """Rays (on the training device) -> frozen :class:`RayGeometry`."""
-RenderFn = Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor]
-"""``(c2w 4x4, K 3x3, width, height) -> HxWx3`` float RGB in ``[0, 1]`` (the NeRF's rendering);
-inputs are CPU float32 tensors, as in :mod:`san.pipeline.cache_features`."""
+RenderFn = Callable[[Camera], torch.Tensor]
+"""``camera -> HxWx3`` float RGB in ``[0, 1]`` (the NeRF's rendering): one unbatched
+:class:`~san.cameras.Camera` (``c2w 4x4`` OpenCV camera-to-world in the normalised frame, ``K 3x3`` in
+pixels, float64), as :data:`san.features.build.RenderFn` takes."""
 
 CURVE_COLUMNS = ("step", "loss", "mse", "corr", "cosine", "lr", "teacher_calls", "fresh_views", "wall_s")
 PAD_EMA = 0.99
@@ -192,11 +191,10 @@ class ImitationTrainer:
         else:
             cam = camera_at_size(self.train_cameras[int(self.rng.integers(len(self.train_cameras)))], self.render_size)
             augmented = False
-        c2w = torch.as_tensor(cam.c2w, dtype=torch.float32)
-        K = torch.as_tensor(cam.K, dtype=torch.float32)
+        c2w, K = cam.tensors()
         t0 = time.perf_counter()
         with torch.no_grad():
-            rgb = self.render_fn(c2w, K, cam.width, cam.height)
+            rgb = self.render_fn(cam)
         t1 = time.perf_counter()
         # Quantised like the feature cache's renderings, so fresh and cached targets match.
         image = (rgb.detach().float().cpu().clamp(0, 1) * 255).round() / 255
@@ -275,16 +273,11 @@ class ImitationTrainer:
             targets.append(target)
         weight = self.config.correlation_weight if self.variant.correlation_loss else 0.0
         loss, metrics = imitation_loss(preds, targets, weight)
-        require_finite(
-            loss,
-            stage="train_imitation",
-            what=f"the loss at step {self.step + 1}",
-            hint=f"training diverged (imitation.lr_grid {self.config.lr_grid:g} / lr_head {self.config.lr_head:g} too high?) or the teacher features hold NaN",
+        hint = (
+            f"training diverged (imitation.lr_grid {self.config.lr_grid:g} / lr_head {self.config.lr_head:g} too "
+            "high?) or the teacher features hold NaN"
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
+        optimizer_step(loss, self.optimizer, self.scheduler, stage="train_imitation", step=self.step + 1, hint=hint)
         self.step += 1
         self.counters.wall_s += time.perf_counter() - t_start
         metrics.update(loss=float(loss.detach()), lr=self.optimizer.param_groups[0]["lr"], fresh=float(fresh))
@@ -295,7 +288,7 @@ class ImitationTrainer:
 
     def _record(self, metrics: dict[str, float]) -> None:
         self._window.append(metrics)
-        if self.step % self.config.log_every and self.step != self.config.steps:
+        if not every_or_last(self.step, self.config.log_every, self.config.steps):
             return
         mean = {k: float(np.mean([m[k] for m in self._window])) for k in ("loss", "mse", "corr", "cosine")}
         self._window = []
@@ -331,17 +324,20 @@ class ImitationTrainer:
         """
         if checkpoint_dir is not None and resume:
             self.resume(checkpoint_dir, fingerprint)
-        end = self.config.steps if stop_at is None else min(stop_at, self.config.steps)
-        progress = Progress(self.config.steps, start=self.step, every=self.config.log_every, name="imitation")
-        every = self.config.checkpoint_every
-        while self.step < end:
+        loop = TrainingLoop(
+            self.config.steps,
+            start=self.step,
+            log_every=self.config.log_every,
+            checkpoint_every=self.config.checkpoint_every,
+            checkpoint_dir=checkpoint_dir,
+            end=stop_at,
+            name="imitation",
+        )
+        while self.step < loop.end:
             m = self.train_step()
-            progress.update(self.step - 1, loss=m["loss"], cos=m["cosine"], teacher_calls=self.counters.teacher_calls)
-            due = self.step % every == 0 or self.step == end if every else False
-            if checkpoint_dir is not None and due and self.step < self.config.steps:
-                save_checkpoint(
-                    checkpoint_dir, self.step, {**self.state_dict(), "fingerprint": fingerprint, "extra": extra}
-                )
+            loop.report(self.step, loss=m["loss"], cos=m["cosine"], teacher_calls=self.counters.teacher_calls)
+            if loop.checkpoint_due(self.step):
+                loop.save(self.step, {**self.state_dict(), "fingerprint": fingerprint, "extra": extra})
 
     def resume(self, checkpoint_dir: str | Path, fingerprint: str = "") -> dict | None:
         """Load the newest checkpoint in ``checkpoint_dir`` if its fingerprint matches (logged).
@@ -349,13 +345,14 @@ class ImitationTrainer:
         Returns:
             The checkpoint's ``extra`` dict (``{}`` if none was stored) when resumed, else ``None``.
         """
-        path = latest_checkpoint(checkpoint_dir)
-        if path is None:
+        found = resume_checkpoint(
+            checkpoint_dir,
+            fingerprint,
+            ignoring="imitation: ignoring checkpoint %s (made with other settings or inputs)",
+        )
+        if found is None:
             return None
-        state = load_checkpoint(path, map_location="cpu")
-        if state.get("fingerprint", "") != fingerprint:
-            log.warning("imitation: ignoring checkpoint %s (made with other settings or inputs)", path)
-            return None
+        path, state = found
         self.load_state_dict(state)
         log.info("imitation: resumed from %s at step %d", path, self.step)
         return state.get("extra") or {}
@@ -438,7 +435,7 @@ def make_trainer(
         config, variant: settings.
         cache: an open :class:`san.features.cache.FeatureCache` to seed the FIFO, or ``None``.
         mesh: ``(vertices, faces)`` in the normalised frame; required by the mesh variant.
-        render_fn: fresh-view renderer (default: ``nerf.render_camera(...)["rgb"]``).
+        render_fn: fresh-view renderer, ``camera -> HxWx3`` (default: ``nerf.render_camera(camera)["rgb"]``).
         to_grid: world -> grid mapping (default: the NeRF's, see :func:`san.imitation.render.grid_mapping`).
         seed: seeds model initialisation and every random choice.
         device: training device.
@@ -468,8 +465,8 @@ def make_trainer(
 
     if render_fn is None:
 
-        def render_fn(c2w, K, width, height):
-            return nerf.render_camera(c2w.to(device), K.to(device), width, height)["rgb"]
+        def render_fn(camera: Camera) -> torch.Tensor:
+            return nerf.render_camera(camera)["rgb"]
 
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # seeds the CUDA generator too (tiny-cuda-nn initialises there)

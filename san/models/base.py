@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, runtime_chec
 import torch
 
 if TYPE_CHECKING:
-    from san.cameras import RayBundle
+    from san.cameras import Camera, RayBundle
     from san.models.nerf import RenderOutput
 
 
@@ -43,9 +43,12 @@ class RadianceModel(Protocol):
         ``depth N`` (along the ray), ``accumulation N``, ``weights NxS``, ``positions NxSx3`` and,
         with ``features(positions Px3) -> PxC``, their weight-accumulated ``features NxC``."""
 
-    def render_camera(self, c2w: torch.Tensor, K: torch.Tensor, width: int, height: int) -> Mapping[str, torch.Tensor]:
-        """A pinhole camera (``c2w 4x4``, ``K 3x3``, ``width x height`` pixels) -> ``HxW[xC]`` maps,
-        at least ``rgb HxWx3`` in ``[0, 1]`` and ``depth HxW``."""
+    def render_camera(self, camera: Camera) -> Mapping[str, torch.Tensor]:
+        """One pinhole :class:`~san.cameras.Camera` (``c2w 4x4`` OpenCV camera-to-world in the scene's
+        normalised frame, ``K 3x3`` in pixels, ``width x height``; a batch of one is accepted, a larger
+        batch raises :class:`~san.cameras.CameraError`: :func:`san.cameras.single_camera`) ->
+        ``HxW[xC]`` maps, at least ``rgb HxWx3`` in ``[0, 1]`` and ``depth HxW`` (distance along the
+        ray), on the model's device."""
 
     def normalize_positions(self, points: torch.Tensor) -> torch.Tensor:
         """World points ``...x3`` -> the grid domain ``[0, 1]^3`` (shared by the semantic grid)."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from san.cameras import RayBundle, generate_rays
+from san.cameras import Camera, RayBundle, generate_rays, single_camera
 from san.config import from_dict, to_dict
 from san.fields.nerf_field import NeRFField, ProposalField
 from san.models.config import NeRFConfig
@@ -182,27 +182,36 @@ class NeRFModel(nn.Module):
 
     @torch.no_grad()
     def render_camera(
-        self,
-        c2w: torch.Tensor | np.ndarray,
-        K: torch.Tensor | np.ndarray,
-        width: int,
-        height: int,
-        distortion: dict[str, float] | None = None,
-        chunk: int | None = None,
+        self, camera: Camera, distortion: dict[str, float] | None = None, chunk: int | None = None
     ) -> dict[str, torch.Tensor]:
-        """Render a whole camera (eval-mode sampling, no gradients), ``chunk`` rays at a time
-        (``None``: :data:`RENDER_CHUNK_CPU` on a CPU, :data:`RENDER_CHUNK_GPU` otherwise).
+        """Render one whole camera (eval-mode sampling, no gradients), ``chunk`` rays at a time
+        (``None``: :data:`RENDER_CHUNK_CPU` on a CPU, :data:`RENDER_CHUNK_GPU` otherwise); the
+        :class:`san.models.base.RadianceModel` contract, like nerfstudio's ``get_outputs_for_camera``.
+
+        Args:
+            camera: one :class:`~san.cameras.Camera`: ``c2w 4x4`` OpenCV camera-to-world in the scene's
+                normalised frame, ``K 3x3`` in pixels, ``width x height`` (cast to float32 on the
+                model's device); a batch of one is accepted.
+            distortion: OpenCV coefficients of the capture (:attr:`san.data.scene.Frame.distortion`),
+                applied in ray generation; ``None``: a pinhole camera.
+            chunk: rays per :meth:`render_rays` call.
 
         Returns:
-            ``{"rgb": HxWx3, "depth": HxW, "accumulation": HxW}`` on the model's device.
+            ``{"rgb": HxWx3 in [0, 1], "depth": HxW (distance along the ray), "accumulation": HxW}``
+            on the model's device.
+
+        Raises:
+            san.cameras.CameraError: a batch of several cameras (render them one by one).
+            TypeError: ``camera`` is not a :class:`~san.cameras.Camera`.
         """
+        camera = single_camera(camera, "NeRFModel.render_camera")
+        width, height = camera.width, camera.height
         if chunk is None:
             chunk = RENDER_CHUNK_CPU if self.device.type == "cpu" else RENDER_CHUNK_GPU
         was_training = self.training
         self.eval()
         try:
-            c2w_t = torch.as_tensor(c2w, dtype=torch.float32, device=self.device)
-            K_t = torch.as_tensor(K, dtype=torch.float32, device=self.device)
+            c2w_t, K_t = camera.tensors(self.device)
             rays = generate_rays(c2w_t, K_t, width, height, distortion)
             parts: dict[str, list[torch.Tensor]] = {"rgb": [], "depth": [], "accumulation": []}
             for i in range(0, len(rays), chunk):

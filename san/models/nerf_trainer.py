@@ -27,8 +27,12 @@ from san.metrics import psnr, ssim
 from san.models.config import TrainNeRFConfig
 from san.models.nerf import NeRFModel
 from san.rendering.samplers import SceneSpace, distortion_loss, interlevel_loss
-from san.utils.checks import require_finite
 from san.utils.io import atomic_path
+from san.utils.training import optimizer_step
+
+CURVE_COLUMNS = ("step", "loss", "psnr", "lr", "wall_seconds", "test_psnr")
+"""Columns of the NeRF's ``training_curve.csv`` (rows: :attr:`NeRFTrainer.curve`, written by
+:mod:`san.pipeline.train_nerf`)."""
 
 
 def train_nerf_config(section: dict | None) -> TrainNeRFConfig:
@@ -124,16 +128,8 @@ class NeRFTrainer:
         if cfg.distortion_loss_weight > 0:
             loss = loss + cfg.distortion_loss_weight * distortion_loss(out.edges, out.weights)
         lr = self.optimizer.param_groups[0]["lr"]
-        require_finite(
-            loss,
-            stage="train_nerf",
-            what=f"the loss at step {self.step_count + 1}",
-            hint=f"training diverged (nerf.lr {cfg.lr:g} too high?) or the images/poses hold NaN",
-        )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
+        hint = f"training diverged (nerf.lr {cfg.lr:g} too high?) or the images/poses hold NaN"
+        optimizer_step(loss, self.optimizer, self.scheduler, stage="train_nerf", step=self.step_count + 1, hint=hint)
         self.step_count += 1
         mse_v = float(mse.detach())
         return {"loss": float(loss.detach()), "mse": mse_v, "psnr": -10.0 * math.log10(max(mse_v, 1e-10)), "lr": lr}
@@ -196,7 +192,7 @@ class NeRFTrainer:
         per_view = []
         for index in indices:
             f = self.scene.frames[index]
-            out = self.model.render_camera(f.c2w, f.K, f.width, f.height, f.distortion, chunk=self.config.eval_chunk)
+            out = self.model.render_camera(f.camera, f.distortion, chunk=self.config.eval_chunk)
             pred = out["rgb"].clamp(0, 1).cpu()
             gt = torch.from_numpy(load_image(f.image, background))
             per_view.append(

@@ -198,7 +198,7 @@ def evaluate_benchmark_teacher(
 
     from san.data.gt_layout import read_layout
     from san.data.scene import load_scene
-    from san.trained_scene import load_trained
+    from san.trained_scene import camera_renderer, load_trained
 
     t0 = time.perf_counter()
     layout = read_layout(layout_dir)
@@ -208,13 +208,7 @@ def evaluate_benchmark_teacher(
     teacher, dev = trained.teacher, trained.device
     nerf = trained.nerf
 
-    @torch.no_grad()
-    def render_fn(c2w, K, width, height):
-        c = torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev)
-        k = torch.as_tensor(np.asarray(K), dtype=torch.float32, device=dev)
-        return nerf.render_camera(c, k, width, height)
-
-    render = CameraMemo(render_fn)
+    render = CameraMemo(camera_renderer(nerf))
     prerendered = 0
     if renders is not None:
         from san.pipeline.render_benchmark_views import load_benchmark_renders

@@ -249,7 +249,7 @@ def load_parts(
 
     return EvaluationParts(
         views,
-        rgb_renderer(nerf, config, dev),
+        rgb_renderer(nerf, config),
         render_feats,
         trained.teacher,
         IMITATION_MESH if field.mesh_surface else IMITATION_VOLUME,

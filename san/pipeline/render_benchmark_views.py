@@ -69,7 +69,6 @@ def render_benchmark_views(
     from san.data.scene import load_scene
     from san.models.nerf import load_nerf
     from san.pipeline.evaluate_benchmark import benchmark_views
-    from san.trained_scene import camera_renderer
     from san.utils.device import resolve_device
     from san.utils.io import sha256_file
 
@@ -79,11 +78,11 @@ def render_benchmark_views(
     layout.check_views(list(views))
     cams = benchmark_cameras(layout, views, config)
     dev = resolve_device(device)
-    render = camera_renderer(load_nerf(model, dev), dev)
+    nerf = load_nerf(model, dev)
     log.info("render_benchmark_views: %d cameras of %d task(s) from %s", len(cams), len(layout.tasks), layout.root)
     renders = []
     for cam in cams:
-        out = render(cam.c2w, cam.K, cam.width, cam.height)
+        out = nerf.render_camera(cam)
         renders.append(
             {
                 "c2w": torch.as_tensor(np.asarray(cam.c2w, dtype=np.float64)),

@@ -21,8 +21,6 @@ Outputs in ``results/{dataset}/{scene}/imitation/{variant}/``:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -44,20 +42,13 @@ from san.models.base import RadianceModel
 from san.teachers import TeacherConfig
 from san.teachers.base import Teacher, TeacherInfo
 from san.utils.device import resolve_device
-from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
+from san.utils.io import atomic_write_json, sha256_file
+from san.utils.training import write_curve_csv
 
 if TYPE_CHECKING:
     from san.features.cache import FeatureCache
 
 log = logging.getLogger("san")
-
-
-def _curve_csv(rows: Sequence[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(CURVE_COLUMNS), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _cameras(frames: Sequence[Any]) -> list[Camera]:
@@ -124,7 +115,7 @@ def write_outputs(
 ) -> None:
     """Write ``training_curve.csv``, ``train_stats.json`` and, last, ``field.pt`` (its presence
     means the stage finished)."""
-    atomic_write_text(curve, _curve_csv(trainer.curve))
+    write_curve_csv(curve, trainer.curve, CURVE_COLUMNS)
     atomic_write_json(stats, record)
     save_imitation(trainer.model, field, field_metadata)
 

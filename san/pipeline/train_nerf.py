@@ -18,13 +18,13 @@ Outputs in ``results/{dataset}/{scene}/nerf/`` (the rule's ``model``, ``metrics`
   and scene it belongs to: a killed job resumes bit-for-bit, and a checkpoint from another config
   or scene is never silently reloaded (it is reported and ignored).
 
-Training: :class:`san.models.nerf_trainer.NeRFTrainer` (config :class:`TrainNeRFConfig`).
+Training: :class:`san.models.nerf_trainer.NeRFTrainer` (config :class:`TrainNeRFConfig`); the loop's
+schedule, progress lines, checkpoints and curve file are :mod:`san.utils.training`'s, shared with
+the imitation loop.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import shutil
@@ -36,28 +36,17 @@ from san.config import to_dict
 from san.data.scene import load_scene
 from san.models.config import TrainNeRFConfig
 from san.models.nerf import save_nerf
-from san.models.nerf_trainer import NeRFTrainer
-from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from san.models.nerf_trainer import CURVE_COLUMNS, NeRFTrainer
 from san.utils.checks import require_finite
 from san.utils.device import resolve_device, synchronize
-from san.utils.io import atomic_write_json, atomic_write_text, sha256_file
-from san.utils.progress import Progress
+from san.utils.io import atomic_write_json, sha256_file
+from san.utils.training import TrainingLoop, every_or_last, resume_checkpoint, write_curve_csv
 
 log = logging.getLogger("san")
 
 
 def _fingerprint(config: TrainNeRFConfig, cameras_json: Path) -> dict:
     return {"config": to_dict(config), "cameras_sha256": sha256_file(cameras_json)}
-
-
-def _curve_csv(rows: list[dict[str, float]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf, fieldnames=["step", "loss", "psnr", "lr", "wall_seconds", "test_psnr"], lineterminator="\n"
-    )
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def train_nerf(
@@ -87,14 +76,12 @@ def train_nerf(
     trainer = NeRFTrainer(scene, config, dev)
     ckpt_dir = out_dir / "checkpoints"
     fingerprint = _fingerprint(config, cameras_json)
-    latest = latest_checkpoint(ckpt_dir) if config.resume else None
-    if latest is not None:
-        state = load_checkpoint(latest, map_location=dev)
-        if state.get("fingerprint") == fingerprint:
-            trainer.load_state_dict(state["trainer"])
-            log.info("train_nerf: resuming from %s (step %d)", latest, trainer.step_count)
-        else:
-            log.warning("train_nerf: ignoring %s: it belongs to another config or cameras.json", latest)
+    ignoring = "train_nerf: ignoring %s: it belongs to another config or cameras.json"
+    found = resume_checkpoint(ckpt_dir, fingerprint, ignoring=ignoring, map_location=dev) if config.resume else None
+    if found is not None:
+        path, state = found
+        trainer.load_state_dict(state["trainer"])
+        log.info("train_nerf: resuming from %s (step %d)", path, trainer.step_count)
     log.info(
         "train_nerf: %s scene, %d train / %d test views, %d rays, device %s, hash grid backend %s",
         scene.scene_kind,
@@ -104,15 +91,21 @@ def train_nerf(
         dev,
         trainer.model.encoding_backend,
     )
-    progress = Progress(config.steps, start=trainer.step_count, every=config.log_every)
+    loop = TrainingLoop(
+        config.steps,
+        start=trainer.step_count,
+        log_every=config.log_every,
+        checkpoint_every=config.checkpoint_every,
+        checkpoint_dir=ckpt_dir,
+    )
     t_last = time.perf_counter()
-    while trainer.step_count < config.steps:
+    while trainer.step_count < loop.end:
         stats = trainer.step()
         step = trainer.step_count
-        progress.update(step - 1, loss=stats["loss"], psnr=stats["psnr"])
-        test_now = config.curve_test_every > 0 and (step % config.curve_test_every == 0 or step == config.steps)
-        log_now = step % config.log_every == 0 or step == config.steps or test_now
-        checkpoint_now = config.checkpoint_every > 0 and step % config.checkpoint_every == 0 and step < config.steps
+        loop.report(step, loss=stats["loss"], psnr=stats["psnr"])
+        test_now = config.curve_test_every > 0 and every_or_last(step, config.curve_test_every, config.steps)
+        log_now = loop.curve_due(step) or test_now
+        checkpoint_now = loop.checkpoint_due(step)
         if log_now or checkpoint_now:
             synchronize(dev)
             now = time.perf_counter()
@@ -129,7 +122,7 @@ def train_nerf(
                     row["test_psnr"] = round(value, 4)
             trainer.curve.append(row)
         if checkpoint_now:
-            save_checkpoint(ckpt_dir, step, {"fingerprint": fingerprint, "trainer": trainer.state_dict()})
+            loop.save(step, {"fingerprint": fingerprint, "trainer": trainer.state_dict()})
 
     log.info("train_nerf: evaluating %d test views", len(scene.test_frames))
     t_eval = time.perf_counter()
@@ -155,7 +148,7 @@ def train_nerf(
         "scene_kind": scene.scene_kind,
         "config": to_dict(config),
     }
-    atomic_write_text(curve, _curve_csv(trainer.curve))
+    write_curve_csv(curve, trainer.curve, CURVE_COLUMNS)
     atomic_write_json(metrics, record)
     save_nerf(nerf, model)
     shutil.rmtree(ckpt_dir, ignore_errors=True)

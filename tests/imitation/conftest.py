@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from san.cameras import Camera, RayBundle, generate_rays, look_at
+from san.cameras import Camera, RayBundle, look_at, single_camera
 from san.teachers.base import TeacherInfo
 from san.teachers.toy import ToyMultiScaleTeacher
 
@@ -70,11 +70,10 @@ class AnalyticNeRF:
         rgb = (w[..., None] * self.color(pos.reshape(-1, 3)).reshape(*pos.shape)).sum(1)
         return FakeRender(rgb, (w * t).sum(1), w.sum(1), w, pos)
 
-    def render_camera(self, c2w, K, width, height) -> dict[str, torch.Tensor]:
-        rays = generate_rays(
-            torch.as_tensor(c2w, dtype=torch.float32), torch.as_tensor(K, dtype=torch.float32), width, height
-        )
-        out = self.render_rays(rays)
+    def render_camera(self, camera: Camera) -> dict[str, torch.Tensor]:
+        camera = single_camera(camera, "AnalyticNeRF.render_camera")
+        width, height = camera.width, camera.height
+        out = self.render_rays(camera.rays())
         return {"rgb": out.rgb.reshape(height, width, 3).clamp(0, 1), "depth": out.depth.reshape(height, width)}
 
 
@@ -137,7 +136,7 @@ def write_cache(path, nerf: AnalyticNeRF, teacher, cameras, num_augmented: int =
     views += sample_augmented_cameras(train_c2w, num_augmented, np.random.default_rng(0), (50, 70), render_size)
     rgb, feats = [], [[] for _ in teacher.info.feature_shapes]
     for v in views:
-        image = nerf.render_camera(v.c2w, v.K, v.width, v.height)["rgb"]
+        image = nerf.render_camera(v)["rgb"]
         u8 = (image * 255).round().to(torch.uint8)
         rgb.append(u8.numpy())
         for i, m in enumerate(teacher.encode((u8.float() / 255).permute(2, 0, 1)[None])):

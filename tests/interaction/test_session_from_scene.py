@@ -28,9 +28,9 @@ class FakeNeRF:
     def eval(self):
         return self
 
-    def render_camera(self, c2w, K, width, height):
-        assert isinstance(c2w, torch.Tensor) and c2w.dtype == torch.float32
-        return self.renderer(c2w.double().numpy(), K.double().numpy(), width, height)
+    def render_camera(self, camera):
+        assert isinstance(camera, Camera) and not camera.batched
+        return self.renderer(*camera.astuple())
 
 
 class FakeField:

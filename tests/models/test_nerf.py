@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from san.cameras import RayBundle, look_at
+from san.cameras import Camera, CameraError, RayBundle, look_at
 from san.config import from_dict
 from san.encodings.config import HashGridConfig
 from san.models.config import NeRFConfig
@@ -90,17 +90,33 @@ def test_render_camera_and_save_load_round_trip(tmp_path):
     model = _model("unbounded")
     c2w = look_at(np.array([0.0, -0.8, 0.3]), np.zeros(3), np.array([0.0, 0.0, 1.0]))
     K = np.array([[10.0, 0, 6.0], [0, 10.0, 4.0], [0, 0, 1]])
-    img = model.render_camera(c2w, K, 12, 8, chunk=37)
+    camera = Camera(c2w, K, 12, 8)
+    img = model.render_camera(camera, chunk=37)
     assert img["rgb"].shape == (8, 12, 3) and img["depth"].shape == (8, 12) and img["accumulation"].shape == (8, 12)
     assert model.training  # render_camera restores the mode
     path = tmp_path / "model.pt"
     save_nerf(model, path)
     loaded = load_nerf(path, "cpu")
     assert loaded.config == model.config and loaded.space == model.space and not loaded.training
-    img2 = loaded.render_camera(c2w, K, 12, 8)
+    img2 = loaded.render_camera(camera)
     torch.testing.assert_close(img2["rgb"], img["rgb"])
     torch.testing.assert_close(img2["depth"], img["depth"])
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary left behind
+
+
+def test_render_camera_takes_one_camera():
+    """``render_camera`` renders one :class:`Camera`: a batch of one is that camera, a larger batch and
+    loose matrices are refused by name before anything is rendered."""
+    model = _model("unbounded")
+    c2w = look_at(np.array([0.0, -0.8, 0.3]), np.zeros(3), np.array([0.0, 0.0, 1.0]))
+    camera = Camera(c2w, np.array([[10.0, 0, 6.0], [0, 10.0, 4.0], [0, 0, 1]]), 12, 8)
+    one = model.render_camera(camera)
+    batch_of_one = model.render_camera(Camera.stack([camera]))
+    assert one.keys() == batch_of_one.keys() and all(torch.equal(one[k], batch_of_one[k]) for k in one)
+    with pytest.raises(CameraError, match="NeRFModel.render_camera renders one camera, got a batch of 2"):
+        model.render_camera(Camera.stack([camera, camera]))
+    with pytest.raises(TypeError, match="NeRFModel.render_camera takes one san.cameras.Camera, got ndarray"):
+        model.render_camera(c2w)
 
 
 def test_load_rejects_foreign_files(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from san.cameras import Camera, generate_rays, intrinsics_matrix, look_at
+from san.cameras import Camera, intrinsics_matrix, look_at
 from san.config import ConfigError, from_dict
 from san.data.scene import Frame
 from san.features.build import cache_features
@@ -15,9 +15,9 @@ from san.features.config import CacheFeaturesConfig
 from san.teachers import build_teacher
 
 
-def render_directions(c2w: torch.Tensor, K: torch.Tensor, width: int, height: int) -> torch.Tensor:
+def render_directions(camera: Camera) -> torch.Tensor:
     """A stand-in NeRF: colour = ray direction mapped to [0, 1]."""
-    return generate_rays(c2w, K, width, height).directions.reshape(height, width, 3) * 0.5 + 0.5
+    return camera.rays().directions.reshape(camera.height, camera.width, 3) * 0.5 + 0.5
 
 
 def train_frames() -> list[Frame]:
@@ -45,9 +45,7 @@ def test_end_to_end_tiny_sam(tmp_path):
         assert [vh.tolist() for vh in cache.valid_hw] == [[[48, 64], [48, 64], [64, 64], [64, 64]]]
         view = cache.view(0)
         np.testing.assert_allclose(view.K, intrinsics_matrix(24.0, 24.0, 16.0, 12.0), rtol=1e-6)
-        expected = (
-            (render_directions(torch.tensor(view.c2w), torch.tensor(view.K), 32, 24) * 255).round().to(torch.uint8)
-        )
+        expected = (render_directions(Camera(view.c2w, view.K, 32, 24)) * 255).round().to(torch.uint8)
         np.testing.assert_array_equal(view.rgb, expected.numpy())
         assert view.features[0].shape == (256, 64, 64) and view.features[0].dtype == np.float16
         aug = cache.view(3)
@@ -77,9 +75,7 @@ def test_bad_render_fn_leaves_no_file(tmp_path):
     teacher = build_teacher("toy_multiscale_untrained", device="cpu")
     config = CacheFeaturesConfig(num_augmented=1, render_size=16)
     with pytest.raises(ValueError, match=r"view 0: render_fn returned shape \(16, 16, 3\), expected \(12, 16, 3\)"):
-        cache_features(
-            lambda c2w, K, w, h: torch.zeros(16, 16, 3), train_frames(), tmp_path / "x.h5", teacher, config, "d"
-        )
+        cache_features(lambda camera: torch.zeros(16, 16, 3), train_frames(), tmp_path / "x.h5", teacher, config, "d")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -171,7 +171,7 @@ def test_bad_layout_fails_before_loading(scene_dir, layout, tmp_path):
     assert not (tmp_path / "m.json").exists()
 
 
-def test_shared_renders_give_the_same_figures(scene_dir, layout, tmp_path):  # noqa: F811
+def test_shared_renders_give_the_same_figures(scene_dir, layout, tmp_path):
     """rule render_benchmark_views renders every camera once; evaluate_benchmark started from that
     file renders nothing itself and writes the same figures as when it renders everything."""
     from san.pipeline.render_benchmark_views import BenchmarkRendersError, render_benchmark_views
@@ -182,23 +182,11 @@ def test_shared_renders_give_the_same_figures(scene_dir, layout, tmp_path):  # n
         cameras=files["cameras"], model=files["model"], layout_dir=layout, out_path=tmp_path / "r.pt", config=config
     )
     assert summary["renders"] == 9  # the reference at the annotation size, then the 8 other views of the chain
-    records = {}
-    for name, renders in (("live", None), ("shared", tmp_path / "r.pt")):
-        out = tmp_path / name
-        records[name] = evaluate_benchmark(
-            **files,
-            layout_dir=layout,
-            metrics_json=out / "metrics.json",
-            views_csv=out / "views.csv",
-            figure_png=out / "q.png",
-            dataset="s",
-            scene="t",
-            variant="full",
-            teacher_config=TeacherConfig(name=TEACHER),
-            config=config,
-            device="cpu",
-            renders=renders,
-        )
+    run = dict(names=("metrics.json", "views.csv", "q.png"), dataset="s", scene="t", config=config)
+    records = {
+        name: _evaluate(scene_dir, layout, tmp_path / name, renders=renders, **run)
+        for name, renders in (("live", None), ("shared", tmp_path / "r.pt"))
+    }
     assert records["shared"]["renders"] == {"prerendered": 9, "rendered_here": 0}
     assert records["live"]["renders"] == {"prerendered": 0, "rendered_here": 9}
     for key in ("imitation", "teacher_on_rgb", "mesh_segmentation"):
@@ -210,18 +198,5 @@ def test_shared_renders_give_the_same_figures(scene_dir, layout, tmp_path):  # n
     state = torch.load(tmp_path / "r.pt", weights_only=True)
     torch.save(state | {"nerf_sha256": "0" * 64}, tmp_path / "stale.pt")  # rendered from another model.pt
     with pytest.raises(BenchmarkRendersError, match="another NeRF"):
-        evaluate_benchmark(
-            **files,
-            layout_dir=layout,
-            metrics_json=tmp_path / "m.json",
-            views_csv=tmp_path / "v.csv",
-            figure_png=tmp_path / "q.png",
-            dataset="s",
-            scene="t",
-            variant="full",
-            teacher_config=TeacherConfig(name=TEACHER),
-            config=config,
-            device="cpu",
-            renders=tmp_path / "stale.pt",
-        )
-    assert not (tmp_path / "m.json").exists()
+        _evaluate(scene_dir, layout, tmp_path / "stale", renders=tmp_path / "stale.pt", **run)
+    assert not (tmp_path / "stale").exists()  # refused before anything is written

@@ -46,9 +46,8 @@ def inputs(tmp_path_factory):
     nerf = NeRFModel(config, SceneSpace("unbounded", 0.5, 4.0), "cpu")
     save_nerf(nerf, root / "model.pt")
     teacher = build_teacher(TEACHER, device="cpu")
-    render = lambda c2w, K, w, h: nerf.render_camera(c2w, K, w, h)["rgb"]  # noqa: E731
     cache_features(
-        render,
+        lambda camera: nerf.render_camera(camera)["rgb"],
         scene.train_frames,
         root / f"{TEACHER}.h5",
         teacher,

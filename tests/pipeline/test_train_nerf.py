@@ -14,6 +14,7 @@ from PIL import Image
 
 import san.models.nerf_trainer as nt
 import san.pipeline.train_nerf as tn
+import san.utils.training as training
 from san.cameras import Camera, generate_rays, look_at
 from san.data.scene import Frame, Normalization, Scene, load_scene, save_scene
 from san.models.nerf import load_nerf
@@ -138,13 +139,13 @@ def test_lr_decays_from_lr_to_lr_final(tmp_path):
 
 def _die_after_first_checkpoint(monkeypatch):
     """Make train_nerf's first checkpoint its last act, as if the job were killed right after it."""
-    real_save = tn.save_checkpoint
+    real_save = training.save_checkpoint  # TrainingLoop.save writes train_nerf's checkpoints
 
     def save_then_die(folder, step, state, keep=2):
         real_save(folder, step, state, keep)
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(tn, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(training, "save_checkpoint", save_then_die)
     return real_save
 
 
@@ -157,7 +158,7 @@ def test_kill_and_resume_gives_the_uninterrupted_state(tmp_path, monkeypatch):
         tn.train_nerf(cams, **_outputs(tmp_path / "b"), config=_config(), device="cpu")
     assert not (tmp_path / "b" / "model.pt").exists()
     assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == ["step_0000003.ckpt"]
-    monkeypatch.setattr(tn, "save_checkpoint", real_save)
+    monkeypatch.setattr(training, "save_checkpoint", real_save)
     torch.manual_seed(123)  # the resumed run must not depend on the global RNG it starts with
     tn.train_nerf(cams, **_outputs(tmp_path / "b"), config=_config(), device="cpu")
 
@@ -176,7 +177,7 @@ def test_checkpoint_of_another_config_is_not_reloaded(tmp_path, monkeypatch, cap
     real_save = _die_after_first_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         tn.train_nerf(cams, **_outputs(tmp_path / "n"), config=_config(), device="cpu")
-    monkeypatch.setattr(tn, "save_checkpoint", real_save)
+    monkeypatch.setattr(training, "save_checkpoint", real_save)
     with caplog.at_level(logging.WARNING, logger="san"):
         metrics = tn.train_nerf(cams, **_outputs(tmp_path / "n"), config=_config(seed=1), device="cpu")
     assert "ignoring" in caplog.text and metrics["steps"] == 6
