@@ -120,7 +120,7 @@ def test_consensus_of_3d_consistent_views():
     others = [feature_view(camera(x, y), lambda p, c: smooth(p)) for x, y in ((0.3, 0.1), (-0.2, 0.2), (0.1, -0.3))]
     for row in consensus_consistency(a, others, min_views=2):
         assert row["cells"] > 0 and 2 <= row["mean_views"] <= 3
-        assert row["cosine"] > 0.999
+        assert row["cosine"] > 0.999 and row["cosine_unit"] > 0.999
     # Distances 0.316, 0.283, 0.316: nearest first, ties in index order.
     assert nearest_views([o.view for o in [a, *others]], 0, 2) == [2, 1]
     assert pooled([{"c": 1.0, "cells": 1}, {"c": 0.0, "cells": 3}, {"c": None, "cells": 2}], "c") == 0.25
