@@ -1,5 +1,6 @@
-"""Evaluation of feature imitation: the click-grid IoU protocol (:mod:`.protocol`) and the
-inference timings of Table 1 (:mod:`.timing`)."""
+"""Evaluation of feature imitation: the click-grid IoU protocol (:mod:`.protocol`), the
+inference timings of Table 1 (:mod:`.timing`) and the 3D-consistency ceiling of a teacher's maps
+on a scene with exact depth (:mod:`.consistency`)."""
 
 import lazy_loader
 
@@ -10,6 +11,15 @@ from san.evaluation.config import EvaluationConfig
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "consistency": [
+            "DepthView",
+            "FeatureView",
+            "consensus_consistency",
+            "encode_depth_view",
+            "image_feature_view",
+            "load_depth_views",
+            "pair_consistency",
+        ],
         "protocol": [
             "EvalView",
             "ViewResult",
