@@ -274,6 +274,7 @@ def evaluate_segmentation(
     mesh_path: str | os.PathLike | None = None,
     device: str = "auto",
     teacher_timing_json: str | os.PathLike | None = None,
+    text_prompts: Sequence[str] | None = None,
 ) -> dict:
     """Evaluate one scene and variant and write the three outputs (module docstring).
 
@@ -289,16 +290,33 @@ def evaluate_segmentation(
         teacher_timing_json: the scene's ``teacher_timing.json`` (rule ``time_teacher``): its
             teacher-encoding and decoding times are used, and only the NeRF's RGB rendering and
             the field are timed here; ``None`` times everything in this call.
+        text_prompts: the scene's text prompts (protocol step 7; rule ``evaluate_segmentation``
+            passes the scene sheet's ``text_prompts`` column, else ``evaluation.text_prompts``);
+            ``None``: ``config.text_prompts``.
 
     Returns:
         The ``metrics.json`` record.
+
+    Raises:
+        san.teachers.TeacherError: text prompts for a teacher without a text head (before any model
+            loads).
     """
     from types import SimpleNamespace
 
     from san.teachers import TeacherConfig
 
+    from san.teachers import TeacherError, teacher_supports_text
+
     t0 = time.perf_counter()
     teacher_config = teacher_config or TeacherConfig()
+    texts = tuple(config.text_prompts if text_prompts is None else text_prompts)
+    if texts and not teacher_supports_text(teacher_config.name):  # before any heavy work
+        source = "evaluation.text_prompts" if text_prompts is None else "the scene's text prompts"
+        raise TeacherError(
+            f"{dataset}/{scene}: {source} {list(texts)}: teacher {teacher_config.name!r} has no text head "
+            "(text prompts need a SAM 3 teacher); set evaluation.text_prompts: [] and empty the scene sheet's "
+            "text_prompts column"
+        )
     scene_timing = read_teacher_timing(teacher_timing_json, config) if teacher_timing_json is not None else None
     if scene_timing is None:
         check_timing_teacher(teacher_config, config)  # before any heavy work
@@ -317,11 +335,6 @@ def evaluate_segmentation(
         config.grid,
     )
     shift = functools.partial(ceiling_shift_px, at_1024=config.ceiling_shift_at_1024) if config.ceiling else None
-    if config.text_prompts and not teacher.supports_text:
-        raise ValueError(
-            f"evaluation.text_prompts {list(config.text_prompts)}: teacher {teacher.info.name!r} has no text head "
-            "(text prompts need a SAM 3 teacher); set evaluation.text_prompts: []"
-        )
     results = evaluate_views(
         teacher,
         parts.render_rgb,
@@ -330,7 +343,7 @@ def evaluate_segmentation(
         config.grid,
         shift,
         config.qualitative_views,
-        texts=config.text_prompts,
+        texts=texts,
     )
 
     if scene_timing is None:

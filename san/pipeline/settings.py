@@ -248,15 +248,21 @@ def parse_settings(config: Mapping[str, Any]) -> Settings:
 # ----------------------------------------------------------------------------------- scene sheet
 
 SHEET_COLUMNS = ("scene", "path", "format")
-SHEET_OPTIONAL = ("kind", "colmap_model", "benchmark")
+SHEET_OPTIONAL = ("kind", "colmap_model", "benchmark", "text_prompts")
+TEXT_PROMPT_SEPARATOR = ";"
+"""Separates the prompts of the scene sheet's ``text_prompts`` column."""
 SHEET_FORMATS = ("auto", "colmap", "llff", "blender", "nerfstudio", "demo")
 
 
 def read_scene_sheet(path: str | Path, data_root: str | None = None):
-    """Read and check the scene sheet (TSV: ``scene``, ``path``, ``format``, optional ``kind`` and
-    ``colmap_model`` and ``benchmark``; see :mod:`san.utils.tsv` for comments and ``#`` in paths).
-    ``benchmark`` is the scene's ground-truth layout folder (:mod:`san.data.gt_layout`), empty for
-    none; ``demo`` scenes always have the one rule ``make_demo_scene`` writes.
+    """Read and check the scene sheet (TSV: ``scene``, ``path``, ``format``, optional ``kind``,
+    ``colmap_model``, ``benchmark`` and ``text_prompts``; see :mod:`san.utils.tsv` for comments and
+    ``#`` in paths). ``benchmark`` is the scene's ground-truth layout folder
+    (:mod:`san.data.gt_layout`), empty for none; ``demo`` scenes always have the one rule
+    ``make_demo_scene`` writes. ``text_prompts`` is the scene's list of text prompts for the
+    evaluation (protocol step 7), separated by ``;`` (``a red box;the ground``); empty: the config's
+    ``evaluation.text_prompts`` (:func:`scene_text_prompts`). In the returned frame the column holds
+    a tuple of stripped prompts (``()`` when empty).
 
     ``scene`` is ``dataset/name``; relative ``path`` values are resolved under ``data_root`` when
     it is set; ``colmap_model`` (a column only when the sheet has it) picks one of several COLMAP
@@ -276,7 +282,7 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
         raise ConfigError(str(e)) from None
     if not sheet.header:
         raise ConfigError(f"{path}: the scene sheet is empty (it lists no scenes)")
-    columns = "scene, path, format[, kind][, colmap_model]"
+    columns = "scene, path, format[, kind][, colmap_model][, benchmark][, text_prompts]"
     missing_cols = [c for c in SHEET_COLUMNS if c not in sheet.header]
     if missing_cols:
         raise ConfigError(f"{path}: missing column(s) {missing_cols}; columns are {columns}")
@@ -290,6 +296,7 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
     if df.empty:
         raise ConfigError(f"{path}: the scene sheet lists no scenes")
     problems = []
+    texts: list[tuple[str, ...]] = []
     dup = sorted(df.loc[df["scene"].duplicated(), "scene"].unique())
     if dup:
         problems.append(f"duplicate scene id(s): {', '.join(dup)}")
@@ -304,6 +311,10 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
             row_problems.append(f"scene {sid!r}: kind {row['kind']!r} is not forward_facing or unbounded")
         if row.get("colmap_model") and row["format"] not in ("auto", "colmap"):
             row_problems.append(f"scene {sid!r}: colmap_model {row['colmap_model']!r} needs format colmap or auto")
+        prompts, prompt_problem = _parse_text_prompts(row["text_prompts"])
+        texts.append(prompts)
+        if prompt_problem:
+            row_problems.append(f"scene {sid!r}: {prompt_problem}")
         if row_problems:
             problems.append("; ".join(row_problems) + f"\n    line {row['line']}: {sheet.raw_line(row['line'])!r}")
     root = Path(data_root) if data_root else None
@@ -330,7 +341,43 @@ def read_scene_sheet(path: str | Path, data_root: str | None = None):
         problems.append(f"{len(missing)} scene folder(s) not found{hint}:\n    " + "\n    ".join(missing))
     if problems:
         raise ConfigError(f"{path}: " + "\n  ".join(problems))
+    import pandas as pd
+
+    df["text_prompts"] = pd.Series(texts, index=df.index, dtype=object)
     return df.drop(columns="line").set_index("scene", drop=False)
+
+
+def _parse_text_prompts(value: str) -> tuple[tuple[str, ...], str | None]:
+    """A ``text_prompts`` cell -> (the stripped prompts, ``None``) or ``((), the problem)``."""
+    if not value.strip():
+        return (), None
+    prompts = tuple(p.strip() for p in value.split(TEXT_PROMPT_SEPARATOR))
+    empty = [i for i, p in enumerate(prompts, 1) if not p]
+    if empty:
+        return (), (
+            f"text_prompts {value!r}: empty prompt (number {', '.join(map(str, empty))} of {len(prompts)}); "
+            f"prompts are separated by {TEXT_PROMPT_SEPARATOR!r}, with no empty one between, before or after them"
+        )
+    repeated = sorted({p for p in prompts if prompts.count(p) > 1})
+    if repeated:
+        return (), f"text_prompts {value!r}: prompt(s) {repeated} listed more than once"
+    return prompts, None
+
+
+def scene_text_prompts(scenes, scene_id: str, default: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The text prompts evaluated on one scene (protocol step 7): the scene sheet's ``text_prompts``
+    for that row when it lists any, else ``default`` (the config's ``evaluation.text_prompts``).
+
+    Args:
+        scenes: :func:`read_scene_sheet`'s frame.
+        scene_id: ``dataset/name``.
+        default: ``evaluation.text_prompts``.
+
+    Raises:
+        KeyError: ``scene_id`` is not in the sheet.
+    """
+    own = scenes.loc[scene_id, "text_prompts"] if "text_prompts" in scenes.columns else ()
+    return list(own) if len(own) else list(default)
 
 
 def prompt_scene_ids(prompts: str | Path, scenes, sheet: str | Path) -> list[str]:

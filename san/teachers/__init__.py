@@ -84,23 +84,43 @@ __all__ = [
     "build_teacher",
     "register_teacher",
     "teacher_from_config",
+    "teacher_supports_text",
 ]
 
 Builder = Callable[[str | None, int], "Teacher"]
 """``builder(checkpoint, batch_size) -> Teacher`` (on the CPU)."""
 
 _REGISTRY: dict[str, Builder] = {}
+_TEXT: set[str] = set()
 
 
-def register_teacher(name: str, builder: Builder) -> None:
-    """Make ``build_teacher(name, ...)`` call ``builder(checkpoint, batch_size)``."""
+def register_teacher(name: str, builder: Builder, *, text: bool = False) -> None:
+    """Make ``build_teacher(name, ...)`` call ``builder(checkpoint, batch_size)``.
+
+    ``text``: the teacher it builds decodes text prompts (its class sets
+    :attr:`san.teachers.base.Teacher.supports_text`); recorded here so that the DAG build can check
+    text prompts against the teacher without importing torch (:func:`teacher_supports_text`).
+    """
     if name in _REGISTRY:
         raise TeacherError(f"teacher {name!r} is already registered")
     _REGISTRY[name] = builder
+    if text:
+        _TEXT.add(name)
 
 
 def available_teachers() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def teacher_supports_text(name: str) -> bool:
+    """Whether the registered teacher ``name`` decodes text prompts (SAM 3), without building it.
+
+    Raises:
+        TeacherError: ``name`` is not registered.
+    """
+    if name not in _REGISTRY:
+        raise TeacherError(f"unknown teacher {name!r} (available: {', '.join(available_teachers())})")
+    return name in _TEXT
 
 
 def _no_checkpoint(name: str, checkpoint: str | None) -> None:
@@ -141,7 +161,7 @@ def _sam3(name: str) -> Builder:
 
 
 for _name in ("sam3", "sam3_untrained", "sam3_untrained_small"):
-    register_teacher(_name, _sam3(_name))
+    register_teacher(_name, _sam3(_name), text=True)
 
 
 def build_teacher(

@@ -13,6 +13,9 @@ for hours. :func:`check_teacher` finds the same problems up front:
   incomplete downloads of the right size class. ``sam3`` checkpoints (``sam3.pt``) are opened and
   checked by :func:`san.teachers.sam3.read_sam3_checkpoint` (a SAM 3 state dict of the released
   layout and size) without importing the optional ``sam3`` package.
+
+:func:`check_text_prompts` (DAG build) refuses text prompts, from the config or from the scene
+sheet, for a teacher without a text head, before any job runs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from san.teachers import TeacherError
 
@@ -98,3 +102,44 @@ def check_teacher(config, open_checkpoint: bool = True, memo_dir: str | os.PathL
         from san.utils.io import atomic_write_text
 
         atomic_write_text(memo, f"{path.resolve()} checked for {name}\n")
+
+
+def check_text_prompts(
+    config,
+    default: Sequence[str] = (),
+    scenes: Mapping[str, Sequence[str]] | None = None,
+    sheet: str | os.PathLike | None = None,
+) -> None:
+    """Check that text prompts are only given to a teacher with a text head (SAM 3), at DAG build.
+
+    Cheap: the capability is read from the registry (:func:`san.teachers.teacher_supports_text`),
+    no teacher is built. Same rule for both sources of prompts (evaluation protocol step 7): a
+    non-empty list for a teacher without a text head is an error, never skipped.
+
+    Args:
+        config: the ``teacher:`` section (:class:`san.teachers.TeacherConfig`).
+        default: the config's ``evaluation.text_prompts``.
+        scenes: scene id -> that scene's own list (scene sheet column ``text_prompts``; empty: none).
+        sheet: the scene sheet's path, named in the message.
+
+    Raises:
+        TeacherError: naming the teacher and, for the sheet's lists, the sheet and every scene that
+            gives text prompts.
+    """
+    from san.teachers import teacher_supports_text
+
+    if teacher_supports_text(config.name):
+        return
+    hint = "text prompts need a teacher with a text head (SAM 3)"
+    if default:
+        raise TeacherError(
+            f"evaluation.text_prompts {list(default)}: teacher {config.name!r} has no text head ({hint}); "
+            "set evaluation.text_prompts: []"
+        )
+    given = {sid: list(texts) for sid, texts in (scenes or {}).items() if len(texts)}
+    if given:
+        listed = "; ".join(f"scene {sid!r}: {texts}" for sid, texts in given.items())
+        raise TeacherError(
+            f"{sheet or 'scene sheet'}: column text_prompts gives text prompts ({listed}), but teacher "
+            f"{config.name!r} has no text head ({hint}); empty the column for these scenes or use a SAM 3 teacher"
+        )

@@ -10,7 +10,8 @@ from snakemake.utils import validate
 
 from san.pipeline.settings import VARIANTS as ALL_VARIANTS
 from san.pipeline.settings import coerce_command_line_values, parse_settings, prompt_scene_ids, read_scene_sheet
-from san.teachers.preflight import check_teacher
+from san.pipeline.settings import scene_text_prompts
+from san.teachers.preflight import check_teacher, check_text_prompts
 
 coerce_command_line_values(config, workflow.config_settings.config)  # nested --config values arrive as strings
 validate(config, workflow.source_path("../schemas/config.schema.yaml"), set_default=False)
@@ -20,6 +21,12 @@ RESULTS = SETTINGS.results
 VARIANTS = list(SETTINGS.variants)
 TEACHER = SETTINGS.teacher.name
 check_teacher(SETTINGS.teacher, open_checkpoint=False)  # name and checkpoint presence, at DAG build
+check_text_prompts(  # text prompts (config or sheet) only for a teacher with a text head, at DAG build
+    SETTINGS.teacher,
+    SETTINGS.evaluation.text_prompts,
+    dict(SCENES["text_prompts"]),
+    config["scenes"],
+)
 
 
 wildcard_constraints:
@@ -43,6 +50,12 @@ def get_scene_source(wildcards):
             scene=wildcards.scene,
         )[0]
     return row["path"]
+
+
+def get_text_prompts(wildcards):
+    """The scene's text prompts for rule evaluate_segmentation: the sheet's ``text_prompts`` column,
+    else ``evaluation.text_prompts`` (:func:`san.pipeline.settings.scene_text_prompts`)."""
+    return scene_text_prompts(SCENES, f"{wildcards.dataset}/{wildcards.scene}", SETTINGS.evaluation.text_prompts)
 
 
 def get_scene_ids():

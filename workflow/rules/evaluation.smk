@@ -20,7 +20,8 @@ rule time_teacher:
 
 
 rule evaluate_segmentation:
-    """Held-out views: teacher masks vs imitation masks for a 5x5 click grid; timings (Table 1)."""
+    """Held-out views: teacher masks vs imitation masks for a 5x5 click grid and the scene's text
+    prompts (sheet column text_prompts, else evaluation.text_prompts); timings (Table 1)."""
     input:
         model=rules.train_nerf.output.model,
         cameras=rules.prepare_poses.output.cameras,
@@ -47,5 +48,6 @@ rule evaluate_segmentation:
         **resources_for("evaluate_segmentation"),
     params:
         settings=settings_of("evaluation", "teacher"),
+        text_prompts=get_text_prompts,
     script:
         "../scripts/evaluate_segmentation.py"

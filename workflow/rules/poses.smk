@@ -12,6 +12,7 @@ rule prepare_poses:
         **resources_for("prepare_poses"),
     params:
         settings=settings_of("poses"),
-        row=lambda wildcards: scene_row(wildcards).to_dict(),
+        # text_prompts is read by evaluate_segmentation only: editing it must not rerun the poses
+        row=lambda wildcards: scene_row(wildcards).drop(labels=["text_prompts"]).to_dict(),
     script:
         "../scripts/prepare_poses.py"

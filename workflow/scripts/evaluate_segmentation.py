@@ -22,6 +22,7 @@ def main(settings):
         mesh_path=i.mesh,
         device=settings.device,
         teacher_timing_json=i.timing,
+        text_prompts=snakemake.params.text_prompts,  # the scene's list (sheet column text_prompts) or the config's
     )
 
 
