@@ -303,9 +303,7 @@ def evaluate_segmentation(
     """
     from types import SimpleNamespace
 
-    from san.teachers import TeacherConfig
-
-    from san.teachers import TeacherError, teacher_supports_text
+    from san.teachers import TeacherConfig, TeacherError, teacher_supports_text
 
     t0 = time.perf_counter()
     teacher_config = teacher_config or TeacherConfig()

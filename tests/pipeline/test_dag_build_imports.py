@@ -46,6 +46,7 @@ def test_dag_build_path_imports_no_torch_trimesh_h5py(tmp_path):
             "settings = parse_settings(config)",
             "scenes = read_scene_sheet(config['scenes'])",
             "check_teacher(settings.teacher, open_checkpoint=False)",
+            "check_text_prompts(settings.teacher, (), dict(scenes['text_prompts']), config['scenes'])",
             f"ids = prompt_scene_ids({str(REPO / 'config' / 'demo_prompts.tsv')!r}, scenes, config['scenes'])",
             "assert ids == ['demo/demo'], ids",
             f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))",

@@ -171,3 +171,40 @@ def test_time_teacher_needs_the_captured_image(tmp_path):
     with pytest.raises(SceneError, match="img_000.png"):
         _time_teacher_at(tmp_path / "cameras.json", tmp_path / "t.json", EvaluationConfig(render_size=40))
     assert not (tmp_path / "t.json").exists()
+
+
+def test_scene_text_prompts_for_a_teacher_without_text_head_fail_before_loading(tmp_path):
+    """The scene's list (rule evaluate_segmentation's params) is checked against the teacher before
+    any model loads: the inputs here do not even exist."""
+    from san.teachers import TeacherError
+
+    with pytest.raises(TeacherError, match=r"synthetic/toy: the scene's text prompts \['a red box'\]: teacher"):
+        _evaluate(tmp_path / "absent", tmp_path, text_prompts=["a red box"])
+    with pytest.raises(TeacherError, match=r"synthetic/toy: evaluation.text_prompts \['a dog'\]: teacher"):
+        _evaluate(tmp_path / "absent", tmp_path, config=EvaluationConfig(text_prompts=("a dog",)))
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_scene_text_prompts_reach_the_protocol(scene_dir, tmp_path, monkeypatch):
+    """``text_prompts`` replaces ``evaluation.text_prompts`` in protocol step 7 (``[]`` turns it off);
+    ``None`` keeps the config's list. The toy teacher is declared text-capable and the protocol
+    stopped on entry, so only the routing of the list is checked."""
+    import san.pipeline.evaluate_segmentation as module
+    import san.teachers
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def record(*args, texts=(), **kwargs):
+        seen.append(tuple(texts))
+        raise Stop
+
+    monkeypatch.setattr(san.teachers, "teacher_supports_text", lambda name: True)
+    monkeypatch.setattr(module, "evaluate_views", record)
+    config = EvaluationConfig(render_size=40, text_prompts=("a dog",))
+    for given in (["a red box", "the ground"], [], None):
+        with pytest.raises(Stop):
+            _evaluate(scene_dir, tmp_path, config=config, text_prompts=given)
+    assert seen == [("a red box", "the ground"), (), ("a dog",)]

@@ -478,3 +478,53 @@ def test_local_slurm_config_sizes_every_stage_for_its_two_cpu_node():
     missing = [s for s in STAGES if s not in local]
     assert not missing, f"config/slurm_local.yaml sizes no resources for {missing}"
     assert all(spec["cpus"] <= 2 for spec in local.values()), local
+
+
+# --------------------------------------------------------------------- per-scene text prompts
+
+
+def test_sheet_text_prompts_column_absent_empty_and_a_list(tmp_path):
+    from san.pipeline.settings import scene_text_prompts
+
+    absent = read_scene_sheet(_sheet(tmp_path, ["demo/demo\tgenerated\tdemo\t"]))
+    assert absent.loc["demo/demo", "text_prompts"] == ()
+    assert scene_text_prompts(absent, "demo/demo", ("a dog",)) == ["a dog"]  # the config's list
+    assert scene_text_prompts(absent, "demo/demo") == []
+    header = "scene\tpath\tformat\ttext_prompts"
+    df = read_scene_sheet(
+        _sheet(tmp_path, ["demo/a\tgenerated\tdemo\t a red box ;the ground", "demo/b\tgenerated\tdemo\t"], header)
+    )
+    assert df.loc["demo/a", "text_prompts"] == ("a red box", "the ground") and df.loc["demo/b", "text_prompts"] == ()
+    assert scene_text_prompts(df, "demo/a", ("a dog",)) == ["a red box", "the ground"]  # the scene's own list wins
+    assert scene_text_prompts(df, "demo/b", ("a dog",)) == ["a dog"]  # empty cell: the config's list
+    one = read_scene_sheet(_sheet(tmp_path, ["demo/a\tgenerated\tdemo\ta dog"], header))
+    assert scene_text_prompts(one, "demo/a", ()) == ["a dog"]
+
+
+@pytest.mark.parametrize(
+    "cell, problem",
+    [
+        ("a red box;;the ground", "empty prompt (number 2 of 3)"),
+        ("a red box;", "empty prompt (number 2 of 2)"),
+        (";a red box", "empty prompt (number 1 of 2)"),
+        ("a red box; ;the ground", "empty prompt (number 2 of 3)"),
+        ("a dog;a cat;a dog", "prompt(s) ['a dog'] listed more than once"),
+    ],
+)
+def test_sheet_malformed_text_prompts_name_the_file_the_row_and_the_problem(tmp_path, cell, problem):
+    header = "scene\tpath\tformat\ttext_prompts"
+    sheet = _sheet(tmp_path, ["demo/ok\tgenerated\tdemo\ta dog", f"demo/bad\tgenerated\tdemo\t{cell}"], header)
+    msg = _sheet_error(sheet)
+    assert msg.startswith(f"{sheet}: scene 'demo/bad': text_prompts {cell!r}: {problem}"), msg
+    assert f"line 3: {'demo/bad' + chr(9) + 'generated' + chr(9) + 'demo' + chr(9) + cell!r}" in msg
+    assert "demo/ok" not in msg
+
+
+def test_prepare_poses_row_leaves_out_the_text_prompts():
+    """Editing a scene's text prompts must not change rule prepare_poses's params (a rerun of the
+    NeRF): poses.smk drops the column from the row it passes."""
+    poses = (REPO / "workflow" / "rules" / "poses.smk").read_text()
+    assert 'scene_row(wildcards).drop(labels=["text_prompts"]).to_dict()' in poses
+    evaluation = (REPO / "workflow" / "rules" / "evaluation.smk").read_text()
+    rule = evaluation.split("rule evaluate_segmentation:")[1]
+    assert "text_prompts=get_text_prompts," in rule

@@ -67,7 +67,7 @@ def test_adapter_arguments_bind_to_the_stage_signature(script, tmp_path, monkeyp
     smk = SimpleNamespace(
         input=Files(tmp_path),
         output=Files(tmp_path, table_outputs(tmp_path) if script.stem == "make_tables" else None),
-        params=SimpleNamespace(row={"format": "colmap", "kind": ""}, ground_truth=None),
+        params=SimpleNamespace(row={"format": "colmap", "kind": ""}, ground_truth=None, text_prompts=["a dog"]),
         wildcards=Wildcards(fromdict={"dataset": "demo", "scene": "demo", "variant": "full"}),
         log=Namedlist([str(tmp_path / "rule.log")]),
         rule=script.stem,
@@ -86,3 +86,27 @@ def test_adapters_derive_no_folders():
         f"{s.name}:{i}" for s in SCRIPTS for i, line in enumerate(s.read_text().splitlines(), 1) if ".parent" in line
     ]
     assert not offenders, offenders
+
+
+def test_evaluate_segmentation_adapter_passes_the_scene_text_prompts(tmp_path, monkeypatch):
+    """The rule's ``params.text_prompts`` (common.smk's get_text_prompts: the sheet's list, else the
+    config's) reaches the stage function as ``text_prompts``."""
+    import san.pipeline.evaluate_segmentation as module
+
+    calls = []
+    monkeypatch.setattr(module, "evaluate_segmentation", lambda *a, **kw: calls.append(kw))
+    monkeypatch.chdir(tmp_path)
+    smk = SimpleNamespace(
+        input=Files(tmp_path),
+        output=Files(tmp_path),
+        params=SimpleNamespace(text_prompts=["a red box", "the ground"]),
+        wildcards=Wildcards(fromdict={"dataset": "demo", "scene": "demo", "variant": "full"}),
+        log=Namedlist([str(tmp_path / "rule.log")]),
+        rule="evaluate_segmentation",
+        attempt=1,
+        resources=Namedlist(fromdict={"mem_mb": 1000}),
+        threads=1,
+        config={"scenes": "config/scenes.tsv", "evaluation": {"text_prompts": ["a dog"]}},
+    )
+    runpy.run_path(str(REPO / "workflow" / "scripts" / "evaluate_segmentation.py"), init_globals={"snakemake": smk})
+    assert [kw["text_prompts"] for kw in calls] == [["a red box", "the ground"]]

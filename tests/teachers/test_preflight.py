@@ -79,3 +79,28 @@ def test_a_checked_checkpoint_is_remembered_until_it_changes(tmp_path, monkeypat
     good.write_text("replaced by a broken download")  # new size and mtime: checked again
     with pytest.raises(TeacherError, match="cannot read SAM checkpoint"):
         check_teacher(TeacherConfig("sam_vit_b", str(good)), memo_dir=memo)
+
+
+def test_text_prompts_need_a_teacher_with_a_text_head():
+    """Text prompts from the config or from the scene sheet are refused at DAG build, naming the
+    teacher (and the sheet and every scene that gives some); a SAM 3 teacher takes both."""
+    from san.teachers.preflight import check_text_prompts
+
+    tiny = TeacherConfig("sam_untrained_tiny")
+    check_text_prompts(tiny)  # no prompts anywhere: nothing to check
+    check_text_prompts(tiny, (), {"demo/demo": (), "llff/fern": ()}, "s.tsv")
+    with pytest.raises(TeacherError, match=r"evaluation.text_prompts \['a dog'\]: teacher 'sam_untrained_tiny' has no"):
+        check_text_prompts(tiny, ("a dog",))
+    with pytest.raises(TeacherError) as info:
+        check_text_prompts(
+            tiny, (), {"demo/demo": ("a red box", "the ground"), "llff/fern": (), "x/y": ("a",)}, "s.tsv"
+        )
+    msg = str(info.value)
+    assert msg.startswith(
+        "s.tsv: column text_prompts gives text prompts (scene 'demo/demo': ['a red box', 'the ground']"
+    )
+    assert "scene 'x/y': ['a']" in msg and "llff/fern" not in msg and "teacher 'sam_untrained_tiny'" in msg
+    sam3 = TeacherConfig("sam3_untrained_small")  # the registry knows: nothing is built, no sam3 package needed
+    check_text_prompts(sam3, ("a dog",), {"demo/demo": ("a red box",)}, "s.tsv")
+    with pytest.raises(TeacherError, match="unknown teacher 'nope'"):
+        check_text_prompts(TeacherConfig("nope"), ("a dog",))

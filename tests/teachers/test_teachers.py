@@ -151,3 +151,20 @@ def test_registry():
     assert config.checkpoint == "w/sam_vit_h_4b8939.pth" and config.batch_size == 1
     with pytest.raises(ConfigError, match="teacher: unknown key.*ckpt"):
         from_dict(TeacherConfig, {"ckpt": "x"}, "teacher")
+
+
+def test_registry_text_flag_matches_the_teacher_classes():
+    """``teacher_supports_text`` (read at DAG build, no torch) agrees with the classes' ``supports_text``."""
+    from san.teachers import teacher_supports_text
+    from san.teachers.sam3 import Sam3Teacher  # importable without the optional sam3 package
+
+    assert Sam3Teacher.supports_text
+    assert {n for n in available_teachers() if teacher_supports_text(n)} == {
+        "sam3",
+        "sam3_untrained",
+        "sam3_untrained_small",
+    }
+    for name in ("sam_untrained_tiny", "toy_multiscale_untrained"):
+        assert not build_teacher(name, device="cpu").supports_text and not teacher_supports_text(name)
+    with pytest.raises(TeacherError, match="unknown teacher 'nope'"):
+        teacher_supports_text("nope")
