@@ -141,3 +141,29 @@ def test_command_line_strings_coerced_only_where_the_field_is_not_a_string():
     bad = {"scenes": "s.tsv", "nerf": {"steps": "many"}}
     coerce_command_line_values(bad, {"nerf": {"steps": "many"}})
     assert bad["nerf"]["steps"] == "many"  # left for validation to report
+
+
+def test_scene_text_prompts_fail_at_dag_build_for_a_teacher_without_text_head(tmp_path, workflow_dir):
+    """A scene sheet's text_prompts with the demo's teacher (no text head) and a malformed list both
+    fail at DAG build naming the sheet and the scene; a SAM 3 teacher takes the list (the dry run
+    does not need the optional sam3 package)."""
+    scenes = tmp_path / "s.tsv"
+    scenes.write_text("scene\tpath\tformat\ttext_prompts\ndemo/demo\tgenerated\tdemo\ta red box;the ground\n")
+    run = snakemake_config(workflow_dir, f"results={tmp_path}", f"scenes={scenes}", dry_run=True)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-2000:]
+    assert f"{scenes}: column text_prompts gives text prompts (scene 'demo/demo': ['a red box', 'the ground'])" in out
+    assert "has no text head" in out
+    run = snakemake_config(
+        workflow_dir,
+        f"results={tmp_path}",
+        f"scenes={scenes}",
+        "teacher={name: sam3_untrained_small}",
+        "evaluation={timing_teacher: null}",
+        dry_run=True,
+    )
+    assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
+    scenes.write_text("scene\tpath\tformat\ttext_prompts\ndemo/demo\tgenerated\tdemo\ta red box;\n")
+    run = snakemake_config(workflow_dir, f"results={tmp_path}", f"scenes={scenes}", dry_run=True)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0 and f"{scenes}: scene 'demo/demo': text_prompts 'a red box;': empty prompt" in out
