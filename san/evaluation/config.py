@@ -35,7 +35,8 @@ class EvaluationConfig:
         timing_encode_repeats: timed runs of the timing teacher's encoder.
         chunk: rays per chunk when rendering (``None``: the renderer's default).
         text_prompts: texts decoded in every held-out view (protocol step 7; teachers with a text
-            head only, e.g. SAM 3); empty: no text evaluation.
+            head only, e.g. SAM 3) of every scene whose sheet row gives no list of its own (column
+            text_prompts); empty: no text evaluation for those scenes.
     """
 
     render_size: int = 512

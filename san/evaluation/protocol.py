@@ -42,8 +42,9 @@ Protocol (this text is the reference; the README copies it)
    half-patch shift inverts (``sam_untrained_tiny`` on a fern photo at 128 px: 0.05 at the
    half-patch shift, 0.80 at a whole patch), while imitated features sit on the teacher's own grid.
 
-7. **Text prompts** (teachers with a text head, SAM 3): every text of ``evaluation.text_prompts``
-   (the prompt list of the config's scenes, e.g. ``["a yellow bulldozer", "the ground"]``) is decoded
+7. **Text prompts** (teachers with a text head, SAM 3): every text of the scene's prompt list (the
+   scene sheet's column ``text_prompts``, else ``evaluation.text_prompts``; e.g.
+   ``["a yellow bulldozer", "the ground"]``) is decoded
    in every held-out view from the teacher's features and from the imitated ones, by the same text
    head; one mask per text (the union of the concept head's instances,
    :class:`san.teachers.sam3.Sam3Teacher`); IoU as in 4 (two empty masks agree). Per view the mean
