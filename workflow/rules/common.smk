@@ -53,7 +53,7 @@ def get_scene_source(wildcards):
 
 
 def get_text_prompts(wildcards):
-    """The scene's text prompts for rule evaluate_segmentation: the sheet's ``text_prompts`` column,
+    """The scene's text prompts (params of evaluate_segmentation): the sheet's ``text_prompts`` column,
     else ``evaluation.text_prompts`` (:func:`san.pipeline.settings.scene_text_prompts`)."""
     return scene_text_prompts(SCENES, f"{wildcards.dataset}/{wildcards.scene}", SETTINGS.evaluation.text_prompts)
 
