@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -116,6 +115,18 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
+def _shown_path(path) -> str | None:
+    """``path`` relative to the working directory when it lies below it (the repository root in the
+    documented commands), so that recorded files name no machine's absolute paths."""
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scene", required=True, help="scene folder: images/, sparse/0/, depth/*.npy (distance along ray)")
@@ -185,10 +196,10 @@ def main(argv: list[str] | None = None) -> dict:
         "teacher": info.name,
         "teacher_label": info.label,
         "untrained": info.untrained,
-        "teacher_checkpoint": info.checkpoint,
+        "teacher_checkpoint": _shown_path(info.checkpoint),
         "teacher_sha256": info.checkpoint_sha256,
         "input_size": info.input_size,
-        "scene": str(args.scene),
+        "scene": _shown_path(args.scene),
         "render_size": args.render_size,
         "views": len(views),
         "anchors": [views[a].name for a in anchors],
@@ -205,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
         "per_pair": [{"pair": n, "maps": r} for n, r in zip(pairs, pair_rows)],
         "per_anchor": [{"view": views[a].name, "maps": r} for a, r in zip(anchors, consensus_rows)],
         "seconds": {"encode": encode_s, "total": time.perf_counter() - t0},
-        "machine": {"host": platform.node(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
     }
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ no_corr    no cross-scale correlation loss (same as ``full`` for single-map teac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping
 
 from san.config import ConfigError, from_dict, with_preset
@@ -96,7 +96,7 @@ class TrainImitationConfig:
     render_size: int | None = None
     render_chunk: int = 8192
     checkpoint_every: int = 1000
-    log_every: int = 50
+    log_every: int = field(default=50, metadata={"minimum": 1})
     eval_views: int = 8
     backend: str = "auto"
 
@@ -135,6 +135,8 @@ class TrainImitationConfig:
             problems.append(f"max_samples_per_ray must be >= 0, got {self.max_samples_per_ray}")
         if self.backend not in ("auto", "torch", "tcnn"):
             problems.append(f"backend {self.backend!r} is not one of auto, torch, tcnn")
+        if self.log_every < 1:
+            problems.append(f"log_every must be >= 1, got {self.log_every}")
         if problems:
             raise ConfigError("imitation: " + "; ".join(problems))
 

@@ -43,12 +43,12 @@ class RadianceModel(Protocol):
         ``depth N`` (along the ray), ``accumulation N``, ``weights NxS``, ``positions NxSx3`` and,
         with ``features(positions Px3) -> PxC``, their weight-accumulated ``features NxC``."""
 
-    def render_camera(self, camera: Camera) -> Mapping[str, torch.Tensor]:
+    def render_camera(self, camera: Camera, chunk: int | None = None) -> Mapping[str, torch.Tensor]:
         """One pinhole :class:`~san.cameras.Camera` (``c2w 4x4`` OpenCV camera-to-world in the scene's
         normalised frame, ``K 3x3`` in pixels, ``width x height``; a batch of one is accepted, a larger
         batch raises :class:`~san.cameras.CameraError`: :func:`san.cameras.single_camera`) ->
         ``HxW[xC]`` maps, at least ``rgb HxWx3`` in ``[0, 1]`` and ``depth HxW`` (distance along the
-        ray), on the model's device."""
+        ray), on the model's device. ``chunk``: rays per call (``None``: the model's default)."""
 
     def normalize_positions(self, points: torch.Tensor) -> torch.Tensor:
         """World points ``...x3`` -> the grid domain ``[0, 1]^3`` (shared by the semantic grid)."""

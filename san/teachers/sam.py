@@ -72,8 +72,8 @@ class SamTeacher(Teacher):
         self.sam = sam.eval().requires_grad_(False)
 
     def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``Bx3xSxS`` preprocessed input -> ``[Bx256xhxw]`` (released SAM: ``S = 1024``, ``64x64``;
-        ``sam_tiny_procedural``: ``256``, ``16x16``)."""
+        """``Bx3xSxS`` preprocessed input -> ``[BxCxhxw]`` (released SAM: ``S = 1024``, ``C = 256``,
+        ``64x64``; ``sam_tiny_procedural``: ``S = 256``, ``C = 128``, ``16x16``)."""
         return [self.sam.image_encoder(x)]
 
     @torch.no_grad()

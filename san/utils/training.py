@@ -99,6 +99,8 @@ class TrainingLoop:
         end: int | None = None,
         name: str = "train",
     ) -> None:
+        if log_every < 1:
+            raise ValueError(f"TrainingLoop: log_every must be >= 1, got {log_every}")
         self.total, self.log_every, self.checkpoint_every = total, log_every, checkpoint_every
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.end = total if end is None else min(end, total)

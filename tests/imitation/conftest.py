@@ -70,7 +70,7 @@ class AnalyticNeRF:
         rgb = (w[..., None] * self.color(pos.reshape(-1, 3)).reshape(*pos.shape)).sum(1)
         return FakeRender(rgb, (w * t).sum(1), w.sum(1), w, pos)
 
-    def render_camera(self, camera: Camera) -> dict[str, torch.Tensor]:
+    def render_camera(self, camera: Camera, chunk: int | None = None) -> dict[str, torch.Tensor]:
         camera = single_camera(camera, "AnalyticNeRF.render_camera")
         width, height = camera.width, camera.height
         out = self.render_rays(camera.rays())

@@ -28,7 +28,7 @@ class FakeNeRF:
     def eval(self):
         return self
 
-    def render_camera(self, camera):
+    def render_camera(self, camera, chunk=None):
         assert isinstance(camera, Camera) and not camera.batched
         return self.renderer(*camera.astuple())
 

@@ -69,3 +69,13 @@ def test_optimizer_step_refuses_a_non_finite_loss_before_updating():
     with pytest.raises(NonFiniteError, match=r"^s: the loss at step 1 is not finite.*h"):
         optimizer_step((w * float("nan")).sum(), opt, sched, stage="s", step=1, hint="h")
     assert torch.equal(w.detach(), torch.zeros(3)) and opt.param_groups[0]["lr"] == 0.25
+
+
+def test_log_every_below_one_is_refused_by_the_loop_and_the_config():
+    from san.config import ConfigError
+    from san.imitation.config import TrainImitationConfig
+
+    with pytest.raises(ValueError, match="log_every must be >= 1, got 0"):
+        TrainingLoop(10, log_every=0)
+    with pytest.raises(ConfigError, match="imitation: log_every must be >= 1, got 0"):
+        TrainImitationConfig(log_every=0)
