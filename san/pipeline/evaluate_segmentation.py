@@ -268,7 +268,7 @@ def evaluate_segmentation(
     dataset: str,
     scene: str,
     variant: str,
-    teacher_config: TeacherConfig | None = None,
+    teacher_config: TeacherConfig,
     config: EvaluationConfig = EvaluationConfig(),
     stats_json: str | os.PathLike | None = None,
     mesh_path: str | os.PathLike | None = None,
@@ -303,18 +303,14 @@ def evaluate_segmentation(
     """
     from types import SimpleNamespace
 
-    from san.teachers import TeacherConfig, TeacherError, teacher_supports_text
+    from san.teachers.preflight import check_text_prompts
 
     t0 = time.perf_counter()
-    teacher_config = teacher_config or TeacherConfig()
+    if text_prompts is None:  # before any heavy work: the same check as at DAG build
+        check_text_prompts(teacher_config, config.text_prompts)
+    else:
+        check_text_prompts(teacher_config, scenes={f"{dataset}/{scene}": tuple(text_prompts)})
     texts = tuple(config.text_prompts if text_prompts is None else text_prompts)
-    if texts and not teacher_supports_text(teacher_config.name):  # before any heavy work
-        source = "evaluation.text_prompts" if text_prompts is None else "the scene's text prompts"
-        raise TeacherError(
-            f"{dataset}/{scene}: {source} {list(texts)}: teacher {teacher_config.name!r} has no text head "
-            "(text prompts need a SAM 3 teacher); set evaluation.text_prompts: [] and empty the scene sheet's "
-            "text_prompts column"
-        )
     scene_timing = read_teacher_timing(teacher_timing_json, config) if teacher_timing_json is not None else None
     if scene_timing is None:
         check_timing_teacher(teacher_config, config)  # before any heavy work

@@ -175,12 +175,15 @@ def test_time_teacher_needs_the_captured_image(tmp_path):
 
 def test_scene_text_prompts_for_a_teacher_without_text_head_fail_before_loading(tmp_path):
     """The scene's list (rule evaluate_segmentation's params) is checked against the teacher before
-    any model loads: the inputs here do not even exist."""
+    any model loads: the inputs here do not even exist. Same check, and same messages, as at DAG
+    build (:func:`san.teachers.preflight.check_text_prompts`)."""
     from san.teachers import TeacherError
 
-    with pytest.raises(TeacherError, match=r"synthetic/toy: the scene's text prompts \['a red box'\]: teacher"):
+    with pytest.raises(
+        TeacherError, match=r"text_prompts gives text prompts \(scene 'synthetic/toy': \['a red box'\]\), but teacher"
+    ):
         _evaluate(tmp_path / "absent", tmp_path, text_prompts=["a red box"])
-    with pytest.raises(TeacherError, match=r"synthetic/toy: evaluation.text_prompts \['a dog'\]: teacher"):
+    with pytest.raises(TeacherError, match=r"evaluation.text_prompts \['a dog'\]: teacher '\w+' has no text head"):
         _evaluate(tmp_path / "absent", tmp_path, config=EvaluationConfig(text_prompts=("a dog",)))
     assert not list(tmp_path.iterdir())
 
