@@ -30,7 +30,10 @@ a reference view, masks in target views):
    ``chain_points`` positive points (farthest-point sampling over the mask's interior, away from
    its edge, lifted with that view's depth), SA3D-style self-prompting; a mask covering more
    than ``chain_max_area`` (half) of the image adds none. In both, the decoder gets at most ``max_points`` positive
-   points per view (a farthest-point subset; the original click first) and every negative one.
+   points per view (``point_subset``: by default the original click, then the points nearest to
+   the coordinate-wise median of the visible positive points, :func:`median_points`, so that
+   the few points a spilled mask adds far from the object are the first left out; ``farthest``:
+   a farthest-point subset, which picks exactly those outliers first) and every negative one.
 4. **Features.** ``imitation``: the feature field renders the view's features (volumetric or on
    the mesh surface). ``teacher``: the teacher's encoder runs on the NeRF's RGB rendering of the
    view. The decoder, prompts and tracking are the same; only the features differ, so the
@@ -336,6 +339,7 @@ def run_task(
     chain_points: int = 8,
     max_points: int = 8,
     chain_max_area: float = 0.5,
+    point_subset: str = "median",
 ) -> list[ViewScore]:
     """The protocol (module docstring, steps 1-5) for one task and one feature source.
 
@@ -358,24 +362,28 @@ def run_task(
         chain_points: points added per visited view (``chain``).
         chain_max_area: a visited view adds points only when its mask covers at most this share
             of the image (a mask spilling over the background would spread prompts over it).
-        max_points: most positive points given to the decoder in one view (farthest-point
-            subset of the visible ones, :func:`farthest_points`); negative points are all kept.
+        max_points: most positive points given to the decoder in one view (a subset of the
+            visible ones chosen by ``point_subset``); negative points are all kept.
+        point_subset: ``median`` (:func:`median_points`) or ``farthest`` (:func:`farthest_points`).
 
     Returns:
         One :class:`ViewScore` for the reference view, then one per target in ``task.targets`` order.
 
     Raises:
         ValueError: a target without ground truth, a prompt that cannot be lifted (no surface),
-            an unknown ``propagation``.
+            an unknown ``propagation`` or ``point_subset``.
     """
     from san.data.gt_layout import mask_to_points
 
     if propagation not in PROPAGATIONS:
         raise ValueError(f"propagation {propagation!r} is not one of {PROPAGATIONS}")
+    select = point_selector(point_subset)
     ref = views[task.reference_view]
     ref_gt = gt_mask(task.reference_view)
     ref_cam, visits = task_cameras(task, views, gt_mask, max_size, propagation)
-    session = SegmentationSession(render_fn, features_fn, limit_points(decode_fn, max_points), tolerance=tolerance)
+    session = SegmentationSession(
+        render_fn, features_fn, limit_points(decode_fn, max_points, select), tolerance=tolerance
+    )
     session.set_camera(ref_cam.c2w, ref_cam.K, ref_cam.width, ref_cam.height)
     points, labels, box = scale_prompts(task, ref_cam)
     if len(points):
@@ -384,7 +392,7 @@ def run_task(
         session.add_box(*box)
     n_prompts = len(points) + (box is not None)
     first = _score(
-        session, source, task.task, ref, "reference", ref_gt, task.reference_size, n_prompts, True, max_points
+        session, source, task.task, ref, "reference", ref_gt, task.reference_size, n_prompts, True, max_points, select
     )
 
     def grow(score: ViewScore) -> None:
@@ -410,6 +418,7 @@ def run_task(
             n_prompts,
             True,
             max_points,
+            select,
         )
         grow(score)
         if size:
@@ -502,16 +511,52 @@ def farthest_points(points: np.ndarray, n: int) -> np.ndarray:
     return np.array(sorted(chosen))
 
 
-def limit_points(decode_fn: Callable, max_points: int) -> Callable:
-    """``decode_fn`` given at most ``max_points`` positive points (:func:`farthest_points`; the
-    task's own click is the first point, so it is always kept while visible) and every negative one."""
+def median_points(points: np.ndarray, n: int) -> np.ndarray:
+    """Indices of at most ``n`` of ``points`` (``Nx2``): the first point, then the ``n - 1`` others
+    nearest to the coordinate-wise median of all ``N`` (ties: lowest index), sorted. Deterministic.
+
+    The median is a robust centre (it moves little while fewer than half of the points are
+    outliers), so points far from the bulk, such as those a mask that spilled over the
+    background added in an earlier view of a chain, are the first left out. A farthest-point
+    subset (:func:`farthest_points`) takes exactly those first. On the demo's ground-truth
+    benchmark the median rule raised the teacher's mIoU from 0.558 to 0.645 and the imitation's from
+    0.379 to 0.580 (README, "Ground-truth benchmark").
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(pts) <= n:
+        return np.arange(len(pts))
+    if n < 1:
+        return np.zeros(0, dtype=np.int64)
+    d = np.linalg.norm(pts - np.median(pts, axis=0), axis=1)
+    d[0] = -1.0  # the first point (the task's own click) is always kept
+    return np.sort(np.argsort(d, kind="stable")[:n])
+
+
+POINT_SUBSET_RULES = {"median": median_points, "farthest": farthest_points}
+"""``benchmark.point_subset`` -> ``(points Nx2, n) -> indices``: how :func:`limit_points` keeps
+``max_points`` of a view's visible positive points."""
+
+
+def point_selector(name: str) -> Callable[[np.ndarray, int], np.ndarray]:
+    """The :data:`POINT_SUBSET_RULES` rule called ``name``; ``ValueError`` naming the choices otherwise."""
+    if name not in POINT_SUBSET_RULES:
+        raise ValueError(f"benchmark.point_subset {name!r} is not one of {sorted(POINT_SUBSET_RULES)}")
+    return POINT_SUBSET_RULES[name]
+
+
+def limit_points(
+    decode_fn: Callable, max_points: int, select: Callable[[np.ndarray, int], np.ndarray] = median_points
+) -> Callable:
+    """``decode_fn`` given at most ``max_points`` positive points, chosen by ``select``
+    (:data:`POINT_SUBSET_RULES`; both rules keep the first point, the task's own click, while it is
+    visible) and every negative one."""
     from san.teachers.base import Prompts
 
     def decode(features, prompts, image_size):
         labels = prompts.labels.reshape(-1)
         pos = torch.nonzero(labels == 1).reshape(-1)
         if len(pos) > max_points:
-            keep = pos[torch.as_tensor(farthest_points(prompts.points[pos].cpu().numpy(), max_points))]
+            keep = pos[torch.as_tensor(select(prompts.points[pos].cpu().numpy(), max_points))]
             idx = torch.sort(torch.cat([keep, torch.nonzero(labels != 1).reshape(-1)])).values
             prompts = Prompts(prompts.points[idx], labels[idx], prompts.box)
         return decode_fn(features, prompts, image_size)
@@ -520,7 +565,17 @@ def limit_points(decode_fn: Callable, max_points: int) -> Callable:
 
 
 def _score(
-    session, source, task, view: BenchmarkView, role, gt, size, n_prompts, keep, max_points: int | None = None
+    session,
+    source,
+    task,
+    view: BenchmarkView,
+    role,
+    gt,
+    size,
+    n_prompts,
+    keep,
+    max_points: int | None = None,
+    select: Callable[[np.ndarray, int], np.ndarray] = median_points,
 ) -> ViewScore:
     result = session.predict()
     vp = result.prompts
@@ -543,16 +598,16 @@ def _score(
         score=float(result.score),
         mask=mask if keep else None,
         render_mask=render_mask if keep else None,
-        prompt_pixels=_decoder_points(vp, max_points) if keep else None,
+        prompt_pixels=_decoder_points(vp, max_points, select) if keep else None,
     )
 
 
-def _decoder_points(vp, max_points: int | None) -> np.ndarray:
+def _decoder_points(vp, max_points: int | None, select: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
     """``Kx3`` ``(x, y, label)`` of the points the decoder got (after :func:`limit_points`)."""
     pts, labels = vp.points.numpy().reshape(-1, 2), vp.labels.numpy().reshape(-1)
     pos = np.flatnonzero(labels == 1)
     if max_points is not None and len(pos) > max_points:
-        keep = np.sort(np.concatenate([pos[farthest_points(pts[pos], max_points)], np.flatnonzero(labels != 1)]))
+        keep = np.sort(np.concatenate([pos[select(pts[pos], max_points)], np.flatnonzero(labels != 1)]))
         pts, labels = pts[keep], labels[keep]
     return np.column_stack([pts, labels])
 

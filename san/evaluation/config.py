@@ -94,6 +94,8 @@ class EvaluationConfig:
 
 PROPAGATIONS = ("click", "chain")
 """How a benchmark prompt reaches the target views (:class:`BenchmarkConfig` ``propagation``)."""
+POINT_SUBSETS = ("median", "farthest")
+"""Rules for the positive points the decoder gets in one benchmark view (``point_subset``)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,11 @@ class BenchmarkConfig:
         max_points: most positive points the decoder gets in one view.
         chain_max_area: a view's mask adds chain points only when it covers at most this share of
             the image.
+        point_subset: which ``max_points`` of a view's visible positive points the decoder gets:
+            ``median`` (the task's click, then those nearest to the coordinate-wise median of all
+            of them: robust to the outlying points a spilled mask adds) or ``farthest`` (the click,
+            then farthest-point sampling: the rule before 2026-12-01, kept to reproduce older
+            figures); :func:`san.benchmark.median_points`.
     """
 
     max_size: int | None = None
@@ -136,6 +143,7 @@ class BenchmarkConfig:
     chain_points: int = 8
     max_points: int = 8
     chain_max_area: float = 0.5
+    point_subset: str = "median"
 
     def __post_init__(self) -> None:
         checks = {
@@ -149,6 +157,7 @@ class BenchmarkConfig:
             "chain_points": self.chain_points >= 1,
             "max_points": self.max_points >= 1,
             "chain_max_area": 0 < self.chain_max_area <= 1,
+            "point_subset": self.point_subset in POINT_SUBSETS,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -137,6 +137,7 @@ def _run_source(source, layout, views, render_fn, features_fn, decode, config: B
             chain_points=config.chain_points,
             max_points=config.max_points,
             chain_max_area=config.chain_max_area,
+            point_subset=config.point_subset,
         )
         per_task[task.task] = summarize_task(scores) | {
             "reference_view": task.reference_view,
@@ -433,6 +434,7 @@ def evaluate_benchmark(
             "propagation": config.propagation
             + (f" ({config.chain_points} points added per visited view)" if config.propagation == "chain" else ""),
             "max_points": config.max_points,
+            "point_subset": config.point_subset,
             "iou": "per-image mean (iou_per_image_mean, 'mIoU') and pooled (iou_pooled)",
             "empty": "both empty -> IoU 1.0",
         },

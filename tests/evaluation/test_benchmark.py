@@ -258,6 +258,46 @@ def test_limit_points_keeps_the_click_and_negatives():
     assert p.labels.tolist() == [1, 1, 0] and p.points[0].tolist() == [5.0, 5.0] and p.points[2].tolist() == [2.0, 8.0]
 
 
+def test_median_subset_leaves_out_outliers_that_farthest_takes_first():
+    """A chain's points: the click, six on the object around (10, 10), two a spilled mask added far
+    away. ``median`` keeps the click and the object's points; ``farthest`` takes the two outliers."""
+    from san.benchmark import farthest_points, median_points
+
+    pts = np.array(
+        [[10.0, 10.0], [11, 10], [9, 10], [10, 11], [10, 9], [11, 11], [9, 9], [60, 60], [0, 70]], dtype=np.float64
+    )
+    assert median_points(pts, 4).tolist() == [0, 1, 2, 3]  # click, then nearest to the median (10, 10) by index
+    assert set(farthest_points(pts, 3).tolist()) == {0, 7, 8}
+    far_click = np.array([[50.0, 50.0], [10, 10], [11, 10], [9, 10]])
+    assert median_points(far_click, 2).tolist() == [0, 1]  # the click stays even when it is the outlier
+    assert median_points(pts[:3], 8).tolist() == [0, 1, 2]
+    assert median_points(pts, 1).tolist() == [0]
+
+
+def test_limit_points_uses_the_configured_subset_rule():
+    from san.benchmark import POINT_SUBSET_RULES, limit_points, point_selector
+    from san.evaluation.config import POINT_SUBSETS, BenchmarkConfig
+    from san.teachers.base import Prompts
+
+    assert set(POINT_SUBSET_RULES) == set(POINT_SUBSETS)
+    with pytest.raises(ValueError, match="point_subset 'nope' is not one of"):
+        point_selector("nope")
+    with pytest.raises(Exception, match="point_subset"):
+        BenchmarkConfig(point_subset="nope")
+    seen = {}
+
+    def decode(features, prompts, hw):
+        seen["p"] = prompts.points.tolist()
+        return torch.zeros(1, *hw, dtype=torch.bool), torch.zeros(1)
+
+    pts = torch.tensor([[10.0, 10.0], [11, 10], [9, 10], [60, 60]])
+    labels = torch.ones(4, dtype=torch.int64)
+    limit_points(decode, 2, point_selector("median"))(None, Prompts(pts, labels), (80, 80))
+    assert seen["p"] == [[10.0, 10.0], [11.0, 10.0]]
+    limit_points(decode, 2, point_selector("farthest"))(None, Prompts(pts, labels), (80, 80))
+    assert seen["p"] == [[10.0, 10.0], [60.0, 60.0]]
+
+
 def test_mask_to_points_stays_inside():
     from san.data.gt_layout import mask_to_click, mask_to_points
 
