@@ -2,6 +2,7 @@
 
 * :mod:`~san.mesh.extract`: :class:`MeshConfig`, :func:`extract_mesh` (grid -> marching cubes ->
   visibility -> small pieces -> decimation -> vertex colours), :func:`to_input_frame`;
+* :mod:`~san.mesh.tsdf`: depth maps rendered from the NeRF fused into a TSDF (``mesh.method: tsdf``);
 * :mod:`~san.mesh.chamfer`: :func:`chamfer_distance`, :func:`evaluate_against_ground_truth`,
   :func:`load_ground_truth` (and ``evaluate_scene_against_ground_truth``, the whole scene in the
   cameras" view);

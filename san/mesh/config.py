@@ -17,8 +17,22 @@ class MeshConfig:
     """Settings of rule ``extract_mesh`` (config section ``mesh:``). Defaults are the ``cpu`` preset.
 
     Attributes:
+        method: where the surface comes from: ``density`` (marching cubes of the density at
+            ``threshold``, as NeRF2Mesh; :mod:`san.mesh.extract`) or ``tsdf`` (the NeRF's depth
+            rendered from the training cameras, fused into a truncated signed distance on the same
+            grid, marching cubes at its zero level, as nerfstudio's ``ns-export tsdf``;
+            :mod:`san.mesh.tsdf`). Forward-facing (NDC) scenes always use ``density`` (logged).
         resolution: grid samples along the bounding box's longest side (paper: 512).
-        threshold: density level of the surface (NeRF2Mesh: 10; see the module docstring).
+        threshold: density level of the surface (NeRF2Mesh: 10; see the module docstring);
+            ``method: density`` only.
+        tsdf_image_size: longest side, in pixels, of the depth maps rendered for ``method: tsdf``
+            (the training images are resized to it; the cost grows with its square).
+        tsdf_max_views: at most this many training cameras render a depth map, evenly spaced in
+            the training list (0: all; ``method: tsdf``).
+        tsdf_truncation: truncation distance of the TSDF in voxels (grid spacings; ``method: tsdf``).
+        tsdf_depth_opacity: the depth fused is where the accumulated opacity along the pixel's ray
+            reaches this level (0.5: the median depth; :func:`san.mesh.tsdf.opacity_depth`); rays
+            that never reach it are not fused (``method: tsdf``).
         chunk: points per call of the density / colour function (bounds memory on the device).
         slab: grid planes per marching-cubes slab (bounds host memory; see the module docstring).
         min_views: a face is kept if at least this many training cameras see its centre
@@ -52,8 +66,13 @@ class MeshConfig:
             (:func:`san.mesh.texture.refine_texture`; 0 disables).
     """
 
+    method: Literal["density", "tsdf"] = "tsdf"
     resolution: int = 160
     threshold: float = 10.0
+    tsdf_image_size: int = 64
+    tsdf_max_views: int = 24
+    tsdf_truncation: float = 3.0
+    tsdf_depth_opacity: float = 0.3
     chunk: int = 65536
     slab: int = 32
     min_views: int = 1
@@ -82,6 +101,8 @@ class MeshConfig:
             "target_faces": 100_000,
             "chamfer_samples": 100_000,
             "texture_size": 512,
+            "tsdf_image_size": 64,
+            "tsdf_max_views": 24,
         },
         "paper": {
             "resolution": 512,
@@ -90,6 +111,8 @@ class MeshConfig:
             "target_faces": 300_000,
             "chamfer_samples": 1_000_000,
             "texture_size": 1024,
+            "tsdf_image_size": 256,
+            "tsdf_max_views": 0,
         },
     }
 
@@ -104,6 +127,10 @@ class MeshConfig:
             "chamfer_samples": self.chamfer_samples >= 1,
             "chamfer_bar": self.chamfer_bar > 0,
             "threshold": np.isfinite(self.threshold),
+            "tsdf_image_size": self.tsdf_image_size >= 8,
+            "tsdf_max_views": self.tsdf_max_views >= 0,
+            "tsdf_truncation": self.tsdf_truncation > 0,
+            "tsdf_depth_opacity": 0.0 < self.tsdf_depth_opacity <= 1.0,
             "region_view_fraction": 0.0 < self.region_view_fraction <= 1.0,
             "region_box": self.region_box is None or all(hi > lo for lo, hi in zip(*self.region_box)),
             "min_piece_area_fraction": 0.0 <= self.min_piece_area_fraction < 1.0,

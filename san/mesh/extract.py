@@ -27,6 +27,11 @@ Steps (each one a small function below; :func:`extract_mesh_with_stats` chains t
 6. **Vertex colours** from ``color_fn(points, directions)``, looking at each vertex along its inward
    normal (``direction = -normal``), the way a camera in front of the surface sees it.
 
+**Another field.** The same slabs mesh any field that is larger inside than outside at another
+``level``: ``mesh.method: tsdf`` meshes the negated TSDF fused from the NeRF's rendered depth at
+level 0 (:mod:`san.mesh.tsdf`), whose NaN values (no view observes the point) are *unknown*: cubes
+with an unknown corner are skipped (``unknown_nan``).
+
 **Grid domain.** By default the grid is laid out in the world (the density's frame). With
 ``grid_to_world`` it is laid out in another domain, and grid points and vertices are mapped to the
 world through it. The pipeline uses this for forward-facing scenes: their NeRF lives in NDC, whose
@@ -128,6 +133,7 @@ def density_slab(
     nz: int,
     chunk: int,
     device: torch.device | str = "cpu",
+    keep_nan: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Density on grid planes ``x_range[0] <= i < x_range[1]``.
 
@@ -135,8 +141,9 @@ def density_slab(
     is one chunk of points.
 
     Returns:
-        ``((i1 - i0) x ny x nz float32, number of non-finite values)``. NaN becomes 0 and ``+inf``
-        the float32 maximum, so marching cubes never sees a non-finite value.
+        ``((i1 - i0) x ny x nz float32, number of non-finite values)``. NaN becomes 0 (kept with
+        ``keep_nan``: an unknown value, see :func:`marching_cubes_slabs`) and ``+inf`` the float32
+        maximum, so marching cubes never sees an infinite value.
     """
     i0, i1 = x_range
     total = (i1 - i0) * ny * nz
@@ -153,7 +160,7 @@ def density_slab(
             out[s : s + len(flat)] = sigma.detach().float().cpu().numpy()
     bad = int((~np.isfinite(out)).sum())
     if bad:
-        out = np.nan_to_num(out, nan=0.0, posinf=np.finfo(np.float32).max, neginf=0.0)
+        out = np.nan_to_num(out, nan=np.nan if keep_nan else 0.0, posinf=np.finfo(np.float32).max, neginf=0.0)
     return out.reshape(i1 - i0, ny, nz), bad
 
 
@@ -163,8 +170,14 @@ def marching_cubes_slabs(
     bbox_max: np.ndarray,
     config: MeshConfig,
     device: torch.device | str = "cpu",
+    level: float | None = None,
+    unknown_nan: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Marching cubes over the density grid, one slab of ``config.slab`` cubes at a time.
+
+    ``level`` is the iso-value (default ``config.threshold``). With ``unknown_nan`` the function's
+    NaN values mean *unknown* (the TSDF of :mod:`san.mesh.tsdf` where no view looks): cubes with
+    an unknown corner are skipped (``marching_cubes``' ``mask``), so no surface is made there.
 
     Returns:
         ``(vertices Vx3 float64 in the density's frame, faces Fx3 int64, grid stats)``. Faces are
@@ -173,6 +186,7 @@ def marching_cubes_slabs(
     bbox_min = np.asarray(bbox_min, dtype=np.float64)
     n, spacing = grid_shape(bbox_min, bbox_max, config.resolution)
     nx, ny, nz = (int(v) for v in n)
+    level = config.threshold if level is None else float(level)
     verts, faces, n_verts = [], [], 0
     lo, hi, n_bad = np.inf, -np.inf, 0
     prev_plane = None  # the shared boundary plane, carried over so it is queried once
@@ -181,15 +195,30 @@ def marching_cubes_slabs(
     for step, i0 in enumerate(starts):
         i1 = min(i0 + config.slab, nx - 1)  # cubes i0..i1-1 need planes i0..i1
         first = i0 if prev_plane is None else i0 + 1
-        new, bad = density_slab(density_fn, bbox_min, spacing, (first, i1 + 1), ny, nz, config.chunk, device)
+        new, bad = density_slab(
+            density_fn, bbox_min, spacing, (first, i1 + 1), ny, nz, config.chunk, device, keep_nan=unknown_nan
+        )
         n_bad += bad
         progress.update(step)
         vol = new if prev_plane is None else np.concatenate([prev_plane, new], axis=0)
         prev_plane = vol[-1:].copy()
+        mask = None
+        if unknown_nan:
+            known = np.isfinite(vol)
+            if not known.any():
+                continue
+            # a cube is meshed only if its 8 corners are known; skimage reads the mask of cube
+            # [i, i+1] x [j, j+1] x [k, k+1] at its *last* corner (i+1, j+1, k+1) (checked in tests)
+            mask = np.zeros_like(known)
+            mask[1:, 1:, 1:] = (
+                known[:-1, :-1, :-1] & known[1:, :-1, :-1] & known[:-1, 1:, :-1] & known[:-1, :-1, 1:]
+                & known[1:, 1:, :-1] & known[1:, :-1, 1:] & known[:-1, 1:, 1:] & known[1:, 1:, 1:]
+            )  # fmt: skip
+            vol = np.where(known, vol, np.float32(level))
         lo, hi = min(lo, float(vol.min())), max(hi, float(vol.max()))
-        if not (vol.min() <= config.threshold <= vol.max()) or vol.min() == vol.max():
+        if not (vol.min() <= level <= vol.max()) or vol.min() == vol.max() or (mask is not None and not mask.any()):
             continue  # no crossing in this slab
-        v, f, _, _ = marching_cubes(vol, level=config.threshold, allow_degenerate=False)
+        v, f, _, _ = marching_cubes(vol, level=level, allow_degenerate=False, mask=mask)
         v = v.astype(np.float64)
         v[:, 0] += i0  # integer offset in index units: shared-plane vertices stay bit-identical
         verts.append(v)
@@ -203,7 +232,7 @@ def marching_cubes_slabs(
         "density_min": lo,
         "density_max": hi,
         "density_nonfinite": n_bad,
-        "threshold": config.threshold,
+        "threshold": level,
     }
     if not verts:
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), stats
@@ -346,6 +375,8 @@ def extract_mesh_with_stats(
     device: torch.device | str = "cpu",
     grid_to_world: PointMap | None = None,
     to_input: Callable[[np.ndarray], np.ndarray] | None = None,
+    level: float | None = None,
+    unknown_nan: bool = False,
 ) -> MeshExtraction:
     """Density field -> cleaned, decimated, coloured triangle mesh (steps in the module docstring).
 
@@ -361,10 +392,14 @@ def extract_mesh_with_stats(
         device: where query points are created.
         grid_to_world: optional map from the grid domain to the world (module docstring).
         to_input: ``Nx3`` world -> input-frame points, for ``region: box`` and its statistics.
+        level: iso-value of the surface (default ``config.threshold``); ``density_fn`` may be any
+            field larger inside than outside, e.g. the negated TSDF of :func:`san.mesh.tsdf.tsdf_fn`
+            at level 0.
+        unknown_nan: NaN values of ``density_fn`` mean unknown (:func:`marching_cubes_slabs`).
 
     Returns:
-        :class:`MeshExtraction` (mesh in the world); raises ``ValueError`` if no surface crosses ``config.threshold``
-        (the message gives the density range found).
+        :class:`MeshExtraction` (mesh in the world); raises ``ValueError`` if no surface crosses the
+        level (the message gives the range of values found).
     """
     box = torch.as_tensor(np.asarray(bbox.cpu() if isinstance(bbox, torch.Tensor) else bbox, dtype=np.float64))
     if box.shape != (2, 3):
@@ -382,15 +417,18 @@ def extract_mesh_with_stats(
         def query(g: torch.Tensor) -> torch.Tensor:
             return density_fn(grid_to_world(g.double()).to(g.dtype))
 
-    verts, faces, grid = marching_cubes_slabs(query, bbox_min, bbox_max, config, device)
+    verts, faces, grid = marching_cubes_slabs(query, bbox_min, bbox_max, config, device, level, unknown_nan)
     grid["domain"] = "world" if grid_to_world is None else "mapped"
     if grid_to_world is not None:
         verts = grid_to_world(torch.from_numpy(verts)).numpy()
     timings["marching_cubes"] = time.perf_counter() - t
     if len(faces) == 0:
         raise ValueError(
-            f"no surface at density threshold {config.threshold} inside the bounding box: densities range "
+            f"no surface at density threshold {grid['threshold']} inside the bounding box: densities range "
             f"{grid['density_min']:.4g}..{grid['density_max']:.4g} on the {grid['shape']} grid (set mesh.threshold)"
+            if level is None
+            else f"no surface at level {grid['threshold']} inside the bounding box: values range "
+            f"{grid['density_min']:.4g}..{grid['density_max']:.4g} on the {grid['shape']} grid"
         )
     mesh = trimesh.Trimesh(verts, faces, process=False)
     counts["marching_cubes"] = _counts(mesh)

@@ -7,10 +7,16 @@ Grid domain: the world box of ``NeRFModel.bounding_box()`` (unbounded scenes: th
 the contraction is the identity) or, for forward-facing scenes, the model's NDC box (uniform in
 disparity, as the model itself; :func:`model_grid_domain`). Vertex colours are the model's own
 rendering of a short ray through each vertex along ``-normal`` (:func:`field_color_fn`).
+
+Surface (``mesh.method``, :func:`surface_method`): the density's level set, or (``tsdf``) the
+model's depth rendered from the training cameras and fused on the same grid (:mod:`san.mesh.tsdf`);
+forward-facing models always use the density.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +28,8 @@ from san.data.scene import Scene
 from san.mesh.config import MeshConfig
 from san.mesh.extract import ColorFn, MeshExtraction, PointMap, extract_mesh_with_stats, grid_shape
 from san.rendering.samplers import ndc_to_world
+
+log = logging.getLogger("san")
 
 
 def model_bbox(model: Any) -> np.ndarray:
@@ -112,18 +120,61 @@ def model_color_fn(model: Any, domain: GridDomain, half_length: float) -> ColorF
     return None
 
 
+def depth_cameras(cameras: list, max_views: int) -> list:
+    """At most ``max_views`` of ``cameras``, evenly spaced in the list (first and last kept; 0: all)."""
+    if max_views <= 0 or len(cameras) <= max_views:
+        return list(cameras)
+    return [cameras[i] for i in np.unique(np.round(np.linspace(0, len(cameras) - 1, max_views)).astype(int))]
+
+
+def surface_method(model: Any, config: MeshConfig) -> str:
+    """The surface source :func:`mesh_from_model` uses: ``config.method``, except ``density`` for a
+    model whose grid is not the world (forward-facing, NDC: :func:`model_grid_domain`) or that cannot
+    render rays (no ``render_rays``), where ``tsdf`` falls back (logged)."""
+    if config.method != "tsdf":
+        return config.method
+    if model_grid_domain(model).to_world is not None:
+        log.info("mesh: method tsdf falls back to density: forward-facing scene (the grid is in NDC)")
+        return "density"
+    if not callable(getattr(model, "render_rays", None)):
+        log.info("mesh: method tsdf falls back to density: the model renders no rays (no render_rays)")
+        return "density"
+    return "tsdf"
+
+
 def mesh_from_model(model: Any, scene: Scene, config: MeshConfig, device: torch.device | str = "cpu") -> MeshExtraction:
     """Run :func:`~san.mesh.extract.extract_mesh_with_stats` on anything with ``density(points Px3) -> P``
     and ``bounding_box()`` (a :class:`san.models.nerf.NeRFModel` or a stand-in), culling with the
     scene's training cameras. The grid domain comes from :func:`model_grid_domain`; colours are
-    rendered over two voxels either side of each vertex."""
+    rendered over two voxels either side of each vertex.
+
+    With ``config.method: tsdf`` (:func:`surface_method`) the field meshed is not the density but
+    the TSDF fused from the model's depth rendered from the training cameras at
+    ``config.tsdf_image_size`` pixels (:mod:`san.mesh.tsdf`), on the same grid, at level 0;
+    ``stats["timings_s"]["depth_render"]`` is the rendering time."""
     domain = model_grid_domain(model)
     _, spacing = grid_shape(domain.bbox[0], domain.bbox[1], config.resolution)
     color_fn = model_color_fn(model, domain, half_length=2.0 * float(spacing.max()))
     cameras = scene.train_frames or scene.frames
+    method = surface_method(model, config)
+    field_fn, level, unknown_nan, depth_seconds = model.density, None, False, None
     with torch.no_grad():
+        if method == "tsdf":
+            from san.mesh.tsdf import render_depth_views, tsdf_fn
+
+            t = time.perf_counter()
+            views = render_depth_views(
+                model, depth_cameras(cameras, config.tsdf_max_views), config.tsdf_image_size,
+                config.tsdf_depth_opacity, device=device,
+            )  # fmt: skip
+            depth_seconds = time.perf_counter() - t
+            log.info(
+                "mesh: rendered %d depth maps %s in %.1f s", len(views), tuple(views.depth.shape[1:]), depth_seconds
+            )
+            field_fn = tsdf_fn(views, config.tsdf_truncation * float(spacing.max()))
+            level, unknown_nan = 0.0, True
         result = extract_mesh_with_stats(
-            model.density,
+            field_fn,
             domain.bbox,
             config,
             cameras,
@@ -131,8 +182,16 @@ def mesh_from_model(model: Any, scene: Scene, config: MeshConfig, device: torch.
             device,
             domain.to_world,
             scene.normalization.to_input_points,
+            level,
+            unknown_nan,
         )
     result.stats["grid"]["domain"] = "ndc" if domain.to_world is not None else "world"
+    result.stats["grid"]["method"] = method
+    if method == "tsdf":
+        result.stats["grid"]["field"] = "negated TSDF (1 = truncation distance behind the surface)"
+        result.stats["grid"]["tsdf_truncation_world"] = config.tsdf_truncation * float(spacing.max())
+        result.stats["grid"]["tsdf_depth_maps"] = [len(views), *views.depth.shape[1:]]
+        result.stats["timings_s"] = {"depth_render": depth_seconds, **result.stats["timings_s"]}
     return result
 
 

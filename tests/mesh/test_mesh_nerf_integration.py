@@ -84,10 +84,11 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
         tmp_path / "model.pt",
         tmp_path / "cameras.json",
         tmp_path / "mesh",
-        MeshConfig(resolution=64, texture_refine_steps=0),
+        MeshConfig(method="density", resolution=64, texture_refine_steps=0),
         "cpu",
     )
     assert record["grid"]["domain"] == "world" and record["grid"]["bbox_min"] == [-1.0, -1.0, -1.0]
+    assert record["grid"]["method"] == "density"
     assert record["colors"] is True
     mesh_n = trimesh.load(tmp_path / "mesh" / "mesh_normalized.ply", force="mesh")
     gt = trimesh.creation.icosphere(subdivisions=4, radius=0.3)
@@ -105,6 +106,26 @@ def test_stage_with_a_saved_nerf_model(tmp_path, monkeypatch):
         < on_disk["texture"]["texels_baked"]
     )
     assert (tmp_path / "mesh" / "mesh_textured.glb").is_file()
+
+
+def test_tsdf_of_the_rendered_depth_recovers_the_sphere(monkeypatch):
+    space = SceneSpace("unbounded", 0.05, 1000.0)
+    centre, radius = np.array([0.1, 0.0, 0.05]), 0.3
+    monkeypatch.setattr(NeRFField, "density_and_features", sphere_field(space, centre.tolist(), radius))
+    fine = NeRFConfig(field=TINY.field, sampler=SamplerConfig(kind="uniform", num_samples=256), backend="torch")
+    model = NeRFModel(fine, space, "cpu").eval()
+    config = MeshConfig(method="tsdf", resolution=64, tsdf_image_size=32, target_faces=0, colors=False)
+    result = mesh_from_model(model, ring_scene(Normalization.identity()), config)
+    assert result.stats["grid"]["method"] == "tsdf" and result.stats["grid"]["threshold"] == 0.0
+    assert result.stats["grid"]["tsdf_depth_maps"] == [8, 32, 32]
+    assert result.stats["timings_s"]["depth_render"] > 0
+    mesh = result.mesh
+    d = np.linalg.norm(mesh.vertices - centre, axis=1)
+    voxel = 2.0 / 63
+    # the rendered depth (opacity 0.3 along 256 samples) puts the surface within about a voxel
+    assert np.abs(d - radius).mean() < voxel and np.percentile(np.abs(d - radius), 95) < 2 * voxel
+    outward = np.einsum("ij,ij->i", mesh.face_normals, mesh.triangles_center - centre)
+    assert (outward > 0).mean() > 0.95
 
 
 def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
@@ -127,8 +148,9 @@ def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
         for k, x in enumerate((-0.1, 0.1))
     )
     scene = Scene(frames, "forward_facing", 1.0, 12.0, Normalization.identity())
-    result = mesh_from_model(model, scene, MeshConfig(resolution=96, target_faces=0))
+    result = mesh_from_model(model, scene, MeshConfig(resolution=96, target_faces=0))  # method tsdf asked
     assert result.stats["grid"]["domain"] == "ndc"
+    assert result.stats["grid"]["method"] == "density"  # forward-facing: tsdf falls back to the density
     mesh = result.mesh
     d = np.linalg.norm(mesh.vertices - np.array(centre), axis=1)
     # Close to the world sphere after the NDC -> world map (NDC voxels are ~0.1 deep at z = 3.6).
