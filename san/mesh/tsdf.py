@@ -143,11 +143,11 @@ def render_depth_views(
     Returns:
         :class:`DepthViews` (weight 1 where the depth is valid, else 0).
     """
-    from san.cameras import Camera
+    from san.cameras import Camera, HoldsCamera
 
     depths, weights, c2ws, Ks, dists = [], [], [], [], []
     for frame in cameras:
-        cam = frame.camera if hasattr(frame, "camera") else Camera.of(frame)
+        cam = frame.camera if isinstance(frame, HoldsCamera) else Camera.of(frame)
         dist = getattr(frame, "distortion", None)
         cam = cam.resized(size)
         rays = cam.rays(device=getattr(model, "device", None), distortion=dist)
