@@ -72,7 +72,7 @@ from san.cameras import Camera, HoldsCamera, scale_intrinsics
 from san.data.gt_layout import BenchmarkTask
 from san.evaluation.config import PROPAGATIONS, BenchmarkConfig
 from san.evaluation.masks import resize_mask
-from san.interaction.session import SegmentationSession
+from san.interaction.session import FeaturesFn, RenderFn, SegmentationSession
 from san.interaction.tracking import DepthTolerance
 
 log = logging.getLogger("san")
@@ -231,21 +231,25 @@ def scale_prompts(task: BenchmarkTask, camera: Camera) -> tuple[np.ndarray, np.n
 
 
 class CameraMemo:
-    """Memoise a ``fn(c2w, K, width, height)`` per camera (the benchmark revisits a few views).
+    """Memoise a session callable ``fn(camera)`` (a ``RenderFn`` / ``FeaturesFn`` of
+    :mod:`san.interaction.session`) per camera, keyed by :meth:`Camera.key` (the benchmark revisits
+    a few views).
 
     ``misses`` counts the calls of ``fn``; :meth:`prefill` stores results computed elsewhere (the
     renderings of rule ``render_benchmark_views``, shared by every variant of a scene).
     """
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable[[Camera], Any]) -> None:
         self.fn = fn
         self.cache: dict[bytes, Any] = {}
         self.misses = 0
 
-    def __call__(self, c2w, K, width, height):
-        key = Camera(c2w, K, width, height).key()
+    def __call__(self, camera: Camera) -> Any:
+        """``fn(camera)``, computed once per camera (a record holding one: its :meth:`Camera.of`)."""
+        camera = Camera.of(camera)
+        key = camera.key()
         if key not in self.cache:
-            self.cache[key] = self.fn(c2w, K, width, height)
+            self.cache[key] = self.fn(camera)
             self.misses += 1
         return self.cache[key]
 
@@ -267,13 +271,14 @@ def teacher_decode_fn(teacher) -> Callable:
     return decode
 
 
-def teacher_features_fn(teacher, render_fn: Callable) -> Callable:
-    """``features(c2w, K, w, h)``: the teacher's encoder on the RGB rendering of the camera."""
+def teacher_features_fn(teacher, render_fn: RenderFn) -> FeaturesFn:
+    """``features(camera)``: the teacher's encoder on the RGB rendering ``render_fn(camera)["rgb"]``
+    of one :class:`Camera` (a session ``FeaturesFn``)."""
     from san.evaluation.protocol import image_batch
 
     @torch.no_grad()
-    def features(c2w, K, width, height):
-        return list(teacher.encode(image_batch(render_fn(c2w, K, width, height)["rgb"])))
+    def features(camera: Camera) -> list:
+        return list(teacher.encode(image_batch(render_fn(camera)["rgb"])))
 
     return features
 
@@ -328,8 +333,8 @@ def run_task(
     task: BenchmarkTask,
     views: Mapping[str, BenchmarkView],
     gt_mask: Callable[[str], np.ndarray | None],
-    render_fn: Callable,
-    features_fn: Callable,
+    render_fn: RenderFn,
+    features_fn: FeaturesFn,
     decode_fn: Callable,
     source: str = "imitation",
     max_size: int | None = None,
@@ -348,7 +353,9 @@ def run_task(
         views: ``{image stem: BenchmarkView}``: every view the task names and, for ``chain``,
             every view the chain may pass through (the scene's frames).
         gt_mask: ``view -> HxW bool`` ground truth, or ``None`` (only the reference view may lack one).
-        render_fn, features_fn, decode_fn: a :class:`SegmentationSession`'s callables.
+        render_fn, features_fn, decode_fn: a :class:`SegmentationSession`'s callables
+            (``render_fn(camera)``, ``features_fn(camera)`` of one :class:`Camera`; a
+            :class:`CameraMemo` shares them between tasks).
         source: ``imitation`` or ``teacher`` (recorded).
         max_size: cap on the rendering's longest side (``None``: the annotation resolution).
         tolerance: the depth test of the tracking.
@@ -384,7 +391,7 @@ def run_task(
     session = SegmentationSession(
         render_fn, features_fn, limit_points(decode_fn, max_points, select), tolerance=tolerance
     )
-    session.set_camera(ref_cam.c2w, ref_cam.K, ref_cam.width, ref_cam.height)
+    session.set_camera(ref_cam)
     points, labels, box = scale_prompts(task, ref_cam)
     if len(points):
         session.add_clicks(points, labels)
@@ -406,7 +413,7 @@ def run_task(
     for name, cam, gt in visits:
         view = views[name]
         size = None if gt is None else (gt.shape[1], gt.shape[0])
-        session.set_camera(cam.c2w, cam.K, cam.width, cam.height)
+        session.set_camera(cam)
         score = _score(
             session,
             source,

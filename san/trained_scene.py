@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 
-from san.cameras import Camera
+from san.cameras import Camera, single_camera
 from san.layout import require_stages
 
 if TYPE_CHECKING:
@@ -278,25 +277,28 @@ def load_trained_scene(
 
 @dataclass(frozen=True)
 class SceneParts:
-    """The three callables of a :class:`SegmentationSession` for a trained scene, plus its scene and
-    the decoding teacher's :class:`~san.teachers.base.TeacherInfo` (name, ``untrained`` flag)."""
+    """The three callables of a :class:`SegmentationSession` for a trained scene (its
+    ``RenderFn`` / ``FeaturesFn`` take one :class:`~san.cameras.Camera`), plus its scene and the
+    decoding teacher's :class:`~san.teachers.base.TeacherInfo` (name, ``untrained`` flag)."""
 
     scene: Scene
-    render_fn: Callable
-    features_fn: Callable
+    render_fn: Callable[[Camera], dict]
+    features_fn: Callable[[Camera], list]
     decode_fn: Callable
     teacher_info: TeacherInfo | None = None
 
 
-def camera_renderer(nerf: RadianceModel) -> Callable:
-    """The session's ``render_fn(c2w 4x4, K 3x3, width, height)`` (numpy or CPU torch, OpenCV
-    camera-to-world in the normalised frame, ``K`` in pixels) -> ``nerf.render_camera`` of that
-    :class:`~san.cameras.Camera`: ``rgb HxWx3``, ``depth HxW``, ``accumulation HxW`` on the NeRF's
-    device, no gradients."""
+def camera_renderer(nerf: RadianceModel) -> Callable[[Camera], dict]:
+    """The session's ``render_fn(camera)``: one unbatched :class:`~san.cameras.Camera` (OpenCV
+    camera-to-world in the normalised frame, ``K`` in pixels) -> ``nerf.render_camera(camera)``:
+    ``rgb HxWx3``, ``depth HxW``, ``accumulation HxW`` on the NeRF's device, no gradients.
+
+    Raises ``TypeError`` / :class:`~san.cameras.CameraError` for anything but one camera
+    (:func:`~san.cameras.single_camera`, through ``render_camera``)."""
 
     @torch.no_grad()
-    def render_fn(c2w, K, width, height):
-        return nerf.render_camera(Camera(c2w, K, width, height))
+    def render_fn(camera: Camera) -> dict:
+        return nerf.render_camera(camera)
 
     return render_fn
 
@@ -304,24 +306,21 @@ def camera_renderer(nerf: RadianceModel) -> Callable:
 def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] | None = None) -> SceneParts:
     """The session callables of a loaded :class:`TrainedScene` (with a field).
 
-    ``render_fn(c2w 4x4, K 3x3, width, height)`` -> the NeRF's ``render_camera`` dict;
-    ``features_fn(...)`` -> the imitated maps (``feature_hw``: per map the ``(h, w)`` of the
-    padded-square map, default the teacher's); ``decode_fn`` -> the teacher's decoder.
+    ``render_fn(camera)`` -> the NeRF's ``render_camera`` dict (:func:`camera_renderer`);
+    ``features_fn(camera)`` -> the imitated maps of that :class:`~san.cameras.Camera`
+    (``feature_hw``: per map the ``(h, w)`` of the padded-square map, default the teacher's);
+    ``decode_fn`` -> the teacher's decoder.
     """
     from san.imitation.render import render_features
 
     nerf, imitation, mesh, teacher, dev = trained.nerf, trained.field, trained.mesh, trained.teacher, trained.device
     render_fn = camera_renderer(nerf)
 
-    def _camera(c2w, K):
-        return torch.as_tensor(np.asarray(c2w), dtype=torch.float32, device=dev), torch.as_tensor(
-            np.asarray(K), dtype=torch.float32, device=dev
-        )
-
     @torch.no_grad()
-    def features_fn(c2w, K, width, height):
-        c, k = _camera(c2w, K)
-        return render_features(nerf, imitation, c, k, width, height, feature_hw, mesh=mesh)
+    def features_fn(camera: Camera) -> list:
+        camera = single_camera(camera, "features_fn")
+        c2w, K = camera.tensors(dev)
+        return render_features(nerf, imitation, c2w, K, camera.width, camera.height, feature_hw, mesh=mesh)
 
     @torch.no_grad()
     def decode_fn(features, prompts, image_size):

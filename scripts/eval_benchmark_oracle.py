@@ -26,6 +26,7 @@ import torch
 import trimesh
 
 from san.benchmark import CameraMemo, run_task, summarize_scene, summarize_task
+from san.cameras import Camera
 from san.data.config import DemoSceneConfig
 from san.data.demo import render_demo_view
 from san.data.gt_layout import read_layout
@@ -55,12 +56,11 @@ def main(argv: list[str] | None = None) -> dict:
     norm = scene.normalization
     config = DemoSceneConfig()
 
-    def ids_fn(c2w, K, w, h):  # "features" of the oracle: the exact id map of the camera
+    def ids_fn(camera: Camera) -> list[torch.Tensor]:  # "features" of the oracle: the exact id map of the camera
+        c2w = norm.to_input_c2w(camera.c2w)
         return [
             torch.as_tensor(
-                render_demo_view(norm.to_input_c2w(np.asarray(c2w)), np.asarray(K), w, h, config)["ids"].astype(
-                    np.int64
-                )
+                render_demo_view(c2w, camera.K, camera.width, camera.height, config)["ids"].astype(np.int64)
             )
         ]
 

@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
     K = demo_intrinsics(config)
     views = [Camera(c2w, K, config.width, config.height) for c2w in demo_cameras(config)]
 
-    def render_fn(c2w, K, width, height):
-        return render_demo_view(c2w, K, width, height, config)
+    def render_fn(camera: Camera) -> dict:
+        return render_demo_view(camera.c2w, camera.K, camera.width, camera.height, config)
 
     tolerance = DepthTolerance()
     session = SegmentationSession(

@@ -25,7 +25,7 @@ import pytest
 import torch
 import trimesh
 
-from san.cameras import intrinsics_matrix, look_at
+from san.cameras import Camera, intrinsics_matrix, look_at
 from san.rendering.mesh_raster import rasterize_faces
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,7 +184,7 @@ def square(size: float, z: float, centre=(0.0, 0.0), subdivisions: int = 0) -> t
 
 
 class MeshRenderer:
-    """``render_fn(c2w, K, w, h) -> {"rgb", "depth", "face"}`` of a mesh; counts its calls."""
+    """``render_fn(camera) -> {"rgb", "depth", "face"}`` of a mesh (a session ``RenderFn``); counts its calls."""
 
     def __init__(self, mesh: trimesh.Trimesh):
         self.mesh = mesh
@@ -192,9 +192,10 @@ class MeshRenderer:
         rng = np.random.default_rng(0)
         self.colours = torch.as_tensor(rng.uniform(0.1, 0.9, (len(mesh.faces) + 1, 3)), dtype=torch.float32)
 
-    def __call__(self, c2w, K, width, height):
+    def __call__(self, camera: Camera):
+        assert isinstance(camera, Camera) and not camera.batched
         self.calls += 1
-        r = rasterize_faces(self.mesh.vertices, self.mesh.faces, c2w, K, width, height)
+        r = rasterize_faces(self.mesh.vertices, self.mesh.faces, camera.c2w, camera.K, camera.width, camera.height)
         rgb = self.colours[r.face_ids.clamp(min=-1) + 1]
         rgb[r.face_ids < 0] = 0.0
         return {"rgb": rgb, "depth": r.depth, "face": r.face_ids}
@@ -225,7 +226,8 @@ class DiskDecoder:
         return torch.stack([mask, ~mask]), torch.tensor([0.9, 0.1])
 
 
-def features_stub(c2w, K, width, height):
+def features_stub(camera: Camera):
+    assert isinstance(camera, Camera) and not camera.batched
     return [torch.zeros(1, 4, 8, 8)]
 
 

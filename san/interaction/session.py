@@ -3,15 +3,24 @@
 :class:`SegmentationSession` is composed of three callables, so that any renderer, feature source
 and decoder can be plugged in (the trained pipeline, a teacher on real photos, test stand-ins):
 
-* ``render_fn(c2w, K, width, height) -> {"rgb": HxWx3, "depth": HxW, ...}``: an image of the
-  camera and its depth (distance along the unit ray, :mod:`san.cameras`);
-* ``features_fn(c2w, K, width, height) -> list of feature maps`` of that camera;
+* ``render_fn(camera) -> {"rgb": HxWx3, "depth": HxW, ...}``: an image of one unbatched
+  :class:`~san.cameras.Camera` (``c2w`` ``4x4`` OpenCV camera-to-world in the frame of the
+  session's views, ``K`` ``3x3`` in pixels, ``width x height``) and its depth (distance along the
+  unit ray, :mod:`san.cameras`), numpy or torch (any device), ``rgb`` in ``[0, 1]``; it may add
+  keys (``accumulation``, ids), which :meth:`SegmentationSession.render` passes through;
+* ``features_fn(camera) -> list of feature maps`` of that camera (tensors in the layout
+  ``decode_fn`` takes; the session passes them through, computed once per camera);
 * ``decode_fn(features, prompts, image_size) -> (masks KxHxW, scores K, ...)`` with
   :class:`san.teachers.base.Prompts` (``image_size = (H, W)``); a :class:`~san.teachers.base.Decoded`
   fits.
 
 :meth:`SegmentationSession.from_scene` wires them to a trained scene folder (NeRF + imitation field
-+ teacher decoder).
++ teacher decoder; cameras in the scene's normalised frame). The session hands its callables one
+unbatched :class:`~san.cameras.Camera`, never loose fields or a batch; :meth:`~SegmentationSession.set_camera`
+takes a :class:`~san.cameras.Camera` or a record holding one (:meth:`Camera.of <san.cameras.Camera.of>`).
+Requests the session cannot honour raise :class:`SessionError`: an invalid or batched camera, no
+camera yet, an unknown view index, a ``render_fn`` result without ``rgb`` or ``depth``,
+``decode_fn`` masks and scores of other shapes, a click off the image or off the rendered surface.
 
 Prompts live in 3D. A click ``(x, y)`` (pixels, pixel centres at ``+0.5``) is lifted to the world
 point ``origin + depth * direction`` with the depth rendered at that pixel; in every camera it is
@@ -32,7 +41,7 @@ Example::
     session.add_click(120.5, 80.5)            # positive
     session.add_click(30.5, 40.5, label=0)    # negative
     result = session.predict()                # result.mask HxW bool, result.score
-    session.set_camera(c2w, K, 640, 480)      # any pose: the clicks follow
+    session.set_camera(Camera(c2w, K, 640, 480))  # any pose (san.cameras.Camera): the clicks follow
     result = session.predict()
 """
 
@@ -46,15 +55,17 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from san.cameras import Camera, CameraError, as_tensor, project_points
+from san.cameras import Camera, CameraError, PinholeLike, as_tensor, project_points
 from san.interaction.tracking import DepthTolerance, PointStatus, lift_pixels, reproject_points
 from san.teachers.base import Prompts
 
 if TYPE_CHECKING:
     from san.teachers import Teacher, TeacherConfig
 
-RenderFn = Callable[[np.ndarray, np.ndarray, int, int], Mapping[str, Any]]
-FeaturesFn = Callable[[np.ndarray, np.ndarray, int, int], Sequence[torch.Tensor]]
+RenderFn = Callable[[Camera], Mapping[str, Any]]
+"""``render_fn(camera) -> {"rgb": HxWx3, "depth": HxW, ...}`` of one unbatched :class:`Camera` (module docstring)."""
+FeaturesFn = Callable[[Camera], Sequence[torch.Tensor]]
+"""``features_fn(camera) -> list of feature maps`` of one unbatched :class:`Camera` (module docstring)."""
 DecodeFn = Callable[[Sequence[torch.Tensor], Prompts, tuple[int, int]], Sequence[Any]]
 
 BOX_GRID = 5
@@ -214,18 +225,32 @@ class SegmentationSession:
         self.view_index = int(index)
         return self.camera
 
-    def set_camera(self, c2w, K, width: int, height: int) -> Camera:
-        """Look through a free pose: ``c2w`` ``4x4`` (OpenCV), ``K`` ``3x3``, ``width x height`` pixels."""
+    def set_camera(self, camera: Camera | PinholeLike) -> Camera:
+        """Look through a free pose: one unbatched :class:`Camera` (``c2w`` ``4x4`` OpenCV
+        camera-to-world, ``K`` ``3x3``, ``width x height`` pixels) or anything :meth:`Camera.of`
+        takes (a :class:`san.data.scene.Frame`, an evaluation or benchmark view). Returns the camera.
+
+        Raises:
+            SessionError: not a camera (no ``c2w, K, width, height``), a camera that breaks the
+                convention, or a batch of cameras.
+        """
         try:
-            self.camera = Camera(c2w, K, width, height)
+            camera = Camera.of(camera)
+        except AttributeError as e:
+            raise SessionError(
+                f"set_camera takes a san.cameras.Camera (or a record holding one), got {camera!r}"
+            ) from e
         except CameraError as e:
             raise SessionError(str(e)) from e
+        if camera.batched:
+            raise SessionError(f"set_camera takes one camera, got a batch of {len(camera)}: index it (cameras[i])")
+        self.camera = camera
         self.view_index = None
         return self.camera
 
     def _require_camera(self) -> Camera:
         if self.camera is None:
-            raise SessionError("no camera: call set_view(index) or set_camera(c2w, K, width, height) first")
+            raise SessionError("no camera: call set_view(index) or set_camera(camera) first")
         return self.camera
 
     def _cached(self, camera: Camera) -> _Cached:
@@ -233,7 +258,7 @@ class SegmentationSession:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        out = self.render_fn(camera.c2w, camera.K, camera.width, camera.height)
+        out = self.render_fn(camera)
         for name in ("rgb", "depth"):
             if name not in out:
                 raise SessionError(f"render_fn returned no {name!r} (keys: {sorted(out)})")
@@ -264,7 +289,7 @@ class SegmentationSession:
         camera = self._require_camera()
         entry = self._cached(camera)
         if entry.features is None:
-            entry.features = list(self.features_fn(camera.c2w, camera.K, camera.width, camera.height))
+            entry.features = list(self.features_fn(camera))
         return entry.features
 
     # ------------------------------------------------------------------------------------ prompts

@@ -319,7 +319,7 @@ class ViewerApp:
         cam = viser_to_camera(
             client.camera.wxyz, client.camera.position, client.camera.fov, client.camera.aspect, self.render_size
         )
-        self.session.set_camera(cam.c2w, cam.K, cam.width, cam.height)
+        self.session.set_camera(cam)
         self.refresh("Rendered from your camera.")
 
     def click(self, origin, direction) -> None:

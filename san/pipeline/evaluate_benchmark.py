@@ -499,14 +499,12 @@ def _figure_rows(
             {
                 "task": task.task,
                 "reference_view": ref.view,
-                "reference_image": np.asarray(
-                    render(ref_cam.c2w, ref_cam.K, ref_cam.width, ref_cam.height)["rgb"].cpu()
-                ),
+                "reference_image": np.asarray(render(ref_cam)["rgb"].cpu()),
                 "reference_prompts": ref.prompt_pixels,
                 "reference_mask": ref.render_mask,
                 "target_view": best.view,
                 "target_held_out": best.held_out,
-                "target_image": np.asarray(render(tgt_cam.c2w, tgt_cam.K, tgt_cam.width, tgt_cam.height)["rgb"].cpu()),
+                "target_image": np.asarray(render(tgt_cam)["rgb"].cpu()),
                 "target_prompts": best.prompt_pixels,
                 "teacher_mask": teacher_mask,
                 "teacher_iou": float(teacher_iou[key]) if teacher_iou.get(key) else None,

@@ -8,6 +8,7 @@ import torch
 
 from san.benchmark import (
     BenchmarkView,
+    CameraMemo,
     confusion,
     run_task,
     summarize_confusions,
@@ -78,9 +79,9 @@ def camera(x):
 K = np.array([[F, 0, C], [0, F, C], [0, 0, 1.0]])
 
 
-def render_fn(c2w, K_, w, h):
+def render_fn(cam: Camera):
     """The plane z = 2 seen by a camera looking along +z: depth = distance along each ray."""
-    c2w = np.asarray(c2w)
+    c2w, K_, w, h = cam.c2w, cam.K, cam.width, cam.height
     ys, xs = np.mgrid[0:h, 0:w] + 0.5
     d = np.stack([(xs - K_[0, 2]) / K_[0, 0], (ys - K_[1, 2]) / K_[1, 1], np.ones_like(xs)], -1) @ c2w[:3, :3].T
     d /= np.linalg.norm(d, axis=-1, keepdims=True)
@@ -88,7 +89,7 @@ def render_fn(c2w, K_, w, h):
     return {"rgb": torch.zeros(h, w, 3), "depth": torch.as_tensor(t)}
 
 
-def features_fn(c2w, K_, w, h):
+def features_fn(cam: Camera):
     return [torch.zeros(1, 1, 1, 1)]
 
 
@@ -126,6 +127,22 @@ def test_protocol_plane_scene_hand_computed():
     assert t["held_out_targets"] == 2 and t["held_out_fraction"] == 1.0 and t["targets_without_prompt"] == 0
     scene = summarize_scene({"obj": t}, scores)
     assert scene["miou"] == pytest.approx(t["iou_per_image_mean"]) and scene["iou_pooled"] == pytest.approx(10 / 21)
+
+
+def test_camera_memo_calls_once_per_camera_key():
+    """``CameraMemo`` hands ``fn`` the Camera, keyed by ``Camera.key()``: an equal camera (another
+    object, or a view holding one) is a hit, another pose or size a miss; a prefill is a hit."""
+    seen = []
+    memo = CameraMemo(lambda cam: seen.append(cam) or cam.width)
+    a = Camera(camera(0.0), K, N, N)
+    assert memo(a) == N and seen == [a] and memo.misses == 1
+    assert memo(Camera(camera(0.0), K.copy(), N, N)) == N and memo.misses == 1
+    assert memo(BenchmarkView("ref", 0, "train", a)) == N and memo.misses == 1
+    memo(Camera(camera(0.5), K, N, N))
+    memo(Camera(camera(0.0), K, N, N + 1))
+    assert memo.misses == 3 and all(isinstance(c, Camera) for c in seen)
+    memo.prefill(Camera(camera(1.0), K, N, N), "stored")
+    assert memo(Camera(camera(1.0), K, N, N)) == "stored" and memo.misses == 3
 
 
 def test_protocol_scores_at_annotation_resolution_with_max_size():
@@ -175,10 +192,10 @@ def test_surface_iou_half_selection():
     assert surface_iou(None, target)["surface_iou"] == 0.0
 
 
-def world_x_features(c2w, K_, w, h):
+def world_x_features(cam: Camera):
     """Stand-in features: the world x of the plane point each pixel sees."""
-    xs = (np.arange(w) + 0.5 - K_[0, 2]) / K_[0, 0] * (PLANE_Z - np.asarray(c2w)[2, 3]) + np.asarray(c2w)[0, 3]
-    return [torch.as_tensor(np.tile(xs, (h, 1)))]
+    xs = (np.arange(cam.width) + 0.5 - cam.K[0, 2]) / cam.K[0, 0] * (PLANE_Z - cam.c2w[2, 3]) + cam.c2w[0, 3]
+    return [torch.as_tensor(np.tile(xs, (cam.height, 1)))]
 
 
 def strip_decode(features, prompts, hw):

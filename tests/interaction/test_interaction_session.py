@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 import trimesh
 
 from san.cameras import Camera, project_points
+from san.data.scene import Frame
 from san.interaction.session import SegmentationSession, SessionError
 
 
@@ -30,7 +33,10 @@ def test_click_follows_to_free_camera(scene, make_camera):
     click = session.add_click(20.5, 30.5)
     assert abs(click.point[2]) < 1e-5  # on the ground plane
     c2w, K, W, H = make_camera((-1.0, 1.5, 3.0), width=80, height=60)
-    session.set_camera(c2w, K, W, H)
+    free = Camera(c2w, K, W, H)
+    session.set_view(1)
+    assert session.set_camera(Frame("free.png", free)) is free  # a record holding a camera
+    assert session.set_camera(free) is free and session.view_index is None
     result = session.predict()
     expected, _ = project_points(torch.as_tensor(click.point)[None], torch.as_tensor(c2w), torch.as_tensor(K))
     assert result.prompts.click_status == ("visible",)
@@ -132,8 +138,12 @@ def test_errors(scene):
     with pytest.raises(SessionError, match="box"):
         session.add_box(10, 10, 5, 20)
     with pytest.raises(SessionError, match="c2w must be 4x4"):
-        session.set_camera(np.eye(3), np.eye(3), 10, 10)
-    assert session.clicks == []
+        session.set_camera(SimpleNamespace(c2w=np.eye(3), K=np.eye(3), width=10, height=10))
+    with pytest.raises(SessionError, match="takes a san.cameras.Camera"):
+        session.set_camera((np.eye(4), np.eye(3), 10, 10))
+    with pytest.raises(SessionError, match="got a batch of 2"):
+        session.set_camera(Camera.stack(session.views))
+    assert session.clicks == [] and session.view_index == 0
 
 
 def test_click_on_empty_background_is_an_error(make_square, make_camera, mesh_renderer, disk_decoder, features_fn):

@@ -30,7 +30,7 @@ class FakeNeRF:
 
     def render_camera(self, camera, chunk=None):
         assert isinstance(camera, Camera) and not camera.batched
-        return self.renderer(*camera.astuple())
+        return self.renderer(camera)
 
 
 class FakeField:
