@@ -86,7 +86,7 @@ class Camera:
     A batch behaves as a sequence: ``len(cams)``, ``cams[i]`` (one unbatched camera), ``cams[a:b]``
     / ``cams[[i, j]]`` / ``cams[mask]`` (a batch), ``for cam in cams`` (unbatched cameras);
     :meth:`stack` / :meth:`cat` build batches. ``len`` and iteration of an unbatched camera raise
-    ``TypeError`` like a 0-d tensor; :meth:`astuple` gives ``(c2w, K, width, height)``.
+    ``TypeError`` like a 0-d tensor.
 
     Raises :class:`CameraError` on other shapes, mismatched batch shapes or a non-positive size.
     """
@@ -146,7 +146,7 @@ class Camera:
     def __iter__(self):
         """The cameras of a batch, unbatched, in order."""
         if not self.batched:
-            raise TypeError("iteration over an unbatched Camera; use camera.astuple() for (c2w, K, width, height)")
+            raise TypeError("iteration over an unbatched Camera (one camera); use Camera.stack([camera]) for a batch")
         return (self[i] for i in range(len(self)))
 
     @classmethod
@@ -205,10 +205,6 @@ class Camera:
         return cls(camera.c2w, camera.K, camera.width, camera.height)
 
     from_frame = of  # the name the interactive session used
-
-    def astuple(self) -> tuple[np.ndarray, np.ndarray, int | np.ndarray, int | np.ndarray]:
-        """``(c2w, K, width, height)``: the order ``render_fn(c2w, K, width, height)`` takes."""
-        return self.c2w, self.K, self.width, self.height
 
     def with_c2w(self, c2w) -> Camera:
         """The same intrinsics and size with other poses (same batch shape), e.g. in another frame."""

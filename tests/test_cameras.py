@@ -245,8 +245,8 @@ def test_camera_record_validates_converts_and_resizes():
     cam = Camera.of(frame)
     assert Camera.of(cam) is cam and (cam.width, cam.height) == (64, 48) and cam.c2w.dtype == np.float64
     assert Camera(np.eye(4)[:3], K, 64, 48).c2w.shape == (4, 4)  # 3x4 completed
-    c2w, K2, w, h = cam.resized(32).astuple()
-    assert (w, h) == (32, 24) and np.allclose(K2[:2], K[:2] / 2)
+    half = cam.resized(32)
+    assert (half.width, half.height) == (32, 24) and np.allclose(half.K[:2], K[:2] / 2)
     t_c2w, t_K = cam.tensors()
     assert t_c2w.dtype == torch.float32 and t_K.shape == (3, 3)
     with pytest.raises(CameraError, match="c2w must be 4x4"):
@@ -303,7 +303,7 @@ def test_camera_batch_stack_index_round_trip():
     with pytest.raises(TypeError):
         len(cams[0])
     assert cams[0] and batch and not batch[:0]  # truth: one camera, a non-empty batch
-    with pytest.raises(TypeError, match="astuple"):
+    with pytest.raises(TypeError, match="unbatched Camera"):
         list(cams[0])
     with pytest.raises(CameraError, match="batch shapes"):
         Camera(batch.c2w, batch.K[:2], W, H)

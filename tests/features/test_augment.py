@@ -50,7 +50,7 @@ def test_sample_augmented_cameras():
     b = look_at([0.0, 1.0, 0.0], [0, 0, 0], [0, 0, 1])
     cams = sample_augmented_cameras(np.stack([a, b]), 20, np.random.default_rng(3), (50, 70), 48)
     assert len(cams) == 20
-    for c2w, K, width, height in (c.astuple() for c in cams):
+    for c2w, K, width, height in ((c.c2w, c.K, c.width, c.height) for c in cams):
         assert (width, height) == (48, 48)
         assert orthonormality_error(c2w[:3, :3]) < 1e-9
         fov = math.degrees(2 * math.atan(0.5 * height / K[1, 1]))
