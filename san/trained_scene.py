@@ -278,14 +278,16 @@ def load_trained_scene(
 @dataclass(frozen=True)
 class SceneParts:
     """The three callables of a :class:`SegmentationSession` for a trained scene (its
-    ``RenderFn`` / ``FeaturesFn`` take one :class:`~san.cameras.Camera`), plus its scene and the
-    decoding teacher's :class:`~san.teachers.base.TeacherInfo` (name, ``untrained`` flag)."""
+    ``RenderFn`` / ``FeaturesFn`` take one :class:`~san.cameras.Camera`), plus its scene, the
+    decoding teacher's :class:`~san.teachers.base.TeacherInfo` (name, ``untrained`` flag) and whether
+    ``decode_fn`` takes text prompts (:attr:`san.teachers.base.Teacher.supports_text`)."""
 
     scene: Scene
     render_fn: Callable[[Camera], dict]
     features_fn: Callable[[Camera], list]
     decode_fn: Callable
     teacher_info: TeacherInfo | None = None
+    supports_text: bool = False
 
 
 def camera_renderer(nerf: RadianceModel) -> Callable[[Camera], dict]:
@@ -309,7 +311,7 @@ def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] |
     ``render_fn(camera)`` -> the NeRF's ``render_camera`` dict (:func:`camera_renderer`);
     ``features_fn(camera)`` -> the imitated maps of that :class:`~san.cameras.Camera`
     (``feature_hw``: per map the ``(h, w)`` of the padded-square map, default the teacher's);
-    ``decode_fn`` -> the teacher's decoder.
+    ``decode_fn`` -> the teacher's decoder; ``supports_text`` -> the teacher's.
     """
     from san.imitation.render import render_features
 
@@ -326,7 +328,9 @@ def session_parts(trained: TrainedScene, feature_hw: Sequence[tuple[int, int]] |
     def decode_fn(features, prompts, image_size):
         return teacher.decode(features, prompts, image_size)
 
-    return SceneParts(trained.scene, render_fn, features_fn, decode_fn, teacher.info)
+    return SceneParts(
+        trained.scene, render_fn, features_fn, decode_fn, teacher.info, supports_text=teacher.supports_text
+    )
 
 
 def scene_parts(

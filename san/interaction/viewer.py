@@ -465,7 +465,7 @@ def run_viewer(
         render_size,
         start,
         teacher_info=parts.teacher_info,
-        text_prompts=bool(getattr(getattr(parts.decode_fn, "__self__", None), "supports_text", False)),
+        text_prompts=parts.supports_text,
     )
     log.info("view: serving %s at http://%s:%d", scene_dir, host, port)
     if block:

@@ -79,6 +79,33 @@ def test_from_scene_wires_nerf_field_and_teacher(scene_dir, monkeypatch):
     assert calls == [(64, 48, None, None)]
 
 
+def test_scene_parts_take_a_camera_and_declare_text_support(scene_dir, monkeypatch):
+    """The parts' ``render_fn`` / ``features_fn`` take one Camera (the features on the field's
+    device, at the camera's size); ``supports_text`` is the teacher's."""
+    from san.trained_scene import scene_parts
+
+    teacher = ToyMultiScaleTeacher()
+    calls = []
+
+    def fake_render_features(nerf, field, c2w, K, width, height, feature_hw=None, mesh=None):
+        calls.append((c2w.dtype, K.shape, width, height))
+        return [torch.zeros(c, h, w) for c, h, w in field.feature_shapes]
+
+    monkeypatch.setattr(
+        san.imitation.model, "load_imitation", lambda path, device: FakeField(teacher.info.feature_shapes)
+    )
+    monkeypatch.setattr(san.imitation.render, "render_features", fake_render_features)
+    parts = scene_parts(scene_dir, teacher=teacher, device="cpu")
+    assert parts.supports_text is False
+    camera = parts.scene.frames[1].camera.resized(32)
+    assert parts.render_fn(camera)["depth"].shape == (24, 32)
+    assert len(parts.features_fn(camera)) == 2 and calls == [(torch.float32, (3, 3), 32, 24)]
+    with pytest.raises(TypeError, match="takes one san.cameras.Camera"):
+        parts.features_fn(parts.scene.frames[1])
+    teacher.supports_text = True  # a teacher with a text head (SAM 3)
+    assert scene_parts(scene_dir, teacher=teacher, device="cpu").supports_text is True
+
+
 def test_from_scene_rejects_a_teacher_of_other_feature_shapes(scene_dir, monkeypatch):
     monkeypatch.setattr(san.imitation.model, "load_imitation", lambda path, device: FakeField(((256, 64, 64),)))
     with pytest.raises(ValueError, match="pass the teacher the field was trained with"):
