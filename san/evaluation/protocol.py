@@ -61,7 +61,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -97,6 +97,19 @@ class EvalView(HoldsCamera):
 
     def __post_init__(self) -> None:
         self._check_camera(f"evaluation view {self.name}")
+
+
+class NamedView(Protocol):
+    """What :func:`evaluate_views` reads of a view to label its results (an :class:`EvalView` fits);
+    the callbacks get the view itself.
+
+    Attributes:
+        index: position of the frame in ``Scene.frames`` (:attr:`ViewResult.view`).
+        name: the image's file stem (:attr:`ViewResult.name`).
+    """
+
+    index: int
+    name: str
 
 
 def evaluation_views(scene, render_size: int, max_views: int | None = None) -> list[EvalView]:
@@ -339,7 +352,7 @@ def evaluate_views(
     teacher,
     render_rgb_fn: Callable[[Any], Any],
     render_features_fn: Callable[[Any], Sequence[torch.Tensor]],
-    views: Sequence,
+    views: Sequence[NamedView],
     grid: int = 5,
     ceiling_shift: int | Callable[[tuple[int, int]], int] | None = None,
     keep: int = 3,
@@ -353,8 +366,8 @@ def evaluate_views(
         render_rgb_fn: ``view -> HxWx3`` float image in ``[0, 1]`` (the NeRF rendering).
         render_features_fn: ``view -> list of Cxhxw`` imitated maps, one per teacher map, in the
             teacher's layout (padded square, or only the valid top-left region).
-        views: anything the callbacks accept; ``view.index`` / ``view.name`` are used when present
-            (else the position and its string).
+        views: :class:`NamedView` s (the :class:`EvalView` s of :func:`evaluation_views`), passed
+            to the callbacks as they are; ``view.index`` and ``view.name`` label the results.
         grid: clicks per side.
         ceiling_shift: shift in pixels for the teacher shift ceiling, or a function of the image
             ``(H, W)`` giving it; ``None`` skips the ceiling.
@@ -366,8 +379,7 @@ def evaluate_views(
     """
     results = []
     for pos, view in enumerate(views):
-        index = int(getattr(view, "index", pos))
-        name = str(getattr(view, "name", index))
+        index, name = int(view.index), str(view.name)
         image = render_rgb_fn(view)
         x = image_batch(image)
         h, w = int(x.shape[-2]), int(x.shape[-1])

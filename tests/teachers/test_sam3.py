@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -223,9 +224,10 @@ def test_text_evaluation_protocol(small, image):
     g = torch.Generator().manual_seed(0)
     noisy = [f + 2.0 * f.std() * torch.randn(f.shape, generator=g) for f in own]
     texts = ("a yellow bulldozer", "the ground")
-    same = summarize(evaluate_views(small, lambda v: rgb, lambda v: own, [0], grid=2, texts=texts))
+    views = [SimpleNamespace(index=0, name="0")]
+    same = summarize(evaluate_views(small, lambda v: rgb, lambda v: own, views, grid=2, texts=texts))
     assert same["text_iou"] == 1.0 and same["mask_iou"] == 1.0 and same["text_prompts"] == list(texts)
-    results = evaluate_views(small, lambda v: rgb, lambda v: noisy, [0], grid=2, texts=texts)
+    results = evaluate_views(small, lambda v: rgb, lambda v: noisy, views, grid=2, texts=texts)
     rows = text_rows(results)
     assert [r["text"] for r in rows] == list(texts) and all(0.0 <= r["iou"] <= 1.0 for r in rows)
     assert summarize(results)["text_iou"] < 1.0
