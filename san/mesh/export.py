@@ -135,9 +135,7 @@ def glb_bytes(mesh: trimesh.Trimesh, up=None, provenance: dict | None = None) ->
                     if view is not None:
                         views[view]["target"] = target
 
-    data = trimesh.exchange.gltf.export_glb(
-        out.scene() if hasattr(out, "scene") else out, include_normals=True, tree_postprocessor=add_extras
-    )
+    data = trimesh.exchange.gltf.export_glb(out.scene(), include_normals=True, tree_postprocessor=add_extras)
     return data, R
 
 
@@ -148,11 +146,15 @@ def write_obj(mesh: trimesh.Trimesh, path: str | os.PathLike) -> list[Path]:
         The three paths written (OBJ last, so an OBJ on disk has its material beside it).
 
     Raises:
-        ValueError: the mesh has no texture (``TextureVisuals`` with an image).
+        ValueError: the mesh has no texture: its visual is not a ``trimesh.visual.TextureVisuals`` whose
+            material is a ``SimpleMaterial`` with an image (as :func:`~san.mesh.texture.textured_trimesh`
+            builds; a glTF ``PBRMaterial`` is not written).
     """
     path = Path(path)
-    image = getattr(getattr(mesh.visual, "material", None), "image", None)
-    if getattr(mesh.visual, "kind", None) != "texture" or image is None:
+    visual = mesh.visual
+    material = visual.material if isinstance(visual, trimesh.visual.TextureVisuals) else None
+    image = material.image if isinstance(material, trimesh.visual.material.SimpleMaterial) else None
+    if image is None:
         raise ValueError(f"{path}: write_obj needs a textured mesh (TextureVisuals with an image)")
     stem = path.stem
     # Name the material files ourselves: trimesh names the texture after the material otherwise.

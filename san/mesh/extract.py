@@ -62,6 +62,7 @@ from skimage.measure import marching_cubes
 
 from san.cameras import Camera, project_points
 from san.config import from_dict, with_preset
+from san.data.scene import Frame
 from san.mesh.config import MeshConfig
 from san.utils.progress import Progress
 
@@ -91,6 +92,13 @@ def mesh_cameras(
     if not len(c2ws) == len(Ks) == len(sizes):
         raise ValueError(f"mesh_cameras: {len(c2ws)} poses, {len(Ks)} intrinsics, {len(sizes)} sizes")
     return [Camera(c, k, int(w), int(h)) for c, k, (w, h) in zip(c2ws, Ks, sizes)]
+
+
+def view_distortion(view: Camera | Frame) -> dict[str, float] | None:
+    """The lens distortion to project through for ``view``: a :class:`~san.data.scene.Frame`'s
+    capture coefficients (:data:`san.cameras.DISTORTION_KEYS`), ``None`` (pinhole) for a bare
+    :class:`~san.cameras.Camera`, which has none."""
+    return view.distortion if isinstance(view, Frame) else None
 
 
 @dataclass
@@ -251,11 +259,12 @@ def marching_cubes_slabs(
 # --------------------------------------------------------------------------- cleanup steps
 
 
-def face_view_counts(mesh: trimesh.Trimesh, cameras: Sequence[Any], chunk: int = 1 << 18) -> np.ndarray:
+def face_view_counts(mesh: trimesh.Trimesh, cameras: Sequence[Camera | Frame], chunk: int = 1 << 18) -> np.ndarray:
     """How many cameras see each face centre (inside the image, in front of the camera): ``F`` ints.
 
-    ``cameras`` are :class:`~san.cameras.Camera` or :class:`san.data.scene.Frame` (``c2w, K, width, height``,
-    optional ``distortion``). Occlusion is not tested.
+    ``cameras`` are unbatched :class:`~san.cameras.Camera` objects (pinhole) or
+    :class:`san.data.scene.Frame` objects (projected through their ``distortion``,
+    :func:`view_distortion`), in the mesh's frame. Occlusion is not tested.
     """
     centres = torch.tensor(np.asarray(mesh.triangles_center), dtype=torch.float64)
     counts = np.zeros(len(centres), dtype=np.int64)
@@ -263,7 +272,7 @@ def face_view_counts(mesh: trimesh.Trimesh, cameras: Sequence[Any], chunk: int =
         c2w = torch.as_tensor(np.asarray(cam.c2w), dtype=torch.float64)
         K = torch.as_tensor(np.asarray(cam.K), dtype=torch.float64)
         for s in range(0, len(centres), chunk):
-            uv, z = project_points(centres[s : s + chunk], c2w, K, getattr(cam, "distortion", None))
+            uv, z = project_points(centres[s : s + chunk], c2w, K, view_distortion(cam))
             seen = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
             counts[s : s + chunk] += seen.numpy()
     return counts
@@ -276,7 +285,9 @@ def keep_faces(mesh: trimesh.Trimesh, mask: np.ndarray) -> trimesh.Trimesh:
     return out
 
 
-def remove_unseen_faces(mesh: trimesh.Trimesh, cameras: Sequence[Any], min_views: int = 1) -> trimesh.Trimesh:
+def remove_unseen_faces(
+    mesh: trimesh.Trimesh, cameras: Sequence[Camera | Frame], min_views: int = 1
+) -> trimesh.Trimesh:
     """Drop faces seen by fewer than ``min_views`` cameras (see :func:`face_view_counts`)."""
     if min_views <= 0 or len(mesh.faces) == 0:
         return mesh
@@ -370,7 +381,7 @@ def extract_mesh_with_stats(
     density_fn: DensityFn,
     bbox: tuple[Sequence[float], Sequence[float]] | np.ndarray | torch.Tensor,
     config: MeshConfig = MeshConfig(),
-    cameras: Sequence[Any] | None = None,
+    cameras: Sequence[Camera | Frame] | None = None,
     color_fn: ColorFn | None = None,
     device: torch.device | str = "cpu",
     grid_to_world: PointMap | None = None,
@@ -483,7 +494,7 @@ def extract_mesh(
     density_fn: DensityFn,
     bbox: tuple[Sequence[float], Sequence[float]] | np.ndarray | torch.Tensor,
     config: MeshConfig = MeshConfig(),
-    cameras: Sequence[Any] | None = None,
+    cameras: Sequence[Camera | Frame] | None = None,
     color_fn: ColorFn | None = None,
     device: torch.device | str = "cpu",
     grid_to_world: PointMap | None = None,

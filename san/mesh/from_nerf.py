@@ -11,6 +11,13 @@ rendering of a short ray through each vertex along ``-normal`` (:func:`field_col
 Surface (``mesh.method``, :func:`surface_method`): the density's level set, or (``tsdf``) the
 model's depth rendered from the training cameras and fused on the same grid (:mod:`san.mesh.tsdf`);
 forward-facing models always use the density.
+
+Models are told apart by declared types, not by probing their attributes: a :class:`DensityModel`
+(density and box: meshed by its density on a world grid, no colours), a :class:`ColoredDensityModel`
+(colours from its own ``color``: the analytic stand-ins of the tests), a
+:class:`~san.models.base.RadianceModel` (renders rays: ``tsdf`` surfaces, textures baked along
+training rays) and a :class:`FieldRadianceModel` (its scene space and radiance field: NDC grids,
+colours from the field; :class:`~san.models.nerf.NeRFModel`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -27,12 +34,57 @@ import trimesh
 from san.data.scene import Scene
 from san.mesh.config import MeshConfig
 from san.mesh.extract import ColorFn, MeshExtraction, PointMap, extract_mesh_with_stats, grid_shape
-from san.rendering.samplers import ndc_to_world
+from san.models.base import RadianceModel
+from san.rendering.samplers import SceneSpace, ndc_to_world, world_to_ndc
 
 log = logging.getLogger("san")
 
 
-def model_bbox(model: Any) -> np.ndarray:
+@runtime_checkable
+class DensityModel(Protocol):
+    """What the mesh stage needs of a model at the least: a density and the box to mesh.
+
+    A model that is nothing more is meshed on a world grid by its density level set (``mesh.method:
+    tsdf`` falls back: it renders no rays), without colours. Every :class:`RadianceModel` is one.
+    """
+
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        """World points ``Px3`` -> volume density ``P`` (per unit of render distance, non-negative)."""
+
+    def bounding_box(self) -> Any:
+        """``2x3`` world ``[min, max]`` of the region to mesh: a tensor / array, or a ``(min, max)``
+        pair (:func:`model_bbox`)."""
+
+
+@runtime_checkable
+class ColoredDensityModel(DensityModel, Protocol):
+    """A :class:`DensityModel` that colours points itself (the tests' analytic stand-ins, which
+    subclass it): vertex colours and the texture are its :meth:`color`."""
+
+    def color(self, points: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        """``(world points Px3, unit view directions Px3) -> rgb Px3`` in ``[0, 1]`` (a
+        :data:`~san.mesh.extract.ColorFn`)."""
+
+
+@runtime_checkable
+class FieldRadianceModel(RadianceModel, Protocol):
+    """A :class:`~san.models.base.RadianceModel` whose scene space and radiance field the mesh stage
+    reads (:class:`san.models.nerf.NeRFModel`): the grid domain comes from :attr:`space`
+    (:func:`model_grid_domain`), vertex colours from :attr:`field` (:func:`field_color_fn`).
+
+    Attributes:
+        space: the scene space (:class:`~san.rendering.samplers.SceneSpace`): ``kind``, and for
+            ``forward_facing`` the NDC parameters ``ndc_near``, ``ndc_ax``, ``ndc_ay``,
+            ``ndc_margin`` and ``far``.
+        field: ``(positions Px3 in the grid domain [0, 1]^3 (RadianceModel.normalize_positions),
+            unit directions Px3) -> (density P, rgb Px3 in [0, 1])``.
+    """
+
+    space: SceneSpace
+    field: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def model_bbox(model: DensityModel) -> np.ndarray:
     """``2x3`` ``[min, max]`` from ``model.bounding_box()`` (a ``2x3`` tensor / array or a
     ``(min, max)`` pair)."""
     box = model.bounding_box()
@@ -58,14 +110,12 @@ class GridDomain:
     to_grid: PointMap | None = None
 
 
-def model_grid_domain(model: Any) -> GridDomain:
-    """NDC for a forward-facing :class:`~san.models.nerf.NeRFModel` (its ``space.kind``), else the
+def model_grid_domain(model: DensityModel) -> GridDomain:
+    """NDC for a :class:`FieldRadianceModel` of a forward-facing scene (its ``space.kind``), else the
     world box of ``model.bounding_box()``."""
-    space = getattr(model, "space", None)
-    if getattr(space, "kind", None) != "forward_facing":
+    if not isinstance(model, FieldRadianceModel) or model.space.kind != "forward_facing":
         return GridDomain(model_bbox(model))
-    from san.rendering.samplers import world_to_ndc
-
+    space = model.space
     near, ax, ay, m = float(space.ndc_near), float(space.ndc_ax), float(space.ndc_ay), 1.0 + float(space.ndc_margin)
     z_far = 1.0 - 2.0 * near / float(space.far)
     return GridDomain(
@@ -75,7 +125,7 @@ def model_grid_domain(model: Any) -> GridDomain:
     )
 
 
-def field_color_fn(model: Any, domain: GridDomain, half_length: float, samples: int = 9) -> ColorFn:
+def field_color_fn(model: FieldRadianceModel, domain: GridDomain, half_length: float, samples: int = 9) -> ColorFn:
     """Vertex colour as the model renders it along a short ray through the vertex.
 
     The ray runs along the view direction (``-normal``) over ``[-half_length, half_length]`` grid
@@ -109,13 +159,13 @@ def field_color_fn(model: Any, domain: GridDomain, half_length: float, samples: 
     return color
 
 
-def model_color_fn(model: Any, domain: GridDomain, half_length: float) -> ColorFn | None:
-    """The model's own ``color(points, directions)`` if it has one, else :func:`field_color_fn` for a
-    model with a radiance ``field`` and ``normalize_positions``, else ``None`` (no colours)."""
-    own = getattr(model, "color", None)
-    if callable(own):
-        return own
-    if hasattr(model, "field") and hasattr(model, "normalize_positions"):
+def model_color_fn(model: DensityModel, domain: GridDomain, half_length: float) -> ColorFn | None:
+    """The colour of a point seen along a direction (a :data:`~san.mesh.extract.ColorFn`): a
+    :class:`ColoredDensityModel`'s own ``color``, :func:`field_color_fn` of a
+    :class:`FieldRadianceModel`, else ``None`` (no colours)."""
+    if isinstance(model, ColoredDensityModel):
+        return model.color
+    if isinstance(model, FieldRadianceModel):
         return field_color_fn(model, domain, half_length)
     return None
 
@@ -127,26 +177,28 @@ def depth_cameras(cameras: list, max_views: int) -> list:
     return [cameras[i] for i in np.unique(np.round(np.linspace(0, len(cameras) - 1, max_views)).astype(int))]
 
 
-def surface_method(model: Any, config: MeshConfig) -> str:
+def surface_method(model: DensityModel, config: MeshConfig) -> str:
     """The surface source :func:`mesh_from_model` uses: ``config.method``, except ``density`` for a
     model whose grid is not the world (forward-facing, NDC: :func:`model_grid_domain`) or that cannot
-    render rays (no ``render_rays``), where ``tsdf`` falls back (logged)."""
+    render rays (not a :class:`~san.models.base.RadianceModel`), where ``tsdf`` falls back (logged)."""
     if config.method != "tsdf":
         return config.method
     if model_grid_domain(model).to_world is not None:
         log.info("mesh: method tsdf falls back to density: forward-facing scene (the grid is in NDC)")
         return "density"
-    if not callable(getattr(model, "render_rays", None)):
-        log.info("mesh: method tsdf falls back to density: the model renders no rays (no render_rays)")
+    if not isinstance(model, RadianceModel):
+        log.info("mesh: method tsdf falls back to density: the model renders no rays (not a RadianceModel)")
         return "density"
     return "tsdf"
 
 
-def mesh_from_model(model: Any, scene: Scene, config: MeshConfig, device: torch.device | str = "cpu") -> MeshExtraction:
-    """Run :func:`~san.mesh.extract.extract_mesh_with_stats` on anything with ``density(points Px3) -> P``
-    and ``bounding_box()`` (a :class:`san.models.nerf.NeRFModel` or a stand-in), culling with the
-    scene's training cameras. The grid domain comes from :func:`model_grid_domain`; colours are
-    rendered over two voxels either side of each vertex.
+def mesh_from_model(
+    model: DensityModel, scene: Scene, config: MeshConfig, device: torch.device | str = "cpu"
+) -> MeshExtraction:
+    """Run :func:`~san.mesh.extract.extract_mesh_with_stats` on a :class:`DensityModel` (a
+    :class:`san.models.nerf.NeRFModel` or a stand-in) on ``device``, culling with the scene's training
+    cameras. The grid domain comes from :func:`model_grid_domain`; colours (:func:`model_color_fn`)
+    are rendered over two voxels either side of each vertex.
 
     With ``config.method: tsdf`` (:func:`surface_method`) the field meshed is not the density but
     the TSDF fused from the model's depth rendered from the training cameras at
@@ -196,10 +248,13 @@ def mesh_from_model(model: Any, scene: Scene, config: MeshConfig, device: torch.
 
 
 def texture_from_model(
-    model: Any, scene: Scene, mesh: trimesh.Trimesh, config: MeshConfig, device: torch.device | str = "cpu"
+    model: DensityModel, scene: Scene, mesh: trimesh.Trimesh, config: MeshConfig, device: torch.device | str = "cpu"
 ):
     """:func:`~san.mesh.texture.bake_texture` of the model's colour (as :func:`mesh_from_model`
-    renders vertex colours) viewed from the training cameras; ``None`` for a model without colour."""
+    renders vertex colours, :func:`model_color_fn`) viewed from the training cameras; ``None`` for a
+    model without colour. A :class:`~san.models.base.RadianceModel` (on ``device``) is baked along
+    training rays (``config.texture_view``); other models fall back from ``train_ray`` to
+    ``mean_train_view``."""
     from san.mesh.texture import bake_texture
 
     domain = model_grid_domain(model)
@@ -208,7 +263,7 @@ def texture_from_model(
     if color_fn is None:
         return None
     ray_fn = None
-    if callable(getattr(model, "render_rays", None)):
+    if isinstance(model, RadianceModel):
         from san.cameras import RayBundle
 
         ray_fn = lambda o, d: model.render_rays(RayBundle(o, d)).rgb  # noqa: E731

@@ -50,13 +50,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
 import trimesh
 
-from san.cameras import project_points
+from san.cameras import Camera, project_points
+from san.data.scene import Frame
+from san.mesh.extract import view_distortion
 
 log = logging.getLogger("san")
 
@@ -285,13 +287,14 @@ def rasterize_uv(atlas: UVAtlas, max_candidates: int = 1 << 22) -> tuple[np.ndar
     return face_img.reshape(h, w), bary_img.reshape(h, w, 3)
 
 
-def mean_view_directions(mesh: trimesh.Trimesh, cameras: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+def mean_view_directions(mesh: trimesh.Trimesh, cameras: Sequence[Camera | Frame]) -> tuple[np.ndarray, np.ndarray]:
     """Per face: the average training viewing direction (module docstring, step 3).
 
     Args:
         mesh: the mesh, in the cameras' frame.
-        cameras: objects with ``c2w 4x4``, ``K 3x3``, ``width``, ``height`` (optional ``distortion``),
-            e.g. :class:`san.data.scene.Frame`.
+        cameras: unbatched :class:`~san.cameras.Camera` objects (``c2w 4x4``, ``K 3x3``, ``width``,
+            ``height``; pinhole) or :class:`san.data.scene.Frame` objects (projected through their
+            ``distortion``, :func:`~san.mesh.extract.view_distortion`).
 
     Returns:
         ``(directions Fx3 unit, views F int)``: ``views`` is how many cameras contributed; faces
@@ -308,7 +311,7 @@ def mean_view_directions(mesh: trimesh.Trimesh, cameras: Sequence[Any]) -> tuple
             pts,
             torch.from_numpy(c2w),
             torch.as_tensor(np.asarray(cam.K), dtype=torch.float64),
-            getattr(cam, "distortion", None),
+            view_distortion(cam),
         )
         uv, z = uv.numpy(), z.numpy()
         seen = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < cam.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cam.height)
@@ -326,7 +329,7 @@ def best_training_rays(
     mesh: trimesh.Trimesh,
     points: np.ndarray,
     normals: np.ndarray,
-    cameras: Sequence[Any],
+    cameras: Sequence[Camera | Frame],
     rel_tol: float = 0.05,
     depth_size: int = 96,
     fallback: bool = True,
@@ -348,7 +351,9 @@ def best_training_rays(
     Args:
         mesh: the mesh the points lie on (same frame as the cameras).
         points: ``Tx3`` points. normals: ``Tx3`` unit outward normals.
-        cameras: ``c2w, K, width, height`` (optional ``distortion``).
+        cameras: unbatched :class:`~san.cameras.Camera` objects (pinhole) or
+            :class:`san.data.scene.Frame` objects (ray-cast and projected through their ``distortion``,
+            :func:`~san.mesh.extract.view_distortion`).
 
     Returns:
         ``(camera index T int64, -1 where no camera has it in its image; cos T float64)``.
@@ -370,7 +375,7 @@ def best_training_rays(
         K = torch.as_tensor(np.asarray(cam.K), dtype=torch.float64).clone()
         K[0] *= w / cam.width
         K[1] *= h / cam.height
-        dist_cam = getattr(cam, "distortion", None)
+        dist_cam = view_distortion(cam)
         depth = raycast_mesh(v, f, generate_rays(c2w, K, w, h, dist_cam)).depth.numpy().reshape(h, w)
         uv, z = project_points(pts, c2w, K, dist_cam)
         uv, z = uv.numpy(), z.numpy()
@@ -413,7 +418,7 @@ def dilate(image: np.ndarray, covered: np.ndarray, pixels: int) -> np.ndarray:
 def bake_texture(
     mesh: trimesh.Trimesh,
     color_fn: ColorFn,
-    cameras: Sequence[Any] | None = None,
+    cameras: Sequence[Camera | Frame] | None = None,
     size: int = 1024,
     dilation: int = 8,
     view: Literal["train_ray", "mean_train_view", "normal"] = "train_ray",
@@ -601,7 +606,7 @@ def repack(part: trimesh.Trimesh, dilation: int = 8, oversample: float = 2.0) ->
 
 def refine_texture(
     textured: TexturedMesh,
-    cameras: Sequence[Any],
+    cameras: Sequence[Camera | Frame],
     images: Sequence[np.ndarray],
     steps: int = 50,
     lr: float = 0.05,
@@ -622,7 +627,9 @@ def refine_texture(
 
     Args:
         textured: :class:`TexturedMesh` (the bake).
-        cameras: training cameras (``c2w, K, width, height``), in the mesh's frame.
+        cameras: training cameras, in the mesh's frame: unbatched :class:`~san.cameras.Camera`
+            objects (pinhole) or :class:`san.data.scene.Frame` objects (rays cast through their
+            ``distortion``, :func:`~san.mesh.extract.view_distortion`).
         images: their ``HxWx3`` float photos in ``[0, 1]`` (sizes matching the cameras).
         steps: Adam steps (full batch). lr: Adam learning rate (logit units).
 
@@ -648,7 +655,7 @@ def refine_texture(
             raise ValueError(f"refine_texture: image {img.shape[:2]} for a {cam.height}x{cam.width} camera")
         c2w = torch.as_tensor(np.asarray(cam.c2w), dtype=torch.float64, device=device)
         K = torch.as_tensor(np.asarray(cam.K), dtype=torch.float64, device=device)
-        rays = generate_rays(c2w, K, cam.width, cam.height, getattr(cam, "distortion", None))
+        rays = generate_rays(c2w, K, cam.width, cam.height, view_distortion(cam))
         hits = raycast_mesh(v, f, rays)
         hit = hits.hit.cpu().numpy()
         face = hits.face.cpu().numpy()[hit]

@@ -40,12 +40,15 @@ density, :func:`san.mesh.from_nerf.surface_method`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from san.cameras import project_points
+from san.cameras import Camera, HoldsCamera, project_points
+from san.data.scene import Frame
+from san.mesh.extract import view_distortion
+from san.models.base import RadianceModel
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,8 @@ def opacity_depth(
 
 
 def render_depth_views(
-    model: Any,
-    cameras: Sequence[Any],
+    model: RadianceModel,
+    cameras: Sequence[Camera | Frame],
     size: int,
     opacity: float = 0.3,
     chunk: int = 1024,
@@ -129,28 +132,30 @@ def render_depth_views(
     """Render ``model``'s :func:`opacity_depth` from every camera, resized to longest side ``size``.
 
     Args:
-        model: anything with ``render_rays(RayBundle) -> (weights NxS, positions NxSx3, ...)`` (the
-            :class:`san.models.base.RadianceModel` contract), in eval mode, in the cameras' frame.
-        cameras: :class:`~san.data.scene.Frame` (``camera``, ``distortion``) or
-            :class:`~san.cameras.Camera` objects.
+        model: a :class:`san.models.base.RadianceModel` (``render_rays(RayBundle)`` gives
+            ``weights NxS`` and ``positions NxSx3``), in eval mode, in the cameras' frame, on ``device``.
+        cameras: unbatched :class:`~san.cameras.Camera` objects (pinhole) or
+            :class:`~san.data.scene.Frame` objects (``camera``; rays cast through their
+            ``distortion``, :func:`~san.mesh.extract.view_distortion`).
         size: longest side of the depth maps in pixels (intrinsics scaled with
             :meth:`~san.cameras.Camera.resized`).
         opacity: the opacity level of the depth (:func:`opacity_depth`); pixels that never reach
             it get weight 0.
         chunk: rays per ``render_rays`` call.
-        device: where the maps are kept.
+        device: the model's device: the rays are cast there and the maps are kept there.
 
     Returns:
         :class:`DepthViews` (weight 1 where the depth is valid, else 0).
-    """
-    from san.cameras import Camera, HoldsCamera
 
+    Raises:
+        ValueError: no cameras.
+    """
     depths, weights, c2ws, Ks, dists = [], [], [], [], []
     for frame in cameras:
         cam = frame.camera if isinstance(frame, HoldsCamera) else Camera.of(frame)
-        dist = getattr(frame, "distortion", None)
+        dist = view_distortion(frame)
         cam = cam.resized(size)
-        rays = cam.rays(device=getattr(model, "device", None), distortion=dist)
+        rays = cam.rays(device=device, distortion=dist)
         d_parts, v_parts = [], []
         for i in range(0, len(rays), chunk):
             sub = rays[i : i + chunk]

@@ -10,9 +10,9 @@ import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from san.cameras import intrinsics_matrix, look_at
+from san.cameras import Camera, intrinsics_matrix, look_at
 from san.config import ConfigError
-from san.data.scene import Normalization
+from san.data.scene import Frame, Normalization
 from san.mesh.chamfer import chamfer_distance
 from san.mesh.config import MeshConfig
 from san.mesh.extract import (
@@ -23,6 +23,7 @@ from san.mesh.extract import (
     mesh_cameras,
     mesh_config,
     to_input_frame,
+    view_distortion,
 )
 
 BOX = ([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0])
@@ -224,3 +225,24 @@ def test_config_presets_and_errors():
         mesh_config({"resolutoin": 64})
     with pytest.raises(ValueError, match="mesh.slab"):
         MeshConfig(slab=0)
+
+
+def test_face_visibility_projects_through_a_frames_distortion():
+    # a floor larger than the view of one camera looking straight down at it
+    floor = trimesh.creation.box(extents=[6.0, 6.0, 0.01])
+    floor = floor.subdivide().subdivide().subdivide()
+    f = 64 / 2 / math.tan(math.radians(30))
+    camera = Camera(
+        look_at(np.array([0.0, 0.0, 2.0]), np.zeros(3), np.array([0.0, 1.0, 0.0])),
+        intrinsics_matrix(f, f, 32, 32),
+        64,
+        64,
+    )
+    barrel = Frame("v.png", camera, distortion={"k1": -0.3, "k2": 0.0, "k3": 0.0, "k4": 0.0, "p1": 0.0, "p2": 0.0})
+    pinhole = Frame("v.png", camera)
+    assert view_distortion(barrel) is barrel.distortion and view_distortion(camera) is None
+    seen_pinhole = face_view_counts(floor, [camera])
+    assert np.array_equal(face_view_counts(floor, [pinhole]), seen_pinhole)  # zero coefficients: a pinhole
+    # barrel distortion pulls the image's edges inwards: the frame sees more of the floor than its bare camera
+    seen_barrel = face_view_counts(floor, [barrel])
+    assert seen_barrel.sum() > seen_pinhole.sum() and (seen_barrel >= seen_pinhole).all()

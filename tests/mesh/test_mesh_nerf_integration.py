@@ -17,7 +17,17 @@ from san.fields.config import NeRFFieldConfig
 from san.fields.nerf_field import NeRFField
 from san.mesh.chamfer import chamfer_distance
 from san.mesh.config import MeshConfig
-from san.mesh.from_nerf import mesh_from_model, model_grid_domain, texture_from_model
+from san.mesh.from_nerf import (
+    ColoredDensityModel,
+    DensityModel,
+    FieldRadianceModel,
+    mesh_from_model,
+    model_color_fn,
+    model_grid_domain,
+    surface_method,
+    texture_from_model,
+)
+from san.models.base import RadianceModel
 from san.models.config import NeRFConfig
 from san.models.nerf import NeRFModel, save_nerf
 from san.pipeline.extract_mesh import extract_mesh
@@ -169,3 +179,30 @@ def test_forward_facing_model_is_meshed_on_an_ndc_grid(monkeypatch):
 def test_world_to_ndc_round_trip():
     p = torch.tensor([[0.3, -0.4, 2.5], [1.0, 2.0, 7.0]], dtype=torch.float64)
     assert torch.allclose(ndc_to_world(world_to_ndc(p, 1.0, 1.3, 0.9), 1.0, 1.3, 0.9), p, atol=1e-9)
+
+
+class Blob(DensityModel):
+    """A density and a box, nothing more (no colour, no rays)."""
+
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        return 10.0 * torch.exp(((0.5 - points.norm(dim=-1)) / 0.05).clamp(max=30.0))
+
+    def bounding_box(self) -> np.ndarray:
+        return np.array([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
+
+
+def test_models_are_told_apart_by_their_declared_types():
+    nerf = NeRFModel(TINY, SceneSpace("unbounded", 0.05, 1000.0), "cpu")
+    # the real model satisfies every protocol the mesh stage dispatches on, except a stand-in's own colour
+    assert isinstance(nerf, FieldRadianceModel) and isinstance(nerf, RadianceModel) and isinstance(nerf, DensityModel)
+    assert not isinstance(nerf, ColoredDensityModel)
+    tsdf = MeshConfig(method="tsdf")
+    assert surface_method(nerf, tsdf) == "tsdf"
+    blob = Blob()
+    assert not isinstance(blob, RadianceModel) and not isinstance(blob, ColoredDensityModel)
+    domain = model_grid_domain(blob)
+    assert domain.to_world is None and np.array_equal(domain.bbox, blob.bounding_box())
+    assert model_color_fn(blob, domain, 0.1) is None  # no colours
+    assert surface_method(blob, tsdf) == "density"  # renders no rays: tsdf falls back
+    result = mesh_from_model(blob, ring_scene(Normalization.identity()), MeshConfig(resolution=32, target_faces=0))
+    assert result.stats["grid"]["method"] == "density" and result.mesh.visual.kind is None

@@ -16,6 +16,7 @@ from scipy.spatial.transform import Rotation
 from san.cameras import Camera, intrinsics_matrix, look_at
 from san.data.scene import Frame, Normalization, Scene, save_scene
 from san.mesh.config import MeshConfig
+from san.mesh.from_nerf import ColoredDensityModel
 from san.pipeline.extract_mesh import extract_mesh
 
 SPHERE_C, SPHERE_R = np.array([0.2, -0.1, 0.5]), 0.5
@@ -30,9 +31,10 @@ def make_normalization() -> Normalization:
     return Normalization(T, scale)
 
 
-class StandInNeRF:
+class StandInNeRF(ColoredDensityModel):
     """A sphere resting on a ground half-space, defined in the *input* frame and queried in the
-    normalised frame like a real NeRF (``density``, ``bounding_box``, ``color``)."""
+    normalised frame like a real NeRF: a :class:`~san.mesh.from_nerf.ColoredDensityModel` (``density``,
+    ``bounding_box``, ``color``), not a :class:`~san.models.base.RadianceModel` (it renders no rays)."""
 
     def __init__(self, norm: Normalization):
         self.inv = torch.as_tensor(norm.inverse, dtype=torch.float32)
@@ -122,7 +124,7 @@ def test_stage_writes_meshes_in_both_frames_and_passes_the_chamfer_bar(stage_inp
     assert clean["area_outside_object_region"] >= 0
     assert (
         on_disk["texture"]["coverage"] > 0 and on_disk["texture"]["view"] == "mean_train_view"
-    )  # stand-in: no render_rays
+    )  # stand-in: not a RadianceModel, renders no rays
     assert on_disk["scene_up_input"] is not None and np.allclose(on_disk["scene_up_input"], [0, 0, 1], atol=0.05)
     scene_chamfer = on_disk["chamfer"]["scene"]
     assert scene_chamfer["chamfer_fraction"] < 0.05 and scene_chamfer["n_samples_gt"] > 0
