@@ -204,8 +204,6 @@ class Camera:
             return held
         return cls(camera.c2w, camera.K, camera.width, camera.height)
 
-    from_frame = of  # the name the interactive session used
-
     def with_c2w(self, c2w) -> Camera:
         """The same intrinsics and size with other poses (same batch shape), e.g. in another frame."""
         return Camera(c2w, self.K, self.width, self.height)
