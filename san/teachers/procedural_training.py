@@ -450,12 +450,16 @@ def evaluate_views(teacher, views, seed: int = 0, min_area_px: int = 100, object
     """The bars on ``views`` (``rgb HxWx3 uint8``, ``ids HxW``) through the teacher's own API.
 
     For every segment with at least ``min_area_px`` pixels: one positive click at a random
-    interior pixel, and the tight bounding box, each decoded with ``multimask_output=False``;
-    IoU with the ground-truth mask at the view's resolution.
+    interior pixel, and the tight bounding box, each decoded with ``multimask_output=False`` (the
+    bars' figures, ``click_miou`` / ``box_miou``); IoU with the ground-truth mask at the view's
+    resolution. The same click is also decoded with ``multimask_output=True``, SAM's convention for
+    an ambiguous single click (``SamPredictor.predict``'s advice): ``click_multimask_miou`` keeps the
+    candidate with the highest predicted IoU (what a user gets), ``click_oracle_miou`` the candidate
+    closest to the ground truth (the SAM paper's "oracle", an upper bound, not a usable figure).
 
     Returns:
-        ``{"objects": {"click_miou", "box_miou", "n"}, "ground_sky": {...}, "per_segment": [...]}``
-        (objects: ids ``>= object_ids_from``).
+        ``{"objects": {"n", "click_miou", "box_miou", "click_multimask_miou", "click_oracle_miou"},
+        "ground_sky": {...}, "per_segment": [...]}`` (objects: ids ``>= object_ids_from``).
     """
     from san.teachers.base import Prompts
 
@@ -472,6 +476,8 @@ def evaluate_views(teacher, views, seed: int = 0, min_area_px: int = 100, object
                 continue
             x, y = _interior_point(mask, rng)
             click = teacher.decode(f, Prompts.click(x, y), hw).masks[0].cpu().numpy()
+            multi = teacher.decode(f, Prompts.click(x, y), hw, multimask_output=True)
+            candidates = multi.masks.cpu().numpy()
             ys, xs = np.nonzero(mask)
             boxm = (
                 teacher.decode(f, Prompts.from_box(xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0), hw)
@@ -488,15 +494,14 @@ def evaluate_views(teacher, views, seed: int = 0, min_area_px: int = 100, object
                     "area_px": int(mask.sum()),
                     "click_iou": iou(click),
                     "box_iou": iou(boxm),
+                    "click_multimask_iou": iou(candidates[int(multi.scores.argmax())]),
+                    "click_oracle_iou": max(iou(c) for c in candidates),
                 }
             )
 
     def summary(rs):
-        return {
-            "n": len(rs),
-            "click_miou": float(np.mean([r["click_iou"] for r in rs])) if rs else None,
-            "box_miou": float(np.mean([r["box_iou"] for r in rs])) if rs else None,
-        }
+        keys = ("click", "box", "click_multimask", "click_oracle")
+        return {"n": len(rs)} | {f"{k}_miou": float(np.mean([r[f"{k}_iou"] for r in rs])) if rs else None for k in keys}
 
     return {
         "objects": summary([r for r in records if r["id"] >= object_ids_from]),

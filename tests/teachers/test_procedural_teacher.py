@@ -174,3 +174,43 @@ def test_shipped_teacher_segments_demo_objects_far_better_than_chance():
     selects the demo object (mean IoU >= 0.6), where the untrained teacher's speckle scores ~0.05."""
     ious = _demo_object_click_ious()
     assert np.mean(list(ious.values())) >= 0.6, ious
+
+
+class _CandidatesTeacher:
+    """A stand-in with fixed candidate masks for a 4x4 image: single output = candidate 0; multimask
+    output = three candidates whose predicted scores rank the middle one first."""
+
+    def __init__(self, candidates: np.ndarray, scores: list[float]):
+        self.candidates, self.scores = torch.from_numpy(candidates), torch.tensor(scores)
+
+    def encode(self, image):
+        return [torch.zeros(1, 1, 1, 1)]
+
+    def decode(self, features, prompts, hw, multimask_output=False):
+        from san.teachers.base import Decoded
+
+        masks, scores = (self.candidates, self.scores) if multimask_output else (self.candidates[:1], self.scores[:1])
+        return Decoded(masks, scores, masks.float())
+
+
+def test_evaluate_views_scores_single_multimask_and_oracle_against_hand_values():
+    """``click_miou`` uses the single output, ``click_multimask_miou`` the highest predicted score,
+    ``click_oracle_miou`` the candidate closest to the ground truth (values computed by hand)."""
+    from types import SimpleNamespace
+
+    from san.teachers.procedural_training import evaluate_views
+
+    ids = np.zeros((4, 4), np.int64)
+    ids[:2, :2] = 2  # a 4-pixel object; the rest (12 px) is segment 0
+    obj = ids == 2
+    half = obj.copy()
+    half[1] = False  # 2 of the object's 4 pixels: IoU 0.5
+    everything = np.ones_like(obj)  # IoU 4/16 with the object
+    teacher = _CandidatesTeacher(np.stack([everything, half, obj]), scores=[0.1, 0.9, 0.5])
+    view = SimpleNamespace(rgb=np.zeros((4, 4, 3), np.uint8), ids=ids, seed=7, view=0)
+    out = evaluate_views(teacher, [view], min_area_px=1)["objects"]
+    assert out["n"] == 1
+    assert out["click_miou"] == pytest.approx(4 / 16)
+    assert out["box_miou"] == pytest.approx(4 / 16)
+    assert out["click_multimask_miou"] == pytest.approx(0.5)
+    assert out["click_oracle_miou"] == pytest.approx(1.0)
