@@ -2,7 +2,10 @@
 
 Both meshes are the stage's ``mesh_normalized.ply`` (same geometry: the textured mesh is the same
 faces with a UV atlas), rendered from every test camera of ``poses/cameras.json`` with the
-project's ray caster (:func:`san.rendering.mesh_raycast.raycast_mesh`, one ray per pixel centre):
+project's ray caster (:func:`san.rendering.mesh_raycast.raycast_mesh`), each pixel the mean of
+``S x S`` sub-pixel rays (``--supersample``, default 2: the box filter the demo's ground truth is
+rendered with, and what a renderer's multisampling does; 1 casts one ray per pixel centre, an
+aliased render that scores the mesh's edges against antialiased photos):
 
 * **vertex colours**: the hit's barycentric interpolation of the three vertex colours;
 * **texture**: the hit's barycentric interpolation of the three UVs
@@ -33,7 +36,7 @@ import torch
 import trimesh
 from PIL import Image
 
-from san.cameras import generate_rays
+from san.cameras import rays_from_pixels, subpixel_grid
 from san.data.images import load_image
 from san.data.scene import load_scene
 from san.mesh.texture import UVAtlas, barycentric_coordinates, sample_texture
@@ -48,13 +51,17 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return -10.0 * math.log10(max(mse, 1e-12))
 
 
-def render_view(mesh: trimesh.Trimesh, atlas: UVAtlas, texture: np.ndarray, frame) -> dict:
-    """``{"hit": HxW bool, "vertex": HxWx3, "texture": HxWx3}`` (floats in [0, 1]) for one camera."""
-    rays = generate_rays(
+def render_view(mesh: trimesh.Trimesh, atlas: UVAtlas, texture: np.ndarray, frame, supersample: int = 1) -> dict:
+    """``{"hit": HxW bool, "vertex": HxWx3, "texture": HxWx3}`` (floats in [0, 1]) for one camera.
+
+    With ``supersample = S > 1`` every pixel is the mean of ``S x S`` sub-pixel rays
+    (:func:`~san.cameras.subpixel_grid`, the box filter the demo's ground truth is rendered with) and
+    counts as hit only when all of them hit the mesh; ``S = 1`` casts one ray per pixel centre."""
+    h, w, s2 = frame.height, frame.width, supersample * supersample
+    rays = rays_from_pixels(
+        subpixel_grid(w, h, supersample, dtype=torch.float64),
         torch.as_tensor(frame.c2w, dtype=torch.float64),
         torch.as_tensor(frame.K, dtype=torch.float64),
-        frame.width,
-        frame.height,
         frame.distortion,
     )
     v = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float64)
@@ -68,12 +75,11 @@ def render_view(mesh: trimesh.Trimesh, atlas: UVAtlas, texture: np.ndarray, fram
     vertex_rgb = np.einsum("nk,nkc->nc", bary, vc[np.asarray(mesh.faces)[face]])
     uv = np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]])
     tex_rgb = sample_texture(texture, uv) / 255.0
-    h, w = frame.height, frame.width
-    out = {"hit": hit.reshape(h, w)}
+    out = {"hit": hit.reshape(h * w, s2).all(axis=1).reshape(h, w)}
     for name, rgb in (("vertex", vertex_rgb), ("texture", tex_rgb)):
-        img = np.zeros((h * w, 3))
+        img = np.zeros((h * w * s2, 3))
         img[hit] = rgb
-        out[name] = img.reshape(h, w, 3)
+        out[name] = img.reshape(h, w, s2, 3).mean(axis=2)
     return out
 
 
@@ -83,6 +89,14 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--mesh-dir", default=None, help="mesh folder (default {scene-dir}/mesh)")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--save-renders", default=None, help="folder for side-by-side PNGs (optional)")
+    p.add_argument(
+        "--supersample",
+        type=int,
+        default=2,
+        help="S: render each pixel as the mean of S x S sub-pixel rays, a box filter like the demo's ground "
+        "truth (2x2) and a camera's pixel; a pixel counts when all of them hit the mesh (1: one ray per "
+        "pixel centre, the figures before 2026-12-02)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     scene_dir = Path(args.scene_dir)
@@ -98,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     for i in scene.indices("test"):
         frame = scene.frames[i]
         gt = load_image(frame.image, background=background)[..., :3]
-        r = render_view(mesh, atlas, texture, frame)
+        r = render_view(mesh, atlas, texture, frame, args.supersample)
         hit = r["hit"]
         nerf_png = scene_dir / "nerf" / "test_renders" / f"{i:03d}.png"
         entry = {
@@ -139,6 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
         "scene_dir": str(scene_dir),
         "mesh_dir": str(mesh_dir),
         "pixels": "mesh pixels only (where the mesh is hit), pooled over the test views",
+        "supersample": args.supersample,
         "psnr_texture": pooled["texture"],
         "psnr_vertex_colors": pooled["vertex"],
         "psnr_nerf_same_pixels": pooled.get("nerf") if all("psnr_nerf_same_pixels" in e for e in per_view) else None,

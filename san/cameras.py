@@ -420,6 +420,20 @@ def pixel_grid(width: int, height: int, device=None, dtype=torch.float32) -> tor
     return torch.stack([xs, ys], dim=-1)
 
 
+def subpixel_grid(width: int, height: int, samples: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``(H*W) x S^2 x 2`` sub-pixel coordinates ``(x, y)`` in pixels, ``S = samples``: the centres
+    of an ``S x S`` sub-grid of every pixel (row-major pixels; within a pixel, row-major sub-samples).
+    Averaging the colours of their rays is a box-filtered (supersampled) pixel; ``S = 1`` gives the
+    pixel centres of :func:`pixel_grid`."""
+    if samples < 1:
+        raise ValueError(f"subpixel_grid: samples must be >= 1, got {samples}")
+    g = (torch.arange(samples, device=device, dtype=dtype) + 0.5) / samples
+    sy, sx = torch.meshgrid(g, g, indexing="ij")
+    offsets = torch.stack([sx.reshape(-1), sy.reshape(-1)], dim=-1)
+    corners = pixel_grid(width, height, device=device, dtype=dtype).reshape(-1, 1, 2) - 0.5
+    return corners + offsets[None]
+
+
 def rays_from_pixels(
     pixels: torch.Tensor,
     c2w: torch.Tensor,

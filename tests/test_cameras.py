@@ -59,6 +59,21 @@ def test_pixel_grid_centres_at_half():
     assert grid[-1, -1].tolist() == [4.5, 2.5]
 
 
+def test_subpixel_grid_box_filter_layout():
+    from san.cameras import subpixel_grid
+
+    assert torch.equal(
+        subpixel_grid(5, 3, 1, dtype=torch.float64)[:, 0], pixel_grid(5, 3, dtype=torch.float64).reshape(-1, 2)
+    )
+    sub = subpixel_grid(5, 3, 2, dtype=torch.float64)
+    assert sub.shape == (15, 4, 2)
+    assert sub[0].tolist() == [[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]]  # row-major sub-samples
+    assert torch.allclose(sub.mean(dim=1), pixel_grid(5, 3, dtype=torch.float64).reshape(-1, 2))  # centred
+    assert sub[6].tolist()[0] == [1.25, 1.25]  # pixel (x=1, y=1) is row-major index 6
+    with pytest.raises(ValueError, match="samples"):
+        subpixel_grid(5, 3, 0)
+
+
 # ----------------------------------------------------------------------------------- ray casting
 
 

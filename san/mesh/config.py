@@ -64,10 +64,15 @@ class MeshConfig:
             see :mod:`san.mesh.texture`.
         texture_refine_steps: Adam steps fitting the texture to the training photos, geometry fixed
             (:func:`san.mesh.texture.refine_texture`; 0 disables).
+        texture_supersample: sub-pixel rays per pixel side in that fit: each photo pixel is
+            compared with the mean of ``S x S`` texture lookups (a box-filtered pixel); 1 casts one
+            ray per pixel centre. It matters where a texel is as large as a pixel; on the demo
+            (512 px atlas, texels finer than the photos' pixels) 2 gave no gain (25.44 vs 25.46 dB
+            on the test views) for 4x the ray casting and memory, hence the default 1.
     """
 
     method: Literal["density", "tsdf"] = "tsdf"
-    resolution: int = 160
+    resolution: int = 256
     threshold: float = 10.0
     tsdf_image_size: int = 64
     tsdf_max_views: int = 24
@@ -92,10 +97,11 @@ class MeshConfig:
     texture_dilation: int = 8
     texture_view: Literal["train_ray", "mean_train_view", "normal"] = "train_ray"
     texture_refine_steps: int = 50
+    texture_supersample: int = 1
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {
-            "resolution": 160,
+            "resolution": 256,  # 160 before 2026-12-02: texture PSNR 25.46 -> 25.73 dB, +6 s, +0.3 GB
             "chunk": 65536,
             "slab": 32,
             "target_faces": 100_000,
@@ -138,6 +144,7 @@ class MeshConfig:
             "texture_size": 16 <= self.texture_size <= 16384,
             "texture_dilation": self.texture_dilation >= 0,
             "texture_refine_steps": self.texture_refine_steps >= 0,
+            "texture_supersample": 1 <= self.texture_supersample <= 8,
         }
         if self.region == "box" and self.region_box is None:
             raise ValueError(

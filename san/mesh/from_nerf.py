@@ -287,5 +287,12 @@ def texture_from_model(
         from san.mesh.texture import refine_texture
 
         photos = [load_image(f.image, background=scene.source.get("background")) for f in cameras]
-        textured = refine_texture(textured, cameras, photos, config.texture_refine_steps, device=device)
+        textured = refine_texture(
+            textured,
+            cameras,
+            photos,
+            config.texture_refine_steps,
+            device=device,
+            supersample=config.texture_supersample,
+        )
     return textured

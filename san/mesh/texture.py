@@ -611,16 +611,21 @@ def refine_texture(
     steps: int = 50,
     lr: float = 0.05,
     device: torch.device | str = "cpu",
+    supersample: int = 1,
 ) -> TexturedMesh:
     """Fine-tune the texture against the training photos, geometry fixed (NeRF2Mesh's colour
     refinement without the vertex offsets).
 
-    For every training view the mesh is ray-cast once (one ray per pixel centre,
-    :func:`san.rendering.mesh_raycast.raycast_mesh`); each pixel that hits the mesh becomes a
-    ``(UV, photo colour)`` pair through the hit's barycentric UV. The texture (in logit space, so it
-    stays in ``[0, 1]``) is then fitted to all pairs of all views at once by Adam on the mean squared
-    error of its bilinear lookups (``torch.nn.functional.grid_sample``, the convention of
-    :func:`sample_texture`); texels no pixel looks up keep their baked colour. With the geometry
+    For every training view the mesh is ray-cast once (:func:`san.rendering.mesh_raycast.raycast_mesh`)
+    with ``S x S`` rays per pixel (``S = supersample``; :func:`~san.cameras.subpixel_grid`; ``S = 1``:
+    the pixel centre); each pixel whose rays all hit the mesh becomes a ``(S^2 UVs, photo colour)``
+    sample through the hits' barycentric UVs, and its predicted colour is the mean of the ``S^2``
+    bilinear lookups: a box-filtered pixel, the image formation of a supersampled photo (the demo's
+    ground truth is rendered with ``S = 2``; a camera's pixel integrates its footprint too), so a
+    pixel straddling a texture edge is fitted as the blend it is instead of pulling a texel toward
+    it. The texture (in logit space, so it stays in ``[0, 1]``) is then fitted to all samples of all
+    views at once by Adam on the mean squared error (``torch.nn.functional.grid_sample``, the
+    convention of :func:`sample_texture`); texels no pixel looks up keep their baked colour. With the geometry
     fixed, only the lookup is differentiated, so no differentiable rasteriser is needed and it runs
     on CPU and GPU alike. Where the mesh is off the true surface, the fitted colour is the least-
     squares compromise of the views that see the spot, which is what novel views between them need.
@@ -632,16 +637,18 @@ def refine_texture(
             ``distortion``, :func:`~san.mesh.extract.view_distortion`).
         images: their ``HxWx3`` float photos in ``[0, 1]`` (sizes matching the cameras).
         steps: Adam steps (full batch). lr: Adam learning rate (logit units).
+        supersample: ``S``, sub-pixel rays per pixel side (``>= 1``).
 
     Returns:
         A new :class:`TexturedMesh` with the refined image; ``stats["refine"]`` holds the training
         PSNR on the mesh's pixels before and after, the sample count and the seconds taken.
     """
-    from san.cameras import generate_rays
+    from san.cameras import rays_from_pixels, subpixel_grid
     from san.rendering.mesh_raycast import raycast_mesh
 
     if len(cameras) != len(images):
         raise ValueError(f"refine_texture: {len(cameras)} cameras, {len(images)} images")
+    s2 = int(supersample) ** 2
     t0 = time.perf_counter()
     mesh, atlas = textured.mesh, textured.atlas
     verts = np.asarray(mesh.vertices, dtype=np.float64)
@@ -655,14 +662,17 @@ def refine_texture(
             raise ValueError(f"refine_texture: image {img.shape[:2]} for a {cam.height}x{cam.width} camera")
         c2w = torch.as_tensor(np.asarray(cam.c2w), dtype=torch.float64, device=device)
         K = torch.as_tensor(np.asarray(cam.K), dtype=torch.float64, device=device)
-        rays = generate_rays(c2w, K, cam.width, cam.height, view_distortion(cam))
+        pixels = subpixel_grid(cam.width, cam.height, int(supersample), device=device, dtype=torch.float64)
+        rays = rays_from_pixels(pixels, c2w, K, view_distortion(cam))
         hits = raycast_mesh(v, f, rays)
-        hit = hits.hit.cpu().numpy()
-        face = hits.face.cpu().numpy()[hit]
-        bary = barycentric_coordinates(hits.points(rays).cpu().numpy()[hit], verts[faces[face]])
-        uvs.append(np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]]))
+        hit = hits.hit.cpu().numpy().reshape(-1, s2).all(axis=1)
+        sub_hit = np.repeat(hit, s2)
+        face = hits.face.cpu().numpy()[sub_hit]
+        bary = barycentric_coordinates(hits.points(rays).cpu().numpy()[sub_hit], verts[faces[face]])
+        uv_hit = np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]])
+        uvs.append(uv_hit.reshape(-1, s2, 2))
         colours.append(img.reshape(-1, 3)[hit])
-    uv = torch.as_tensor(np.concatenate(uvs), dtype=torch.float32, device=device)
+    uv = torch.as_tensor(np.concatenate(uvs), dtype=torch.float32, device=device).reshape(-1, 2)
     target = torch.as_tensor(np.concatenate(colours), dtype=torch.float32, device=device)
     lookup_s = time.perf_counter() - t0
     grid = torch.stack([uv[:, 0] * 2 - 1, (1 - uv[:, 1]) * 2 - 1], dim=-1)[None, None]
@@ -674,7 +684,7 @@ def refine_texture(
         pred = torch.nn.functional.grid_sample(
             torch.sigmoid(logits), grid, mode="bilinear", padding_mode="border", align_corners=False
         )
-        return ((pred[0, :, 0].T - target) ** 2).mean()
+        return ((pred[0, :, 0].T.reshape(-1, s2, 3).mean(dim=1) - target) ** 2).mean()
 
     with torch.no_grad():
         before = float(loss_fn())
@@ -693,6 +703,7 @@ def refine_texture(
         "steps": int(steps),
         "lr": float(lr),
         "samples": int(len(target)),
+        "supersample": int(supersample),
         "train_psnr_mesh_pixels_before": psnr(before),
         "train_psnr_mesh_pixels_after": psnr(after),
         "seconds_lookup": lookup_s,

@@ -356,21 +356,20 @@ def test_segment_hole_closing_adds_textured_faces(tmp_path, sphere_textured):
     assert geometry.is_watertight
 
 
-def test_refinement_fits_the_texture_to_the_photos(sphere_textured):
-    """Photos rendered from the true texture; refinement from a flat grey texture recovers it."""
-    from san.cameras import generate_rays
-    from san.mesh.texture import TexturedMesh, refine_texture
+def _photos(textured, cams, supersample: int = 1) -> list[np.ndarray]:
+    """Photos of ``textured`` rendered with ``supersample x supersample`` box-filtered rays per pixel
+    (pixels not fully covered stay black)."""
+    from san.cameras import rays_from_pixels, subpixel_grid
     from san.rendering.mesh_raycast import raycast_mesh
 
-    mesh, atlas = sphere_textured.mesh, sphere_textured.atlas
-    cams = ring_cameras(n=8, radius=3.0, size=48, height=0.8)
+    mesh, atlas = textured.mesh, textured.atlas
+    s2 = supersample * supersample
     photos = []
     for cam in cams:
-        rays = generate_rays(
+        rays = rays_from_pixels(
+            subpixel_grid(cam.width, cam.height, supersample, dtype=torch.float64),
             torch.as_tensor(cam.c2w, dtype=torch.float64),
             torch.as_tensor(cam.K, dtype=torch.float64),
-            cam.width,
-            cam.height,
         )
         hits = raycast_mesh(torch.as_tensor(mesh.vertices), torch.as_tensor(mesh.faces), rays)
         hit = hits.hit.numpy()
@@ -379,13 +378,44 @@ def test_refinement_fits_the_texture_to_the_photos(sphere_textured):
             hits.points(rays).numpy()[hit], np.asarray(mesh.vertices)[np.asarray(mesh.faces)[face]]
         )
         uv = np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]])
-        img = np.zeros((cam.height * cam.width, 3), dtype=np.float32)
-        img[hit] = sample_texture(sphere_textured.image, uv) / 255.0
-        photos.append(img.reshape(cam.height, cam.width, 3))
-    grey = TexturedMesh(mesh, atlas, np.full_like(sphere_textured.image, 128), {})
+        img = np.zeros((cam.height * cam.width * s2, 3), dtype=np.float32)
+        img[hit] = sample_texture(textured.image, uv) / 255.0
+        photos.append(img.reshape(cam.height, cam.width, s2, 3).mean(axis=2))
+    return photos
+
+
+def test_refinement_fits_the_texture_to_the_photos(sphere_textured):
+    """Photos rendered from the true texture; refinement from a flat grey texture recovers it."""
+    from san.mesh.texture import TexturedMesh, refine_texture
+
+    cams = ring_cameras(n=8, radius=3.0, size=48, height=0.8)
+    photos = _photos(sphere_textured, cams)
+    grey = TexturedMesh(sphere_textured.mesh, sphere_textured.atlas, np.full_like(sphere_textured.image, 128), {})
     refined = refine_texture(grey, cams, photos, steps=150, lr=0.1)
     r = refined.stats["refine"]
     assert r["train_psnr_mesh_pixels_after"] > r["train_psnr_mesh_pixels_before"] + 10
     assert r["train_psnr_mesh_pixels_after"] > 30
     with pytest.raises(ValueError, match="images"):
         refine_texture(grey, cams, photos[:-1])
+
+
+def test_supersampled_refinement_matches_box_filtered_photos(sphere_textured):
+    """Photos of a checker texture box-filtered over 3x3 sub-pixel rays (pixels straddling checker
+    edges are blends): the fit that models each pixel as the mean of its 3x3 lookups explains them
+    far better than one centre lookup per pixel (measured 74 vs 48 dB), and it uses only the fully
+    covered pixels."""
+    from san.mesh.texture import TexturedMesh, refine_texture
+
+    h, w = sphere_textured.image.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    checker = np.where(((yy // 4 + xx // 4) % 2)[..., None] == 1, 230, 25).astype(np.uint8).repeat(3, axis=2)
+    truth = TexturedMesh(sphere_textured.mesh, sphere_textured.atlas, checker, {})
+    cams = ring_cameras(n=8, radius=3.0, size=48, height=0.8)
+    photos = _photos(truth, cams, supersample=3)
+    grey = TexturedMesh(sphere_textured.mesh, sphere_textured.atlas, np.full_like(checker, 128), {})
+    centre = refine_texture(grey, cams, photos, steps=150, lr=0.1).stats["refine"]
+    boxed = refine_texture(grey, cams, photos, steps=150, lr=0.1, supersample=3).stats["refine"]
+    assert boxed["supersample"] == 3 and centre["supersample"] == 1
+    assert boxed["samples"] < centre["samples"]  # silhouette pixels are not fully covered
+    after = (boxed["train_psnr_mesh_pixels_after"], centre["train_psnr_mesh_pixels_after"])
+    assert after[0] > after[1] + 10.0, after

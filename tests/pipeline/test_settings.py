@@ -87,7 +87,7 @@ def test_default_config_parses_with_cpu_presets():
     assert (s.scenes, s.data_root, s.results, s.device, s.seed) == ("config/scenes.tsv", None, "results", "auto", 0)
     assert s.variants == ("full", "no_aug", "mesh")
     assert s.teacher.name == "sam_tiny_procedural" and s.teacher.checkpoint is None
-    assert s.mesh.resolution == 160 and s.imitation.steps == 300 and s.nerf.steps == 2000  # demo budget overrides
+    assert s.mesh.resolution == 256 and s.imitation.steps == 300 and s.nerf.steps == 2000  # demo budget overrides
     for name, cls in _preset_sections().items():
         if name in config:
             overrides = {k: v for k, v in config[name].items() if k != "preset"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from san.cameras import generate_rays, pixel_grid, rays_from_pixels
+from san.cameras import generate_rays, rays_from_pixels, subpixel_grid
 from san.data.config import DemoSceneConfig
 from san.data.demo.geometry import INTERSECT, NORMAL, intersect_ground, intersect_sphere, shape_args
 from san.data.demo.layout import BACKGROUND_ID, GROUND_ID, demo_objects, light_direction
@@ -135,13 +135,6 @@ def shade_rays(
     return rgb.clamp(0, 1), t, ids
 
 
-def _subpixel_offsets(s: int) -> torch.Tensor:
-    """``s*s x 2`` offsets from a pixel's corner: the centres of an ``s x s`` sub-grid."""
-    g = (torch.arange(s, dtype=DTYPE) + 0.5) / s
-    ys, xs = torch.meshgrid(g, g, indexing="ij")
-    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
-
-
 def render_demo_view(c2w, K, width: int, height: int, config: DemoSceneConfig = DemoSceneConfig()) -> dict:
     """Ground-truth rendering of the demo scene from any pinhole camera.
 
@@ -165,9 +158,7 @@ def render_demo_view(c2w, K, width: int, height: int, config: DemoSceneConfig = 
         rgb, t, ids = shade_rays(centre.origins, centre.directions, config, pixel_angle)
     else:
         t, ids, _ = trace_rays(centre.origins, centre.directions, config)
-        corners = pixel_grid(width, height, dtype=DTYPE) - 0.5
-        pixels = corners.reshape(-1, 1, 2) + _subpixel_offsets(s).reshape(1, -1, 2)
-        sub = rays_from_pixels(pixels, c2w, K)
+        sub = rays_from_pixels(subpixel_grid(width, height, s, dtype=DTYPE), c2w, K)
         sub_rgb, _, _ = shade_rays(sub.origins, sub.directions, config, pixel_angle / s)
         rgb = sub_rgb.reshape(height * width, s * s, 3).mean(dim=1)
     return {

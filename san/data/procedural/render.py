@@ -14,12 +14,11 @@ import math
 import numpy as np
 import torch
 
-from san.cameras import generate_rays, pixel_grid, rays_from_pixels
+from san.cameras import generate_rays, rays_from_pixels, subpixel_grid
 from san.data.demo.geometry import INTERSECT as DEMO_INTERSECT
 from san.data.demo.geometry import NORMAL as DEMO_NORMAL
 from san.data.demo.geometry import intersect_ground, intersect_sphere
 from san.data.demo.layout import BACKGROUND_ID, GROUND_ID
-from san.data.demo.render import _subpixel_offsets
 from san.data.demo.textures import ValueNoise, antialias, mix, smoothstep
 from san.data.procedural.geometry import intersect_capsule, intersect_torus, normal_capsule, normal_torus
 from san.data.procedural.scene import Primitive, ProceduralScene
@@ -216,8 +215,7 @@ def render_procedural_view(scene: ProceduralScene, view: int, supersample: int =
     if s == 1:
         rgb, _, _ = shade_rays(centre.origins, centre.directions, scene, pixel_angle, noise)
     else:
-        corners = pixel_grid(w, h, dtype=DTYPE) - 0.5
-        sub = rays_from_pixels(corners.reshape(-1, 1, 2) + _subpixel_offsets(s).reshape(1, -1, 2), c2w, K)
+        sub = rays_from_pixels(subpixel_grid(w, h, s, dtype=DTYPE), c2w, K)
         sub_rgb, _, _ = shade_rays(
             sub.origins.reshape(-1, 3), sub.directions.reshape(-1, 3), scene, pixel_angle / s, noise
         )
