@@ -21,7 +21,10 @@ MASK_TINT = np.array([30, 144, 255], dtype=np.float32)
 
 
 def _numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    """A torch tensor (any device) or array-like as a numpy array."""
+    import torch
+
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def write_mask_png(path: str | os.PathLike, mask) -> None:

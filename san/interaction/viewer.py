@@ -155,7 +155,7 @@ def click_ray_to_pixel(origin, direction, vertices, faces, camera: Camera, rel_t
 def compose_overlay(rgb, result: SegmentationResult | None = None) -> np.ndarray:
     """``HxWx3`` uint8: ``rgb`` (``HxWx3`` float in [0, 1]) with ``result``'s mask tinted, its usable
     clicks drawn (positive green, negative red) and its box (as :func:`san.interaction.overlay.overlay_image`)."""
-    rgb = rgb.detach().cpu().numpy() if hasattr(rgb, "detach") else np.asarray(rgb)
+    rgb = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
     if result is None:
         return overlay_image(rgb, np.zeros(rgb.shape[:2], dtype=bool))
     p = result.prompts

@@ -447,7 +447,9 @@ def _interior_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, 
 
 @torch.no_grad()
 def evaluate_views(teacher, views, seed: int = 0, min_area_px: int = 100, object_ids_from: int = 2) -> dict:
-    """The bars on ``views`` (``rgb HxWx3 uint8``, ``ids HxW``) through the teacher's own API.
+    """The bars on ``views`` (each with ``rgb HxWx3 uint8``, ``ids HxW``, ``seed`` and ``view``, as
+    :class:`san.data.procedural.dataset.RenderedView`; demo views have seed -1) through the
+    teacher's own API.
 
     For every segment with at least ``min_area_px`` pixels: one positive click at a random
     interior pixel, and the tight bounding box, each decoded with ``multimask_output=False`` (the
@@ -488,8 +490,8 @@ def evaluate_views(teacher, views, seed: int = 0, min_area_px: int = 100, object
             iou = lambda p, m=mask: float((p & m).sum() / max(1, (p | m).sum()))  # noqa: E731
             records.append(
                 {
-                    "seed": int(getattr(v, "seed", -1)),
-                    "view": int(getattr(v, "view", -1)),
+                    "seed": int(v.seed),
+                    "view": int(v.view),
                     "id": int(sid),
                     "area_px": int(mask.sum()),
                     "click_iou": iou(click),
