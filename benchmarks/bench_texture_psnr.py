@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "scene_dir": str(scene_dir),
         "mesh_dir": str(mesh_dir),
-        "pixels": "mesh pixels only (where the mesh is hit), pooled over the test views",
+        "pixels": "mesh pixels only (pixels whose S x S sub-pixel rays all hit the mesh), pooled over the test views",
         "supersample": args.supersample,
         "psnr_texture": pooled["texture"],
         "psnr_vertex_colors": pooled["vertex"],

@@ -121,10 +121,11 @@ def evaluate(teacher, args, device) -> dict:
         dv = demo_views(args.workers)
         demo = evaluate_views(teacher, dv, seed=args.seed)
         log.info(
-            "demo scene: %d views, objects click mIoU %s box mIoU %s (n=%d)",
+            "demo scene: %d views, objects click mIoU %s box mIoU %s multimask click mIoU %s (n=%d)",
             len(dv),
             demo["objects"]["click_miou"],
             demo["objects"]["box_miou"],
+            demo["objects"]["click_multimask_miou"],
             demo["objects"]["n"],
         )
         out["demo"] = demo
