@@ -1,5 +1,6 @@
-"""benchmarks/bench_demo_speed.py (its whole code path, with a stub ``snakemake``) and
-scripts/make_upsampled_llff.py on tiny synthetic inputs."""
+"""benchmarks/bench_demo_speed.py (its whole code path, with a stub ``snakemake``),
+bench_scaling.py, bench_texture_psnr.py's renderer and scripts/make_upsampled_llff.py on tiny
+synthetic inputs."""
 
 from __future__ import annotations
 
@@ -102,3 +103,34 @@ def test_scaling_scenes_and_plot(tmp_path):
     ]
     mod.plot(rows, tmp_path / "p.png", fixed_count=6, fixed_width=20)
     assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_texture_benchmark_render_box_filters_and_counts_fully_covered_pixels():
+    """bench_texture_psnr.render_view on a plane whose edge crosses pixel column 1 at x = 1.6 px:
+    one ray per pixel centre hits columns 0 and 1; with 2x2 sub-rays column 1 is only half covered
+    (sub-rays at 1.25 and 1.75), so only column 0 counts, and a counted pixel is the exact colour."""
+    from types import SimpleNamespace
+
+    import trimesh
+
+    from san.mesh.texture import UVAtlas
+
+    mod = _load(ROOT / "benchmarks" / "bench_texture_psnr.py")
+    # OpenCV camera at the origin looking along +z; u = 4 X / Z + 2, so X = -0.1 at Z = 1 is u = 1.6.
+    frame = SimpleNamespace(
+        c2w=np.eye(4), K=np.array([[4.0, 0, 2], [0, 4.0, 2], [0, 0, 1]]), width=4, height=4, distortion=None
+    )
+    vertices = np.array([[-3.0, -3, 1], [-0.1, -3, 1], [-0.1, 3, 1], [-3.0, 3, 1]])
+    faces = np.array([[0, 1, 2], [0, 2, 3]])
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    mesh.visual.vertex_colors = np.tile([255, 0, 0, 255], (4, 1)).astype(np.uint8)
+    atlas = UVAtlas(np.arange(4), faces, np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32), 2, 2)
+    texture = np.zeros((2, 2, 3), np.uint8)
+    texture[..., 1] = 255
+    one = mod.render_view(mesh, atlas, texture, frame, supersample=1)
+    box = mod.render_view(mesh, atlas, texture, frame, supersample=2)
+    assert one["hit"][:, :2].all() and not one["hit"][:, 2:].any()
+    assert box["hit"][:, 0].all() and not box["hit"][:, 1:].any()
+    for r in (one, box):
+        assert np.allclose(r["texture"][r["hit"]], [0, 1, 0]) and np.allclose(r["vertex"][r["hit"]], [1, 0, 0])
+    assert np.allclose(box["texture"][:, 1], [0, 0.5, 0])  # half the sub-rays: a blended (uncounted) pixel
