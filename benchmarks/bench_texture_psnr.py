@@ -39,8 +39,7 @@ from PIL import Image
 from san.cameras import rays_from_pixels, subpixel_grid
 from san.data.images import load_image
 from san.data.scene import load_scene
-from san.mesh.texture import UVAtlas, barycentric_coordinates, sample_texture
-from san.rendering.mesh_raycast import raycast_mesh
+from san.mesh.texture import UVAtlas, raycast_uv, sample_texture
 from san.utils.io import atomic_write_json
 
 log = logging.getLogger("san")
@@ -66,15 +65,11 @@ def render_view(mesh: trimesh.Trimesh, atlas: UVAtlas, texture: np.ndarray, fram
     )
     v = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float64)
     f = torch.as_tensor(np.asarray(mesh.faces), dtype=torch.int64)
-    hits = raycast_mesh(v, f, rays)
-    hit = hits.hit.numpy()
-    face = hits.face.numpy()[hit]
-    points = hits.points(rays).numpy()[hit]
-    bary = barycentric_coordinates(points, np.asarray(mesh.vertices)[np.asarray(mesh.faces)[face]])
+    hits = raycast_uv(v, f, atlas, rays)
+    hit = hits.hit
     vc = np.asarray(mesh.visual.vertex_colors)[:, :3].astype(np.float64) / 255.0
-    vertex_rgb = np.einsum("nk,nkc->nc", bary, vc[np.asarray(mesh.faces)[face]])
-    uv = np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]])
-    tex_rgb = sample_texture(texture, uv) / 255.0
+    vertex_rgb = np.einsum("nk,nkc->nc", hits.bary, vc[np.asarray(mesh.faces)[hits.face]])
+    tex_rgb = sample_texture(texture, hits.uv) / 255.0
     out = {"hit": hit.reshape(h * w, s2).all(axis=1).reshape(h, w)}
     for name, rgb in (("vertex", vertex_rgb), ("texture", tex_rgb)):
         img = np.zeros((h * w * s2, 3))

@@ -50,7 +50,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -561,6 +561,36 @@ def barycentric_coordinates(points: np.ndarray, triangles: np.ndarray) -> np.nda
     return np.stack([1.0 - l1 - l2, l1, l2], axis=1)
 
 
+class UVHits(NamedTuple):
+    """Where rays hit a UV-mapped mesh (:func:`raycast_uv`); ``M`` = the number of hits.
+
+    Attributes:
+        hit: ``N`` bool, one per ray (ray order).
+        face: ``M`` int64 face ids of the hits. bary: ``Mx3`` barycentric coordinates in them.
+        uv: ``Mx2`` float64 texture coordinates (the module docstring's convention).
+    """
+
+    hit: np.ndarray
+    face: np.ndarray
+    bary: np.ndarray
+    uv: np.ndarray
+
+
+def raycast_uv(vertices: torch.Tensor, faces: torch.Tensor, atlas: UVAtlas, rays) -> UVHits:
+    """Cast ``rays`` (a :class:`san.cameras.RayBundle`) at the mesh ``vertices Vx3`` (float64) /
+    ``faces Fx3`` (int64), on any device (:func:`san.rendering.mesh_raycast.raycast_mesh`), and
+    interpolate the atlas's UVs at the hits; the outputs are CPU numpy arrays."""
+    from san.rendering.mesh_raycast import raycast_mesh
+
+    hits = raycast_mesh(vertices, faces, rays)
+    hit = hits.hit.cpu().numpy()
+    face = hits.face.cpu().numpy()[hit]
+    triangles = vertices.cpu().numpy()[faces.cpu().numpy()[face]]
+    bary = barycentric_coordinates(hits.points(rays).cpu().numpy()[hit], triangles)
+    uv = np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]])
+    return UVHits(hit, face, bary, uv)
+
+
 def texel_density(part: trimesh.Trimesh) -> float:
     """Texels per unit length of a textured mesh's mapping: ``sqrt(texel area / surface area)``."""
     uv = np.asarray(part.visual.uv, dtype=np.float64)[np.asarray(part.faces)]
@@ -644,17 +674,14 @@ def refine_texture(
         PSNR on the mesh's pixels before and after, the sample count and the seconds taken.
     """
     from san.cameras import rays_from_pixels, subpixel_grid
-    from san.rendering.mesh_raycast import raycast_mesh
 
     if len(cameras) != len(images):
         raise ValueError(f"refine_texture: {len(cameras)} cameras, {len(images)} images")
     s2 = int(supersample) ** 2
     t0 = time.perf_counter()
     mesh, atlas = textured.mesh, textured.atlas
-    verts = np.asarray(mesh.vertices, dtype=np.float64)
-    faces = np.asarray(mesh.faces)
-    v = torch.as_tensor(verts, dtype=torch.float64, device=device)
-    f = torch.as_tensor(faces, dtype=torch.int64, device=device)
+    v = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float64, device=device)
+    f = torch.as_tensor(np.asarray(mesh.faces), dtype=torch.int64, device=device)
     uvs, colours = [], []
     for cam, img in zip(cameras, images):
         img = np.asarray(img, dtype=np.float32)[..., :3]
@@ -664,14 +691,11 @@ def refine_texture(
         K = torch.as_tensor(np.asarray(cam.K), dtype=torch.float64, device=device)
         pixels = subpixel_grid(cam.width, cam.height, int(supersample), device=device, dtype=torch.float64)
         rays = rays_from_pixels(pixels, c2w, K, view_distortion(cam))
-        hits = raycast_mesh(v, f, rays)
-        hit = hits.hit.cpu().numpy().reshape(-1, s2).all(axis=1)
-        sub_hit = np.repeat(hit, s2)
-        face = hits.face.cpu().numpy()[sub_hit]
-        bary = barycentric_coordinates(hits.points(rays).cpu().numpy()[sub_hit], verts[faces[face]])
-        uv_hit = np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]])
-        uvs.append(uv_hit.reshape(-1, s2, 2))
-        colours.append(img.reshape(-1, 3)[hit])
+        hits = raycast_uv(v, f, atlas, rays)
+        covered = hits.hit.reshape(-1, s2).all(axis=1)  # pixels whose sub-rays all hit
+        keep = np.repeat(covered, s2)[hits.hit]  # their hits, in pixel order
+        uvs.append(hits.uv[keep].reshape(-1, s2, 2))
+        colours.append(img.reshape(-1, 3)[covered])
     uv = torch.as_tensor(np.concatenate(uvs), dtype=torch.float32, device=device).reshape(-1, 2)
     target = torch.as_tensor(np.concatenate(colours), dtype=torch.float32, device=device)
     lookup_s = time.perf_counter() - t0

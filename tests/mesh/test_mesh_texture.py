@@ -360,9 +360,9 @@ def _photos(textured, cams, supersample: int = 1) -> list[np.ndarray]:
     """Photos of ``textured`` rendered with ``supersample x supersample`` box-filtered rays per pixel
     (pixels not fully covered stay black)."""
     from san.cameras import rays_from_pixels, subpixel_grid
-    from san.rendering.mesh_raycast import raycast_mesh
+    from san.mesh.texture import raycast_uv
 
-    mesh, atlas = textured.mesh, textured.atlas
+    mesh = textured.mesh
     s2 = supersample * supersample
     photos = []
     for cam in cams:
@@ -371,15 +371,9 @@ def _photos(textured, cams, supersample: int = 1) -> list[np.ndarray]:
             torch.as_tensor(cam.c2w, dtype=torch.float64),
             torch.as_tensor(cam.K, dtype=torch.float64),
         )
-        hits = raycast_mesh(torch.as_tensor(mesh.vertices), torch.as_tensor(mesh.faces), rays)
-        hit = hits.hit.numpy()
-        face = hits.face.numpy()[hit]
-        bary = barycentric_coordinates(
-            hits.points(rays).numpy()[hit], np.asarray(mesh.vertices)[np.asarray(mesh.faces)[face]]
-        )
-        uv = np.einsum("nk,nkc->nc", bary, atlas.uv.astype(np.float64)[atlas.faces[face]])
+        hits = raycast_uv(torch.as_tensor(mesh.vertices), torch.as_tensor(mesh.faces), textured.atlas, rays)
         img = np.zeros((cam.height * cam.width * s2, 3), dtype=np.float32)
-        img[hit] = sample_texture(textured.image, uv) / 255.0
+        img[hits.hit] = sample_texture(textured.image, hits.uv) / 255.0
         photos.append(img.reshape(cam.height, cam.width, s2, 3).mean(axis=2))
     return photos
 
