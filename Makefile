@@ -13,6 +13,7 @@ $(BIN)/san: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip >/dev/null
 	$(BIN)/pip install -e ".[test]"
+	$(BIN)/san build-kernel || echo "note: no C++ CPU hash-grid kernel; the pure-torch backend is used (slower)"
 	touch $(BIN)/san
 
 install: $(BIN)/san

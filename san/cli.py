@@ -7,7 +7,8 @@ h5py) happen inside the run functions so that ``san --help`` stays fast.
 
 Exit codes: ``0`` success, ``1`` the input is bad (the message names the file), ``2`` usage error.
 
-Commands: ``inspect``, ``segment``, ``view``, ``extract-mesh``, ``train-imitation`` and ``schema``;
+Commands: ``inspect``, ``segment``, ``view``, ``extract-mesh``, ``train-imitation``, ``build-kernel``
+and ``schema``;
 the pipeline's own modules have no command-line entry points of their own.
 
 ``san inspect FILE`` picks an inspector by file suffix from :data:`INSPECTORS` (``.h5``: feature
@@ -428,6 +429,20 @@ def _train_imitation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_kernel(args: argparse.Namespace) -> int:
+    import time
+
+    from san.encodings.hashgrid import CPU_KERNEL_SOURCE, cpu_kernel_error, load_cpu_kernel
+
+    start = time.perf_counter()
+    if load_cpu_kernel(verbose=args.verbose_build) is None:
+        raise CommandError(
+            f"{CPU_KERNEL_SOURCE}: did not build ({cpu_kernel_error()}); the pure-torch hash grid is used instead"
+        )
+    print(f"C++ CPU hash-grid kernel ready ({time.perf_counter() - start:.1f} s): backend 'auto' uses it on the CPU")
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     from san.pipeline.settings import schema_yaml
 
@@ -490,6 +505,17 @@ COMMANDS: list[Command] = [
   san train-imitation --model results/demo/demo/nerf/model.pt --cameras results/demo/demo/poses/cameras.json \\
       --cache results/demo/demo/features/sam_untrained_tiny.h5 --teacher sam_untrained_tiny \\
       --out /tmp/demo_imitation --set steps=200 --device cpu""",
+    ),
+    Command(
+        "build-kernel",
+        "compile the C++ CPU hash-grid kernel now (once per machine; make install runs it)",
+        lambda p: p.add_argument(
+            "--verbose-build", action="store_true", help="show the compiler's command lines and output"
+        ),
+        _build_kernel,
+        """\
+  san build-kernel
+  san build-kernel --verbose-build   # why did it not build?""",
     ),
     Command(
         "schema",

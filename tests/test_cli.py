@@ -8,7 +8,15 @@ from san.cli import COMMANDS, DEVICE_HELP, CommandError, build_parser, main, par
 
 
 def test_every_user_command_is_a_san_verb():
-    assert {c.name for c in COMMANDS} == {"inspect", "segment", "view", "extract-mesh", "train-imitation", "schema"}
+    assert {c.name for c in COMMANDS} == {
+        "inspect",
+        "segment",
+        "view",
+        "extract-mesh",
+        "train-imitation",
+        "build-kernel",
+        "schema",
+    }
 
 
 def test_parse_overrides_reads_json_values_and_names_bad_items():

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-Backend = Literal["auto", "torch", "tcnn"]
+Backend = Literal["auto", "torch", "cpp", "tcnn"]
 
 
 @dataclass(frozen=True)

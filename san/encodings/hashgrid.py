@@ -1,11 +1,17 @@
-"""Multiresolution hash encoding (instant-ngp), pure PyTorch, with tiny-cuda-nn as an optional fast path.
+"""Multiresolution hash encoding (instant-ngp): pure PyTorch, a compiled CPU kernel, tiny-cuda-nn.
 
-The backend is chosen in exactly one place, :func:`make_hash_encoding`: tiny-cuda-nn when it is
-importable *and* the encoding lives on a CUDA device, the pure-torch :class:`TorchHashEncoding`
-otherwise. Both give every hyperparameter of :class:`HashGridConfig` the same meaning and have the
-same state dict: ``params``, ``features_per_level x entries`` (feature-major; entries level after
-level), so a model trained with one backend loads into the other (the tcnn wrapper transposes its
-entry-major buffer on save / load).
+The backend is chosen in exactly one place, :func:`make_hash_encoding`:
+
+* ``tcnn``: tiny-cuda-nn, when it is importable *and* the encoding lives on a CUDA device;
+* ``cpp``: :class:`CppHashEncoding`, this package's C++ kernel (``csrc/hashgrid_cpu.cpp``, built
+  once per machine by :func:`load_cpu_kernel`) for an encoding on the CPU;
+* ``torch``: :class:`TorchHashEncoding`, the pure-PyTorch reference every other path is tested
+  against, and the fallback wherever neither of the others is available.
+
+All give every hyperparameter of :class:`HashGridConfig` the same meaning and have the same state
+dict: ``params``, ``features_per_level x entries`` (entries level after level), so a model trained
+with one backend loads into any other (the tcnn and C++ backends keep their tables entry-major and
+transpose on save / load).
 
 Level ``l`` (instant-ngp / tiny-cuda-nn definitions)::
 
@@ -22,7 +28,9 @@ index densely (``i + j * res + k * res^2``, no collisions), finer ones hash with
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -30,6 +38,9 @@ from torch import nn
 from san.encodings.config import Backend, HashGridConfig
 
 PRIMES = (1, 2654435761, 805459861)
+CPU_KERNEL_SOURCE = Path(__file__).with_name("csrc") / "hashgrid_cpu.cpp"
+
+log = logging.getLogger(__name__)
 
 
 class _HashGridInterpolate(torch.autograd.Function):
@@ -152,6 +163,80 @@ class TorchHashEncoding(nn.Module):
         return _HashGridInterpolate.apply(self.params, rows, weights.to(self.params.dtype))
 
 
+class _HashGridCpu(torch.autograd.Function):
+    """The C++ kernel's forward and table gradient (corners recomputed in the backward pass), over
+    an entry-major ``E x F`` table (the kernel reads it as the ``F x E`` transposed view)."""
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, x: torch.Tensor, kernel, levels: tuple) -> torch.Tensor:
+        ctx.save_for_backward(table, x)
+        ctx.kernel, ctx.levels = kernel, levels
+        return kernel.forward(x, table.t(), *levels)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        table, x = ctx.saved_tensors
+        grad = ctx.kernel.backward(grad_out, x, table.t(), *ctx.levels)  # F x E, strides (1, F)
+        return grad.t(), None, None, None  # E x F, contiguous like the table
+
+
+class CppHashEncoding(TorchHashEncoding):
+    """The same encoding through the compiled CPU kernel (:func:`load_cpu_kernel`).
+
+    Same hyperparameters, initial values (for a given seed) and state dict (``params``,
+    ``F x E``) as :class:`TorchHashEncoding`; the parameter itself is the entry-major ``E x F``
+    table, contiguous, so one corner's ``F`` features share a cache line and the optimiser works on
+    contiguous memory (torch's fused Adam is 3x slower on a strided table). Forward: ``x Px3`` in
+    ``[0, 1]^3`` (clamped) -> ``P x (num_levels * features_per_level)``, level-major; gradients
+    reach the table only. On a non-CPU device it falls back to the pure-torch path.
+
+    Speed against the torch backend, one core, the demo NeRF's grid: ``benchmarks/bench_hashgrid_cpu.py``
+    (figures in ``benchmarks/results/hashgrid_cpu.json``).
+    """
+
+    backend = "cpp"
+
+    def __init__(self, config: HashGridConfig, kernel):
+        super().__init__(config)
+        with torch.no_grad():  # the torch backend's random draw, re-laid entry-major
+            self.params = nn.Parameter(self.params.detach().t().contiguous())
+        self._kernel = (kernel,)  # a tuple: not a module attribute torch tries to move or save
+        self._levels = (  # the buffers' values, so both backends use the same (float32) scales
+            [float(v) for v in self.scales.view(-1).tolist()],
+            [int(v) for v in self.resolutions.view(-1).tolist()],
+            [int(v) for v in self.sizes.view(-1).tolist()],
+            [int(v) for v in self.offsets.view(-1).tolist()],
+            int(self.num_dense),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.params.device.type != "cpu":
+            rows, weights = self.corner_rows_and_weights(x)
+            return _HashGridInterpolate.apply(self.params.t(), rows, weights.to(self.params.dtype))
+        return _HashGridCpu.apply(self.params, x.to(self.params.dtype), self._kernel[0], self._levels)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        params = self.params if keep_vars else self.params.detach()
+        destination[prefix + "params"] = params.t().contiguous()
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        key = prefix + "params"
+        if key not in state_dict:
+            missing_keys.append(key)
+            return
+        value = state_dict[key]
+        if tuple(value.shape) != tuple(self.params.shape[::-1]):
+            error_msgs.append(
+                f"size mismatch for {key}: copying a param with shape {tuple(value.shape)}, the hash grid "
+                f"expects {tuple(self.params.shape[::-1])} (features x entries)"
+            )
+            return
+        with torch.no_grad():
+            self.params.copy_(value.t())
+
+
 class TcnnHashEncoding(nn.Module):
     """tiny-cuda-nn's ``HashGrid`` with the same hyperparameters and state dict (CUDA only).
 
@@ -260,6 +345,50 @@ def hash_encoding_reference(x: torch.Tensor, config: HashGridConfig, params: tor
     return out
 
 
+_CPU_KERNEL: dict[str, object] = {}  # "module" or "error", once per process
+
+
+def load_cpu_kernel(verbose: bool = False):
+    """Build (once per machine) and import the C++ CPU kernel; ``None`` if it cannot be built.
+
+    ``verbose`` shows the compiler's command lines and output (``san build-kernel --verbose-build``).
+
+    Compiled by ``torch.utils.cpp_extension.load`` from :data:`CPU_KERNEL_SOURCE` (g++ and the
+    Python headers; ~30 s the first time) into torch's extension cache (``TORCH_EXTENSIONS_DIR``,
+    default ``~/.cache/torch_extensions``), keyed by the source's contents, so later processes
+    import it in well under a second. ``make install`` builds it. The reason for a failure is kept
+    in :func:`cpu_kernel_error` and logged once.
+    """
+    if "module" in _CPU_KERNEL:
+        return _CPU_KERNEL["module"]
+    try:
+        cpp_log = logging.getLogger("torch.utils.cpp_extension")
+        level = cpp_log.level
+        cpp_log.setLevel(logging.ERROR)  # "No CUDA runtime is found": irrelevant for a CPU kernel
+        try:
+            from torch.utils.cpp_extension import load
+        finally:
+            cpp_log.setLevel(level)
+        module = load(
+            name="san_hashgrid_cpu",
+            sources=[str(CPU_KERNEL_SOURCE)],
+            extra_cflags=["-O3", "-ffp-contract=off"],
+            with_cuda=False,
+            verbose=verbose,
+        )
+    except Exception as exc:  # a missing compiler, headers or ninja: the torch backend still works
+        _CPU_KERNEL["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        log.warning("hash grid: C++ CPU kernel unavailable (%s); using the pure-torch backend", _CPU_KERNEL["error"])
+        module = None
+    _CPU_KERNEL["module"] = module
+    return module
+
+
+def cpu_kernel_error() -> str | None:
+    """Why :func:`load_cpu_kernel` returned ``None`` (``None`` if it was not tried or succeeded)."""
+    return _CPU_KERNEL.get("error")  # type: ignore[return-value]
+
+
 def _import_tcnn():
     try:
         import tinycudann
@@ -275,19 +404,20 @@ def make_hash_encoding(
 
     Args:
         config: grid hyperparameters.
-        backend: ``"auto"`` (tiny-cuda-nn if importable and ``device`` is CUDA, else torch),
-            ``"torch"`` or ``"tcnn"`` (error when unavailable).
+        backend: ``"auto"`` (tiny-cuda-nn if importable and ``device`` is CUDA; on the CPU the C++
+            kernel if it builds; else torch), ``"torch"``, ``"cpp"`` or ``"tcnn"`` (the last two
+            raise ``RuntimeError`` when unavailable).
         device: where the encoding will run (``None``: CUDA if available). The module is returned on it.
 
     Returns:
         A module mapping ``Px3`` points in ``[0, 1]^3`` to ``P x config.out_dim`` features, with a
-        ``backend`` attribute (``"torch"`` or ``"tcnn"``) and a ``params`` table parameter.
+        ``backend`` attribute (``"torch"``, ``"cpp"`` or ``"tcnn"``) and a ``params`` table parameter.
     """
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
-    if backend not in ("auto", "torch", "tcnn"):
-        raise ValueError(f"hash encoding backend {backend!r} is not one of auto, torch, tcnn")
+    if backend not in ("auto", "torch", "cpp", "tcnn"):
+        raise ValueError(f"hash encoding backend {backend!r} is not one of auto, torch, cpp, tcnn")
     tcnn = _import_tcnn() if backend != "torch" and device.type == "cuda" else None
     if backend == "tcnn" and tcnn is None:
         raise RuntimeError(
@@ -296,4 +426,12 @@ def make_hash_encoding(
     if tcnn is not None:
         with torch.cuda.device(device):
             return TcnnHashEncoding(config, tcnn).to(device)
+    if backend in ("auto", "cpp") and device.type == "cpu":
+        kernel = load_cpu_kernel()
+        if kernel is not None:
+            return CppHashEncoding(config, kernel)
+        if backend == "cpp":
+            raise RuntimeError(f"hash encoding backend 'cpp': the C++ CPU kernel did not build ({cpu_kernel_error()})")
+    elif backend == "cpp":
+        raise RuntimeError(f"hash encoding backend 'cpp' runs on the CPU only, not on {device}")
     return TorchHashEncoding(config).to(device)

@@ -37,7 +37,7 @@ class SemanticField(nn.Module):
 
     Args:
         config: grid hyperparameters.
-        backend: hash-grid backend (``auto | torch | tcnn``, see :func:`make_hash_encoding`).
+        backend: hash-grid backend (``auto | torch | cpp | tcnn``, see :func:`make_hash_encoding`).
         device: where the grid lives.
         encoding: an already built encoding module (tests; overrides ``config``'s grid).
     """

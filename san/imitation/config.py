@@ -66,7 +66,7 @@ class TrainImitationConfig:
         log_every: steps between ``training_curve.csv`` rows / progress lines.
         eval_views: held-out (test) and training views each on which the stage reports cosine /
             MSE against the teacher before and after training (``0``: none).
-        backend: hash-grid backend ``auto | torch | tcnn``.
+        backend: hash-grid backend ``auto | torch | cpp | tcnn`` (:func:`san.encodings.hashgrid.make_hash_encoding`).
     """
 
     steps: int = 10_000
@@ -133,8 +133,8 @@ class TrainImitationConfig:
             problems.append(f"lr_final_ratio must be in (0, 1], got {self.lr_final_ratio}")
         if self.max_samples_per_ray < 0:
             problems.append(f"max_samples_per_ray must be >= 0, got {self.max_samples_per_ray}")
-        if self.backend not in ("auto", "torch", "tcnn"):
-            problems.append(f"backend {self.backend!r} is not one of auto, torch, tcnn")
+        if self.backend not in ("auto", "torch", "cpp", "tcnn"):
+            problems.append(f"backend {self.backend!r} is not one of auto, torch, cpp, tcnn")
         if self.log_every < 1:
             problems.append(f"log_every must be >= 1, got {self.log_every}")
         if problems:

@@ -37,7 +37,7 @@ from san.imitation.losses import imitation_loss
 from san.imitation.model import ImitationModel
 from san.models.base import RadianceModel
 from san.teachers.base import Teacher
-from san.utils.training import TrainingLoop, every_or_last, optimizer_step, resume_checkpoint
+from san.utils.training import TrainingLoop, every_or_last, load_optimizer_state, optimizer_step, resume_checkpoint
 
 if TYPE_CHECKING:
     from san.features.cache import FeatureCache
@@ -376,7 +376,7 @@ class ImitationTrainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])

@@ -36,7 +36,7 @@ class NeRFConfig:
     field: NeRFFieldConfig = dataclasses.field(default_factory=NeRFFieldConfig)
     sampler: SamplerConfig = dataclasses.field(default_factory=SamplerConfig)
     proposals: tuple[ProposalFieldConfig, ...] = dataclasses.field(default_factory=_default_proposals)
-    backend: Literal["auto", "torch", "tcnn"] = "auto"
+    backend: Literal["auto", "torch", "cpp", "tcnn"] = "auto"
     unbounded_far: float = 1000.0
 
     def __post_init__(self) -> None:

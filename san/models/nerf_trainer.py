@@ -28,7 +28,7 @@ from san.models.config import TrainNeRFConfig
 from san.models.nerf import NeRFModel
 from san.rendering.samplers import SceneSpace, distortion_loss, interlevel_loss
 from san.utils.io import atomic_path
-from san.utils.training import optimizer_step
+from san.utils.training import load_optimizer_state, optimizer_step
 
 CURVE_COLUMNS = ("step", "loss", "psnr", "lr", "wall_seconds", "test_psnr")
 """Columns of the NeRF's ``training_curve.csv`` (rows: :attr:`NeRFTrainer.curve`, written by
@@ -177,7 +177,7 @@ class NeRFTrainer:
         self.test_seconds = float(state.get("test_seconds", 0.0))
         self.curve = list(state["curve"])
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])

@@ -9,6 +9,7 @@
 * :class:`TrainingLoop`: the progress line with rate and ETA (:class:`san.utils.progress.Progress`),
   when a training-curve row and a checkpoint are due, and the atomic checkpoint write
   (:func:`san.utils.checkpoint.save_checkpoint`);
+* :func:`load_optimizer_state`: an optimiser's saved state, laid out like the parameters it updates;
 * :func:`every_or_last`, :func:`write_curve_csv`: the curve's cadence and its CSV file.
 
 Steps count from 1: ``step`` is the number of optimisation steps done.
@@ -22,6 +23,8 @@ import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+import torch
 
 from san.utils.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from san.utils.checks import require_finite
@@ -44,6 +47,35 @@ def optimizer_step(loss, optimizer, scheduler, *, stage: str, step: int, hint: s
     loss.backward()
     optimizer.step()
     scheduler.step()
+
+
+def load_optimizer_state(optimizer, state: dict) -> None:
+    """``optimizer.load_state_dict(state)``, then every per-parameter state tensor (Adam's moments)
+    given its parameter's shape and memory layout.
+
+    A checkpoint written with one hash-grid backend may be resumed with another: the torch
+    backend's table parameter is ``F x E``, the C++ and tiny-cuda-nn ones keep it entry-major
+    (``E x F`` or flat) while their *state dicts* agree on ``F x E``. ``Optimizer.load_state_dict``
+    checks no shapes, and torch's fused Adam (``fused=True``, as the trainers use it) silently
+    computes wrong updates on the CPU when a parameter and its moments differ in layout (measured:
+    an lr-sized error after one step). A moment whose shape is its parameter's transposed is
+    transposed; any other shape mismatch raises ``ValueError``.
+    """
+    optimizer.load_state_dict(state)
+    for param, slots in optimizer.state.items():
+        for key, value in slots.items():
+            if not isinstance(value, torch.Tensor) or value.dim() == 0:
+                continue
+            if value.shape != param.shape:
+                if value.dim() == 2 and value.shape == param.shape[::-1]:
+                    value = value.t()
+                else:
+                    raise ValueError(
+                        f"optimizer state {key!r} has shape {tuple(value.shape)} for a parameter of shape "
+                        f"{tuple(param.shape)}: the checkpoint belongs to another model"
+                    )
+            if value.stride() != param.stride():
+                slots[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def resume_checkpoint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -68,9 +69,8 @@ def test_hashgrid_level_layout_follows_instant_ngp():
     assert all(size <= 2**19 and size % 8 == 0 for _, _, size, _ in layout)
 
 
-def test_auto_backend_is_torch_on_cpu_and_tcnn_request_fails_clearly():
+def test_tcnn_request_on_cpu_fails_clearly():
     config = HashGridConfig(num_levels=2, log2_hashmap_size=8, base_resolution=2, max_resolution=8)
-    assert make_hash_encoding(config, "auto", device="cpu").backend == "torch"
     with pytest.raises(RuntimeError, match="tcnn"):
         make_hash_encoding(config, "tcnn", device="cpu")
 
@@ -117,3 +117,122 @@ def test_tcnn_wrapper_shares_the_torch_state_dict_layout():
     x = torch.rand(10, 3)
     torch.testing.assert_close(wrapper(x), reference(x))
     assert torch.equal(wrapper.state_dict()["params"], reference.state_dict()["params"])
+
+
+def _cpp_or_skip():
+    from san.encodings import hashgrid as hg
+
+    if hg.load_cpu_kernel() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the C++ CPU hash-grid kernel must build in CI: {hg.cpu_kernel_error()}")
+        pytest.skip(f"C++ CPU hash-grid kernel unavailable here: {hg.cpu_kernel_error()}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpp_hashgrid_matches_torch_and_reference(dtype):
+    """The compiled kernel against the pure-torch backend (same draw, same outputs, same gradient)
+    and the literal reference, on a grid with dense and hashed levels and points on the cube's faces."""
+    _cpp_or_skip()
+    config = HashGridConfig(
+        num_levels=6, features_per_level=4, log2_hashmap_size=12, base_resolution=4, max_resolution=200
+    )
+    torch.manual_seed(0)
+    ref = make_hash_encoding(config, backend="torch", device="cpu").to(dtype)
+    torch.manual_seed(0)
+    cpp = make_hash_encoding(config, backend="cpp", device="cpu").to(dtype)
+    assert cpp.backend == "cpp" and cpp.params.shape == (config.num_entries, config.features_per_level)
+    assert cpp.params.is_contiguous() and torch.equal(cpp.params.t(), ref.params)  # same draw for one seed
+    x = torch.rand(300, 3, dtype=dtype)
+    x[0], x[1], x[2] = 0.0, 1.0, torch.tensor([1.2, -0.3, 0.5])  # faces, far corner, clamped outside
+    got, want = cpp(x), ref(x)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    torch.testing.assert_close(got.double(), hash_encoding_reference(x, config, ref.params), atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(got)
+    got.backward(g)
+    want.backward(g)
+    assert cpp.params.grad.is_contiguous()  # no re-layout copy in AccumulateGrad
+    torch.testing.assert_close(cpp.params.grad.t(), ref.params.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_cpp_hashgrid_state_dict_moves_between_backends():
+    _cpp_or_skip()
+    config = HashGridConfig(
+        num_levels=3, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=32
+    )
+    torch.manual_seed(3)
+    cpp = make_hash_encoding(config, backend="cpp", device="cpu")
+    with torch.no_grad():
+        cpp.params.uniform_(-1, 1)
+    state = cpp.state_dict()
+    assert list(state) == ["params"] and state["params"].is_contiguous()
+    torch_backend = make_hash_encoding(config, backend="torch", device="cpu")
+    torch_backend.load_state_dict(state)
+    x = torch.rand(40, 3)
+    torch.testing.assert_close(torch_backend(x), cpp(x), atol=1e-6, rtol=0)
+    back = make_hash_encoding(config, backend="cpp", device="cpu")
+    back.load_state_dict(torch_backend.state_dict())
+    assert torch.equal(back.params, cpp.params) and torch.equal(back(x), cpp(x))
+    with pytest.raises(RuntimeError, match="features x entries"):
+        back.load_state_dict({"params": torch.zeros(3, config.num_entries)})
+
+
+def test_auto_backend_on_cpu_prefers_the_cpp_kernel_and_reports_why_not(monkeypatch):
+    from san.encodings import hashgrid as hg
+
+    config = HashGridConfig(num_levels=2, log2_hashmap_size=8, base_resolution=2, max_resolution=8)
+    monkeypatch.setattr(hg, "_CPU_KERNEL", {"module": None, "error": "CalledProcessError: no g++"})
+    assert make_hash_encoding(config, "auto", device="cpu").backend == "torch"
+    with pytest.raises(RuntimeError, match="no g\\+\\+"):
+        make_hash_encoding(config, "cpp", device="cpu")
+    monkeypatch.undo()
+    _cpp_or_skip()
+    assert make_hash_encoding(config, "auto", device="cpu").backend == "cpp"
+
+
+def test_adam_state_of_the_torch_backend_resumes_on_the_cpp_backend():
+    """A NeRF checkpoint written with the torch backend, resumed with the C++ one: fused Adam must
+    continue exactly as the torch run does (its moments are F x E, the C++ table E x F: without
+    re-laying them, fused Adam on the CPU computes wrong updates), and back again."""
+    _cpp_or_skip()
+    import io
+
+    from san.utils.training import load_optimizer_state
+
+    config = HashGridConfig(
+        num_levels=3, features_per_level=4, log2_hashmap_size=10, base_resolution=4, max_resolution=32
+    )
+    x = torch.rand(100, 3, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    src = make_hash_encoding(config, "torch", "cpu")
+    opt = torch.optim.Adam(src.parameters(), lr=1e-2, fused=True)
+
+    def step(enc, optimizer):
+        optimizer.zero_grad()
+        enc(x).square().sum().backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step(src, opt)
+    buf = io.BytesIO()
+    torch.save({"model": src.state_dict(), "optimizer": opt.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf)
+    dst = make_hash_encoding(config, "cpp", "cpu")
+    dst_opt = torch.optim.Adam(dst.parameters(), lr=1e-2, fused=True)
+    dst.load_state_dict(saved["model"])
+    load_optimizer_state(dst_opt, saved["optimizer"])
+    assert dst_opt.state[dst.params]["exp_avg"].shape == dst.params.shape
+    step(src, opt)
+    step(dst, dst_opt)
+    torch.testing.assert_close(dst.params.t(), src.params, atol=1e-6, rtol=0)
+    buf = io.BytesIO()
+    torch.save({"model": dst.state_dict(), "optimizer": dst_opt.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf)
+    load_optimizer_state(opt, saved["optimizer"])  # and back to the torch backend
+    assert opt.state[src.params]["exp_avg"].shape == src.params.shape
+    step(src, opt)
+    step(dst, dst_opt)
+    torch.testing.assert_close(dst.params.t(), src.params, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="another model"):
+        load_optimizer_state(torch.optim.Adam([torch.nn.Parameter(torch.zeros(5, 3))]), saved["optimizer"])
