@@ -16,6 +16,7 @@ rule render_benchmark_views:
         f"{RESULTS}/logs/render_benchmark_views/{{dataset}}/{{scene}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/render_benchmark_views/{{dataset}}/{{scene}}.tsv"
+    priority: 22  # before the imitations: the short evaluation jobs then fill both cores at the end
     threads: SETTINGS.resources.for_stage("render_benchmark_views").cpus
     resources:
         **resources_for("render_benchmark_views"),
