@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,9 +54,28 @@ def job_tag(rule: str, wildcards: dict) -> str:
     return " ".join(parts)
 
 
+RESOURCES_LINE = "job resources"
+"""Start of the last line a successful job logs (:func:`resources_line`); read back by
+:func:`san.report.costs.job_resources` for the cost table."""
+
+
+def resources_line(wall_s: float) -> str:
+    """``job resources | wall_s W | cpu_s C | max_rss_mb M``: this process's exact CPU seconds (user +
+    system, children included) and peak resident memory, from ``getrusage`` (the kernel's own
+    accounting). Snakemake's ``benchmark:`` samples these every 0.5 s for 15 s and every 30 s after,
+    so for a job longer than 15 s it misses up to 30 s of CPU time and any later memory peak."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    per_mb = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KB on Linux
+    rss = max(own.ru_maxrss, kids.ru_maxrss) / per_mb
+    return f"{RESOURCES_LINE} | wall_s {wall_s:.2f} | cpu_s {cpu:.2f} | max_rss_mb {rss:.1f}"
+
+
 def run_rule(smk: Any, body: Callable[[Settings], object]) -> None:
     """Run ``body(settings)`` for the Snakemake ``script:`` object ``smk``. Every log line of the job
-    (stderr and the rule's ``log:``) starts with its :func:`job_tag`, e.g. ``[train_imitation demo/demo no_aug]``."""
+    (stderr and the rule's ``log:``) starts with its :func:`job_tag`, e.g. ``[train_imitation demo/demo no_aug]``;
+    a successful job's last line is its :func:`resources_line`."""
+    start = time.perf_counter()
     setup_logging(smk.log[0] if smk.log else None, tag=job_tag(smk.rule, dict(smk.wildcards)))
     attempt = int(getattr(smk, "attempt", 1))
     mem_mb = getattr(smk.resources, "mem_mb", None)
@@ -72,3 +94,4 @@ def run_rule(smk: Any, body: Callable[[Settings], object]) -> None:
     except Exception as e:  # one-line cause on stderr, traceback in the rule's log
         report_failure(f"rule {smk.rule}", e, smk.log[0] if smk.log else None)
         raise SystemExit(1) from None
+    log.info(resources_line(time.perf_counter() - start))

@@ -80,18 +80,20 @@ def make_tables(
 def make_cost_table(
     benchmark_files: Sequence[str | os.PathLike],
     *,
+    log_files: Sequence[str | os.PathLike] | None = None,
     csv: str | os.PathLike,
     md: str | os.PathLike,
     tex: str | os.PathLike,
     figure: str | os.PathLike,
     config: ReportConfig = ReportConfig(),
 ) -> dict:
-    """Rule ``make_cost_table``: every per-scene job's Snakemake benchmark file -> the cost table
-    (``csv``, ``md``, ``tex``; :func:`san.report.costs.cost_table`) and its figure; returns the
+    """Rule ``make_cost_table``: every per-scene job's Snakemake benchmark file (and its log, in the
+    same order, for the exact CPU seconds and peak RSS: :func:`san.report.costs.load_benchmarks`)
+    -> the cost table (``csv``, ``md``, ``tex``; :func:`san.report.costs.cost_table`) and its figure; returns the
     suggested Slurm resources per rule (:func:`san.report.costs.suggest_resources`), also logged."""
     import platform
 
-    df = costs.load_benchmarks(benchmark_files)
+    df = costs.load_benchmarks(benchmark_files, log_files)
     table = costs.cost_table(df, costs.STAGE_ORDER)
     machine = {"host CPUs": os.cpu_count(), "platform": platform.machine()}
     tables.write_table(table, costs.caption(df, machine), "cost_per_stage", paths=[csv, md, tex])

@@ -6,6 +6,14 @@ scene write ``{results}/benchmarks/{rule}.tsv``. Snakemake's columns (one row pe
 ``s`` (wall seconds), ``max_rss`` (peak resident set size, MB), ``max_vms``, ``io_in``, ``io_out``,
 ``mean_load`` and ``cpu_time`` (user + system CPU seconds of the job's processes).
 
+Snakemake *samples* ``cpu_time`` and ``max_rss`` (every 0.5 s for the first 15 s of a job, then
+every 30 s), so for a job longer than 15 s they miss up to the last 30 s: measured on the demo,
+``render_benchmark_views`` 15.1 CPU-s in its benchmark file against 38 s by ``time`` for the same
+job, and every job between 15 and 45 s long read about 15 s. Each job therefore logs its exact
+figures from ``getrusage`` as its last line (:func:`san.pipeline.adapter.resources_line`);
+:func:`load_benchmarks` takes ``cpu_s`` and ``max_rss_mb`` from the job's log where that line is
+present (column ``source``: ``rusage``), from the benchmark file otherwise (``snakemake``).
+
 :func:`load_benchmarks` reads them into one row per job; :func:`cost_table` gives the report's
 table (stage, scene, wall / CPU seconds, peak RSS) with a total row per scene; :func:`suggest_resources`
 turns the measured peaks into Slurm ``runtime`` (minutes) and ``mem_mb`` with a safety factor.
@@ -20,7 +28,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-COLUMNS = ("rule", "dataset", "scene", "job", "wall_s", "cpu_s", "max_rss_mb")
+COLUMNS = ("rule", "dataset", "scene", "job", "wall_s", "cpu_s", "max_rss_mb", "source")
+RESOURCES_LINE = "job resources"  # san.pipeline.adapter.RESOURCES_LINE (the report layer imports no pipeline)
 
 
 class BenchmarkError(ValueError):
@@ -55,14 +64,44 @@ def _number(value) -> float:
     return v
 
 
-def load_benchmarks(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+def job_resources(log_path: str | os.PathLike) -> dict[str, float] | None:
+    """``{"wall_s", "cpu_s", "max_rss_mb"}`` from the last ``job resources | ...`` line of a job's log
+    (:func:`san.pipeline.adapter.resources_line`); ``None`` if the log is missing or has none (a
+    job from before the line existed, or one that failed)."""
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        at = line.find(RESOURCES_LINE + " |")
+        if at < 0:
+            continue
+        fields = {}
+        for part in line[at:].split("|")[1:]:
+            key, _, value = part.strip().partition(" ")
+            fields[key] = _number(value)
+        if all(k in fields and not math.isnan(fields[k]) for k in ("wall_s", "cpu_s", "max_rss_mb")):
+            return fields
+    return None
+
+
+def load_benchmarks(
+    paths: Sequence[str | os.PathLike], logs: Sequence[str | os.PathLike | None] | None = None
+) -> pd.DataFrame:
     """One row per benchmark file (the mean over its repeats), columns :data:`COLUMNS`.
 
     Snakemake writes ``NA`` for what it could not measure (for example the RSS of a job that ended
-    before the first sample); those become NaN.
+    before the first sample); those become NaN. ``logs`` (the same jobs' log files, in the same
+    order) give the exact ``cpu_s`` and ``max_rss_mb`` where they hold a :func:`job_resources`
+    line (module docstring); ``wall_s`` always comes from the benchmark file.
+
+    Raises:
+        BenchmarkError: an unreadable benchmark file, or ``logs`` of another length than ``paths``.
     """
+    if logs is not None and len(logs) != len(paths):
+        raise BenchmarkError(f"{len(paths)} benchmark files but {len(logs)} log files: they must pair up")
     rows = []
-    for p in paths:
+    for i, p in enumerate(paths):
         try:
             df = pd.read_csv(p, sep="\t", na_values=["NA", "-"])
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
@@ -73,6 +112,10 @@ def load_benchmarks(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         row["wall_s"] = _number(df["s"].mean())
         row["cpu_s"] = _number(df["cpu_time"].mean()) if "cpu_time" in df.columns else math.nan
         row["max_rss_mb"] = _number(df["max_rss"].max()) if "max_rss" in df.columns else math.nan
+        row["source"] = "snakemake"
+        exact = job_resources(logs[i]) if logs is not None and logs[i] else None
+        if exact is not None:
+            row.update(cpu_s=exact["cpu_s"], max_rss_mb=exact["max_rss_mb"], source="rusage")
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
@@ -140,9 +183,16 @@ def caption(df: pd.DataFrame, machine: Mapping[str, object] | None = None) -> st
     where = ""
     if machine:
         where = " Measured on " + ", ".join(f"{k} {v}" for k, v in machine.items()) + "."
+    exact = int((df["source"] == "rusage").sum()) if "source" in df.columns else 0
+    source = (
+        f"CPU seconds (user + system) and peak resident memory of {exact} of {len(df)} jobs from the kernel's "
+        "accounting (getrusage, logged by each job), of the others from Snakemake's sampling, which misses the "
+        "end of jobs longer than 15 s."
+    )
     return (
-        "Cost per scene and stage, from Snakemake benchmark files: wall seconds and CPU seconds summed over the stage's "
-        "jobs, peak resident memory (MB) of the largest job. Jobs that ran side by side shared the machine." + where
+        "Cost per scene and stage: wall seconds (Snakemake benchmark files) and CPU seconds summed over the stage's "
+        "jobs, peak resident memory (MB) of the largest job. " + source + " Jobs that ran side by side shared the "
+        "machine." + where
     )
 
 

@@ -125,3 +125,31 @@ def test_every_log_line_names_the_rule_scene_and_variant(tmp_path, capfd):
     assert any("loading the cache" in line for line in err)
     for line in lines + err:
         assert tag in line, line
+
+
+def test_a_successful_job_logs_its_exact_resources_last(tmp_path):
+    """The cost table's CPU seconds and peak RSS come from this line (Snakemake's sampling misses the
+    end of long jobs): it must be the log's last line and give this process's getrusage figures."""
+    import resource
+
+    from san.report.costs import job_resources
+
+    def body(settings):
+        block = bytearray(64 * 1024 * 1024)  # a peak the line must include
+        block[::4096] = b"x" * len(block[::4096])
+        sum(i * i for i in range(200_000))  # some CPU time
+
+    smk = _smk(tmp_path)
+    run_rule(smk, body)
+    last = Path(smk.log[0]).read_text().splitlines()[-1]
+    assert "job resources | wall_s" in last
+    got = job_resources(smk.log[0])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    assert 0 < got["cpu_s"] <= usage.ru_utime + usage.ru_stime + 1.0
+    assert got["max_rss_mb"] >= 64 and got["max_rss_mb"] <= usage.ru_maxrss / 1024 + 1
+    assert got["wall_s"] >= 0
+
+    failing = _smk(tmp_path, rule="extract_mesh")
+    with pytest.raises(SystemExit):
+        run_rule(failing, lambda settings: 1 / 0)
+    assert job_resources(failing.log[0]) is None  # a failed job's log has no such line

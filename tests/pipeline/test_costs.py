@@ -106,3 +106,28 @@ def test_every_rule_with_a_log_has_a_benchmark():
             if name and "    log:" in block and "    benchmark:" not in block:
                 missing.append(f"{smk.name}: {name.group(1)}")
     assert not missing, f"rules without a benchmark: directive: {missing}"
+
+
+def test_job_logs_override_the_sampled_cpu_and_memory(tmp_path):
+    """Snakemake samples cpu_time / max_rss (every 0.5 s for 15 s, then every 30 s): a job's own
+    getrusage line in its log wins; the wall time stays the benchmark file's."""
+    b, logs = tmp_path / "benchmarks", tmp_path / "logs"
+    files = [
+        _bench(b / "render_benchmark_views/demo/demo.tsv", [(44.0, 800.0, 15.1)]),
+        _bench(b / "train_nerf/demo/demo.tsv", [(93.0, 1000.0, 74.0)]),
+    ]
+    logs.mkdir()
+    (logs / "render.log").write_text(
+        "2026-12-02 07:17:38,1 [render_benchmark_views demo/demo] san INFO rendering\n"
+        "2026-12-02 07:17:38,2 [render_benchmark_views demo/demo] san INFO job resources | wall_s 43.10 | "
+        "cpu_s 38.52 | max_rss_mb 912.3\n"
+    )
+    (logs / "nerf.log").write_text("an older run's log without the line\n")
+    df = load_benchmarks(files, [logs / "render.log", logs / "nerf.log"])
+    render, nerf = df.iloc[0], df.iloc[1]
+    assert render["cpu_s"] == pytest.approx(38.52) and render["max_rss_mb"] == pytest.approx(912.3)
+    assert render["wall_s"] == pytest.approx(44.0) and render["source"] == "rusage"
+    assert nerf["cpu_s"] == pytest.approx(74.0) and nerf["source"] == "snakemake"
+    assert load_benchmarks(files, [None, tmp_path / "missing.log"])["source"].tolist() == ["snakemake"] * 2
+    with pytest.raises(BenchmarkError, match="must pair up"):
+        load_benchmarks(files, [logs / "render.log"])

@@ -181,6 +181,23 @@ def get_all_job_benchmarks(wildcards=None):
     return files
 
 
+def get_all_job_logs(wildcards=None):
+    """The log files of the jobs of get_all_job_benchmarks, in the same order (their last line holds
+    each job's exact CPU seconds and peak RSS, san.pipeline.adapter.resources_line)."""
+    files = []
+    for stage in (rules.prepare_poses, rules.train_nerf, rules.extract_mesh, rules.time_teacher):
+        files += _per_scene(stage.log[0])
+    files += _per_scene(rules.cache_features.log[0], teacher=SETTINGS.teacher.name)
+    for stage in (rules.train_imitation, rules.evaluate_segmentation):
+        files += _per_scene(stage.log[0], variant=VARIANTS)
+    files += _per_scene(rules.make_demo_scene.log[0], where=is_demo_scene)
+    files += _per_scene(rules.render_benchmark_views.log[0], where=has_benchmark)
+    files += _per_scene(rules.evaluate_benchmark.log[0], where=has_benchmark, variant=VARIANTS)
+    if SETTINGS.benchmark.teacher_baseline:
+        files += _per_scene(rules.evaluate_benchmark_teacher.log[0], where=has_benchmark)
+    return files
+
+
 def is_demo_scene(scene_id):
     """Whether the scene is made by rule make_demo_scene."""
     return SCENES.loc[scene_id, "format"] == "demo"

@@ -118,5 +118,6 @@ rule make_cost_table:
         **resources_for("report"),
     params:
         settings=settings_of("report"),
+        logs=get_all_job_logs,
     script:
         "../scripts/make_cost_table.py"

@@ -7,7 +7,13 @@ from san.pipeline.report import make_cost_table
 def main(settings):
     out = snakemake.output
     make_cost_table(
-        snakemake.input.benchmarks, csv=out.csv, md=out.md, tex=out.tex, figure=out.figure, config=settings.report
+        snakemake.input.benchmarks,
+        log_files=snakemake.params.logs,
+        csv=out.csv,
+        md=out.md,
+        tex=out.tex,
+        figure=out.figure,
+        config=settings.report,
     )
 
 
