@@ -25,6 +25,7 @@ USED_INDIRECTLY = {
     "torchvision": "segment-anything imports it; pinned beside torch so the pair matches",
     "snakemake-executor-plugin-slurm": "found by snakemake as a plugin (`--profile slurm`), never imported",
     "jsonschema": "snakemake.utils.validate checks the config against workflow/schemas with it",
+    "ninja": "torch.utils.cpp_extension runs it to build and load the C++ CPU hash grid (san.encodings.hashgrid)",
 }
 SOURCES = ["san", "workflow", "scripts", "benchmarks", ".ci", "Snakefile"]
 

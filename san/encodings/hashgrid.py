@@ -28,8 +28,12 @@ index densely (``i + j * res + k * res^2``, no collisions), finer ones hash with
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -39,6 +43,7 @@ from san.encodings.config import Backend, HashGridConfig
 
 PRIMES = (1, 2654435761, 805459861)
 CPU_KERNEL_SOURCE = Path(__file__).with_name("csrc") / "hashgrid_cpu.cpp"
+CPU_KERNEL_FLAGS = ("-O3", "-ffp-contract=off")
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +185,9 @@ class _HashGridCpu(torch.autograd.Function):
         return grad.t(), None, None, None  # E x F, contiguous like the table
 
 
+_KERNEL_DTYPES = (torch.float32, torch.float64)  # compiled; other dtypes take the pure-torch path
+
+
 class CppHashEncoding(TorchHashEncoding):
     """The same encoding through the compiled CPU kernel (:func:`load_cpu_kernel`).
 
@@ -188,7 +196,8 @@ class CppHashEncoding(TorchHashEncoding):
     table, contiguous, so one corner's ``F`` features share a cache line and the optimiser works on
     contiguous memory (torch's fused Adam is 3x slower on a strided table). Forward: ``x Px3`` in
     ``[0, 1]^3`` (clamped) -> ``P x (num_levels * features_per_level)``, level-major; gradients
-    reach the table only. On a non-CPU device it falls back to the pure-torch path.
+    reach the table only. On a non-CPU device, or in a dtype other than float32 / float64, it falls
+    back to the pure-torch path.
 
     Speed against the torch backend, one core, the demo NeRF's grid: ``benchmarks/bench_hashgrid_cpu.py``
     (figures in ``benchmarks/results/hashgrid_cpu.json``).
@@ -196,11 +205,10 @@ class CppHashEncoding(TorchHashEncoding):
 
     backend = "cpp"
 
-    def __init__(self, config: HashGridConfig, kernel):
+    def __init__(self, config: HashGridConfig):
         super().__init__(config)
         with torch.no_grad():  # the torch backend's random draw, re-laid entry-major
             self.params = nn.Parameter(self.params.detach().t().contiguous())
-        self._kernel = (kernel,)  # a tuple: not a module attribute torch tries to move or save
         self._levels = (  # the buffers' values, so both backends use the same (float32) scales
             [float(v) for v in self.scales.view(-1).tolist()],
             [int(v) for v in self.resolutions.view(-1).tolist()],
@@ -210,10 +218,11 @@ class CppHashEncoding(TorchHashEncoding):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.params.device.type != "cpu":
+        kernel = load_cpu_kernel()  # memoised: the module is looked up, not held (deepcopy / pickle work)
+        if kernel is None or self.params.device.type != "cpu" or self.params.dtype not in _KERNEL_DTYPES:
             rows, weights = self.corner_rows_and_weights(x)
             return _HashGridInterpolate.apply(self.params.t(), rows, weights.to(self.params.dtype))
-        return _HashGridCpu.apply(self.params, x.to(self.params.dtype), self._kernel[0], self._levels)
+        return _HashGridCpu.apply(self.params, x.to(self.params.dtype), kernel, self._levels)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         params = self.params if keep_vars else self.params.detach()
@@ -223,6 +232,10 @@ class CppHashEncoding(TorchHashEncoding):
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ):
         key = prefix + "params"
+        if strict:
+            unexpected_keys.extend(
+                k for k in state_dict if k.startswith(prefix) and k != key and "." not in k[len(prefix) :]
+            )
         if key not in state_dict:
             missing_keys.append(key)
             return
@@ -348,34 +361,64 @@ def hash_encoding_reference(x: torch.Tensor, config: HashGridConfig, params: tor
 _CPU_KERNEL: dict[str, object] = {}  # "module" or "error", once per process
 
 
+def cpu_kernel_build_dir() -> Path:
+    """Where the kernel is built: ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``)
+    / ``san_hashgrid_cpu_<digest>``, the digest of the source, the compiler flags, torch's and
+    Python's versions. Content-addressed, so checkouts with the same source share one build (torch
+    keys its builds by name, and ninja rebuilds whenever the source *path* changes: two checkouts
+    under one name rebuilt each other's library, and a process could import it mid-link)."""
+    digest = hashlib.sha256()
+    digest.update(CPU_KERNEL_SOURCE.read_bytes())
+    digest.update(repr((CPU_KERNEL_FLAGS, torch.__version__, sys.version_info[:2])).encode())
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
+    return root / f"san_hashgrid_cpu_{digest.hexdigest()[:12]}"
+
+
+def _load_kernel_module(verbose: bool):
+    build = cpu_kernel_build_dir()
+    build.mkdir(parents=True, exist_ok=True)
+    source = build / CPU_KERNEL_SOURCE.name
+    if not source.is_file() or source.read_bytes() != CPU_KERNEL_SOURCE.read_bytes():
+        tmp = build / f".{source.name}.{os.getpid()}.tmp"
+        shutil.copyfile(CPU_KERNEL_SOURCE, tmp)
+        os.replace(tmp, source)  # atomic: a concurrent process never reads half a file
+    cpp_log = logging.getLogger("torch.utils.cpp_extension")
+    level = cpp_log.level
+    cpp_log.setLevel(logging.ERROR)  # "No CUDA runtime is found": irrelevant for a CPU kernel
+    try:
+        from torch.utils.cpp_extension import load
+    finally:
+        cpp_log.setLevel(level)
+    path = os.environ.get("PATH", "")
+    if shutil.which("ninja") is None:  # the pip-installed ninja of this environment, if not on PATH
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+    try:
+        return load(
+            name=build.name,
+            sources=[str(source)],
+            extra_cflags=list(CPU_KERNEL_FLAGS),
+            build_directory=str(build),
+            with_cuda=False,
+            verbose=verbose,
+        )
+    finally:
+        os.environ["PATH"] = path
+
+
 def load_cpu_kernel(verbose: bool = False):
-    """Build (once per machine) and import the C++ CPU kernel; ``None`` if it cannot be built.
+    """Build (once per machine and source) and import the C++ CPU kernel; ``None`` if it cannot be built.
 
     ``verbose`` shows the compiler's command lines and output (``san build-kernel --verbose-build``).
 
-    Compiled by ``torch.utils.cpp_extension.load`` from :data:`CPU_KERNEL_SOURCE` (g++ and the
-    Python headers; ~30 s the first time) into torch's extension cache (``TORCH_EXTENSIONS_DIR``,
-    default ``~/.cache/torch_extensions``), keyed by the source's contents, so later processes
-    import it in well under a second. ``make install`` builds it. The reason for a failure is kept
-    in :func:`cpu_kernel_error` and logged once.
+    Compiled by ``torch.utils.cpp_extension.load`` from a copy of :data:`CPU_KERNEL_SOURCE` in
+    :func:`cpu_kernel_build_dir` (g++, the Python headers and ninja; ~30 s the first time); later
+    processes import the built library in well under a second. ``make install`` builds it. The
+    reason for a failure is kept in :func:`cpu_kernel_error` and logged once.
     """
     if "module" in _CPU_KERNEL:
         return _CPU_KERNEL["module"]
     try:
-        cpp_log = logging.getLogger("torch.utils.cpp_extension")
-        level = cpp_log.level
-        cpp_log.setLevel(logging.ERROR)  # "No CUDA runtime is found": irrelevant for a CPU kernel
-        try:
-            from torch.utils.cpp_extension import load
-        finally:
-            cpp_log.setLevel(level)
-        module = load(
-            name="san_hashgrid_cpu",
-            sources=[str(CPU_KERNEL_SOURCE)],
-            extra_cflags=["-O3", "-ffp-contract=off"],
-            with_cuda=False,
-            verbose=verbose,
-        )
+        module = _load_kernel_module(verbose)
     except Exception as exc:  # a missing compiler, headers or ninja: the torch backend still works
         _CPU_KERNEL["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         log.warning("hash grid: C++ CPU kernel unavailable (%s); using the pure-torch backend", _CPU_KERNEL["error"])
@@ -427,9 +470,8 @@ def make_hash_encoding(
         with torch.cuda.device(device):
             return TcnnHashEncoding(config, tcnn).to(device)
     if backend in ("auto", "cpp") and device.type == "cpu":
-        kernel = load_cpu_kernel()
-        if kernel is not None:
-            return CppHashEncoding(config, kernel)
+        if load_cpu_kernel() is not None:
+            return CppHashEncoding(config)
         if backend == "cpp":
             raise RuntimeError(f"hash encoding backend 'cpp': the C++ CPU kernel did not build ({cpu_kernel_error()})")
     elif backend == "cpp":

@@ -54,28 +54,47 @@ def load_optimizer_state(optimizer, state: dict) -> None:
     given its parameter's shape and memory layout.
 
     A checkpoint written with one hash-grid backend may be resumed with another: the torch
-    backend's table parameter is ``F x E``, the C++ and tiny-cuda-nn ones keep it entry-major
-    (``E x F`` or flat) while their *state dicts* agree on ``F x E``. ``Optimizer.load_state_dict``
+    backend's table parameter is ``F x E``, the C++ one ``E x F`` and tiny-cuda-nn's a flat
+    entry-major vector, while their *state dicts* agree on ``F x E``. ``Optimizer.load_state_dict``
     checks no shapes, and torch's fused Adam (``fused=True``, as the trainers use it) silently
     computes wrong updates on the CPU when a parameter and its moments differ in layout (measured:
     an lr-sized error after one step). A moment whose shape is its parameter's transposed is
-    transposed; any other shape mismatch raises ``ValueError``.
+    transposed, a flat one of a 2-D table (or back) is read entry-major; any other shape mismatch
+    raises ``ValueError``.
     """
     optimizer.load_state_dict(state)
     for param, slots in optimizer.state.items():
         for key, value in slots.items():
             if not isinstance(value, torch.Tensor) or value.dim() == 0:
                 continue
+            if value.shape == param.shape and value.stride() == param.stride():
+                continue
             if value.shape != param.shape:
                 if value.dim() == 2 and value.shape == param.shape[::-1]:
                     value = value.t()
+                elif (
+                    value.numel() == param.numel()
+                    and 1 in (value.dim(), param.dim())
+                    and 2 in (value.dim(), param.dim())
+                ):
+                    value = _hash_table_layout(value, param)
                 else:
                     raise ValueError(
                         f"optimizer state {key!r} has shape {tuple(value.shape)} for a parameter of shape "
                         f"{tuple(param.shape)}: the checkpoint belongs to another model"
                     )
-            if value.stride() != param.stride():
-                slots[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+            slots[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+def _hash_table_layout(value: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """A hash table's moment between tiny-cuda-nn's flat entry-major vector and a 2-D table (the torch
+    backend's ``F x E`` or the C++ backend's ``E x F``; ``F`` is the smaller side)."""
+    if value.dim() == 1:
+        F = min(param.shape)
+        entry_major = value.view(-1, F)
+        return entry_major if param.shape[1] == F else entry_major.t()
+    F = min(value.shape)
+    return (value if value.shape[1] == F else value.t()).reshape(-1)
 
 
 def resume_checkpoint(

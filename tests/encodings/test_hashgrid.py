@@ -236,3 +236,62 @@ def test_adam_state_of_the_torch_backend_resumes_on_the_cpp_backend():
     torch.testing.assert_close(dst.params.t(), src.params, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="another model"):
         load_optimizer_state(torch.optim.Adam([torch.nn.Parameter(torch.zeros(5, 3))]), saved["optimizer"])
+
+
+def test_cpp_encoding_is_a_well_behaved_module():
+    """Strict loading names unexpected keys; deepcopy works (no extension module held); dtypes the
+    kernel is not compiled for take the torch path; NaN points give NaN features, not a crash."""
+    import copy
+
+    _cpp_or_skip()
+    config = HashGridConfig(
+        num_levels=3, features_per_level=2, log2_hashmap_size=10, base_resolution=4, max_resolution=32
+    )
+    enc = make_hash_encoding(config, backend="cpp", device="cpu")
+    state = enc.state_dict()
+    with pytest.raises(RuntimeError, match="Unexpected key.*bogus"):
+        enc.load_state_dict({**state, "bogus": torch.zeros(1)})
+    enc.load_state_dict({**state, "bogus": torch.zeros(1)}, strict=False)
+    x = torch.rand(20, 3)
+    twin = copy.deepcopy(enc)
+    assert torch.equal(twin(x), enc(x))
+    half = copy.deepcopy(enc).to(torch.bfloat16)
+    torch.testing.assert_close(half(x).float(), enc(x), atol=0.02, rtol=0.02)
+    x[3] = float("nan")
+    out = enc(x)
+    assert out[3].isnan().all() and out[[0, 1, 2, 4]].isfinite().all()
+
+
+def test_cpu_kernel_build_dir_is_content_addressed(monkeypatch, tmp_path):
+    from san.encodings import hashgrid as hg
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    first = hg.cpu_kernel_build_dir()
+    assert (
+        first.parent == tmp_path and first.name.startswith("san_hashgrid_cpu_") and first == hg.cpu_kernel_build_dir()
+    )
+    source = tmp_path / "other.cpp"
+    source.write_text(hg.CPU_KERNEL_SOURCE.read_text() + "\n// changed\n")
+    monkeypatch.setattr(hg, "CPU_KERNEL_SOURCE", source)
+    assert hg.cpu_kernel_build_dir() != first
+
+
+def test_flat_tcnn_moments_resume_on_a_2d_table():
+    """tiny-cuda-nn's table (and its Adam moments) is one flat entry-major vector."""
+    from san.utils.training import load_optimizer_state
+
+    E, F = 6, 2
+    flat = torch.nn.Parameter(torch.zeros(E * F))
+    opt = torch.optim.Adam([flat])
+    flat.grad = torch.arange(E * F, dtype=torch.float32)
+    opt.step()
+    saved = opt.state_dict()
+    for shape, view in (((F, E), lambda m: m.t()), ((E, F), lambda m: m)):
+        param = torch.nn.Parameter(torch.zeros(shape))
+        target = torch.optim.Adam([param])
+        load_optimizer_state(target, saved)
+        moment = target.state[param]["exp_avg"]
+        assert moment.shape == shape and torch.equal(view(moment).reshape(-1), saved["state"][0]["exp_avg"])
+    back = torch.optim.Adam([torch.nn.Parameter(torch.zeros(E * F))])
+    load_optimizer_state(back, target.state_dict())
+    assert torch.equal(back.state[back.param_groups[0]["params"][0]]["exp_avg"], saved["state"][0]["exp_avg"])

@@ -67,7 +67,9 @@ def test_adapter_arguments_bind_to_the_stage_signature(script, tmp_path, monkeyp
     smk = SimpleNamespace(
         input=Files(tmp_path),
         output=Files(tmp_path, table_outputs(tmp_path) if script.stem == "make_tables" else None),
-        params=SimpleNamespace(row={"format": "colmap", "kind": ""}, ground_truth=None, text_prompts=["a dog"]),
+        params=SimpleNamespace(
+            row={"format": "colmap", "kind": ""}, ground_truth=None, text_prompts=["a dog"], logs=[]
+        ),
         wildcards=Wildcards(fromdict={"dataset": "demo", "scene": "demo", "variant": "full"}),
         log=Namedlist([str(tmp_path / "rule.log")]),
         rule=script.stem,

@@ -62,8 +62,13 @@ def test_demo_speed_runs_both_sides_and_records_figures(tmp_path):
     stub = bin_dir / "snakemake"
     stub.write_text(STUB)
     stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
+    python = bin_dir / "python"  # prepare(): `san build-kernel` through the side's python, stubbed
+    python.write_text(f'#!/bin/sh\necho "$PYTHONPATH" >> {tmp_path / "prepared.txt"}\n')
+    python.chmod(python.stat().st_mode | stat.S_IXUSR)
     out = tmp_path / "speed.json"
-    record = mod.main(["--base", "HEAD", "--repeats", "1", "--python", str(bin_dir / "python"), "--out", str(out)])
+    record = mod.main(["--base", "HEAD", "--repeats", "1", "--python", str(python), "--out", str(out)])
+    assert record["prepared_before_timing"] == {"base": "san build-kernel", "head": "san build-kernel"}
+    assert len((tmp_path / "prepared.txt").read_text().split()) == 2  # once per side, before the runs
     assert json.loads(out.read_text()) == record
     assert record["repeats"] == 1 and set(record["median_wall_s"]) == {"base", "head"}
     for side in ("base", "head"):

@@ -34,7 +34,7 @@ inline void corners(const Level& lv, const scalar_t* p, int64_t sx, uint32_t row
   scalar_t f[3];
   for (int d = 0; d < 3; ++d) {
     const scalar_t v = std::min(std::max(p[d * sx], scalar_t(0)), scalar_t(1)) * scalar_t(lv.scale) + scalar_t(0.5);
-    const scalar_t fl = std::floor(v);
+    const scalar_t fl = std::floor(v == v ? v : scalar_t(0));  // NaN: a valid cell, NaN weights
     f[d] = v - fl;
     c[d] = static_cast<uint32_t>(fl);
   }
