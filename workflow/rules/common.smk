@@ -165,37 +165,31 @@ def get_teacher_checkpoint(wildcards):
     return [SETTINGS.teacher.checkpoint] if SETTINGS.teacher.checkpoint else []
 
 
-def get_all_job_benchmarks(wildcards=None):
-    """The benchmark files of every per-scene job of the default DAG (for the cost table)."""
+def _per_job(path_of):
+    """``path_of(rule)`` (a rule's benchmark or log pattern) for every per-scene job of the default DAG."""
     files = []
     for stage in (rules.prepare_poses, rules.train_nerf, rules.extract_mesh, rules.time_teacher):
-        files += _per_scene(stage.benchmark)
-    files += _per_scene(rules.cache_features.benchmark, teacher=SETTINGS.teacher.name)
+        files += _per_scene(path_of(stage))
+    files += _per_scene(path_of(rules.cache_features), teacher=SETTINGS.teacher.name)
     for stage in (rules.train_imitation, rules.evaluate_segmentation):
-        files += _per_scene(stage.benchmark, variant=VARIANTS)
-    files += _per_scene(rules.make_demo_scene.benchmark, where=is_demo_scene)
-    files += _per_scene(rules.render_benchmark_views.benchmark, where=has_benchmark)
-    files += _per_scene(rules.evaluate_benchmark.benchmark, where=has_benchmark, variant=VARIANTS)
+        files += _per_scene(path_of(stage), variant=VARIANTS)
+    files += _per_scene(path_of(rules.make_demo_scene), where=is_demo_scene)
+    files += _per_scene(path_of(rules.render_benchmark_views), where=has_benchmark)
+    files += _per_scene(path_of(rules.evaluate_benchmark), where=has_benchmark, variant=VARIANTS)
     if SETTINGS.benchmark.teacher_baseline:
-        files += _per_scene(rules.evaluate_benchmark_teacher.benchmark, where=has_benchmark)
+        files += _per_scene(path_of(rules.evaluate_benchmark_teacher), where=has_benchmark)
     return files
+
+
+def get_all_job_benchmarks(wildcards=None):
+    """The benchmark files of every per-scene job of the default DAG (for the cost table)."""
+    return _per_job(lambda stage: stage.benchmark)
 
 
 def get_all_job_logs(wildcards=None):
     """The log files of the jobs of get_all_job_benchmarks, in the same order (their last line holds
     each job's exact CPU seconds and peak RSS, san.pipeline.adapter.resources_line)."""
-    files = []
-    for stage in (rules.prepare_poses, rules.train_nerf, rules.extract_mesh, rules.time_teacher):
-        files += _per_scene(stage.log[0])
-    files += _per_scene(rules.cache_features.log[0], teacher=SETTINGS.teacher.name)
-    for stage in (rules.train_imitation, rules.evaluate_segmentation):
-        files += _per_scene(stage.log[0], variant=VARIANTS)
-    files += _per_scene(rules.make_demo_scene.log[0], where=is_demo_scene)
-    files += _per_scene(rules.render_benchmark_views.log[0], where=has_benchmark)
-    files += _per_scene(rules.evaluate_benchmark.log[0], where=has_benchmark, variant=VARIANTS)
-    if SETTINGS.benchmark.teacher_baseline:
-        files += _per_scene(rules.evaluate_benchmark_teacher.log[0], where=has_benchmark)
-    return files
+    return _per_job(lambda stage: stage.log[0])
 
 
 def is_demo_scene(scene_id):
