@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from san.pipeline.settings import Settings, parse_settings
-from san.utils.progress import report_failure, setup_logging
+from san.utils.progress import RESOURCES_LINE, report_failure, setup_logging
 
 log = logging.getLogger("san")
 
@@ -52,11 +52,6 @@ def job_tag(rule: str, wildcards: dict) -> str:
         parts.append(f"{wildcards.pop('dataset')}/{wildcards.pop('scene')}")
     parts += wildcards.values()
     return " ".join(parts)
-
-
-RESOURCES_LINE = "job resources"
-"""Start of the last line a successful job logs (:func:`resources_line`); read back by
-:func:`san.report.costs.job_resources` for the cost table."""
 
 
 def resources_line(wall_s: float) -> str:

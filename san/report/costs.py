@@ -28,8 +28,9 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from san.utils.progress import RESOURCES_LINE
+
 COLUMNS = ("rule", "dataset", "scene", "job", "wall_s", "cpu_s", "max_rss_mb", "source")
-RESOURCES_LINE = "job resources"  # san.pipeline.adapter.RESOURCES_LINE (the report layer imports no pipeline)
 
 
 class BenchmarkError(ValueError):

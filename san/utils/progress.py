@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
+RESOURCES_LINE = "job resources"
+"""Start of the last line a successful pipeline job logs (``san.pipeline.adapter.resources_line``),
+read back for the cost table (``san.report.costs.job_resources``)."""
+
 log = logging.getLogger("san")
 
 
