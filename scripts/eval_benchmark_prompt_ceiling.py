@@ -21,6 +21,12 @@ task's target views, the protocol's ``miou``), and the same per task.
 No propagation reaches these figures: a protocol that tracks one click cannot score above the
 ``box`` figure unless its tracked prompts beat a tight ground-truth box.
 
+Mesh segmentation from those masks: where the task has a ground-truth mesh, the masks of the same
+``benchmark.mesh_views`` views the rule picks (:func:`san.benchmark.spread_views` over the
+reference and targets) are voted onto the scene's extracted mesh and scored by surface IoU,
+exactly as rule ``evaluate_benchmark`` does (:func:`san.pipeline.evaluate_benchmark.mesh_segmentation`,
+default :class:`~san.evaluation.config.BenchmarkConfig`).
+
 Usage: ``python scripts/eval_benchmark_prompt_ceiling.py --scene-dir results/demo/demo
 --layout results/demo/demo/benchmark_gt --out ceiling.json [--variant full] [--threads 1]``
 """
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -36,6 +43,7 @@ import torch
 from san.benchmark import CameraMemo, confusion, render_camera, teacher_features_fn
 from san.data.gt_layout import mask_to_click, read_layout
 from san.data.scene import load_scene
+from san.evaluation.config import BenchmarkConfig
 from san.evaluation.masks import resize_mask
 from san.pipeline.evaluate_benchmark import benchmark_views
 from san.teachers.base import Prompts
@@ -52,6 +60,40 @@ def gt_prompt(kind: str, mask: np.ndarray) -> tuple[Prompts, bool]:
     ys, xs = np.nonzero(mask)
     box = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
     return Prompts(box=box), False
+
+
+def mesh_ceiling(scene_dir, layout, views, normalization, masks) -> dict:
+    """``{"source/prompt": {task: surface IoU}}`` of the masks voted onto the scene mesh (module docstring)."""
+    import trimesh
+
+    from san.pipeline.evaluate_benchmark import mesh_segmentation
+
+    with_mesh = [t for t in layout.tasks if t.mesh]
+    if not with_mesh:
+        return {}
+    mesh = trimesh.load(f"{scene_dir}/mesh/mesh_normalized.ply", force="mesh", process=False)
+    gt = {t.task: trimesh.load(layout.root / t.mesh, force="mesh", process=False) for t in with_mesh}
+    gt.update(
+        {
+            o.split("/")[-1].removesuffix(".ply"): trimesh.load(layout.root / o, force="mesh", process=False)
+            for o in layout.occluders
+        }
+    )
+    out: dict = {}
+    for (task_name, source, kind, view), mask in masks.items():
+        out.setdefault(f"{source}/{kind}", {}).setdefault(task_name, []).append(
+            SimpleNamespace(view=view, render_mask=mask)
+        )
+    config = BenchmarkConfig()
+    tasks = {t.task: t for t in with_mesh}
+    return {
+        key: {
+            name: mesh_segmentation(layout, tasks[name], scored, views, mesh, normalization, config, gt)["surface_iou"]
+            for name, scored in per_task.items()
+            if name in tasks
+        }
+        for key, per_task in out.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -76,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         "teacher": CameraMemo(teacher_features_fn(teacher, render)),
         "imitation": CameraMemo(parts.features_fn),
     }
-    rows = []
+    rows, masks = [], {}
     for task in layout.tasks:
         for name in [task.reference_view, *task.targets]:
             if not layout.has_mask(task.task, name):
@@ -91,6 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
                         out = teacher.decode(feats, prompts, (cam.height, cam.width), multimask_output=multi)
                     best = int(torch.argmax(out.scores))
                     mask = resize_mask(out.masks[best].cpu().numpy(), (gt.shape[1], gt.shape[0]))
+                    masks[(task.task, source, kind, name)] = mask
                     rows.append(
                         {
                             "task": task.task,
@@ -120,6 +163,9 @@ def main(argv: list[str] | None = None) -> dict:
                 "miou": float(np.mean(list(per_task.values()))) if per_task else None,
                 "tasks": per_task,
             }
+    mesh_iou = mesh_ceiling(args.scene_dir, layout, views, scene.normalization, masks)
+    for key, per_task in mesh_iou.items():
+        summary[key]["surface_iou"] = per_task
     report = {
         "what": "decoder ceiling: every target view prompted from its own ground-truth mask (no tracking)",
         "scene_dir": args.scene_dir,
@@ -131,6 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     atomic_write_json(args.out, report)
     print(json.dumps({k: round(v["miou"], 4) for k, v in summary.items() if v["miou"] is not None}))
+    print(json.dumps({k: {t: round(x, 3) for t, x in v.items()} for k, v in mesh_iou.items()}))
     return report
 
 
