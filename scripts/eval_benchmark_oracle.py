@@ -32,7 +32,7 @@ from san.data.demo import render_demo_view
 from san.data.gt_layout import read_layout
 from san.data.scene import load_scene
 from san.evaluation.config import BenchmarkConfig
-from san.pipeline.evaluate_benchmark import benchmark_views, mesh_segmentation
+from san.pipeline.evaluate_benchmark import benchmark_views, ground_truth_meshes, mesh_segmentation
 from san.trained_scene import scene_parts
 from san.utils.io import atomic_write_json
 
@@ -78,13 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     render = CameraMemo(parts.render_fn)
     features = CameraMemo(ids_fn)
     mesh = trimesh.load(f"{args.scene_dir}/mesh/mesh_normalized.ply", force="mesh", process=False)
-    gt = {t.task: trimesh.load(layout.root / t.mesh, force="mesh", process=False) for t in layout.tasks if t.mesh}
-    gt.update(
-        {
-            o.split("/")[-1].removesuffix(".ply"): trimesh.load(layout.root / o, force="mesh", process=False)
-            for o in layout.occluders
-        }
-    )
+    _, gt = ground_truth_meshes(layout)
     per_task, scores_all, mesh_iou = {}, [], {}
     for task in layout.tasks:
         scores = run_task(

@@ -111,6 +111,24 @@ def mesh_segmentation(
     return result
 
 
+def ground_truth_meshes(layout) -> tuple[dict, dict]:
+    """The ground-truth meshes of a layout (:class:`san.data.gt_layout.GroundTruthLayout`), input frame.
+
+    Returns:
+        ``(task meshes, all meshes)``: ``{task: trimesh.Trimesh}`` for the tasks with a mesh, and
+        those plus the layout's occluders (``{file stem: trimesh.Trimesh}``; a task's own mesh wins
+        over an occluder of the same name): every mesh that can hide another in
+        :func:`~san.benchmark.observed_faces`, the ``all_gt_meshes`` of :func:`mesh_segmentation`.
+    """
+    import trimesh
+
+    tasks = {t.task: trimesh.load(layout.root / t.mesh, force="mesh", process=False) for t in layout.tasks if t.mesh}
+    if not tasks:
+        return {}, {}
+    occluders = {Path(o).stem: trimesh.load(layout.root / o, force="mesh", process=False) for o in layout.occluders}
+    return tasks, {**tasks, **{k: v for k, v in occluders.items() if k not in tasks}}
+
+
 def _camera_of(view: BenchmarkView, hw) -> Camera:
     return render_camera(view, (hw[1], hw[0]))
 
@@ -371,13 +389,9 @@ def evaluate_benchmark(
     )
 
     mesh = None
-    gt_meshes = {
-        t.task: trimesh.load(layout.root / t.mesh, force="mesh", process=False) for t in layout.tasks if t.mesh
-    }
+    gt_meshes, all_gt = ground_truth_meshes(layout)
     if gt_meshes and config.mesh_views:
         mesh = trimesh.load(mesh_path, force="mesh", process=False)
-        occluders = {Path(o).stem: trimesh.load(layout.root / o, force="mesh", process=False) for o in layout.occluders}
-        all_gt = {**gt_meshes, **{k: v for k, v in occluders.items() if k not in gt_meshes}}
 
     mesh_results = {}
 

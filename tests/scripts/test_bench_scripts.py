@@ -4,7 +4,6 @@ synthetic inputs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
@@ -14,18 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_upsampled_llff_is_deterministic_and_labelled(tmp_path):
-    mod = _load(ROOT / "scripts" / "make_upsampled_llff.py")
+    mod = load_script("scripts/make_upsampled_llff.py")
     src = tmp_path / "fern"
     (src / "images_8").mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -56,7 +50,7 @@ echo '{"iou_vs_gt": 0.37, "teacher_iou_vs_gt": 0.38}' > results/demo/demo/benchm
 
 
 def test_demo_speed_runs_both_sides_and_records_figures(tmp_path):
-    mod = _load(ROOT / "benchmarks" / "bench_demo_speed.py")
+    mod = load_script("benchmarks/bench_demo_speed.py")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "snakemake"
@@ -85,7 +79,7 @@ def test_demo_speed_runs_both_sides_and_records_figures(tmp_path):
 
 
 def test_scaling_scenes_and_plot(tmp_path):
-    mod = _load(ROOT / "benchmarks" / "bench_scaling.py")
+    mod = load_script("benchmarks/bench_scaling.py")
     src = tmp_path / "fern"
     (src / "images_8").mkdir(parents=True)
     for i in range(6):
@@ -120,7 +114,7 @@ def test_texture_benchmark_render_box_filters_and_counts_fully_covered_pixels():
 
     from san.mesh.texture import UVAtlas
 
-    mod = _load(ROOT / "benchmarks" / "bench_texture_psnr.py")
+    mod = load_script("benchmarks/bench_texture_psnr.py")
     # OpenCV camera at the origin looking along +z; u = 4 X / Z + 2, so X = -0.1 at Z = 1 is u = 1.6.
     frame = SimpleNamespace(
         c2w=np.eye(4), K=np.array([[4.0, 0, 2], [0, 4.0, 2], [0, 0, 1]]), width=4, height=4, distortion=None

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import load_script
 
 
 def _load():
-    path = ROOT / "scripts" / "eval_benchmark_jitter.py"
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/eval_benchmark_jitter.py")
 
 
 def test_jittered_layout_moves_points_and_links_the_rest(tmp_path):
