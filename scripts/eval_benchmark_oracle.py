@@ -29,10 +29,8 @@ from san.benchmark import CameraMemo, run_task, summarize_scene, summarize_task
 from san.cameras import Camera
 from san.data.config import DemoSceneConfig
 from san.data.demo import render_demo_view
-from san.data.gt_layout import read_layout
-from san.data.scene import load_scene
 from san.evaluation.config import BenchmarkConfig
-from san.pipeline.evaluate_benchmark import benchmark_views, ground_truth_meshes, mesh_segmentation
+from san.pipeline.evaluate_benchmark import ground_truth_meshes, load_benchmark, mesh_segmentation
 from san.trained_scene import scene_parts
 from san.utils.io import atomic_write_json
 
@@ -48,10 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    layout = read_layout(args.layout)
-    scene = load_scene(f"{args.scene_dir}/poses/cameras.json")
-    views = benchmark_views(scene)
-    layout.check_views(list(views))
+    layout, scene, views = load_benchmark(args.layout, f"{args.scene_dir}/poses/cameras.json")
     parts = scene_parts(args.scene_dir, variant=args.variant, device="cpu")
     norm = scene.normalization
     config = DemoSceneConfig()

@@ -46,11 +46,10 @@ import torch
 import trimesh
 
 from san.benchmark import CameraMemo, confusion, render_camera, teacher_decode_fn, teacher_features_fn
-from san.data.gt_layout import mask_to_click, mask_to_points, read_layout
-from san.data.scene import load_scene
+from san.data.gt_layout import mask_to_click, mask_to_points
 from san.evaluation.config import BenchmarkConfig
 from san.evaluation.masks import resize_mask
-from san.pipeline.evaluate_benchmark import benchmark_views, ground_truth_meshes, mesh_segmentation
+from san.pipeline.evaluate_benchmark import ground_truth_meshes, load_benchmark, mesh_segmentation
 from san.teachers.base import Prompts
 from san.trained_scene import load_trained_scene, session_parts
 from san.utils.io import atomic_write_json
@@ -125,10 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    layout = read_layout(args.layout)
-    scene = load_scene(f"{args.scene_dir}/poses/cameras.json")
-    views = benchmark_views(scene)
-    layout.check_views(list(views))
+    layout, scene, views = load_benchmark(args.layout, f"{args.scene_dir}/poses/cameras.json")
     trained = load_trained_scene(args.scene_dir, args.variant, "cpu")
     parts = session_parts(trained)
     teacher = trained.teacher

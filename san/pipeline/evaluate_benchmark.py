@@ -73,6 +73,30 @@ def benchmark_views(scene) -> dict[str, BenchmarkView]:
     }
 
 
+def load_benchmark(layout_dir: str | os.PathLike, cameras: str | os.PathLike):
+    """Read a ground-truth layout and check it against a scene, before any rendering.
+
+    Args:
+        layout_dir: the layout folder (:mod:`san.data.gt_layout`).
+        cameras: the scene's ``poses/cameras.json``.
+
+    Returns:
+        ``(layout, scene, views)``: the :class:`~san.data.gt_layout.GroundTruthLayout`, the
+        :class:`~san.data.scene.Scene` and :func:`benchmark_views` of it.
+
+    Raises:
+        san.data.gt_layout.LayoutError: a bad layout, or a view it names missing from the scene.
+    """
+    from san.data.gt_layout import read_layout
+    from san.data.scene import load_scene
+
+    layout = read_layout(layout_dir)
+    scene = load_scene(cameras)
+    views = benchmark_views(scene)
+    layout.check_views(list(views))
+    return layout, scene, views
+
+
 def mesh_segmentation(
     layout, task, scores, views, mesh, normalization, config: BenchmarkConfig, all_gt_meshes
 ) -> dict | None:
@@ -215,14 +239,10 @@ def evaluate_benchmark_teacher(
     import pandas as pd
     import torch
 
-    from san.data.gt_layout import read_layout
-    from san.data.scene import load_scene
     from san.trained_scene import camera_renderer, load_trained
 
     t0 = time.perf_counter()
-    layout = read_layout(layout_dir)
-    views = benchmark_views(load_scene(cameras))
-    layout.check_views(list(views))
+    layout, _, views = load_benchmark(layout_dir, cameras)
     trained = load_trained(cameras, model, teacher=teacher_config, device=device, given="configured")
     teacher, dev = trained.teacher, trained.device
     nerf = trained.nerf
@@ -349,15 +369,11 @@ def evaluate_benchmark(
     import torch
     import trimesh
 
-    from san.data.gt_layout import read_layout
-    from san.data.scene import load_scene
     from san.trained_scene import load_trained, session_parts
 
     t0 = time.perf_counter()
     mesh_path = Path(mesh)
-    layout = read_layout(layout_dir)
-    views = benchmark_views(load_scene(cameras))
-    layout.check_views(list(views))
+    layout, _, views = load_benchmark(layout_dir, cameras)
     trained = load_trained(
         cameras, model, field=field, mesh=mesh, teacher=teacher_config, device=device, given="configured"
     )

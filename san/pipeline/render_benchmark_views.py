@@ -65,17 +65,13 @@ def render_benchmark_views(
     Raises:
         san.data.gt_layout.LayoutError: a bad layout or a view missing from the scene (before rendering).
     """
-    from san.data.gt_layout import read_layout
-    from san.data.scene import load_scene
     from san.models.nerf import load_nerf
-    from san.pipeline.evaluate_benchmark import benchmark_views
+    from san.pipeline.evaluate_benchmark import load_benchmark
     from san.utils.device import resolve_device
     from san.utils.io import sha256_file
 
     t0 = time.perf_counter()
-    layout = read_layout(layout_dir)
-    views = benchmark_views(load_scene(cameras))
-    layout.check_views(list(views))
+    layout, _, views = load_benchmark(layout_dir, cameras)
     cams = benchmark_cameras(layout, views, config)
     dev = resolve_device(device)
     nerf = load_nerf(model, dev)
