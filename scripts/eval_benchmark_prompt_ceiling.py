@@ -18,10 +18,12 @@ mask, so no tracking error is left. Prompt kinds (:func:`gt_prompt`):
 Decoding is the protocol's own (:func:`san.benchmark.teacher_decode_fn`: a lone positive point
 asks for several masks; the best-scored mask is kept, as :meth:`SegmentationSession.predict`
 does). A view whose ground truth is empty (the object hidden) gets no prompt and an empty mask,
-as the protocol scores it. Each kind runs with two feature sources (:mod:`san.benchmark`, step
-4): ``teacher`` (the teacher's encoder on the NeRF's RGB rendering of the view) and ``imitation``
-(the feature field of ``--variant``). Renderings are at the annotation resolution; masks are
-scored there. Per source and kind: per-object ``miou`` (:func:`summarize`: mean over tasks of
+as the protocol scores it. Each kind runs with three feature sources: the protocol's two
+(:mod:`san.benchmark`, step 4), ``teacher`` (the teacher's encoder on the NeRF's RGB rendering of
+the view) and ``imitation`` (the feature field of ``--variant``), and ``teacher_photo`` (the
+teacher's encoder on the view's own image file, resized bilinearly to the annotation size when
+it differs): the gap between ``teacher_photo`` and ``teacher`` is what the NeRF's rendering costs
+the teacher. Renderings are at the annotation resolution; masks are scored there. Per source and kind: per-object ``miou`` (:func:`summarize`: mean over tasks of
 the mean IoU over the task's *target* views, the protocol's ``miou``) and the same per task.
 
 Mesh segmentation from those masks: where the task has a ground-truth mesh, the masks of the same
@@ -114,6 +116,22 @@ def mesh_ceiling(scene_dir: str, layout, views, normalization, masks: Mapping[tu
     }
 
 
+@torch.no_grad()
+def photo_features(teacher, image_path: str, camera) -> list[torch.Tensor]:
+    """The teacher's encoder on the image file ``image_path`` (RGB), resized bilinearly to the
+    ``camera``'s ``width x height`` when it differs."""
+    from PIL import Image
+
+    from san.evaluation.protocol import image_batch
+
+    with Image.open(image_path) as im:
+        im = im.convert("RGB")
+        if im.size != (camera.width, camera.height):
+            im = im.resize((camera.width, camera.height), Image.BILINEAR)
+        rgb = np.asarray(im, dtype=np.float32) / 255.0
+    return list(teacher.encode(image_batch(rgb)))
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scene-dir", required=True)
@@ -130,9 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
     teacher = trained.teacher
     decode = teacher_decode_fn(teacher)
     render = CameraMemo(parts.render_fn)
+    on_rgb, imitated = CameraMemo(teacher_features_fn(teacher, render)), CameraMemo(parts.features_fn)
     sources = {
-        "teacher": CameraMemo(teacher_features_fn(teacher, render)),
-        "imitation": CameraMemo(parts.features_fn),
+        "teacher": lambda name, cam: on_rgb(cam),
+        "imitation": lambda name, cam: imitated(cam),
+        "teacher_photo": lambda name, cam: photo_features(teacher, scene.frames[views[name].index].image, cam),
     }
     rows, masks = [], {}
     for task in layout.tasks:
@@ -142,9 +162,10 @@ def main(argv: list[str] | None = None) -> dict:
             gt = layout.read_mask(task.task, name)
             cam = render_camera(views[name], (gt.shape[1], gt.shape[0]))
             for source, features_fn in sources.items():
+                feats = features_fn(name, cam) if gt.any() else None
                 for kind in PROMPTS:
                     if gt.any():
-                        out_masks, scores = decode(features_fn(cam), gt_prompt(kind, gt), (cam.height, cam.width))
+                        out_masks, scores = decode(feats, gt_prompt(kind, gt), (cam.height, cam.width))
                         best = int(torch.as_tensor(scores).reshape(-1).argmax())
                         mask = resize_mask(torch.as_tensor(out_masks)[best].cpu().numpy(), (gt.shape[1], gt.shape[0]))
                     else:

@@ -56,3 +56,18 @@ def test_summary_counts_targets_only_and_means_per_task_first():
     assert out["teacher/box"]["tasks"] == {"a": 0.75, "b": 0.25}
     assert out["teacher/box"]["miou"] == 0.5  # mean of per-task means, not of the 3 target views (0.583)
     assert out["imitation/click"] == {"miou": 0.2, "tasks": {"a": 0.2}}
+
+
+def test_photo_features_read_resize_and_scale_the_image(tmp_path):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    rgb = np.zeros((4, 6, 3), dtype=np.uint8)
+    rgb[..., 0] = 255  # red
+    Image.fromarray(rgb).convert("RGBA").save(tmp_path / "v.png")
+    seen = []
+    teacher = SimpleNamespace(encode=lambda x: (seen.append(x) or x,))
+    feats = _load().photo_features(teacher, str(tmp_path / "v.png"), SimpleNamespace(width=3, height=2))
+    assert len(feats) == 1 and tuple(seen[0].shape) == (1, 3, 2, 3)  # 1x3xHxW at the camera's size
+    assert seen[0][0, 0].eq(1.0).all() and seen[0][0, 1:].eq(0.0).all()  # RGB in [0, 1], alpha dropped
