@@ -149,10 +149,18 @@ def main(argv: list[str] | None = None) -> dict:
     decode = teacher_decode_fn(teacher)
     render = CameraMemo(parts.render_fn)
     on_rgb, imitated = CameraMemo(teacher_features_fn(teacher, render)), CameraMemo(parts.features_fn)
+    photos: dict = {}  # a view's image is encoded once, whichever tasks score it
+
+    def on_photo(name, cam):
+        key = (name, cam.width, cam.height)
+        if key not in photos:
+            photos[key] = photo_features(teacher, scene.frames[views[name].index].image, cam)
+        return photos[key]
+
     sources = {
         "teacher": lambda name, cam: on_rgb(cam),
         "imitation": lambda name, cam: imitated(cam),
-        "teacher_photo": lambda name, cam: photo_features(teacher, scene.frames[views[name].index].image, cam),
+        "teacher_photo": on_photo,
     }
     rows, masks = [], {}
     for task in layout.tasks:
@@ -161,10 +169,11 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             gt = layout.read_mask(task.task, name)
             cam = render_camera(views[name], (gt.shape[1], gt.shape[0]))
+            visible = bool(gt.any())
             for source, features_fn in sources.items():
-                feats = features_fn(name, cam) if gt.any() else None
+                feats = features_fn(name, cam) if visible else None
                 for kind in PROMPTS:
-                    if gt.any():
+                    if visible:
                         out_masks, scores = decode(feats, gt_prompt(kind, gt), (cam.height, cam.width))
                         best = int(torch.as_tensor(scores).reshape(-1).argmax())
                         mask = resize_mask(torch.as_tensor(out_masks)[best].cpu().numpy(), (gt.shape[1], gt.shape[0]))

@@ -404,9 +404,10 @@ def evaluate_benchmark(
         list(sources),
     )
 
-    mesh = None
-    gt_meshes, all_gt = ground_truth_meshes(layout)
-    if gt_meshes and config.mesh_views:
+    mesh, gt_meshes, all_gt = None, {}, {}
+    if config.mesh_views:
+        gt_meshes, all_gt = ground_truth_meshes(layout)
+    if gt_meshes:
         mesh = trimesh.load(mesh_path, force="mesh", process=False)
 
     mesh_results = {}
